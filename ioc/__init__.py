@@ -1,0 +1,1 @@
+"""IOC dashboard core: settings, keys, events, city model, rules, aggregation, storage. Imports no Dash."""

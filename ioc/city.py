@@ -1,0 +1,256 @@
+"""The city model: wards, road segments and sensors loaded from replaceable data files, checked for consistency.
+
+A city is a folder holding `city.json`, `roads.geojson`, `sensors.json` and `basemap.geojson`
+(format in docs/CITY.md). Tam Kỳ ships as the default in `ioc/cities/tam_ky`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from ioc.errors import CityDataError
+from ioc.keys import Domain
+
+DEFAULT_CITY_DIR: Final = Path(__file__).parent / "cities" / "tam_ky"
+RoadClass = Literal["expressway", "national", "arterial", "collector"]
+SensorKind = Literal["traffic_camera", "speed_camera", "water_station", "rain_gauge", "wifi_hotspot"]
+ROAD_CLASSES: Final = ("expressway", "national", "arterial", "collector")
+SENSOR_KINDS: Final[dict[str, Domain]] = {
+    "traffic_camera": "traffic",
+    "speed_camera": "traffic",
+    "water_station": "flood",
+    "rain_gauge": "flood",
+    "wifi_hotspot": "wifi",
+}
+SEGMENT_TAGS: Final = ("market", "school", "hospital", "bridge", "centre")
+
+
+@dataclass(frozen=True)
+class Ward:
+    """An administrative ward (since 2025) with the former wards and communes merged into it."""
+
+    id: str
+    name: str
+    former: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A directed stretch of a named road, the unit of speed state and colouring on the map."""
+
+    id: str
+    road: str
+    road_class: RoadClass
+    speed_limit_kmh: int
+    ward: str
+    tags: tuple[str, ...]
+    coords: tuple[tuple[float, float], ...]  # (lat, lon) pairs
+
+    @property
+    def midpoint(self) -> tuple[float, float]:
+        """A point on the segment to fly to or label it."""
+        return self.coords[len(self.coords) // 2]
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """Any device that reports events: its kind decides its domain and what its fields mean."""
+
+    id: str
+    kind: SensorKind
+    name: str
+    lat: float
+    lon: float
+    ward: str
+    report_interval_s: int
+    segments: tuple[str, ...] = ()  # traffic and speed cameras: the segments they observe
+    limit_kmh: int | None = None  # speed cameras
+    river: str | None = None  # water stations
+    alarm_levels_m: tuple[float, float, float] | None = None  # water stations: BĐ I, II, III
+    normal_level_m: float | None = None  # water stations: typical dry-season level
+    capacity_clients: int | None = None  # wifi hotspots
+
+    @property
+    def domain(self) -> Domain:
+        """The raw stream this sensor's data events go to."""
+        return SENSOR_KINDS[self.kind]
+
+
+@dataclass(frozen=True)
+class City:
+    """Everything the system knows about one city, read-only once loaded."""
+
+    id: str
+    name: str
+    name_en: str
+    timezone: str
+    center: tuple[float, float]
+    zoom: int
+    bbox: tuple[tuple[float, float], tuple[float, float]]  # (south, west), (north, east)
+    wards: dict[str, Ward]
+    segments: dict[str, Segment]
+    sensors: dict[str, Sensor]
+    basemap: dict[str, Any] = field(repr=False)
+    roads_geojson: dict[str, Any] = field(repr=False)
+
+    def sensors_of(self, kind: SensorKind) -> list[Sensor]:
+        """Sensors of one kind in file order."""
+        return [s for s in self.sensors.values() if s.kind == kind]
+
+    def contains(self, lat: float, lon: float) -> bool:
+        """Whether a point lies in the city's bounding box."""
+        (south, west), (north, east) = self.bbox
+        return south <= lat <= north and west <= lon <= east
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise CityDataError(f"missing city file {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CityDataError(f"{path.name}: not valid JSON: {exc}") from None
+
+
+def _require(obj: dict[str, Any], key: str, where: str) -> Any:
+    if key not in obj:
+        raise CityDataError(f"{where}: missing {key!r}")
+    return obj[key]
+
+
+def _load_wards(data: dict[str, Any]) -> dict[str, Ward]:
+    wards: dict[str, Ward] = {}
+    for raw in _require(data, "wards", "city.json"):
+        ward = Ward(
+            id=_require(raw, "id", "city.json ward"),
+            name=_require(raw, "name", "city.json ward"),
+            former=tuple(raw.get("former", ())),
+        )
+        if ward.id in wards:
+            raise CityDataError(f"city.json: duplicate ward id {ward.id!r}")
+        wards[ward.id] = ward
+    return wards
+
+
+def _load_segments(roads: dict[str, Any], wards: dict[str, Ward]) -> dict[str, Segment]:
+    segments: dict[str, Segment] = {}
+    for feature in _require(roads, "features", "roads.geojson"):
+        props = _require(feature, "properties", "roads.geojson feature")
+        where = f"roads.geojson segment {props.get('id')!r}"
+        geometry = _require(feature, "geometry", where)
+        if geometry.get("type") != "LineString" or len(geometry.get("coordinates", ())) < 2:
+            raise CityDataError(f"{where}: geometry must be a LineString of at least 2 points")
+        road_class = _require(props, "road_class", where)
+        if road_class not in ROAD_CLASSES:
+            raise CityDataError(f"{where}: road_class must be one of {ROAD_CLASSES}, got {road_class!r}")
+        tags = tuple(props.get("tags", ()))
+        for tag in tags:
+            if tag not in SEGMENT_TAGS:
+                raise CityDataError(f"{where}: unknown tag {tag!r} (known: {SEGMENT_TAGS})")
+        ward = _require(props, "ward", where)
+        if ward not in wards:
+            raise CityDataError(f"{where}: unknown ward {ward!r}")
+        segment = Segment(
+            id=_require(props, "id", where),
+            road=_require(props, "road", where),
+            road_class=road_class,
+            speed_limit_kmh=int(_require(props, "speed_limit_kmh", where)),
+            ward=ward,
+            tags=tags,
+            coords=tuple((float(lat), float(lon)) for lon, lat in geometry["coordinates"]),
+        )
+        if segment.id in segments:
+            raise CityDataError(f"roads.geojson: duplicate segment id {segment.id!r}")
+        segments[segment.id] = segment
+    return segments
+
+
+def _load_sensors(data: dict[str, Any], segments: dict[str, Segment], wards: dict[str, Ward]) -> dict[str, Sensor]:
+    intervals = _require(data, "report_interval_s", "sensors.json")
+    sensors: dict[str, Sensor] = {}
+    for kind in SENSOR_KINDS:
+        for raw in _require(data, kind, "sensors.json"):
+            where = f"sensors.json {kind} {raw.get('id')!r}"
+            alarm = raw.get("alarm_levels_m")
+            sensor = Sensor(
+                id=_require(raw, "id", where),
+                kind=kind,  # type: ignore[arg-type]
+                name=_require(raw, "name", where),
+                lat=float(_require(raw, "lat", where)),
+                lon=float(_require(raw, "lon", where)),
+                ward=_require(raw, "ward", where),
+                report_interval_s=int(raw.get("report_interval_s", _require(intervals, kind, "report_interval_s"))),
+                segments=tuple(raw.get("segments", ())),
+                limit_kmh=raw.get("limit_kmh"),
+                river=raw.get("river"),
+                alarm_levels_m=tuple(float(x) for x in alarm) if alarm is not None else None,  # type: ignore[arg-type]
+                normal_level_m=raw.get("normal_level_m"),
+                capacity_clients=raw.get("capacity_clients"),
+            )
+            if sensor.id in sensors:
+                raise CityDataError(f"sensors.json: duplicate sensor id {sensor.id!r}")
+            if sensor.ward not in wards:
+                raise CityDataError(f"{where}: unknown ward {sensor.ward!r}")
+            if kind in ("traffic_camera", "speed_camera"):
+                if not sensor.segments:
+                    raise CityDataError(f"{where}: a camera must list the segments it observes")
+                for seg in sensor.segments:
+                    if seg not in segments:
+                        raise CityDataError(f"{where}: unknown segment {seg!r}")
+            if kind == "speed_camera" and not sensor.limit_kmh:
+                raise CityDataError(f"{where}: a speed camera needs limit_kmh")
+            if kind == "water_station":
+                levels = sensor.alarm_levels_m
+                if levels is None or len(levels) != 3 or not levels[0] < levels[1] < levels[2]:
+                    raise CityDataError(f"{where}: alarm_levels_m must be three ascending levels (BĐ I, II, III)")
+                if sensor.normal_level_m is None:
+                    raise CityDataError(f"{where}: a water station needs normal_level_m")
+            if kind == "wifi_hotspot" and not sensor.capacity_clients:
+                raise CityDataError(f"{where}: a wifi hotspot needs capacity_clients")
+            sensors[sensor.id] = sensor
+    return sensors
+
+
+def load_city(city_dir: Path | None = None) -> City:
+    """Load and check a city folder; raise CityDataError naming the file and item at fault."""
+    folder = Path(city_dir) if city_dir is not None else DEFAULT_CITY_DIR
+    if not folder.is_dir():
+        raise CityDataError(f"city folder {folder} does not exist")
+    meta = _read_json(folder / "city.json")
+    wards = _load_wards(meta)
+    roads = _read_json(folder / "roads.geojson")
+    segments = _load_segments(roads, wards)
+    sensors = _load_sensors(_read_json(folder / "sensors.json"), segments, wards)
+    bbox_raw = _require(meta, "bbox", "city.json")
+    city = City(
+        id=_require(meta, "id", "city.json"),
+        name=_require(meta, "name", "city.json"),
+        name_en=meta.get("name_en", meta["name"]),
+        timezone=meta.get("timezone", "Asia/Ho_Chi_Minh"),
+        center=(float(meta["center"][0]), float(meta["center"][1])),
+        zoom=int(meta.get("zoom", 13)),
+        bbox=((float(bbox_raw[0][0]), float(bbox_raw[0][1])), (float(bbox_raw[1][0]), float(bbox_raw[1][1]))),
+        wards=wards,
+        segments=segments,
+        sensors=sensors,
+        basemap=_read_json(folder / "basemap.geojson"),
+        roads_geojson=roads,
+    )
+    for sensor in sensors.values():
+        if not city.contains(sensor.lat, sensor.lon):
+            raise CityDataError(f"sensors.json: {sensor.id} at {sensor.lat},{sensor.lon} lies outside the city bbox")
+    for segment in segments.values():
+        for lat, lon in segment.coords:
+            if not city.contains(lat, lon):
+                raise CityDataError(f"roads.geojson: segment {segment.id} has a point outside the city bbox")
+    return city
+
+
+@cache
+def cached_city(city_dir: Path | None = None) -> City:
+    """The city loaded once per process (it is read-only), for the web workers and the aggregator."""
+    return load_city(city_dir)

@@ -1,0 +1,169 @@
+"""Versioned event schema (wire format v1): parsing raw stream fields into typed events and back.
+
+On the wire every event is a flat Redis stream entry of string fields (see docs/EVENTS.md). Parsing is strict
+about names and ranges so a sensor integrator gets a precise reason in the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ioc.errors import InvalidEvent
+from ioc.keys import Domain
+
+SCHEMA_VERSION: Final = 1
+
+SensorId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+VehicleClass = Literal["motorbike", "car", "truck", "bus"]
+DeviceStatus = Literal["online", "offline", "fault"]
+
+
+class _EventBase(BaseModel):
+    """Fields every event carries: schema version, type, event time and the reporting sensor."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    v: Literal[1]
+    ts: AwareDatetime
+    sensor: SensorId
+
+    @property
+    def domain(self) -> Domain:
+        """The domain (and so the raw stream) this event type belongs to."""
+        return EVENT_DOMAINS[self.type]  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def epoch(self) -> float:
+        """Event time as epoch seconds."""
+        return self.ts.timestamp()
+
+
+class TrafficSpeedObserved(_EventBase):
+    """A traffic camera's mean speed and vehicle count on one road segment over an interval."""
+
+    type: Literal["traffic.speed.observed"]
+    segment: SensorId
+    speed_kmh: float = Field(ge=0, le=250)
+    vehicles: int = Field(ge=0, le=100_000)
+    interval_s: int = Field(gt=0, le=3_600)
+
+
+class TrafficViolationDetected(_EventBase):
+    """A speed camera measured a vehicle above the limit."""
+
+    type: Literal["traffic.violation.detected"]
+    segment: SensorId
+    speed_kmh: float = Field(gt=0, le=400)
+    limit_kmh: float = Field(gt=0, le=200)
+    vehicle_class: VehicleClass
+
+
+class FloodWaterLevelObserved(_EventBase):
+    """A hydrological station's water level in metres (same datum as its alarm levels)."""
+
+    type: Literal["flood.water_level.observed"]
+    level_m: float = Field(ge=-10, le=50)
+
+
+class FloodRainObserved(_EventBase):
+    """A rain gauge's rainfall in millimetres over an interval."""
+
+    type: Literal["flood.rain.observed"]
+    rain_mm: float = Field(ge=0, le=500)
+    interval_s: int = Field(gt=0, le=86_400)
+
+
+class WifiUsageObserved(_EventBase):
+    """A public wifi hotspot's connected clients and throughput."""
+
+    type: Literal["wifi.usage.observed"]
+    clients: int = Field(ge=0, le=100_000)
+    mbps: float = Field(ge=0, le=100_000)
+
+
+class DeviceStatusChanged(_EventBase):
+    """A device reports its own status (online, offline, fault), with an optional detail."""
+
+    type: Literal["device.status.changed"]
+    status: DeviceStatus
+    detail: str = Field(default="", max_length=200)
+
+
+Event = Annotated[
+    TrafficSpeedObserved
+    | TrafficViolationDetected
+    | FloodWaterLevelObserved
+    | FloodRainObserved
+    | WifiUsageObserved
+    | DeviceStatusChanged,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: Final[dict[str, type[_EventBase]]] = {
+    "traffic.speed.observed": TrafficSpeedObserved,
+    "traffic.violation.detected": TrafficViolationDetected,
+    "flood.water_level.observed": FloodWaterLevelObserved,
+    "flood.rain.observed": FloodRainObserved,
+    "wifi.usage.observed": WifiUsageObserved,
+    "device.status.changed": DeviceStatusChanged,
+}
+EVENT_DOMAINS: Final[dict[str, Domain]] = {
+    "traffic.speed.observed": "traffic",
+    "traffic.violation.detected": "traffic",
+    "flood.water_level.observed": "flood",
+    "flood.rain.observed": "flood",
+    "wifi.usage.observed": "wifi",
+    "device.status.changed": "device",
+}
+
+_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def _describe(exc: ValidationError) -> str:
+    """Compress pydantic's errors into one line an integrator can act on."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"] if p not in EVENT_TYPES) or "event"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def parse_event(fields: dict[str, str]) -> Event:
+    """Turn one stream entry's fields into a typed event, or raise InvalidEvent with the reason."""
+    version = fields.get("v")
+    if version is None:
+        raise InvalidEvent("missing field 'v' (schema version)")
+    if version != str(SCHEMA_VERSION):
+        raise InvalidEvent(f"unsupported schema version v={version!r}; this aggregator reads v={SCHEMA_VERSION}")
+    event_type = fields.get("type")
+    if event_type is None:
+        raise InvalidEvent("missing field 'type'")
+    if event_type not in EVENT_TYPES:
+        raise InvalidEvent(f"unknown event type {event_type!r}")
+    try:
+        return _adapter.validate_python(fields)
+    except ValidationError as exc:
+        raise InvalidEvent(f"{event_type}: {_describe(exc)}") from None
+
+
+def encode_event(event: _EventBase) -> dict[str, str]:
+    """The wire fields of an event, in the documented order, every value a string."""
+    data = event.model_dump()
+    fields: dict[str, str] = {"v": str(data.pop("v")), "type": data.pop("type"), "ts": _format_ts(data.pop("ts"))}
+    for name, value in data.items():
+        fields[name] = _format_value(value)
+    return fields
+
+
+def _format_ts(value: datetime) -> str:
+    """ISO 8601 with offset, to the millisecond at most."""
+    return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+
+
+def _format_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1e6 else repr(value)
+    return str(value)

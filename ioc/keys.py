@@ -1,0 +1,86 @@
+"""Every Redis key name of the system, in one place.
+
+Keys carry a hash tag `{<namespace>.<domain>}` so that one domain's raw stream, its derived state, its alerts
+and its dead letters share one Redis Cluster hash slot: the aggregator's per-batch transaction (derived writes
+plus XACK) then stays in one slot, while domains and training namespaces spread over a cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Domain = Literal["traffic", "flood", "wifi", "device"]
+DOMAINS: Final[tuple[Domain, ...]] = ("traffic", "flood", "wifi", "device")
+AGGREGATOR_GROUP: Final = "aggregator"
+PREFIX: Final = "ioc"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names for one namespace (`live` or a training exercise)."""
+
+    namespace: str = "live"
+
+    def _tag(self, domain: str) -> str:
+        return f"{PREFIX}:{{{self.namespace}.{domain}}}"
+
+    def events(self, domain: Domain) -> str:
+        """Raw event stream producers append to (one per domain, bounded)."""
+        return f"{self._tag(domain)}:events"
+
+    def deadletter(self, domain: Domain) -> str:
+        """Stream of rejected events with the reason and the original fields."""
+        return f"{self._tag(domain)}:deadletter"
+
+    def alerts(self, domain: Domain) -> str:
+        """Stream of level changes (flood level, congestion, device health)."""
+        return f"{self._tag(domain)}:alerts"
+
+    def active(self, domain: Domain) -> str:
+        """Hash of alerts currently active: alert key -> JSON of the alert."""
+        return f"{self._tag(domain)}:active"
+
+    def latest(self, domain: Domain) -> str:
+        """Hash of the latest reading per sensor: sensor id -> JSON."""
+        return f"{self._tag(domain)}:latest"
+
+    def lastseen(self, domain: Domain) -> str:
+        """Hash of the event time (epoch seconds) of each sensor's newest report."""
+        return f"{self._tag(domain)}:lastseen"
+
+    def stats(self, domain: Domain) -> str:
+        """Hash of counters (processed, deadletter) and the domain clock (newest event time)."""
+        return f"{self._tag(domain)}:stats"
+
+    def segments(self) -> str:
+        """Hash of road segment state: segment id -> JSON (speed, band, congested)."""
+        return f"{self._tag('traffic')}:segments"
+
+    def speed_minute(self, minute: int) -> str:
+        """Hash of one minute's speed roll-up (fields `<segment>:s`, `<segment>:w`); expires by itself."""
+        return f"{self._tag('traffic')}:speed:m:{minute}"
+
+    def violations(self) -> str:
+        """Hash of speed-violation counters per speed camera and per vehicle class."""
+        return f"{self._tag('traffic')}:violations"
+
+    def stations(self) -> str:
+        """Hash of water-level station state: station id -> JSON (level, alarm, hysteresis)."""
+        return f"{self._tag('flood')}:stations"
+
+    def gauges(self) -> str:
+        """Hash of rain gauge state: gauge id -> JSON (hourly totals, rain class)."""
+        return f"{self._tag('flood')}:gauges"
+
+    def health(self) -> str:
+        """Hash of device health per sensor: sensor id -> JSON (status, since, reason)."""
+        return f"{self._tag('device')}:health"
+
+    def heartbeat(self) -> str:
+        """Hash the aggregator refreshes each loop: wall time of the loop and of the last processed event."""
+        return f"{self._tag('meta')}:heartbeat"
+
+    def all_keys_pattern(self) -> str:
+        """SCAN pattern matching every key of this namespace (used to wipe a test or exercise namespace)."""
+        return f"{PREFIX}:{{{self.namespace}.*"

@@ -1,0 +1,87 @@
+"""Settings read once from `IOC_*` environment variables and validated, so a bad value stops start-up clearly."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ioc.errors import SettingsError
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _default_consumer_name() -> str:
+    """A consumer name that stays the same across restarts on one host, so pending entries are found again."""
+    return f"aggregator-{socket.gethostname()}"
+
+
+class Settings(BaseSettings):
+    """Every tunable of the system; each field is read from the environment variable `IOC_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="IOC_", extra="ignore", frozen=True)
+
+    redis_url: str | None = Field(
+        default=None, description="Redis server URL; unset runs an embedded Redis kept in data_dir."
+    )
+    data_dir: Path = Field(default=Path("var"), description="Folder for the embedded Redis and run files.")
+    namespace: str = Field(
+        default="live", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="Key namespace (live or an exercise)."
+    )
+    city_dir: Path | None = Field(default=None, description="Folder of city data files; unset uses Tam Kỳ.")
+    language: Literal["vi", "en"] = Field(default="vi", description="Default interface language.")
+    tile_url: str = Field(
+        default="", description="Map tile URL template; empty draws only the offline basemap."
+    )
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8050, ge=1, le=65535)
+    web_workers: int = Field(default=2, ge=1, le=64)
+    stream_maxlen: int = Field(default=200_000, ge=1_000, description="Approximate bound of each raw stream.")
+    alerts_maxlen: int = Field(default=10_000, ge=100)
+    deadletter_maxlen: int = Field(default=100_000, ge=100)
+    consumer_name: str = Field(default_factory=_default_consumer_name, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    claim_idle_ms: int = Field(default=60_000, ge=1_000, description="Idle ms before claiming.")
+    stale_after_s: float = Field(default=30.0, gt=0, description="No processed event for this long shows stale data.")
+    wall_refresh_ms: int = Field(default=2_000, ge=250, le=60_000)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        """Accept only URLs redis-py can open, so a typo fails at start and not on first use."""
+        if value is None or value == "":
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in REDIS_SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(REDIS_SCHEMES)}, got {parsed.scheme or 'none'!r}")
+        if parsed.scheme == "unix":
+            if not parsed.path:
+                raise ValueError("unix:// URL needs a socket path, e.g. unix:///run/redis.sock")
+        elif not parsed.hostname:
+            raise ValueError("URL needs a host, e.g. redis://127.0.0.1:6379/0")
+        try:
+            _ = parsed.port
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from exc
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when the system runs on the embedded Redis instead of a server."""
+        return self.redis_url is None
+
+
+def load_settings() -> Settings:
+    """Read and validate the settings, turning pydantic's report into one readable SettingsError."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "IOC_" + "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None
