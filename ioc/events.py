@@ -33,7 +33,7 @@ class _EventBase(BaseModel):
     @property
     def domain(self) -> Domain:
         """The domain (and so the raw stream) this event type belongs to."""
-        return EVENT_DOMAINS[self.type]  # type: ignore[attr-defined, no-any-return]
+        return EVENT_DOMAINS[self.type]  # type: ignore[attr-defined]
 
     @property
     def epoch(self) -> float:

