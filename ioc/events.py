@@ -144,7 +144,8 @@ def parse_event(fields: dict[str, str]) -> Event:
     if event_type not in EVENT_TYPES:
         raise InvalidEvent(f"unknown event type {event_type!r}")
     try:
-        return _adapter.validate_python(fields)
+        # The version string was checked above; the models hold it as the number it names.
+        return _adapter.validate_python({**fields, "v": SCHEMA_VERSION})
     except ValidationError as exc:
         raise InvalidEvent(f"{event_type}: {_describe(exc)}") from None
 
