@@ -52,8 +52,17 @@ class Segment:
 
     @property
     def midpoint(self) -> tuple[float, float]:
-        """A point on the segment to fly to or label it."""
-        return self.coords[len(self.coords) // 2]
+        """The point halfway along the segment (in degrees, fine at city scale), to fly to or label it."""
+        steps = [
+            ((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2) ** 0.5 for a, b in zip(self.coords, self.coords[1:], strict=False)
+        ]
+        remaining = sum(steps) / 2
+        for (a, b), step in zip(zip(self.coords, self.coords[1:], strict=False), steps, strict=True):
+            if step >= remaining and step > 0:
+                share = remaining / step
+                return (a[0] + (b[0] - a[0]) * share, a[1] + (b[1] - a[1]) * share)
+            remaining -= step
+        return self.coords[0]
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,8 @@ def _read_json(path: Path) -> Any:
         raise CityDataError(f"missing city file {path}")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CityDataError(f"{path.name}: not UTF-8 text: {exc}") from None
     except json.JSONDecodeError as exc:
         raise CityDataError(f"{path.name}: not valid JSON: {exc}") from None
 
@@ -161,8 +172,10 @@ def _load_segments(roads: dict[str, Any], wards: dict[str, Ward]) -> dict[str, S
             speed_limit_kmh=int(_require(props, "speed_limit_kmh", where)),
             ward=ward,
             tags=tags,
-            coords=tuple((float(lat), float(lon)) for lon, lat in geometry["coordinates"]),
+            coords=tuple((float(point[1]), float(point[0])) for point in geometry["coordinates"]),
         )
+        if segment.speed_limit_kmh <= 0:
+            raise CityDataError(f"{where}: speed_limit_kmh must be positive")
         if segment.id in segments:
             raise CityDataError(f"roads.geojson: duplicate segment id {segment.id!r}")
         segments[segment.id] = segment
@@ -209,6 +222,10 @@ def _load_sensors(data: dict[str, Any], segments: dict[str, Segment], wards: dic
                     raise CityDataError(f"{where}: alarm_levels_m must be three ascending levels (BĐ I, II, III)")
                 if sensor.normal_level_m is None:
                     raise CityDataError(f"{where}: a water station needs normal_level_m")
+                if sensor.normal_level_m >= levels[0]:
+                    raise CityDataError(f"{where}: normal_level_m must lie below BĐ I")
+            if sensor.report_interval_s <= 0:
+                raise CityDataError(f"{where}: report_interval_s must be positive")
             if kind == "wifi_hotspot" and not sensor.capacity_clients:
                 raise CityDataError(f"{where}: a wifi hotspot needs capacity_clients")
             sensors[sensor.id] = sensor
@@ -220,6 +237,17 @@ def load_city(city_dir: Path | None = None) -> City:
     folder = Path(city_dir) if city_dir is not None else DEFAULT_CITY_DIR
     if not folder.is_dir():
         raise CityDataError(f"city folder {folder} does not exist")
+    try:
+        return _load_checked(folder)
+    except CityDataError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # A value of the wrong shape deep in a file: still a data error, never a crash with a traceback.
+        raise CityDataError(f"{folder}: malformed city data ({type(exc).__name__}: {exc})") from None
+
+
+def _load_checked(folder: Path) -> City:
+    """Read every file of a city folder and cross-check them."""
     meta = _read_json(folder / "city.json")
     wards = _load_wards(meta)
     roads = _read_json(folder / "roads.geojson")
@@ -250,7 +278,11 @@ def load_city(city_dir: Path | None = None) -> City:
     return city
 
 
-@cache
 def cached_city(city_dir: Path | None = None) -> City:
     """The city loaded once per process (it is read-only), for the web workers and the aggregator."""
-    return load_city(city_dir)
+    return _cached_city((Path(city_dir) if city_dir is not None else DEFAULT_CITY_DIR).resolve())
+
+
+@cache
+def _cached_city(folder: Path) -> City:
+    return load_city(folder)

@@ -297,7 +297,7 @@ def read_speed_series(
             if part == "s":
                 weight = float(bucket.get(f"{seg_id}:w", 0) or 0)
                 if weight > 0:
-                    speeds[seg_id] = float(value) / weight
+                    speeds[seg_id] = float(value) / weight / 10  # s is in tenths of km/h (see Keys.speed_minute)
         per_minute.append(speeds)
     city_avg = [round(sum(s.values()) / len(s), 2) if s else None for s in per_minute]
 
