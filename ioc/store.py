@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from ioc.embedded import ensure_embedded
 from ioc.settings import Settings
@@ -20,7 +22,8 @@ def connect_url(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> redis.
         socket_timeout=socket_timeout,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         health_check_interval=15,
-        retry_on_timeout=False,
+        # Two quick retries ride over a blip; more would keep a wall callback waiting instead of showing "stale".
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
     )
 
 

@@ -1,0 +1,202 @@
+"""Running a scenario: print events as JSON lines (dry run), or append them to the raw Redis streams, paced.
+
+Producers only append (XADD with an approximate MAXLEN) to the raw stream of each event's domain; they never
+compute state. Pacing follows the simulated clock: sim time = start + wall elapsed × speed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+from itertools import islice
+from typing import Any, Final, TextIO, cast
+from zoneinfo import ZoneInfo
+
+import redis
+
+from ioc.city import City
+from ioc.keys import Keys
+from simulators.engine import SimEvent, as_epoch, generate
+from simulators.scenario import load_scenario
+
+logger = logging.getLogger(__name__)
+
+# A fixed Monday 05:00 in Tam Kỳ, so a dry run with the same seed prints the same lines on any day.
+DRY_RUN_START: Final = datetime(2026, 1, 5, 5, 0, tzinfo=timezone(timedelta(hours=7)))
+DRY_RUN_NAMESPACE: Final = "live"
+BATCH_SIZE: Final = 500
+MAX_BACKOFF_S: Final = 5.0
+_TICK_S: Final = 0.2  # the loop looks at `stop` at least this often (wall seconds)
+_LAG_WARNING_WALL_S: Final = 5.0  # warn once when the events sent trail the simulated clock by this much
+
+
+def dry_run(city: City, scenario_name: str, seed: int, limit: int, out: TextIO, start: datetime | None = None) -> int:
+    """Write the first `limit` events as JSON lines {"stream", "fields"} to `out`, touching no Redis; the count."""
+    scenario = load_scenario(scenario_name)
+    keys = Keys(DRY_RUN_NAMESPACE)
+    count = 0
+    for event in islice(generate(city, scenario, seed, start or DRY_RUN_START), max(0, limit)):
+        line = json.dumps({"stream": keys.events(event.domain), "fields": event.fields}, ensure_ascii=False)
+        out.write(line + "\n")
+        count += 1
+    return count
+
+
+def _batches(events: Iterable[SimEvent], size: int) -> Iterator[list[SimEvent]]:
+    iterator = iter(events)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _append(client: redis.Redis, keys: Keys, batch: list[SimEvent], maxlen: int) -> None:
+    """XADD a batch to the raw streams in one round trip (no MULTI: the domains live in different slots)."""
+    pipe = client.pipeline(transaction=False)
+    for event in batch:
+        pipe.xadd(keys.events(event.domain), cast(Any, event.fields), maxlen=maxlen, approximate=True)
+    pipe.execute()
+
+
+def write_events(client: redis.Redis, keys: Keys, events: Iterable[SimEvent], maxlen: int) -> int:
+    """Append a finite batch of events as fast as possible (pipelines of 500), for benchmarks and tests."""
+    count = 0
+    for batch in _batches(events, BATCH_SIZE):
+        _append(client, keys, batch, maxlen)
+        count += len(batch)
+    return count
+
+
+def _append_or_stop(client: redis.Redis, keys: Keys, batch: list[SimEvent], maxlen: int, stop: threading.Event) -> bool:
+    """Append a batch in a helper thread while watching `stop`; False if stopped before the write finished.
+
+    redis-py retries a failing command by itself (seconds with the default policy, longer when the network
+    hangs), so the write runs aside and the caller stays able to stop within a tick whatever the client's policy.
+    """
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            _append(client, keys, batch, maxlen)
+        except BaseException as exc:  # handed to the caller's thread, re-raised there
+            failure.append(exc)
+
+    writer = threading.Thread(target=write, name="ioc-simulator-xadd", daemon=True)
+    writer.start()
+    while True:
+        writer.join(_TICK_S)
+        if not writer.is_alive():
+            break
+        if stop.is_set():
+            return False
+    if failure:
+        raise failure[0]
+    return True
+
+
+def _append_with_retry(
+    client: redis.Redis, keys: Keys, batch: list[SimEvent], maxlen: int, stop: threading.Event
+) -> bool:
+    """Append a batch, waiting out a Redis outage with bounded back-off; False only if stopped meanwhile.
+
+    A retried pipeline may have been partly applied before the connection broke, so delivery is at least once.
+    """
+    delay = 0.25
+    failures = 0
+    while True:
+        try:
+            if not _append_or_stop(client, keys, batch, maxlen, stop):
+                return False
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            failures += 1
+            logger.warning("Redis unavailable (%s); retrying %d events in %.2g s", exc, len(batch), delay)
+            if stop.wait(delay):
+                return False
+            delay = min(delay * 2, MAX_BACKOFF_S)
+            continue
+        if failures:
+            logger.info("Redis is back after %d failed attempts", failures)
+        return True
+
+
+def run_simulation(
+    client: redis.Redis,
+    keys: Keys,
+    city: City,
+    scenario_name: str,
+    *,
+    seed: int,
+    speed: float = 1.0,
+    rate: float | None = None,
+    start: datetime | None = None,
+    limit: int | None = None,
+    duration_s: float | None = None,
+    maxlen: int = 200_000,
+    stop: threading.Event | None = None,
+) -> int:
+    """Append a scenario's events to the raw streams as the simulated clock reaches them; the number written.
+
+    `speed` is the clock speed-up, `rate` an optional cap on events per wall second (the simulated clock then
+    falls behind), `limit` a cap on events, `duration_s` a span of simulated time, `stop` ends the run promptly.
+    """
+    if speed <= 0 or not math.isfinite(speed):
+        raise ValueError(f"speed must be a positive number, got {speed}")
+    if rate is not None and rate <= 0:
+        raise ValueError(f"rate must be positive, got {rate}")
+    scenario = load_scenario(scenario_name)
+    begin = start if start is not None else datetime.now(ZoneInfo(city.timezone))
+    sim_start = as_epoch(begin, city)
+    sim_end = sim_start + duration_s if duration_s is not None else math.inf
+    stop = stop if stop is not None else threading.Event()
+    events = generate(city, scenario, seed, begin)
+    pending = next(events, None)
+    wall_start = last_refill = time.monotonic()
+    bucket = max(1.0, rate * _TICK_S) if rate is not None else math.inf
+    tokens = bucket
+    written = 0
+    warned_rate = warned_lag = False
+    logger.info("simulating %s from %s at %gx (seed %d) into %s", scenario_name, begin, speed, seed, keys.namespace)
+    while not stop.is_set():
+        if limit is not None and written >= limit:
+            break
+        now = time.monotonic()
+        sim_now = sim_start + (now - wall_start) * speed
+        if pending is None or pending.at >= sim_end:
+            if pending is None or sim_now >= sim_end:
+                break
+            stop.wait(min(_TICK_S, (sim_end - sim_now) / speed))
+            continue
+        room = BATCH_SIZE if limit is None else min(BATCH_SIZE, limit - written)
+        if rate is not None:
+            tokens = min(bucket, tokens + (now - last_refill) * rate)
+            last_refill = now
+            room = min(room, int(tokens))
+        batch: list[SimEvent] = []
+        while pending is not None and pending.at <= sim_now and pending.at < sim_end and len(batch) < room:
+            batch.append(pending)
+            pending = next(events, None)
+        if batch:
+            if not _append_with_retry(client, keys, batch, maxlen, stop):
+                break
+            written += len(batch)
+            tokens -= len(batch)
+            lag_s = sim_now - batch[-1].at
+            if not warned_lag and rate is None and lag_s > _LAG_WARNING_WALL_S * speed:
+                logger.warning(
+                    "events trail the %gx clock by %.0f simulated s (slow CPU or Redis, or a catch-up)", speed, lag_s
+                )
+                warned_lag = True
+            continue
+        if pending is not None and pending.at <= sim_now and rate is not None:
+            if not warned_rate:
+                logger.warning("event rate cap %g/s binds: the simulated clock falls behind %gx", rate, speed)
+                warned_rate = True
+            stop.wait(min(_TICK_S, (1.0 - tokens) / rate))
+            continue
+        if pending is not None:
+            stop.wait(min(_TICK_S, max(0.0, (pending.at - sim_now) / speed)))
+    logger.info("simulation of %s ended after %d events", scenario_name, written)
+    return written
