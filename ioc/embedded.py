@@ -7,6 +7,7 @@ already answering in the same folder, or start it in the background. Data persis
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
@@ -82,11 +83,16 @@ class EmbeddedRedis:
             "--pidfile", str((self.folder / "redis.pid").resolve()),
             "--daemonize", "yes" if daemonize else "no",
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        # Own process group: a terminal's Ctrl-C reaches our supervisor, which stops Redis last, after the
+        # aggregator has finished its batch.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, process_group=0)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.is_answering():
                 log.info("embedded Redis answering at %s", self.url)
+                if daemonize:
+                    self.process.wait(timeout=timeout_s)  # the forking parent exits at once: reap it
+                    self.process = None
                 return
             if not daemonize and self.process.poll() is not None:
                 break
@@ -140,23 +146,24 @@ def _alive(pid: int, child: subprocess.Popen[bytes] | None) -> bool:
 
 
 def ensure_embedded(folder: Path) -> EmbeddedRedis:
-    """Attach to the embedded server answering in `folder`, or start one in the background for later processes."""
+    """Attach to the embedded server answering in `folder`, or start one in the background for later processes.
+
+    A file lock makes processes that start together (the Procfile's lines) share one server.
+    """
     server = EmbeddedRedis(folder)
     if server.is_answering():
         return server
-    server.start(daemonize=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "embedded-start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if server.is_answering():
+            return server
+        server.start(daemonize=True)
     pid_file = folder / "redis.pid"
     pid = pid_file.read_text().strip() if pid_file.exists() else "?"
     log.warning(
         "started embedded Redis in the background (pid %s, %s); it keeps running for other ioc processes. "
         "Stop it with `ioc redis-stop`.", pid, server.url,
     )
-    server.process = None  # daemonized: not our child to reap
     return server
 
-
-def child_env_url(server: EmbeddedRedis) -> dict[str, str]:
-    """Environment for child processes so they use this server instead of starting their own."""
-    env = dict(os.environ)
-    env["IOC_REDIS_URL"] = server.url
-    return env

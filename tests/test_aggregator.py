@@ -93,7 +93,8 @@ def test_bad_events_go_to_the_dead_letter_stream_with_reason_and_fields(r, keys,
         ("traffic", {**good, "segment": other_segment}, "does not observe segment"),
         ("traffic", level(station.id, T0, 1.0), "belongs on the flood stream"),
         ("traffic", {k: v for k, v in good.items() if k != "v"}, "missing field 'v'"),
-        ("flood", {**level(station.id, T0, 1.0), "sensor": camera.id}, "is a traffic_camera; flood.water_level.observed comes from a water_station"),
+        ("flood", {**level(station.id, T0, 1.0), "sensor": camera.id},
+         "is a traffic_camera; flood.water_level.observed comes from a water_station"),
     ]
     add(r, keys, "traffic", good)
     ids = [add(r, keys, domain, fields) for domain, fields, _ in bad]

@@ -1,0 +1,39 @@
+"""gunicorn settings for the web process, taken from the same IOC_* variables as the rest of the system.
+
+Used by `ioc web` and the Procfile (`gunicorn webapp:server -c gunicorn.conf.py`). Extra gunicorn options can be
+given in GUNICORN_CMD_ARGS, e.g. `--access-logfile -` to turn the access log on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ioc.cli import configure_logging, resolve_redis
+from ioc.settings import load_settings
+
+_settings = load_settings()
+_host = f"[{_settings.web_host}]" if ":" in _settings.web_host else _settings.web_host
+
+wsgi_app = "webapp:server"
+# webapp.py sits at the top of the source tree; make it importable from any working directory.
+pythonpath = str(Path(__file__).resolve().parent)
+bind = [f"{_host}:{_settings.web_port}"]
+workers = _settings.web_workers
+# Threads, not sync workers: a slow or long request must not block a whole worker.
+worker_class = "gthread"
+threads = 4
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+proc_name = "ioc-web"
+accesslog = None
+errorlog = "-"
+# gunicorn 27 opens a control socket under ~/.gunicorn shared by every instance on the machine; not needed here.
+control_socket_disable = True
+
+
+def on_starting(server: Any) -> None:
+    """In the master, before workers fork: set up app logging and start the embedded Redis once if needed."""
+    configure_logging("web")
+    resolve_redis(_settings)

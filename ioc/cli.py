@@ -1,0 +1,452 @@
+"""The `ioc` command: run the whole system or one of its processes, simulate, benchmark, show settings."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+
+from ioc.errors import IocError, ScenarioError, SettingsError
+from ioc.settings import Settings, load_settings
+
+log = logging.getLogger("ioc.cli")  # not __name__: it is "__main__" under `python -m ioc.cli`
+
+LOG_LEVEL_ENV = "IOC_LOG_LEVEL"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMAT = "%(asctime)s %(levelname)-7s [{tag}] %(name)s: %(message)s"
+# Tam Kỳ local time, used when --start has no offset.
+CITY_TZ = timezone(timedelta(hours=7), "ICT")
+MASK = "****"
+SECRET_QUERY_WORDS = ("key", "token", "secret", "pass", "sig", "auth")
+START_LOCK = "cli-start.lock"
+DRY_RUN_LIMIT = 100
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def configure_logging(tag: str, level: str | None = None) -> None:
+    """Log to stderr at IOC_LOG_LEVEL (default INFO), each line tagged with the process's role."""
+    name = (level or os.environ.get(LOG_LEVEL_ENV) or "INFO").upper()
+    if name not in LOG_LEVELS:
+        raise SettingsError(
+            f"invalid settings:\n  {LOG_LEVEL_ENV}: must be one of {', '.join(LOG_LEVELS)} (got {name!r})"
+        )
+    logging.basicConfig(level=name, format=LOG_FORMAT.format(tag=tag), stream=sys.stderr, force=True)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (or lone user token) and secret-looking query values replaced by ****."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if port is not None:
+            host = f"{host}:{port}"
+        user = parts.username or ""
+        userinfo = f"{user}:{MASK}" if parts.password is not None else MASK
+        netloc = f"{userinfo}@{host}"
+    query = parts.query
+    if query:
+        pairs = []
+        for pair in query.split("&"):
+            name, sep, value = pair.partition("=")
+            if sep and value and any(word in name.lower() for word in SECRET_QUERY_WORDS):
+                value = MASK
+            pairs.append(f"{name}{sep}{value}")
+        query = "&".join(pairs)
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    text = f"{parts.scheme}://{netloc}{parts.path}"
+    text += f"?{query}" if query else ""
+    return text + (f"#{parts.fragment}" if parts.fragment else "")
+
+
+def settings_lines(settings: Settings) -> list[str]:
+    """The effective settings as `IOC_NAME=value` lines, secrets in URLs masked."""
+    lines = []
+    for name in type(settings).model_fields:
+        value: Any = getattr(settings, name)
+        if name == "redis_url" and value is None:
+            lines.append(f"# IOC_REDIS_URL unset: embedded Redis in {settings.data_dir / 'redis'}")
+        text = "" if value is None else str(value)
+        if name.endswith("_url"):
+            text = mask_url(text)
+        lines.append(f"IOC_{name.upper()}={text}")
+    lines.append(f"{LOG_LEVEL_ENV}={(os.environ.get(LOG_LEVEL_ENV) or 'INFO').upper()}")
+    return lines
+
+
+def stop_on_signals(stop: threading.Event, what: str) -> None:
+    """Let SIGINT/SIGTERM set `stop` for a graceful end; a second signal gives up waiting."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.info("%s received: %s (send it again to force)", signal.Signals(signum).name, what)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+@contextlib.contextmanager
+def _start_lock(folder: Path) -> Iterator[None]:
+    """Serialise embedded Redis start-up between ioc processes starting at the same moment (e.g. a Procfile)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / START_LOCK, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def resolve_redis(settings: Settings) -> Settings:
+    """Pin the Redis URL for this process and its children, starting the embedded server once if needed."""
+    if settings.redis_url is not None:
+        return settings
+    from ioc.embedded import ensure_embedded
+
+    folder = settings.data_dir / "redis"
+    with _start_lock(folder):
+        url = ensure_embedded(folder).url
+    os.environ["IOC_REDIS_URL"] = url
+    return settings.model_copy(update={"redis_url": url})
+
+
+def _check_redis(settings: Settings) -> None:
+    """Fail early, with the (masked) URL, when the configured Redis does not answer."""
+    from ioc.store import connect
+
+    client = connect(settings)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _parse_start(text: str) -> datetime:
+    """An ISO date-time; without an offset it is Tam Kỳ local time (UTC+7)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CITY_TZ)
+
+
+def _positive_float(text: str) -> float:
+    """A float above zero (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """An int above zero (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start everything (embedded Redis, aggregator, simulator, web) and stop it all on Ctrl-C."""
+    from ioc.supervisor import Supervisor
+
+    settings = load_settings()
+    if settings.redis_url is not None:
+        _check_redis(settings)
+    if not args.no_simulator:
+        from simulators import load_scenario
+
+        load_scenario(args.scenario)
+
+    def announce(text: str) -> None:
+        print(text, flush=True)
+
+    supervisor = Supervisor(
+        settings,
+        scenario=None if args.no_simulator else args.scenario,
+        speed=args.speed,
+        seed=args.seed,
+        announce=announce,
+    )
+    return supervisor.run()
+
+
+def cmd_aggregator(args: argparse.Namespace) -> int:
+    """Consume the raw streams and write derived state until SIGINT/SIGTERM (the current batch finishes)."""
+    from ioc.aggregator import run_aggregator
+
+    settings = resolve_redis(load_settings())
+    stop = threading.Event()
+    stop_on_signals(stop, "finishing the current batch, then stopping")
+    run_aggregator(settings, stop)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Play a scenario into the raw streams, or print its events with --dry-run (no Redis involved)."""
+    from ioc.city import cached_city
+    from ioc.keys import Keys
+    from ioc.store import connect
+    from simulators import load_scenario
+    from simulators.runner import dry_run, run_simulation
+
+    settings = load_settings()
+    load_scenario(args.scenario)  # an unknown or malformed scenario fails before anything starts
+    city = cached_city(settings.city_dir)
+    seed: int = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
+    if args.seed is None:
+        log.info("random seed %d (pass --seed %d to repeat this run)", seed, seed)
+    if args.dry_run:
+        limit = args.limit if args.limit is not None else DRY_RUN_LIMIT
+        dry_run(city, args.scenario, seed, limit, out=sys.stdout, start=args.start)
+        return 0
+    settings = resolve_redis(settings)
+    stop = threading.Event()
+    stop_on_signals(stop, "stopping the simulation")
+    client = connect(settings)
+    try:
+        sent = run_simulation(
+            client,
+            Keys(settings.namespace),
+            city,
+            args.scenario,
+            seed=seed,
+            speed=args.speed,
+            rate=args.rate,
+            start=args.start,
+            limit=args.limit,
+            duration_s=args.duration,
+            maxlen=settings.stream_maxlen,
+            stop=stop,
+        )
+    finally:
+        client.close()
+    log.info("simulation %s ended: %d events sent", args.scenario, sent)
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """List the scenarios the simulator knows."""
+    from simulators import list_scenarios
+
+    for name in list_scenarios():
+        print(name)
+    return 0
+
+
+def gunicorn_config_path() -> Path:
+    """The project's gunicorn.conf.py (top of the source tree)."""
+    return Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    """Replace this process with gunicorn serving the Dash app (settings from gunicorn.conf.py)."""
+    load_settings()  # a bad setting fails here with exit 2, not inside gunicorn
+    config = gunicorn_config_path()
+    if not config.exists():
+        raise IocError(f"{config} is missing: `ioc web` runs from a source checkout")
+    argv = [sys.executable, "-m", "gunicorn", "--config", str(config), "webapp:server"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
+
+
+def cmd_redis(args: argparse.Namespace) -> int:
+    """Run the embedded Redis in the foreground until SIGINT/SIGTERM, then shut it down (saving its data)."""
+    from ioc.embedded import EmbeddedRedis
+
+    settings = load_settings()
+    server = EmbeddedRedis(settings.data_dir / "redis")
+    if server.is_answering():
+        raise IocError(f"an embedded Redis already answers at {server.url}; stop it with `ioc redis-stop`")
+    if settings.redis_url is not None:
+        log.warning(
+            "IOC_REDIS_URL is set (%s): other ioc commands use that, not this server", mask_url(settings.redis_url)
+        )
+    stop = threading.Event()
+    stop_on_signals(stop, "shutting down Redis")
+    with _start_lock(server.folder):
+        server.start()
+    print(f"embedded Redis at {server.url} (data in {server.folder}); Ctrl-C stops it", flush=True)
+    try:
+        while not stop.wait(0.5):
+            process = server.process
+            if process is not None and process.poll() is not None and not stop.wait(0.2):
+                raise IocError(f"redis-server exited with code {process.returncode}; see {server.folder / 'redis.log'}")
+    finally:
+        server.stop()
+    return 0
+
+
+def _running_supervisor(data_dir: Path) -> int | None:
+    """Pid of a live `ioc run` on this data folder, if any."""
+    from ioc.supervisor import running_supervisor
+
+    return running_supervisor(data_dir)
+
+
+def cmd_redis_stop(args: argparse.Namespace) -> int:
+    """Shut down an embedded Redis left running in the background by a standalone command."""
+    from ioc.embedded import EmbeddedRedis
+
+    settings = load_settings()
+    owner = _running_supervisor(settings.data_dir)
+    if owner is not None:
+        raise IocError(f"`ioc run` (pid {owner}) owns the embedded Redis in {settings.data_dir}; stop it with Ctrl-C")
+    server = EmbeddedRedis(settings.data_dir / "redis")
+    if not server.is_answering():
+        print(f"no embedded Redis is running in {server.folder}")
+        return 0
+    server.stop()
+    if server.is_answering():
+        raise IocError(f"the embedded Redis at {server.url} did not stop")
+    print(f"stopped the embedded Redis in {server.folder}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmarks (ioc.bench), passing every further argument through."""
+    from ioc import bench
+
+    return bench.main(list(args.bench_args))
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Print the effective settings, secrets in URLs masked."""
+    settings = load_settings()
+    if args.json:
+        data = {
+            f"IOC_{name.upper()}": mask_url(str(value)) if name.endswith("_url") and value else value
+            for name, value in ((n, getattr(settings, n)) for n in type(settings).model_fields)
+        }
+        print(json.dumps(data, default=str, ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(settings_lines(settings)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="ioc",
+        description="Tam Kỳ integrated operations centre: city events from Redis streams on a wall dashboard.",
+        epilog="Settings come from IOC_* environment variables (see `ioc settings`); logging from IOC_LOG_LEVEL.",
+    )
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, type=str.upper, help="log level (default $IOC_LOG_LEVEL or INFO)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=text, description=text, **kwargs)
+        command.set_defaults(handler=handler)
+        return command
+
+    run = add("run", cmd_run, "start everything: embedded Redis, aggregator, simulator and web; Ctrl-C stops it all")
+    run.add_argument("--scenario", default="normal-day", help="simulator scenario (default normal-day)")
+    run.add_argument("--speed", type=_positive_float, default=60.0, help="simulated seconds per real second (60)")
+    run.add_argument("--seed", type=int, default=None, help="simulator random seed")
+    run.add_argument("--no-simulator", action="store_true", help="start no simulator (events come from elsewhere)")
+
+    add("aggregator", cmd_aggregator, "consume the raw streams into derived state (one process per host)")
+
+    simulate = add("simulate", cmd_simulate, "play a scenario's events into the raw streams")
+    simulate.add_argument("scenario", metavar="SCENARIO", help="scenario name (see `ioc scenarios`)")
+    simulate.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed: the same seed gives the same events (default: random, logged)",
+    )
+    simulate.add_argument("--speed", type=_positive_float, default=1.0, help="simulated seconds per real second (1)")
+    simulate.add_argument("--rate", type=_positive_float, default=None, help="events per second cap")
+    simulate.add_argument(
+        "--limit", type=_positive_int, default=None, help="stop after this many events (dry run: default 100)"
+    )
+    simulate.add_argument(
+        "--duration", type=_positive_float, default=None, help="stop after this span of simulated seconds"
+    )
+    simulate.add_argument(
+        "--start",
+        type=_parse_start,
+        default=None,
+        help="simulated start time, ISO; no offset means UTC+7 (default: now; dry run: a fixed Monday 05:00)",
+    )
+    simulate.add_argument("--dry-run", action="store_true", help="print the events as JSON lines; touch no Redis")
+
+    add("scenarios", cmd_scenarios, "list the simulator's scenarios")
+    add("web", cmd_web, "serve the dashboard with gunicorn (gunicorn.conf.py)")
+    add("redis", cmd_redis, "run the embedded Redis in the foreground")
+    add("redis-stop", cmd_redis_stop, "stop an embedded Redis running in the background")
+
+    add("bench", cmd_bench, "measure aggregator throughput and wall payload (ioc.bench)", add_help=False)
+
+    settings = add("settings", cmd_settings, "print the effective settings (secrets masked)")
+    settings.add_argument("--json", action="store_true", help="print as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ioc` command; returns the exit status."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = extra  # everything after `bench` belongs to ioc.bench's own parser
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    handler: Handler = args.handler
+    try:
+        if args.log_level:
+            os.environ[LOG_LEVEL_ENV] = args.log_level  # children of `ioc run` inherit it
+        configure_logging(args.command)
+        return handler(args)
+    except (SettingsError, ScenarioError) as exc:
+        print(f"ioc {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except IocError as exc:
+        print(f"ioc {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        print(f"ioc {args.command}: cannot reach Redis: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ioc {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
