@@ -76,6 +76,7 @@ class _Parsed:
     fields: dict[str, str] | None
     event: Event | None = None
     reason: str | None = None
+    at: float = 0.0  # event time, epoch seconds (computed once: datetime.timestamp() is not free)
 
 
 @dataclass
@@ -216,7 +217,7 @@ class Aggregator:
                 if now - last_watchdog >= watchdog_every_s:
                     self.check_devices()
                     last_watchdog = now
-                self._heartbeat(handled)
+                self.heartbeat(handled)
                 backoff = 0.5
                 if not handled:
                     stop.wait(idle_wait_s)
@@ -226,7 +227,8 @@ class Aggregator:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def _heartbeat(self, handled: int) -> None:
+    def heartbeat(self, handled: int) -> None:
+        """Tell the pages this consumer is alive (and, if it handled events, that data is flowing)."""
         now = time.time()
         mapping: dict[str, str] = {"loop": f"{now:.3f}", "consumer": self.consumer}
         if handled:
@@ -249,10 +251,8 @@ class Aggregator:
         parsed = [self._validate(domain, entry_id, fields) for entry_id, fields in entries]
         stream = self.keys.events(domain)
         ids = [p.entry_id for p in parsed]
-        minute_keys = sorted({
-            self.keys.speed_minute(int(p.event.epoch) // 60)
-            for p in parsed if isinstance(p.event, TrafficSpeedObserved)
-        })  # fmt: skip
+        minutes = {int(p.at) // 60 for p in parsed if isinstance(p.event, TrafficSpeedObserved)}
+        minute_keys = [self.keys.speed_minute(minute) for minute in sorted(minutes)]
         with self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -296,22 +296,32 @@ class Aggregator:
                                                     f"comes from a {' or '.join(allowed)}")
         if isinstance(event, TrafficSpeedObserved | TrafficViolationDetected) and event.segment not in sensor.segments:
             return _Parsed(entry_id, fields, reason=f"sensor {sensor.id} does not observe segment {event.segment!r}")
-        return _Parsed(entry_id, fields, event=event)
+        return _Parsed(entry_id, fields, event=event, at=event.epoch)
 
     def _apply(self, pipe: redis.client.Pipeline, domain: Domain, parsed: list[_Parsed]) -> _BatchWrites:
-        """Read the state this batch touches (under WATCH) and compute every write, without writing."""
+        """Read the state this batch touches (under WATCH, in one round trip) and compute every write."""
         writes = _BatchWrites()
         events = [p.event for p in parsed if p.event is not None]
+        reads = _ReadPlan()
         sensors = sorted({e.sensor for e in events})
-        lastseen = dict(zip(sensors, pipe.hmget(self.keys.lastseen(domain), sensors), strict=True)) if sensors else {}
-        seen: dict[str, float] = {s: float(v) for s, v in lastseen.items() if v is not None}
-        state = _DomainState.load(pipe, self.keys, domain, events)
+        reads.add("lastseen", self.keys.lastseen(domain), sensors)
+        _DomainState.plan(reads, self.keys, domain, events)
+        rollup_reads: dict[int, list[str]] = {}
+        for item in parsed:
+            if isinstance(item.event, TrafficSpeedObserved):
+                rollup_reads.setdefault(int(item.at) // 60, []).append(item.event.segment)
+        for minute, segments in rollup_reads.items():
+            names = [name for segment in dict.fromkeys(segments) for name in (f"{segment}:s", f"{segment}:w")]
+            reads.add(f"minute:{minute}", self.keys.speed_minute(minute), names)
+        values = reads.execute(pipe)
+        seen: dict[str, float] = {s: float(v) for s, v in values.get("lastseen", {}).items() if v is not None}
+        state = _DomainState.from_values(values)
         for item in parsed:
             if item.event is None:
                 writes.deadletters.append(self._deadletter(domain, item, item.reason or "invalid"))
                 continue
             try:
-                self._apply_event(item.event, state, seen, writes)
+                self._apply_event(item.event, item.at, state, seen, writes)
             except Exception as exc:  # a bug must not stop the city picture: keep the event with the reason
                 log.exception("failed to apply %s %s", domain, item.entry_id)
                 writes.deadletters.append(self._deadletter(domain, item, f"internal error: {exc!r}"))
@@ -321,27 +331,16 @@ class Aggregator:
         writes.stations = state.stations_changed()
         writes.gauges = state.gauges_changed()
         writes.health = state.health_changed()
-        self._add_stored_rollups(pipe, writes)
+        # Increments become totals: one HSET per minute key costs Redis far less than an increment per field.
+        for (minute, segment), totals in writes.rollup.items():
+            stored = values[f"minute:{minute}"]
+            totals[0] += int(stored.get(f"{segment}:s") or 0)
+            totals[1] += int(stored.get(f"{segment}:w") or 0)
         return writes
 
-    def _add_stored_rollups(self, pipe: redis.client.Pipeline, writes: _BatchWrites) -> None:
-        """Turn the batch's roll-up increments into new totals (the minute keys are WATCHed).
-
-        One HSET per minute key costs Redis far less than one increment per field, which dominated server time.
-        """
-        by_minute: dict[int, list[str]] = {}
-        for minute, segment in writes.rollup:
-            by_minute.setdefault(minute, []).append(segment)
-        for minute, segments in by_minute.items():
-            names = [name for segment in segments for name in (f"{segment}:s", f"{segment}:w")]
-            stored = pipe.hmget(self.keys.speed_minute(minute), names)
-            for index, segment in enumerate(segments):
-                totals = writes.rollup[(minute, segment)]
-                totals[0] += int(stored[2 * index] or 0)
-                totals[1] += int(stored[2 * index + 1] or 0)
-
-    def _apply_event(self, event: Event, state: _DomainState, seen: dict[str, float], w: _BatchWrites) -> None:
-        at = event.epoch
+    def _apply_event(
+        self, event: Event, at: float, state: _DomainState, seen: dict[str, float], w: _BatchWrites
+    ) -> None:
         sensor = self.city.sensors[event.sensor]
         w.clock = at if w.clock is None else max(w.clock, at)
         is_newest = at >= seen.get(event.sensor, float("-inf"))
@@ -629,6 +628,51 @@ return 0
 """
 
 
+_HMGET_MANY_LUA: Final = """
+local out = {}
+local pos = 1
+for i, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[pos])
+  local values = {}
+  for first = 1, n, 1000 do
+    local last = math.min(first + 999, n)
+    local part = redis.call('HMGET', key, unpack(ARGV, pos + first, pos + last))
+    for _, value in ipairs(part) do values[#values + 1] = value end
+  end
+  out[i] = values
+  pos = pos + n + 1
+end
+return out
+"""
+
+
+class _ReadPlan:
+    """Hash fields to read from several keys of one slot, fetched in a single round trip (a read-only script)."""
+
+    def __init__(self) -> None:
+        self._requests: list[tuple[str, str, list[str]]] = []
+
+    def add(self, name: str, key: str, fields: list[str]) -> None:
+        """Ask for `fields` of hash `key`, returned under `name`."""
+        if fields:
+            self._requests.append((name, key, fields))
+
+    def execute(self, pipe: redis.client.Pipeline) -> dict[str, dict[str, str | None]]:
+        """Run the reads (in immediate mode under WATCH) and map each name to {field: value or None}."""
+        if not self._requests:
+            return {}
+        args: list[str | int] = []
+        for _, _, fields in self._requests:
+            args.append(len(fields))
+            args.extend(fields)
+        keys = [key for _, key, _ in self._requests]
+        replies = pipe.eval(_HMGET_MANY_LUA, len(keys), *keys, *args)
+        return {
+            name: dict(zip(fields, reply, strict=True))
+            for (name, _, fields), reply in zip(self._requests, replies, strict=True)
+        }
+
+
 def _reading(event: Event) -> dict[str, Any]:
     """The measured values of an event with its time, for the latest-reading hash."""
     data = event.model_dump(exclude={"v", "ts", "sensor"})
@@ -643,25 +687,26 @@ class _DomainState:
         self._data: dict[str, dict[str, dict[str, Any]]] = {"segments": {}, "stations": {}, "gauges": {}, "health": {}}
         self._changed: dict[str, set[str]] = {name: set() for name in self._data}
 
-    @classmethod
-    def load(cls, pipe: redis.client.Pipeline, keys: Keys, domain: Domain, events: Iterable[Event]) -> _DomainState:
-        """Read only the entries of the ids the batch's events refer to."""
-        state = cls()
+    @staticmethod
+    def plan(reads: _ReadPlan, keys: Keys, domain: Domain, events: Iterable[Event]) -> None:
+        """Ask for only the entries of the ids the batch's events refer to."""
         events = list(events)
-        wanted: dict[str, tuple[str, list[str]]] = {}
         if domain == "traffic":
-            segs = sorted({e.segment for e in events if isinstance(e, TrafficSpeedObserved)})
-            wanted["segments"] = (keys.segments(), segs)
+            reads.add("segments", keys.segments(), sorted({e.segment for e in events
+                                                           if isinstance(e, TrafficSpeedObserved)}))
         elif domain == "flood":
-            wanted["stations"] = (keys.stations(), sorted({e.sensor for e in events
-                                                            if isinstance(e, FloodWaterLevelObserved)}))
-            wanted["gauges"] = (keys.gauges(), sorted({e.sensor for e in events if isinstance(e, FloodRainObserved)}))
+            reads.add("stations", keys.stations(), sorted({e.sensor for e in events
+                                                           if isinstance(e, FloodWaterLevelObserved)}))
+            reads.add("gauges", keys.gauges(), sorted({e.sensor for e in events if isinstance(e, FloodRainObserved)}))
         elif domain == "device":
-            wanted["health"] = (keys.health(), sorted({e.sensor for e in events}))
-        for name, (key, ids) in wanted.items():
-            if ids:
-                values = pipe.hmget(key, ids)
-                state._data[name] = {i: json.loads(v) for i, v in zip(ids, values, strict=True) if v is not None}
+            reads.add("health", keys.health(), sorted({e.sensor for e in events}))
+
+    @classmethod
+    def from_values(cls, values: dict[str, dict[str, str | None]]) -> _DomainState:
+        """State from what the read plan returned (JSON per id)."""
+        state = cls()
+        for name in state._data:
+            state._data[name] = {i: json.loads(v) for i, v in values.get(name, {}).items() if v is not None}
         return state
 
     def _get(self, name: str, item: str) -> dict[str, Any]:
