@@ -243,7 +243,7 @@ def test_redis_foreground_stops_on_sigint(data_dir: Path, tmp_path: Path) -> Non
     try:
         wait_for(server.is_answering, 20, "the foreground embedded Redis")
         client = connect_url(server.url)
-        client.xadd("ioc:{live.flood}:events", {"k": "v"})
+        client.xadd(Keys("live").events("flood"), {"k": "v"})
         client.close()
         pid = int((server.folder / "redis.pid").read_text())
         busy = ioc("redis", env=cli_env(data_dir))

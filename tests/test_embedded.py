@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from ioc.embedded import EmbeddedRedis, ensure_embedded
+from ioc.keys import Keys
 from ioc.store import connect_url
 
 
@@ -69,7 +70,7 @@ def test_stream_persists_across_restart(folder: Path) -> None:
     server = EmbeddedRedis(folder)
     server.start()
     client = connect_url(server.url)
-    entry_id = client.xadd("ioc:{t.traffic}:events", {"type": "traffic.speed.measured", "v": "42"})
+    entry_id = client.xadd(Keys("t").events("traffic"), {"type": "traffic.speed.measured", "v": "42"})
     client.close()
     server.stop()
 
@@ -77,7 +78,7 @@ def test_stream_persists_across_restart(folder: Path) -> None:
     again.start()
     client = connect_url(again.url)
     try:
-        assert client.xrange("ioc:{t.traffic}:events") == [(entry_id, {"type": "traffic.speed.measured", "v": "42"})]
+        assert client.xrange(Keys("t").events("traffic")) == [(entry_id, {"type": "traffic.speed.measured", "v": "42"})]
     finally:
         client.close()
         again.stop()
@@ -106,14 +107,14 @@ def test_ensure_embedded_starts_in_background_then_attaches(folder: Path) -> Non
     pid = server_pid(folder)
     assert pid_alive(pid)
     client = connect_url(first.url)
-    client.set("ioc:{t.meta}:probe", "1")
+    client.hset(Keys("t").heartbeat(), "probe", "1")
     client.close()
 
     second = ensure_embedded(folder)
     assert second.url == first.url
     assert server_pid(folder) == pid, "attaching must not start a second server"
     client = connect_url(second.url)
-    assert client.get("ioc:{t.meta}:probe") == "1"
+    assert client.hget(Keys("t").heartbeat(), "probe") == "1"
     client.close()
 
     second.stop()
