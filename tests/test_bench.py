@@ -1,0 +1,29 @@
+"""`ioc bench` runs end to end on a small load and prints its figures, the last line being one JSON object."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
+    env["IOC_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "ioc.cli", "bench", "--json", "--events", "3000", "--rounds", "1", "--ticks", "4"],
+        cwd=repo_root, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    figures = json.loads(lines[-1])
+    assert figures["events"] == 3000
+    assert figures["aggregator_events_per_s"] > 0 and figures["raw_drain_events_per_s"] > 0
+    assert abs(figures["ratio"] - figures["aggregator_events_per_s"] / figures["raw_drain_events_per_s"]) < 0.01
+    assert 0 < figures["tick_steady_bytes"] <= figures["tick_steady_max_bytes"]
+    assert figures["tick_first_bytes"] > 0 and figures["tick_count"] == 3
+    text = "\n".join(lines[:-1])
+    assert "aggregator:" in text and "raw XREADGROUP+XACK:" in text and "wall tick, steady:" in text
+    assert not list(tmp_path.iterdir()), "the benchmark must not touch the data folder (it uses its own Redis)"

@@ -1,0 +1,240 @@
+"""The wall in a real browser: gunicorn serving the app, the simulator and the aggregator feeding embedded Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+
+from ioc.aggregator import Aggregator
+from ioc.city import City
+from ioc.embedded import EmbeddedRedis
+from ioc.events import FloodWaterLevelObserved, encode_event
+from ioc.keys import Keys
+from ioc.snapshot import read_wall_snapshot
+from ioc.store import connect_url
+from simulators import SimEvent, run_simulation, write_events
+from tests.conftest import wipe_namespace
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+REFRESH_MS = 1000
+TIMEOUT_MS = 30_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
+]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until the server accepts connections (or fail with its log if it died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"gunicorn exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"gunicorn did not listen on port {port} within {timeout} s")
+
+
+def settled_clock(client: redis.Redis, keys: Keys, city: City, timeout: float = 20.0) -> float:
+    """The city clock once the aggregator has worked through everything written (it stops moving)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        clock = read_wall_snapshot(client, keys, city, stale_after_s=60).clock
+        if clock is not None and clock == last:
+            return clock
+        last = clock
+        time.sleep(0.5)
+    raise AssertionError("the aggregator did not settle")
+
+
+@dataclass
+class WebServer:
+    """gunicorn serving webapp:server as a child process, restartable on the same port."""
+
+    root: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the app."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start gunicorn and wait until it listens."""
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self.process = subprocess.Popen(
+            [
+                str(gunicorn), "webapp:server", "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
+                "--threads", "4", "--worker-class", "gthread", "--no-control-socket",
+            ],
+            cwd=self.root, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port, self.process)
+
+    def stop(self) -> None:
+        """Stop gunicorn (our child) and reap it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@dataclass
+class Feed:
+    """The simulator and the aggregator running in background threads on one namespace."""
+
+    keys: Keys
+    sim_stop: threading.Event = field(default_factory=threading.Event)
+    agg_stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+
+@pytest.fixture
+def feed(embedded_redis: EmbeddedRedis, city: City) -> Iterator[Feed]:
+    """A live city at 600x speed: simulator and aggregator in threads, namespace wiped afterwards."""
+    client = connect_url(embedded_redis.url)
+    feed = Feed(Keys(f"b{uuid.uuid4().hex[:10]}"))
+    agg = Aggregator(client, feed.keys, city, consumer="browser-test")
+    agg.setup()
+    start = datetime.now(ZoneInfo(city.timezone))
+    feed.threads = [
+        threading.Thread(target=agg.run_forever, args=(feed.agg_stop,), daemon=True),
+        threading.Thread(
+            target=run_simulation, args=(client, feed.keys, city, "normal-day"),
+            kwargs={"seed": 5, "speed": 600, "start": start, "stop": feed.sim_stop}, daemon=True,
+        ),
+    ]  # fmt: skip
+    for thread in feed.threads:
+        thread.start()
+    yield feed
+    feed.sim_stop.set()
+    feed.agg_stop.set()
+    for thread in feed.threads:
+        thread.join(timeout=15)
+    wipe_namespace(client, feed.keys)
+    client.close()
+
+
+@pytest.fixture
+def web(embedded_redis: EmbeddedRedis, feed: Feed, repo_root: Path) -> Iterator[WebServer]:
+    """The app under gunicorn, reading the feed's namespace."""
+    env = dict(os.environ)
+    env.update({
+        "IOC_REDIS_URL": embedded_redis.url, "IOC_NAMESPACE": feed.keys.namespace,
+        "IOC_WALL_REFRESH_MS": str(REFRESH_MS), "IOC_LANGUAGE": "vi", "IOC_TILE_URL": "",
+    })  # fmt: skip
+    server = WebServer(repo_root, env)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_wall_lives_in_a_browser(web: WebServer, feed: Feed, embedded_redis, city: City, repo_root: Path, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    artifacts = repo_root / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    console_errors: list[str] = []
+    failed: list[str] = []
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1920, "height": 1080},
+        )  # fmt: skip
+        try:
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            # Nothing leaves the machine: map tiles or anything else off the app's origin is refused.
+            page.route(
+                "**/*", lambda route: route.continue_() if route.request.url.startswith(web.url) else route.abort()
+            )
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.on(
+                "requestfailed", lambda r: failed.append(f"{r.url} {r.failure}") if r.url.startswith(web.url) else None
+            )
+            page.on("response", lambda r: failed.append(f"{r.url} {r.status}") if r.status >= 400 else None)
+
+            page.goto(web.url + "/")
+            # The Leaflet map draws every road segment as an SVG path.
+            page.wait_for_function(
+                f"document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length >= {len(city.segments)}"
+            )
+            # Live data arrives: the speed KPI gets a value, and then a different one as events keep flowing.
+            speed = page.locator(".wall-kpi-value").nth(1)
+            page.wait_for_function("el => el.textContent !== '—'", arg=speed.element_handle())
+            first = speed.text_content()
+            page.wait_for_function("([el, old]) => el.textContent !== old", arg=[speed.element_handle(), first])
+            page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path.wall-seg--unknown').length"
+                                   f" < {len(city.segments)}")  # fmt: skip
+            page.wait_for_function("document.querySelectorAll('#wall-chart .scatterlayer .trace').length >= 2")
+            assert page.locator(".wall-title").text_content() == "Trung tâm Điều hành Đô thị thông minh Tam Kỳ"
+            page.wait_for_timeout(1500)  # let the chart and map settle for the picture (not a synchronisation)
+            page.screenshot(path=str(artifacts / "wall.png"))
+
+            # A BĐ III reading takes over the wall: banner, pulsing station, map flown to it.
+            feed.sim_stop.set()
+            feed.threads[1].join(timeout=15)
+            client = connect_url(embedded_redis.url)
+            clock = settled_clock(client, feed.keys, city)  # a reading older than the last one would be ignored
+            station = city.sensors["wl-tam-ky"]
+            at = datetime.fromtimestamp(clock + 60, ZoneInfo(city.timezone))
+            fields = encode_event(FloodWaterLevelObserved(
+                v=1, type="flood.water_level.observed", ts=at, sensor=station.id, level_m=2.95))  # fmt: skip
+            write_events(client, feed.keys, [SimEvent(at.timestamp(), "flood", fields)], 10_000)
+            client.close()
+            banner = page.locator(".wall-banner--critical")
+            banner.wait_for(state="visible")
+            assert station.name in (banner.text_content() or "")
+            page.locator(".wall-pin.is-focus").wait_for(state="visible")
+            page.wait_for_timeout(1500)  # the fly-to animation, for the picture
+            page.screenshot(path=str(artifacts / "wall-takeover.png"))
+
+            page.goto(web.url + "/?lang=en")
+            page.locator(".wall-title", has_text="Tam Ky Intelligent Operations Centre").wait_for()
+            page.locator(".wall-banner--critical", has_text="Alarm III").wait_for()
+            assert not console_errors, console_errors
+            assert not failed, failed
+
+            # The server goes away: the page says so by itself, and the banner leaves once ticks come back.
+            lost = page.locator("#wall-stale-client")
+            web.stop()
+            lost.wait_for(state="visible", timeout=10 * REFRESH_MS)
+            web.start()
+            lost.wait_for(state="hidden", timeout=10 * REFRESH_MS)
+        finally:
+            context.close()

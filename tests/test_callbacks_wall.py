@@ -1,0 +1,200 @@
+"""Wall callbacks as plain functions and over HTTP, against real Redis with simulator events and the aggregator."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import redis
+from dash import ALL, no_update
+from plotly.utils import PlotlyJSONEncoder
+
+import callbacks
+from callbacks.wall import TICK_OUTPUTS, tick, update_wall
+from ioc.aggregator import Aggregator
+from ioc.city import City
+from ioc.events import FloodWaterLevelObserved, encode_event
+from ioc.keys import Keys
+from ioc.snapshot import read_wall_snapshot
+from layouts import wall as ui
+from simulators import SimEvent, generate, load_scenario, write_events
+
+ICT = timezone(timedelta(hours=7))
+# Minute roll-ups expire by event time, so the simulated hour must be a recent one.
+START = datetime.fromtimestamp((time.time() // 60 - 45) * 60, ICT)
+STALE_AFTER_S = 30.0
+TICK_BUDGET_BYTES = 20_000
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll until the condition holds, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def sim_events(city: City, minutes_from: int, minutes_to: int) -> list[SimEvent]:
+    """The normal-day scenario's events between two offsets from START, in minutes."""
+    begin, end = (START + timedelta(minutes=m) for m in (minutes_from, minutes_to))
+    events = generate(city, load_scenario("normal-day"), 11, START)
+    return [e for e in itertools.takewhile(lambda e: e.at < end.timestamp(), events) if e.at >= begin.timestamp()]
+
+
+def water(station: str, at: datetime, metres: float) -> SimEvent:
+    """A water level reading as a producer sends it."""
+    fields = encode_event(FloodWaterLevelObserved(
+        v=1, type="flood.water_level.observed", ts=at, sensor=station, level_m=metres))  # fmt: skip
+    return SimEvent(at.timestamp(), "flood", fields)
+
+
+@pytest.fixture
+def aggregator(r: redis.Redis, keys: Keys, city: City) -> Iterator[Aggregator]:
+    """The aggregator running in the background for the test, as in production (its heartbeat keeps data fresh)."""
+    agg = Aggregator(r, keys, city, consumer="wall-test")
+    agg.setup()
+    stop = threading.Event()
+    worker = threading.Thread(target=agg.run_forever, args=(stop,), kwargs={"idle_wait_s": 0.05}, daemon=True)
+    worker.start()
+    yield agg
+    stop.set()
+    worker.join(timeout=10)
+
+
+def send(r: redis.Redis, keys: Keys, city: City, events: list[SimEvent]) -> None:
+    """Append events to the raw streams and wait until the aggregator has processed up to the newest one."""
+    write_events(r, keys, events, 100_000)
+    newest = max(e.at for e in events)
+
+    def caught_up() -> bool:
+        snapshot = read_wall_snapshot(r, keys, city, stale_after_s=STALE_AFTER_S)
+        # The device watchdog runs every 2 s on the city clock: wait for its view of these events too.
+        return snapshot.clock is not None and snapshot.clock >= newest - 0.01 and bool(snapshot.health)
+
+    wait_for(caught_up, what="the aggregator to catch up")
+
+
+def tick_once(r: redis.Redis, keys: Keys, city: City, store: object, lang: str = "vi") -> tuple[ui.TickUpdate, Any]:
+    """One tick as a browser would see it, and the store it keeps afterwards."""
+    update = update_wall(r, keys, city, lang=lang, store=store, stale_after_s=STALE_AFTER_S)
+    return update, (store if update.client is no_update else json.loads(json.dumps(update.client)))
+
+
+def test_tick_follows_events_as_they_flow(r, keys, city, aggregator) -> None:
+    send(r, keys, city, sim_events(city, 0, 15))
+    first, store = tick_once(r, keys, city, None)
+    assert first.stale is None  # fresh data: no banner
+    sensors, speed = first.kpi_values[0], first.kpi_values[1]
+    assert int(sensors) > 0 and speed != "—"
+    assert first.segments_hideout["state"] and set(first.segments_hideout["state"]) <= set(city.segments)
+    assert set(first.segments_hideout["state"].values()) <= {"congested", "slow", "smooth"}
+    figure = first.chart_figure
+    assert len(figure["data"]) == 1 + ui.CHART_TOP_N
+    assert len(figure["data"][0]["x"]) >= 10 and any(y is not None for y in figure["data"][0]["y"])
+    assert first.clock.count(":") == 2
+
+    send(r, keys, city, sim_events(city, 15, 25))
+    second, store = tick_once(r, keys, city, store)
+    assert second.clock != first.clock
+    assert second.chart_figure is no_update  # appended to, not rebuilt
+    extend = second.chart_extend
+    assert extend[1] == list(range(1 + ui.CHART_TOP_N)) and extend[2] == ui.CHART_WINDOW_MINUTES
+    new_minutes = extend[0]["x"][0]
+    assert 8 <= len(new_minutes) <= 11 and new_minutes[0] > figure["data"][0]["x"][-1]
+
+    third, _ = tick_once(r, keys, city, store)  # nothing new since
+    assert third.chart_extend is no_update and third.clock is no_update
+
+
+def test_a_bd3_reading_takes_over_the_wall(r, keys, city, aggregator) -> None:
+    at = START + timedelta(minutes=1)
+    send(r, keys, city, [water("wl-tam-ky", at + timedelta(minutes=i), m) for i, m in enumerate((1.5, 2.3, 2.95))])
+    update, store = tick_once(r, keys, city, None, lang="en")
+    banner = json.dumps(update.takeover, cls=PlotlyJSONEncoder, ensure_ascii=False)
+    assert f"Alarm III at Trạm Tam Kỳ: water level 2.95 m at {(at + timedelta(minutes=2)):%H:%M}" in banner
+    station = city.sensors["wl-tam-ky"]
+    assert update.viewport == {"center": [station.lat, station.lon], "zoom": ui.FOCUS_ZOOM, "transition": "flyTo"}
+    assert update.alarm is not no_update
+    assert update.stations_hideout["state"]["wl-tam-ky"] == "a3"
+    index = [s.id for s in city.sensors_of("water_station")].index("wl-tam-ky")
+    assert update.gauge_classes[index] == "wall-gauge wall-gauge--a3"
+    assert update.gauge_badges[index] == "Alarm III"
+    again, _ = tick_once(r, keys, city, store, lang="en")
+    assert again.viewport is no_update and again.alarm is no_update  # this browser has seen it
+
+
+def test_unreachable_redis_gives_the_stale_banner_without_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOC_REDIS_URL", "redis://127.0.0.1:1/0")
+    callbacks.reset_resources()
+    try:
+        started = time.monotonic()
+        outputs = dict(zip(ui.TickUpdate.__dataclass_fields__, tick(1, "en", None), strict=True))
+        assert time.monotonic() - started < 5
+    finally:
+        monkeypatch.delenv("IOC_REDIS_URL")
+        callbacks.reset_resources()
+    assert outputs["stale"].children == "Cannot reach Redis: the figures on screen may be out of date"
+    assert outputs["chart_figure"] is no_update and all(v is no_update for v in outputs["kpi_values"])
+
+
+# ---------------------------------------------------------------- over HTTP, as browsers (and the benchmark) call it
+
+
+def tick_request(city: City, *, lang: str, store: object, n_intervals: int = 1) -> dict[str, Any]:
+    """The JSON body Dash's renderer POSTs to /_dash-update-component for the wall's tick."""
+    members = {"kpi": [key for key, _, _ in ui.KPI_TILES], "station": [s.id for s in city.sensors_of("water_station")]}
+    outputs: list[Any] = []
+    for output in TICK_OUTPUTS:
+        component_id = output.component_id
+        if isinstance(component_id, dict):
+            (key,) = [k for k, v in component_id.items() if v == ALL]
+            outputs.append([
+                {"id": {**component_id, key: member}, "property": output.component_property} for member in members[key]
+            ])  # fmt: skip
+        else:
+            outputs.append({"id": component_id, "property": output.component_property})
+    return {
+        "output": ".." + "...".join(str(o) for o in TICK_OUTPUTS) + "..",
+        "outputs": outputs,
+        "inputs": [{"id": ui.ID_INTERVAL, "property": "n_intervals", "value": n_intervals}],
+        "changedPropIds": [f"{ui.ID_INTERVAL}.n_intervals"],
+        "state": [
+            {"id": ui.ID_LANG, "property": "data", "value": lang},
+            {"id": ui.ID_CLIENT, "property": "data", "value": store},
+        ],
+    }
+
+
+def test_tick_over_http_stays_small(r, keys, city, aggregator, redis_url, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOC_REDIS_URL", redis_url)
+    monkeypatch.setenv("IOC_NAMESPACE", keys.namespace)
+    callbacks.reset_resources()
+    from webapp import server
+
+    client = server.test_client()
+    try:
+        assert client.get("/").status_code == 200
+        send(r, keys, city, sim_events(city, 0, 20))
+        store: object = None
+        sizes = []
+        for step in range(8):
+            if step:
+                send(r, keys, city, sim_events(city, 19 + step, 20 + step))
+            reply = client.post("/_dash-update-component", json=tick_request(city, lang="vi", store=store))
+            assert reply.status_code == 200, reply.data[:500]
+            sizes.append(len(reply.data))
+            response = json.loads(reply.data)["response"]
+            store = response.get(ui.ID_CLIENT, {}).get("data", store)
+    finally:
+        monkeypatch.delenv("IOC_REDIS_URL")
+        monkeypatch.delenv("IOC_NAMESPACE")
+        callbacks.reset_resources()
+    assert max(sizes) < TICK_BUDGET_BYTES, sizes  # even the first tick, which fills the page
+    assert max(sizes[1:]) < TICK_BUDGET_BYTES / 2, sizes
