@@ -50,6 +50,7 @@ from ioc.rules import (
 log = logging.getLogger(__name__)
 
 ROLLUP_RETENTION_S: Final = 26 * 3600  # a day of per-minute speeds, plus slack for late events
+REPLAY_MIN_TTL_S: Final = 2 * 3600  # a replay of a past date keeps its roll-ups at least this long (wall time)
 RAIN_WINDOW_H: Final = 24
 OFFLINE_AFTER_MISSED: Final = 3  # a device is offline once it has missed this many expected reports
 # Which kinds of sensor may send each data event (speed cameras measure passing traffic too).
@@ -62,6 +63,12 @@ SENSOR_KINDS_OF_EVENT: Final[dict[str, tuple[str, ...]]] = {
 }
 HEAVY_RAIN: Final = ("heavy", "very_heavy")
 Entry = tuple[str, dict[str, str] | None]
+
+
+def rollup_ttl_s(minute: int, now: float) -> int:
+    """Seconds a minute roll-up lives: a day after its event time, but never under two hours from now, so a
+    training replay of a past date still shows its chart while bounded memory is kept."""
+    return max(int(minute * 60 + ROLLUP_RETENTION_S - now), REPLAY_MIN_TTL_S)
 
 
 def _dumps(value: Any) -> str:
@@ -527,7 +534,7 @@ class Aggregator:
             fields[f"{segment}:w"] = weight
         for minute, fields in totals.items():
             pipe.hset(k.speed_minute(minute), mapping=fields)
-            pipe.expireat(k.speed_minute(minute), minute * 60 + ROLLUP_RETENTION_S)
+            pipe.expire(k.speed_minute(minute), rollup_ttl_s(minute, time.time()))
         for name, count in w.violations.items():
             pipe.hincrby(k.violations(), name, count)
         for alert in w.alerts:

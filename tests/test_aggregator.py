@@ -247,3 +247,16 @@ def test_snapshot_is_stale_without_heartbeat_and_when_redis_is_unreachable(r, ke
     unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5, decode_responses=True)
     snapshot = read_wall_snapshot(unreachable, keys, city, stale_after_s=30)
     assert snapshot.stale and snapshot.stale_reason == "redis" and snapshot.kpis.sensors_total == len(city.sensors)
+
+
+def test_rollups_of_a_replayed_past_date_survive_for_the_chart(r, keys, city) -> None:
+    camera = city.sensors_of("traffic_camera")[0]
+    past = datetime(2024, 10, 15, 8, 0, tzinfo=ICT)  # a training replay of a flood day two years ago
+    agg = make(r, keys, city)
+    for minute in range(3):
+        add(r, keys, "traffic", speed(camera, past + timedelta(minutes=minute), 20.0))
+    agg.drain()
+    key = keys.speed_minute(int(past.timestamp()) // 60)
+    assert 7000 < r.ttl(key) <= 7200
+    series = read_speed_series(r, keys, city, since_minute=None, window_minutes=5, segment_ids=[camera.segments[0]])
+    assert series.segments[camera.segments[0]][-2:] == [20.0, 20.0]
