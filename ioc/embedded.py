@@ -133,16 +133,26 @@ class EmbeddedRedis:
 
 
 def _alive(pid: int, child: subprocess.Popen[bytes] | None) -> bool:
-    """Whether a process still runs (our child is reaped by poll, others probed with signal 0)."""
+    """Whether a process still runs (our child is reaped by poll, others looked up)."""
     if child is not None:
         return child.poll() is None
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists and is not a zombie."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    return True
+    state = stat.rpartition(")")[2].split()[0]
+    return state not in ("Z", "X")
 
 
 def ensure_embedded(folder: Path) -> EmbeddedRedis:

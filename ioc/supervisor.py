@@ -26,6 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ioc.embedded import pid_alive
 from ioc.errors import IocError
 from ioc.settings import Settings
 
@@ -55,22 +56,6 @@ class Child:
     def running(self) -> bool:
         """Whether the process was started and has not exited."""
         return self.process is not None and self.process.poll() is None
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    state = stat.rpartition(")")[2].split()[0]
-    return state not in ("Z", "X")
 
 
 def _group_alive(pgid: int) -> bool:
@@ -107,7 +92,7 @@ def running_supervisor(data_dir: Path) -> int | None:
         pid = int(json.loads(path.read_text())["supervisor"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if pid == os.getpid() or not _pid_alive(pid):
+    if pid == os.getpid() or not pid_alive(pid):
         return None
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -122,7 +107,7 @@ def _started_for(pid: int, data_dir: Path) -> bool:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
         return False
-    return _pid_alive(pid) and f"IOC_DATA_DIR={data_dir}".encode() in environ.split(b"\0")
+    return pid_alive(pid) and f"IOC_DATA_DIR={data_dir}".encode() in environ.split(b"\0")
 
 
 def stop_leftovers(data_dir: Path) -> list[str]:
