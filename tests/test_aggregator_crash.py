@@ -54,6 +54,21 @@ def _wait_for(r: redis.Redis, keys: Keys, at_least: int, timeout_s: float = 60.0
     raise AssertionError(f"aggregator handled {_handled(r, keys)} < {at_least} in {timeout_s} s")
 
 
+def _wait_for_idle_loops(r: redis.Redis, keys: Keys, loops: int, timeout_s: float = 30.0) -> None:
+    """Wait until the aggregator's heartbeat shows `loops` more passes of its loop."""
+    deadline = time.monotonic() + timeout_s
+    seen: set[str] = set()
+    first = r.hget(keys.heartbeat(), "loop")
+    while time.monotonic() < deadline:
+        beat = r.hget(keys.heartbeat(), "loop")
+        if beat is not None and beat != first:
+            seen.add(beat)
+            if len(seen) >= loops:
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"the aggregator's loop did not turn {loops} times in {timeout_s} s")
+
+
 def test_sigkill_mid_stream_then_restart_gives_exact_counts(r, keys, city: City, redis_url, repo_root) -> None:
     rng = random.Random(11)
     cameras = city.sensors_of("traffic_camera")
@@ -93,7 +108,7 @@ def test_sigkill_mid_stream_then_restart_gives_exact_counts(r, keys, city: City,
     process = _start_aggregator(redis_url, keys, repo_root)
     try:
         _wait_for(r, keys, total)
-        time.sleep(0.5)  # let a would-be double count show up before asserting
+        _wait_for_idle_loops(r, keys, 2)  # it polled again and found nothing: a double count would show now
         stats = r.hgetall(keys.stats("traffic"))
     finally:
         process.send_signal(signal.SIGTERM)

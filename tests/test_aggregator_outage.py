@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 import redis
 
 from ioc.aggregator import Aggregator
@@ -31,7 +33,8 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
-def test_aggregator_rides_out_a_redis_restart(tmp_path: Path, city: City) -> None:
+def test_aggregator_rides_out_a_redis_restart(tmp_path: Path, city: City, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="ioc.aggregator")
     server = EmbeddedRedis(tmp_path / "redis")
     server.start()
     keys = Keys("outage")
@@ -64,7 +67,7 @@ def test_aggregator_rides_out_a_redis_restart(tmp_path: Path, city: City) -> Non
         probe = connect_url(server.url, socket_timeout=1)
         snapshot = read_wall_snapshot(probe, keys, city, stale_after_s=30)
         assert snapshot.stale and snapshot.stale_reason == "redis"
-        time.sleep(1.0)  # the aggregator meets the outage and backs off
+        _wait(lambda: any("Redis unreachable" in m for m in caplog.messages), 20, "the aggregator to meet the outage")
         assert worker.is_alive(), "the aggregator must survive the outage"
 
         server.start()

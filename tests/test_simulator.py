@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import statistics
 import threading
 import time
@@ -365,7 +366,10 @@ def _terminate(server: EmbeddedRedis) -> None:
         server.process = None
 
 
-def test_a_redis_outage_delays_but_loses_nothing(tmp_path: Path, city: City, scenario: Scenario) -> None:
+def test_a_redis_outage_delays_but_loses_nothing(
+    tmp_path: Path, city: City, scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="simulators.runner")
     server = EmbeddedRedis(tmp_path / "redis")
     server.start()
     client = connect_url(server.url, socket_timeout=1.0)
@@ -382,7 +386,7 @@ def test_a_redis_outage_delays_but_loses_nothing(tmp_path: Path, city: City, sce
         runner.start()
         _eventually(lambda: _total_len(client, keys) > 0)
         _terminate(server)
-        time.sleep(0.6)
+        _eventually(lambda: any("Redis unavailable" in m for m in caplog.messages), timeout_s=20)
         server.start()
         runner.join(timeout=20)
         assert not runner.is_alive()
