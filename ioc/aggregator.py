@@ -334,10 +334,10 @@ class Aggregator:
                 writes.deadletters.append(self._deadletter(domain, item, f"internal error: {exc!r}"))
                 continue
             writes.processed += 1
-        writes.segments = state.segments_changed()
-        writes.stations = state.stations_changed()
-        writes.gauges = state.gauges_changed()
-        writes.health = state.health_changed()
+        writes.segments = state.changed("segments")
+        writes.stations = state.changed("stations")
+        writes.gauges = state.changed("gauges")
+        writes.health = state.changed("health")
         # Increments become totals: one HSET per minute key costs Redis far less than an increment per field.
         for (minute, segment), totals in writes.rollup.items():
             stored = values[f"minute:{minute}"]
@@ -377,12 +377,13 @@ class Aggregator:
         bucket = w.rollup.setdefault((int(at) // 60, event.segment), [0, 0])
         bucket[0] += round(event.speed_kmh * 10) * weight
         bucket[1] += weight
-        current = state.segment(event.segment)
+        current = state.get("segments", event.segment)
         if current.get("ts") is not None and at < current["ts"]:
             return  # a late reading adds to its minute's roll-up but does not move the live state back
         was = bool(current.get("congested", False))
         congested = next_congested(was, event.speed_kmh, segment.road_class)
-        state.set_segment(
+        state.set(
+            "segments",
             event.segment,
             {
                 "speed": round(event.speed_kmh, 1),
@@ -412,12 +413,13 @@ class Aggregator:
         self, event: FloodWaterLevelObserved, sensor: Sensor, at: float, state: _DomainState, w: _BatchWrites
     ) -> None:
         assert sensor.alarm_levels_m is not None  # guaranteed by the city loader for water stations
-        current = state.station(sensor.id)
+        current = state.get("stations", sensor.id)
         if current.get("ts") is not None and at < current["ts"]:
             return
         before = StationAlarm(alarm=int(current.get("alarm", 0)), below_since=current.get("below_since"))
         after = next_station_alarm(before, event.level_m, at, sensor.alarm_levels_m, self.hysteresis)
-        state.set_station(
+        state.set(
+            "stations",
             sensor.id,
             {"level_m": round(event.level_m, 3), "alarm": after.alarm, "below_since": after.below_since, "ts": at},
         )
@@ -441,7 +443,7 @@ class Aggregator:
     def _apply_rain(
         self, event: FloodRainObserved, sensor: Sensor, at: float, state: _DomainState, w: _BatchWrites
     ) -> None:
-        current = state.gauge(sensor.id)
+        current = state.get("gauges", sensor.id)
         hours: dict[str, float] = dict(current.get("hours", {}))
         hour = int(at) // 3600
         hours[str(hour)] = round(hours.get(str(hour), 0.0) + event.rain_mm, 2)
@@ -450,7 +452,8 @@ class Aggregator:
         total = round(sum(hours.values()), 2)
         old_class = current.get("rain_class", "none")
         new_class = rain_class(total)
-        state.set_gauge(
+        state.set(
+            "gauges",
             sensor.id,
             {
                 "hours": hours,
@@ -470,12 +473,12 @@ class Aggregator:
         self, event: DeviceStatusChanged, sensor: Sensor, state: _DomainState, w: _BatchWrites
     ) -> None:
         at = event.epoch
-        current = state.device(sensor.id)
+        current = state.get("health", sensor.id)
         if current.get("ts") is not None and at < current["ts"]:
             return
         old = current.get("status", "unknown")
         reason = f"reported: {event.detail}" if event.detail else "reported"
-        state.set_device(sensor.id, {"status": event.status, "since": at, "reason": reason, "ts": at})
+        state.set("health", sensor.id, {"status": event.status, "since": at, "reason": reason, "ts": at})
         if event.status != old:
             self._device_alert(w, sensor, at, old, event.status)
 
@@ -716,63 +719,18 @@ class _DomainState:
             state._data[name] = {i: json.loads(v) for i, v in values.get(name, {}).items() if v is not None}
         return state
 
-    def _get(self, name: str, item: str) -> dict[str, Any]:
+    def get(self, name: str, item: str) -> dict[str, Any]:
+        """Current state of one item of a kind (segments, stations, gauges, health); {} if never seen."""
         return self._data[name].get(item, {})
 
-    def _set(self, name: str, item: str, value: dict[str, Any]) -> None:
+    def set(self, name: str, item: str, value: dict[str, Any]) -> None:
+        """Replace one item's state and remember to write it back."""
         self._data[name][item] = value
         self._changed[name].add(item)
 
-    def _changed_of(self, name: str) -> dict[str, dict[str, Any]]:
+    def changed(self, name: str) -> dict[str, dict[str, Any]]:
+        """Items of a kind whose state this batch changed."""
         return {i: self._data[name][i] for i in self._changed[name]}
-
-    def segment(self, item: str) -> dict[str, Any]:
-        """Current state of a road segment ({} if never seen)."""
-        return self._get("segments", item)
-
-    def set_segment(self, item: str, value: dict[str, Any]) -> None:
-        """Replace a segment's state."""
-        self._set("segments", item, value)
-
-    def station(self, item: str) -> dict[str, Any]:
-        """Current state of a water station."""
-        return self._get("stations", item)
-
-    def set_station(self, item: str, value: dict[str, Any]) -> None:
-        """Replace a station's state."""
-        self._set("stations", item, value)
-
-    def gauge(self, item: str) -> dict[str, Any]:
-        """Current state of a rain gauge."""
-        return self._get("gauges", item)
-
-    def set_gauge(self, item: str, value: dict[str, Any]) -> None:
-        """Replace a gauge's state."""
-        self._set("gauges", item, value)
-
-    def device(self, item: str) -> dict[str, Any]:
-        """Current health of a device."""
-        return self._get("health", item)
-
-    def set_device(self, item: str, value: dict[str, Any]) -> None:
-        """Replace a device's health."""
-        self._set("health", item, value)
-
-    def segments_changed(self) -> dict[str, dict[str, Any]]:
-        """Segments whose state this batch changed."""
-        return self._changed_of("segments")
-
-    def stations_changed(self) -> dict[str, dict[str, Any]]:
-        """Stations whose state this batch changed."""
-        return self._changed_of("stations")
-
-    def gauges_changed(self) -> dict[str, dict[str, Any]]:
-        """Gauges whose state this batch changed."""
-        return self._changed_of("gauges")
-
-    def health_changed(self) -> dict[str, dict[str, Any]]:
-        """Devices whose health this batch changed."""
-        return self._changed_of("health")
 
 
 def tune_gc() -> None:
