@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ioc.embedded import EmbeddedRedis, ensure_embedded
+from ioc.embedded import EmbeddedRedis, ensure_embedded, pid_alive
 from ioc.keys import DOMAINS, Keys
 from ioc.store import connect_url
 from ioc.supervisor import RUN_FILE
@@ -57,15 +57,6 @@ def ioc(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Comp
         stdin=subprocess.DEVNULL,
         cwd=ROOT,
     )
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def processes_using(marker: str) -> list[tuple[int, str]]:

@@ -11,18 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from ioc.embedded import EmbeddedRedis, ensure_embedded
+from ioc.embedded import EmbeddedRedis, ensure_embedded, pid_alive
 from ioc.keys import Keys
 from ioc.store import connect_url
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie (a container's init may not reap daemons promptly)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
