@@ -16,8 +16,8 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -25,18 +25,8 @@ import redis
 
 from ioc.city import City, Sensor
 from ioc.errors import InvalidEvent
-from ioc.events import (
-    EVENT_DOMAINS,
-    DeviceStatusChanged,
-    Event,
-    FloodRainObserved,
-    FloodWaterLevelObserved,
-    TrafficSpeedObserved,
-    TrafficViolationDetected,
-    WifiUsageObserved,
-    parse_event,
-)
-from ioc.keys import AGGREGATOR_GROUP, DOMAINS, Domain, Keys
+from ioc.events import EVENT_DOMAINS, Reading, decode_event
+from ioc.keys import AGGREGATOR_GROUP, DOMAINS, Domain, Keys, StateHash
 from ioc.rules import (
     FloodHysteresis,
     StationAlarm,
@@ -75,38 +65,6 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-@dataclass(slots=True)
-class _Parsed:
-    """One stream entry after validation: the event, or why it was rejected."""
-
-    entry_id: str
-    fields: dict[str, str] | None
-    event: Event | None = None
-    reason: str | None = None
-    at: float = 0.0  # event time, epoch seconds (computed once: datetime.timestamp() is not free)
-
-
-@dataclass
-class _BatchWrites:
-    """Everything one batch will write, accumulated in memory and sent in one transaction."""
-
-    latest: dict[str, Event] = field(default_factory=dict)  # newest event per sensor, serialised at write time
-    lastseen: dict[str, float] = field(default_factory=dict)
-    segments: dict[str, dict[str, Any]] = field(default_factory=dict)
-    stations: dict[str, dict[str, Any]] = field(default_factory=dict)
-    gauges: dict[str, dict[str, Any]] = field(default_factory=dict)
-    health: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # (minute, segment) -> [Σ speed in tenths of km/h × weight, Σ weight]: increments, then totals once stored
-    rollup: dict[tuple[int, str], list[int]] = field(default_factory=dict)
-    violations: Counter[str] = field(default_factory=Counter)
-    alerts: list[dict[str, str]] = field(default_factory=list)
-    active_set: dict[str, str] = field(default_factory=dict)
-    active_del: set[str] = field(default_factory=set)
-    deadletters: list[dict[str, str]] = field(default_factory=list)
-    processed: int = 0
-    clock: float | None = None
-
-
 class Aggregator:
     """Consumes every domain's raw stream as one consumer of the aggregator group."""
 
@@ -133,6 +91,7 @@ class Aggregator:
         self.deadletter_maxlen = deadletter_maxlen
         self.hysteresis = hysteresis or FloodHysteresis()
         self._last_claim = 0.0
+        self._caches: dict[Domain, _StateCache] = {domain: _StateCache() for domain in DOMAINS}
 
     # -- group set-up and recovery ------------------------------------------------------------------------------
 
@@ -255,308 +214,311 @@ class Aggregator:
 
     def _process(self, domain: Domain, entries: Sequence[Entry]) -> int:
         """Validate a batch, compute its effect on state and commit that with the XACK in one transaction."""
-        parsed = [self._validate(domain, entry_id, fields) for entry_id, fields in entries]
-        stream = self.keys.events(domain)
-        ids = [p.entry_id for p in parsed]
-        minutes = {int(p.at) // 60 for p in parsed if isinstance(p.event, TrafficSpeedObserved)}
-        minute_keys = [self.keys.speed_minute(minute) for minute in sorted(minutes)]
+        ids = [entry_id for entry_id, _ in entries]
+        readings: list[tuple[str, dict[str, str], Reading]] = []
+        rejected: list[dict[str, str]] = []
+        for entry_id, fields in entries:
+            reading, reason = self._check(domain, fields)
+            if reading is None:
+                rejected.append(self._deadletter(domain, entry_id, fields, reason))
+            else:
+                readings.append((entry_id, fields or {}, reading))
+        minutes = sorted({int(r.at) // 60 for _, _, r in readings if r.type == SPEED})
+        cache = self._caches[domain]
+        stats = self.keys.stats(domain)
         with self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(*self._state_keys(domain), *minute_keys)
-                    writes = self._apply(pipe, domain, parsed)
+                    state_keys = [self.keys.state(domain, name) for name in STATE_OF_DOMAIN[domain]]
+                    minute_keys = [self.keys.speed_minute(minute) for minute in minutes]
+                    pipe.watch(stats, *state_keys, *minute_keys)
+                    version, clock = self._load(pipe, domain, cache, minutes)
+                    batch = _Batch(cache, deadletters=list(rejected))
+                    for entry_id, fields, reading in readings:
+                        self._apply_one(domain, entry_id, fields, reading, batch)
                     pipe.multi()
-                    self._queue_writes(pipe, domain, writes)
-                    pipe.xack(stream, AGGREGATOR_GROUP, *ids)
+                    self._queue_writes(pipe, domain, batch, clock)
+                    pipe.hincrby(stats, "version", 1)
+                    pipe.xack(self.keys.events(domain), AGGREGATOR_GROUP, *ids)
                     pipe.execute()
+                    cache.version = str(int(version or 0) + 1)
+                    cache.trim_minutes()
                     return len(ids)
                 except redis.WatchError:
                     log.debug("state of %s changed under this batch; recomputing", domain)
-                    continue
+                    cache.clear()
+                except BaseException:
+                    cache.clear()  # whether the commit happened is unknown: read the state afresh next time
+                    raise
 
-    def _state_keys(self, domain: Domain) -> list[str]:
-        k = self.keys
-        extra = {
-            "traffic": [k.segments()],
-            "flood": [k.stations(), k.gauges()],
-            "wifi": [],
-            "device": [k.health()],
-        }[domain]
-        return [k.lastseen(domain), k.stats(domain), *extra]
-
-    def _validate(self, domain: Domain, entry_id: str, fields: dict[str, str] | None) -> _Parsed:
+    def _check(self, domain: Domain, fields: dict[str, str] | None) -> tuple[Reading | None, str]:
+        """The entry's reading if it is valid here, else None and the reason it goes to the dead letters."""
         if not fields:
-            return _Parsed(entry_id, fields, reason="entry has no fields (deleted or trimmed before processing)")
+            return None, "entry has no fields (deleted or trimmed before processing)"
         try:
-            event = parse_event(fields)
+            reading = decode_event(fields)
         except InvalidEvent as exc:
-            return _Parsed(entry_id, fields, reason=str(exc))
-        expected = EVENT_DOMAINS[event.type]
+            return None, str(exc)
+        expected = EVENT_DOMAINS[reading.type]
         if expected != domain:
-            return _Parsed(entry_id, fields, reason=f"{event.type} belongs on the {expected} stream, not {domain}")
-        sensor = self.city.sensors.get(event.sensor)
+            return None, f"{reading.type} belongs on the {expected} stream, not {domain}"
+        sensor = self.city.sensors.get(reading.sensor)
         if sensor is None:
-            return _Parsed(entry_id, fields, reason=f"unknown sensor {event.sensor!r}")
-        allowed = SENSOR_KINDS_OF_EVENT.get(event.type)
+            return None, f"unknown sensor {reading.sensor!r}"
+        allowed = SENSOR_KINDS_OF_EVENT.get(reading.type)
         if allowed is not None and sensor.kind not in allowed:
-            return _Parsed(entry_id, fields, reason=f"sensor {sensor.id} is a {sensor.kind}; {event.type} "
-                                                    f"comes from a {' or '.join(allowed)}")
-        if isinstance(event, TrafficSpeedObserved | TrafficViolationDetected) and event.segment not in sensor.segments:
-            return _Parsed(entry_id, fields, reason=f"sensor {sensor.id} does not observe segment {event.segment!r}")
-        return _Parsed(entry_id, fields, event=event, at=event.epoch)
+            return None, f"sensor {sensor.id} is a {sensor.kind}; {reading.type} comes from a {' or '.join(allowed)}"
+        segment = reading.values.get("segment")
+        if segment is not None and segment not in sensor.segments:
+            return None, f"sensor {sensor.id} does not observe segment {segment!r}"
+        return reading, ""
 
-    def _apply(self, pipe: redis.client.Pipeline, domain: Domain, parsed: list[_Parsed]) -> _BatchWrites:
-        """Read the state this batch touches (under WATCH, in one round trip) and compute every write."""
-        writes = _BatchWrites()
-        events = [p.event for p in parsed if p.event is not None]
-        reads = _ReadPlan()
-        sensors = sorted({e.sensor for e in events})
-        reads.add("lastseen", self.keys.lastseen(domain), sensors)
-        _DomainState.plan(reads, self.keys, domain, events)
-        rollup_reads: dict[int, list[str]] = {}
-        for item in parsed:
-            if isinstance(item.event, TrafficSpeedObserved):
-                rollup_reads.setdefault(int(item.at) // 60, []).append(item.event.segment)
-        for minute, segments in rollup_reads.items():
-            names = [name for segment in dict.fromkeys(segments) for name in (f"{segment}:s", f"{segment}:w")]
-            reads.add(f"minute:{minute}", self.keys.speed_minute(minute), names)
-        values = reads.execute(pipe)
-        seen: dict[str, float] = {s: float(v) for s, v in values.get("lastseen", {}).items() if v is not None}
-        state = _DomainState.from_values(values)
-        for item in parsed:
-            if item.event is None:
-                writes.deadletters.append(self._deadletter(domain, item, item.reason or "invalid"))
-                continue
-            try:
-                self._apply_event(item.event, item.at, state, seen, writes)
-            except Exception as exc:  # a bug must not stop the city picture: keep the event with the reason
-                log.exception("failed to apply %s %s", domain, item.entry_id)
-                writes.deadletters.append(self._deadletter(domain, item, f"internal error: {exc!r}"))
-                continue
-            writes.processed += 1
-        writes.segments = state.changed("segments")
-        writes.stations = state.changed("stations")
-        writes.gauges = state.changed("gauges")
-        writes.health = state.changed("health")
-        # Increments become totals: one HSET per minute key costs Redis far less than an increment per field.
-        for (minute, segment), totals in writes.rollup.items():
-            stored = values[f"minute:{minute}"]
-            totals[0] += int(stored.get(f"{segment}:s") or 0)
-            totals[1] += int(stored.get(f"{segment}:w") or 0)
-        return writes
+    def _load(
+        self, pipe: redis.client.Pipeline, domain: Domain, cache: _StateCache, minutes: list[int]
+    ) -> tuple[str | None, float | None]:
+        """Bring the cache up to date under WATCH in one round trip; the domain's version and clock.
 
-    def _apply_event(
-        self, event: Event, at: float, state: _DomainState, seen: dict[str, float], w: _BatchWrites
+        Hashes are read only when the cache lacks them or another writer committed since this consumer did.
+        """
+        names = STATE_OF_DOMAIN[domain]
+        keys = [self.keys.state(domain, name) for name in names] + [self.keys.speed_minute(m) for m in minutes]
+        held = [name in cache.hashes for name in names] + [m in cache.minutes for m in minutes]
+        reply = pipe.eval(
+            _LOAD_LUA, 1 + len(keys), self.keys.stats(domain), *keys,
+            cache.version or "", *("1" if h else "0" for h in held),
+        )  # fmt: skip
+        version, clock, hashes = reply[0] or None, reply[1] or None, reply[2]
+        if version != cache.version:
+            cache.clear()
+        for index, flat in enumerate(hashes):
+            if flat is None:
+                continue
+            pairs = dict(zip(flat[::2], flat[1::2], strict=True))
+            if index < len(names):
+                cache.hashes[names[index]] = _decode_state(names[index], pairs)
+            else:
+                cache.minutes[minutes[index - len(names)]] = _decode_minute(pairs)
+        return version, float(clock) if clock is not None else None
+
+    def _apply_one(
+        self, domain: Domain, entry_id: str, fields: dict[str, str], reading: Reading, batch: _Batch
     ) -> None:
-        sensor = self.city.sensors[event.sensor]
-        w.clock = at if w.clock is None else max(w.clock, at)
-        is_newest = at >= seen.get(event.sensor, float("-inf"))
-        if isinstance(event, DeviceStatusChanged):
-            self._apply_device_status(event, sensor, state, w)
+        """Apply one valid reading; a bug here dead-letters that entry instead of stopping the city picture."""
+        try:
+            self._apply_reading(reading, batch)
+        except Exception as exc:
+            log.exception("failed to apply %s %s", domain, entry_id)
+            batch.deadletters.append(self._deadletter(domain, entry_id, fields, f"internal error: {exc!r}"))
             return
-        if is_newest:
-            seen[event.sensor] = at
-            w.lastseen[event.sensor] = at
-            w.latest[event.sensor] = event
-        if isinstance(event, TrafficSpeedObserved):
-            self._apply_speed(event, at, state, w)
-        elif isinstance(event, TrafficViolationDetected):
-            w.violations[f"camera:{event.sensor}"] += 1
-            w.violations[f"class:{event.vehicle_class}"] += 1
-            w.violations["total"] += 1
-        elif isinstance(event, FloodWaterLevelObserved):
-            self._apply_water_level(event, sensor, at, state, w)
-        elif isinstance(event, FloodRainObserved):
-            self._apply_rain(event, sensor, at, state, w)
-        elif isinstance(event, WifiUsageObserved):
-            pass  # latest reading and last-seen time are all the state wifi needs
+        batch.processed += 1
 
-    def _apply_speed(self, event: TrafficSpeedObserved, at: float, state: _DomainState, w: _BatchWrites) -> None:
-        segment = self.city.segments[event.segment]
-        weight = max(event.vehicles, 1)
-        bucket = w.rollup.setdefault((int(at) // 60, event.segment), [0, 0])
-        bucket[0] += round(event.speed_kmh * 10) * weight
-        bucket[1] += weight
-        current = state.get("segments", event.segment)
-        if current.get("ts") is not None and at < current["ts"]:
+    def _apply_reading(self, r: Reading, b: _Batch) -> None:
+        at = r.at
+        if b.clock is None or at > b.clock:
+            b.clock = at
+        if r.type == DEVICE_STATUS:
+            self._apply_device_status(r, b)
+            return
+        lastseen = b.cache.hashes["lastseen"]
+        last = lastseen.get(r.sensor)
+        if last is None or at >= last:
+            lastseen[r.sensor] = at
+            b.latest[r.sensor] = r
+        if r.type == SPEED:
+            self._apply_speed(r, b)
+        elif r.type == VIOLATION:
+            b.violations[f"camera:{r.sensor}"] += 1
+            b.violations[f"class:{r.values['vehicle_class']}"] += 1
+            b.violations["total"] += 1
+        elif r.type == WATER_LEVEL:
+            self._apply_water_level(r, b)
+        elif r.type == RAIN:
+            self._apply_rain(r, b)
+        # wifi usage: the latest reading and last-seen time are all the state it needs
+
+    def _apply_speed(self, r: Reading, b: _Batch) -> None:
+        values = r.values
+        segment_id: str = values["segment"]
+        speed: float = values["speed_kmh"]
+        at = r.at
+        weight = values["vehicles"] or 1  # a report of an empty road still counts once
+        minute = int(at) // 60
+        totals = b.cache.minutes[minute]
+        pair = totals.get(segment_id)
+        if pair is None:
+            totals[segment_id] = pair = [0, 0]
+        pair[0] += round(speed * 10) * weight
+        pair[1] += weight
+        b.rollup_changed.add((minute, segment_id))
+        segments = b.cache.hashes["segments"]
+        current = segments.get(segment_id)
+        if current is not None and at < current.get("ts", at):
             return  # a late reading adds to its minute's roll-up but does not move the live state back
-        was = bool(current.get("congested", False))
-        congested = next_congested(was, event.speed_kmh, segment.road_class)
-        state.set(
-            "segments",
-            event.segment,
-            {
-                "speed": round(event.speed_kmh, 1),
-                "band": speed_band(event.speed_kmh, segment.road_class),
-                "congested": congested,
-                "ts": at,
-                "sensor": event.sensor,
-            },
-        )
+        was = bool(current.get("congested", False)) if current is not None else False
+        segment = self.city.segments[segment_id]
+        congested = next_congested(was, speed, segment.road_class)
+        segments[segment_id] = {"speed": round(speed, 1), "band": speed_band(speed, segment.road_class),
+                                "congested": congested, "ts": at, "sensor": r.sensor}  # fmt: skip
+        b.changed["segments"].add(segment_id)
         if congested != was:
             lat, lon = segment.midpoint
             alert_key = f"congestion:{segment.id}"
             self._alert(
-                w, "traffic.congestion.changed", at, segment.id,
+                b, "traffic.congestion.changed", at, segment.id,
                 old="congested" if was else "flowing", new="congested" if congested else "flowing",
                 severity="warning" if congested else "info", lat=lat, lon=lon,
             )  # fmt: skip
             if congested:
-                w.active_set[alert_key] = _dumps({"kind": "traffic.congestion.changed", "place": segment.id,
-                                                  "severity": "warning", "since": at, "lat": lat, "lon": lon})
-                w.active_del.discard(alert_key)
+                b.activate(alert_key, {"kind": "traffic.congestion.changed", "place": segment.id,
+                                       "severity": "warning", "since": at, "lat": lat, "lon": lon})  # fmt: skip
             else:
-                w.active_del.add(alert_key)
-                w.active_set.pop(alert_key, None)
+                b.deactivate(alert_key)
 
-    def _apply_water_level(
-        self, event: FloodWaterLevelObserved, sensor: Sensor, at: float, state: _DomainState, w: _BatchWrites
-    ) -> None:
+    def _apply_water_level(self, r: Reading, b: _Batch) -> None:
+        sensor = self.city.sensors[r.sensor]
         assert sensor.alarm_levels_m is not None  # guaranteed by the city loader for water stations
-        current = state.get("stations", sensor.id)
+        at, level = r.at, r.values["level_m"]
+        stations = b.cache.hashes["stations"]
+        current = stations.get(sensor.id, {})
         if current.get("ts") is not None and at < current["ts"]:
             return
         before = StationAlarm(alarm=int(current.get("alarm", 0)), below_since=current.get("below_since"))
-        after = next_station_alarm(before, event.level_m, at, sensor.alarm_levels_m, self.hysteresis)
-        state.set(
-            "stations",
-            sensor.id,
-            {"level_m": round(event.level_m, 3), "alarm": after.alarm, "below_since": after.below_since, "ts": at},
-        )
+        after = next_station_alarm(before, level, at, sensor.alarm_levels_m, self.hysteresis)
+        stations[sensor.id] = {"level_m": round(level, 3), "alarm": after.alarm, "below_since": after.below_since,
+                               "ts": at}  # fmt: skip
+        b.changed["stations"].add(sensor.id)
         if after.alarm != before.alarm:
             # Rising water takes the new level's severity; receding water is news, not an alarm.
             severity = alarm_severity(after.alarm) if after.alarm > before.alarm else "info"
             self._alert(
-                w, "flood.level.changed", at, sensor.id, old=str(before.alarm), new=str(after.alarm),
+                b, "flood.level.changed", at, sensor.id, old=str(before.alarm), new=str(after.alarm),
                 severity=severity, lat=sensor.lat, lon=sensor.lon,
             )  # fmt: skip
             alert_key = f"flood:{sensor.id}"
             if after.alarm >= 1:
-                w.active_set[alert_key] = _dumps({"kind": "flood.level.changed", "place": sensor.id,
-                                                  "severity": alarm_severity(after.alarm), "level": after.alarm,
-                                                  "since": at, "lat": sensor.lat, "lon": sensor.lon})
-                w.active_del.discard(alert_key)
+                b.activate(alert_key, {"kind": "flood.level.changed", "place": sensor.id,
+                                       "severity": alarm_severity(after.alarm), "level": after.alarm,
+                                       "since": at, "lat": sensor.lat, "lon": sensor.lon})  # fmt: skip
             else:
-                w.active_del.add(alert_key)
-                w.active_set.pop(alert_key, None)
+                b.deactivate(alert_key)
 
-    def _apply_rain(
-        self, event: FloodRainObserved, sensor: Sensor, at: float, state: _DomainState, w: _BatchWrites
-    ) -> None:
-        current = state.get("gauges", sensor.id)
+    def _apply_rain(self, r: Reading, b: _Batch) -> None:
+        sensor = self.city.sensors[r.sensor]
+        at = r.at
+        gauges = b.cache.hashes["gauges"]
+        current = gauges.get(sensor.id, {})
         hours: dict[str, float] = dict(current.get("hours", {}))
         hour = int(at) // 3600
-        hours[str(hour)] = round(hours.get(str(hour), 0.0) + event.rain_mm, 2)
+        hours[str(hour)] = round(hours.get(str(hour), 0.0) + r.values["rain_mm"], 2)
         newest_hour = max(int(h) for h in hours)
         hours = {h: mm for h, mm in hours.items() if int(h) > newest_hour - RAIN_WINDOW_H}
         total = round(sum(hours.values()), 2)
         old_class = current.get("rain_class", "none")
         new_class = rain_class(total)
-        state.set(
-            "gauges",
-            sensor.id,
-            {
-                "hours": hours,
-                "rain_1h_mm": hours.get(str(newest_hour), 0.0),
-                "rain_24h_mm": total,
-                "rain_class": new_class,
-                "ts": max(at, current.get("ts") or at),
-            },
-        )
+        gauges[sensor.id] = {
+            "hours": hours,
+            "rain_1h_mm": hours.get(str(newest_hour), 0.0),
+            "rain_24h_mm": total,
+            "rain_class": new_class,
+            "ts": max(at, current.get("ts") or at),
+        }
+        b.changed["gauges"].add(sensor.id)
         if new_class != old_class and (new_class in HEAVY_RAIN or old_class in HEAVY_RAIN):
             self._alert(
-                w, "flood.rain.changed", at, sensor.id, old=old_class, new=new_class,
+                b, "flood.rain.changed", at, sensor.id, old=old_class, new=new_class,
                 severity="warning" if new_class in HEAVY_RAIN else "info", lat=sensor.lat, lon=sensor.lon,
             )  # fmt: skip
 
-    def _apply_device_status(
-        self, event: DeviceStatusChanged, sensor: Sensor, state: _DomainState, w: _BatchWrites
-    ) -> None:
-        at = event.epoch
-        current = state.get("health", sensor.id)
+    def _apply_device_status(self, r: Reading, b: _Batch) -> None:
+        sensor = self.city.sensors[r.sensor]
+        at = r.at
+        health = b.cache.hashes["health"]
+        current = health.get(sensor.id, {})
         if current.get("ts") is not None and at < current["ts"]:
             return
         old = current.get("status", "unknown")
-        reason = f"reported: {event.detail}" if event.detail else "reported"
-        state.set("health", sensor.id, {"status": event.status, "since": at, "reason": reason, "ts": at})
-        if event.status != old:
-            self._device_alert(w, sensor, at, old, event.status)
+        status, detail = r.values["status"], r.values["detail"]
+        health[sensor.id] = {"status": status, "since": at, "reason": f"reported: {detail}" if detail else "reported",
+                             "ts": at}  # fmt: skip
+        b.changed["health"].add(sensor.id)
+        if status != old:
+            self._device_alert(b, sensor, at, old, status)
 
-    def _device_alert(self, w: _BatchWrites, sensor: Sensor, at: float, old: str, new: str) -> None:
+    def _device_alert(self, b: _Batch, sensor: Sensor, at: float, old: str, new: str) -> None:
         self._alert(
-            w, "device.health.changed", at, sensor.id, old=old, new=new,
+            b, "device.health.changed", at, sensor.id, old=old, new=new,
             severity="info" if new == "online" else "warning", lat=sensor.lat, lon=sensor.lon,
         )  # fmt: skip
         alert_key = f"device:{sensor.id}"
         if new == "online":
-            w.active_del.add(alert_key)
-            w.active_set.pop(alert_key, None)
+            b.deactivate(alert_key)
         else:
-            w.active_set[alert_key] = _dumps({"kind": "device.health.changed", "place": sensor.id,
-                                              "severity": "warning", "status": new, "since": at,
-                                              "lat": sensor.lat, "lon": sensor.lon})
-            w.active_del.discard(alert_key)
+            b.activate(alert_key, {"kind": "device.health.changed", "place": sensor.id, "severity": "warning",
+                                   "status": new, "since": at, "lat": sensor.lat, "lon": sensor.lon})  # fmt: skip
 
     @staticmethod
     def _alert(
-        w: _BatchWrites, kind: str, at: float, place: str, *, old: str, new: str, severity: str, lat: float, lon: float
+        b: _Batch, kind: str, at: float, place: str, *, old: str, new: str, severity: str, lat: float, lon: float
     ) -> None:
-        w.alerts.append({
+        b.alerts.append({
             "kind": kind, "ts": f"{at:.3f}", "place": place, "old": old, "new": new,
             "severity": severity, "lat": f"{lat:.6f}", "lon": f"{lon:.6f}",
         })  # fmt: skip
 
-    def _deadletter(self, domain: Domain, item: _Parsed, reason: str) -> dict[str, str]:
+    def _deadletter(self, domain: Domain, entry_id: str, fields: dict[str, str] | None, reason: str) -> dict[str, str]:
         return {
             "reason": reason,
             "stream": self.keys.events(domain),
-            "entry_id": item.entry_id,
-            "fields": _dumps(item.fields or {}),
+            "entry_id": entry_id,
+            "fields": _dumps(fields or {}),
             "at": f"{time.time():.3f}",
         }
 
-    def _queue_writes(self, pipe: redis.client.Pipeline, domain: Domain, w: _BatchWrites) -> None:
+    def _queue_writes(self, pipe: redis.client.Pipeline, domain: Domain, b: _Batch, clock: float | None) -> None:
         """Queue the batch's writes inside MULTI; hash fields are grouped into one command per key."""
         k = self.keys
-        if w.latest:
-            pipe.hset(k.latest(domain), mapping={s: _dumps(_reading(e)) for s, e in w.latest.items()})
-        if w.lastseen:
-            pipe.hset(k.lastseen(domain), mapping={s: f"{t:.3f}" for s, t in w.lastseen.items()})
-        if w.segments:
-            pipe.hset(k.segments(), mapping={s: _dumps(v) for s, v in w.segments.items()})
-        if w.stations:
-            pipe.hset(k.stations(), mapping={s: _dumps(v) for s, v in w.stations.items()})
-        if w.gauges:
-            pipe.hset(k.gauges(), mapping={s: _dumps(v) for s, v in w.gauges.items()})
-        if w.health:
-            pipe.hset(k.health(), mapping={s: _dumps(v) for s, v in w.health.items()})
-        totals: dict[int, dict[str, int]] = {}
-        for (minute, segment), (speed_sum, weight) in w.rollup.items():
-            fields = totals.setdefault(minute, {})
+        if b.latest:
+            pipe.hset(k.latest(domain), mapping={s: _dumps(r.document()) for s, r in b.latest.items()})
+            lastseen = b.cache.hashes["lastseen"]
+            stored = {s: f"{lastseen[s]:.3f}" for s in b.latest}
+            pipe.hset(k.lastseen(domain), mapping=stored)
+            lastseen.update((s, float(text)) for s, text in stored.items())  # as a fresh read would give
+        for name, changed in b.changed.items():
+            if changed:
+                items = b.cache.hashes[name]
+                pipe.hset(k.state(domain, name), mapping={i: _dumps(items[i]) for i in changed})
+        per_minute: dict[int, dict[str, int]] = {}
+        for minute, segment in b.rollup_changed:
+            speed_sum, weight = b.cache.minutes[minute][segment]
+            fields = per_minute.setdefault(minute, {})
             fields[f"{segment}:s"] = speed_sum
             fields[f"{segment}:w"] = weight
-        for minute, fields in totals.items():
+        now = time.time()
+        for minute, fields in per_minute.items():
             pipe.hset(k.speed_minute(minute), mapping=fields)
-            pipe.expire(k.speed_minute(minute), rollup_ttl_s(minute, time.time()))
-        for name, count in w.violations.items():
-            pipe.hincrby(k.violations(), name, count)
-        for alert in w.alerts:
-            pipe.xadd(k.alerts(domain), alert, maxlen=self.alerts_maxlen, approximate=True)
-        if w.active_set:
-            pipe.hset(k.active(domain), mapping=w.active_set)
-        if w.active_del:
-            pipe.hdel(k.active(domain), *w.active_del)
-        for dead in w.deadletters:
+            pipe.expire(k.speed_minute(minute), rollup_ttl_s(minute, now))
+        for counter, count in b.violations.items():
+            pipe.hincrby(k.violations(), counter, count)
+        self._queue_alerts(pipe, domain, b)
+        for dead in b.deadletters:
             pipe.xadd(k.deadletter(domain), dead, maxlen=self.deadletter_maxlen, approximate=True)
-        if w.processed:
-            pipe.hincrby(k.stats(domain), "processed", w.processed)
-        if w.deadletters:
-            pipe.hincrby(k.stats(domain), "deadletter", len(w.deadletters))
-        if w.alerts:
-            pipe.hincrby(k.stats(domain), "alerts", len(w.alerts))
-        if w.clock is not None:
-            # Monotonic clock: a batch of late events never moves it back (Lua keeps the max inside MULTI).
-            pipe.eval(_MAX_CLOCK_LUA, 1, k.stats(domain), f"{w.clock:.3f}")
+        if b.processed:
+            pipe.hincrby(k.stats(domain), "processed", b.processed)
+        if b.deadletters:
+            pipe.hincrby(k.stats(domain), "deadletter", len(b.deadletters))
+        if b.clock is not None and (clock is None or b.clock > clock):
+            pipe.hset(k.stats(domain), "clock", f"{b.clock:.3f}")  # never moved back by late events
+
+    def _queue_alerts(self, pipe: redis.client.Pipeline, domain: Domain, b: _Batch) -> None:
+        k = self.keys
+        for alert in b.alerts:
+            pipe.xadd(k.alerts(domain), alert, maxlen=self.alerts_maxlen, approximate=True)
+        if b.active_set:
+            pipe.hset(k.active(domain), mapping=b.active_set)
+        if b.active_del:
+            pipe.hdel(k.active(domain), *b.active_del)
+        if b.alerts:
+            pipe.hincrby(k.stats(domain), "alerts", len(b.alerts))
 
     # -- device watchdog ------------------------------------------------------------------------------------------
 
@@ -585,152 +547,143 @@ class Aggregator:
                 try:
                     pipe.watch(k.health())
                     health = {s: json.loads(v) for s, v in pipe.hgetall(k.health()).items()}
-                    writes = _BatchWrites()
+                    changes = _Batch(_StateCache())
                     for sensor in self.city.sensors.values():
-                        self._watch_one(sensor, clock, lastseen.get(sensor.id), health.get(sensor.id), writes)
-                    if not writes.health:
+                        self._watch_one(sensor, clock, lastseen.get(sensor.id), health.get(sensor.id), changes)
+                    if not changes.changed["health"]:
                         pipe.unwatch()
                         return 0
+                    written = changes.cache.hashes.get("health", {})
                     pipe.multi()
-                    pipe.hset(k.health(), mapping={s: _dumps(v) for s, v in writes.health.items()})
-                    self._queue_alerts(pipe, "device", writes)
+                    pipe.hset(k.health(), mapping={s: _dumps(v) for s, v in written.items()})
+                    self._queue_alerts(pipe, "device", changes)
+                    pipe.hincrby(k.stats("device"), "version", 1)  # consumers' cached health is out of date
                     pipe.execute()
-                    return len(writes.health)
+                    return len(written)
                 except redis.WatchError:
                     continue
+                finally:
+                    self._caches["device"].clear()
 
     def _watch_one(
-        self, sensor: Sensor, clock: float, last: float | None, current: dict[str, Any] | None, w: _BatchWrites
+        self, sensor: Sensor, clock: float, last: float | None, current: dict[str, Any] | None, b: _Batch
     ) -> None:
         if last is None:
             return  # never reported: shown as unknown, not as a failure of something that worked
         status = current.get("status", "unknown") if current else "unknown"
         since = float(current.get("since", 0.0)) if current else 0.0
         overdue = clock - last > OFFLINE_AFTER_MISSED * sensor.report_interval_s
+        changed: dict[str, Any] | None = None
         if status in ("online", "unknown") and overdue:
-            w.health[sensor.id] = {"status": "offline", "since": clock, "reason": "missed-reports", "ts": clock,
-                                   "last_report": last}
-            self._device_alert(w, sensor, clock, status, "offline")
+            changed = {"status": "offline", "since": clock, "reason": "missed-reports", "ts": clock,
+                       "last_report": last}  # fmt: skip
+            self._device_alert(b, sensor, clock, status, "offline")
         elif status == "offline" and last > since and not overdue:
-            w.health[sensor.id] = {"status": "online", "since": last, "reason": "reporting", "ts": last}
-            self._device_alert(w, sensor, last, status, "online")
+            changed = {"status": "online", "since": last, "reason": "reporting", "ts": last}
+            self._device_alert(b, sensor, last, status, "online")
         elif status == "unknown" and not overdue:
-            w.health[sensor.id] = {"status": "online", "since": last, "reason": "reporting", "ts": last}
-
-    def _queue_alerts(self, pipe: redis.client.Pipeline, domain: Domain, w: _BatchWrites) -> None:
-        k = self.keys
-        for alert in w.alerts:
-            pipe.xadd(k.alerts(domain), alert, maxlen=self.alerts_maxlen, approximate=True)
-        if w.active_set:
-            pipe.hset(k.active(domain), mapping=w.active_set)
-        if w.active_del:
-            pipe.hdel(k.active(domain), *w.active_del)
-        if w.alerts:
-            pipe.hincrby(k.stats(domain), "alerts", len(w.alerts))
+            changed = {"status": "online", "since": last, "reason": "reporting", "ts": last}
+        if changed is not None:
+            b.cache.hashes.setdefault("health", {})[sensor.id] = changed
+            b.changed["health"].add(sensor.id)
 
 
-_MAX_CLOCK_LUA: Final = """
-local current = redis.call('HGET', KEYS[1], 'clock')
-if (not current) or tonumber(ARGV[1]) > tonumber(current) then
-  redis.call('HSET', KEYS[1], 'clock', ARGV[1])
+SPEED: Final = "traffic.speed.observed"
+VIOLATION: Final = "traffic.violation.detected"
+WATER_LEVEL: Final = "flood.water_level.observed"
+RAIN: Final = "flood.rain.observed"
+DEVICE_STATUS: Final = "device.status.changed"
+
+# The derived-state hashes each domain's batches read and write (besides the speed roll-ups of traffic).
+STATE_OF_DOMAIN: Final[dict[Domain, tuple[StateHash, ...]]] = {
+    "traffic": ("lastseen", "segments"),
+    "flood": ("lastseen", "stations", "gauges"),
+    "wifi": ("lastseen",),
+    "device": ("health",),
+}
+CACHED_MINUTES: Final = 240  # speed roll-up minutes a consumer keeps in memory (a batch of a backlog spans many)
+
+# Returns {version, clock, {hash or false per key}}: a hash is sent only when the caller's copy may be out of
+# date, i.e. the caller does not hold it or the domain's version is not the one the caller last committed.
+_LOAD_LUA: Final = """
+local version = redis.call('HGET', KEYS[1], 'version') or ''
+local clock = redis.call('HGET', KEYS[1], 'clock') or ''
+local current = version == ARGV[1]
+local hashes = {}
+for i = 2, #KEYS do
+  if current and ARGV[i] == '1' then hashes[i - 1] = false else hashes[i - 1] = redis.call('HGETALL', KEYS[i]) end
 end
-return 0
+return {version, clock, hashes}
 """
 
 
-_HMGET_MANY_LUA: Final = """
-local out = {}
-local pos = 1
-for i, key in ipairs(KEYS) do
-  local n = tonumber(ARGV[pos])
-  local values = {}
-  for first = 1, n, 1000 do
-    local last = math.min(first + 999, n)
-    local part = redis.call('HMGET', key, unpack(ARGV, pos + first, pos + last))
-    for _, value in ipairs(part) do values[#values + 1] = value end
-  end
-  out[i] = values
-  pos = pos + n + 1
-end
-return out
-"""
+class _StateCache:
+    """The derived state of one domain as this consumer last committed it, and the domain version of that commit.
 
-
-class _ReadPlan:
-    """Hash fields to read from several keys of one slot, fetched in a single round trip (a read-only script)."""
+    Valid while the domain's version in Redis is still that one: every writer of these hashes bumps it in the
+    same transaction. Any failure clears it, so the next batch reads afresh.
+    """
 
     def __init__(self) -> None:
-        self._requests: list[tuple[str, str, list[str]]] = []
+        self.version: str | None = None
+        self.hashes: dict[StateHash, dict[str, Any]] = {}  # state hash name -> id -> decoded value, each hash whole
+        self.minutes: dict[int, dict[str, list[int]]] = {}  # epoch minute -> segment -> [Σ speed×10×w, Σ w]
 
-    def add(self, name: str, key: str, fields: list[str]) -> None:
-        """Ask for `fields` of hash `key`, returned under `name`."""
-        if fields:
-            self._requests.append((name, key, fields))
+    def clear(self) -> None:
+        """Forget everything (the next batch reads all it needs)."""
+        self.version = None
+        self.hashes.clear()
+        self.minutes.clear()
 
-    def execute(self, pipe: redis.client.Pipeline) -> dict[str, dict[str, str | None]]:
-        """Run the reads (in immediate mode under WATCH) and map each name to {field: value or None}."""
-        if not self._requests:
-            return {}
-        args: list[str | int] = []
-        for _, _, fields in self._requests:
-            args.append(len(fields))
-            args.extend(fields)
-        keys = [key for _, key, _ in self._requests]
-        replies = pipe.eval(_HMGET_MANY_LUA, len(keys), *keys, *args)
-        return {
-            name: dict(zip(fields, reply, strict=True))
-            for (name, _, fields), reply in zip(self._requests, replies, strict=True)
-        }
+    def trim_minutes(self) -> None:
+        """Keep memory bounded: drop the oldest roll-up minutes beyond CACHED_MINUTES (re-read if ever needed)."""
+        if len(self.minutes) > CACHED_MINUTES:
+            for minute in sorted(self.minutes)[: len(self.minutes) - CACHED_MINUTES]:
+                del self.minutes[minute]
 
 
-def _reading(event: Event) -> dict[str, Any]:
-    """The measured values of an event with its time, for the latest-reading hash."""
-    data = event.model_dump(exclude={"v", "ts", "sensor"})
-    data["ts"] = event.epoch
-    return data
+@dataclass
+class _Batch:
+    """What one batch changes: state is changed in the cache, and the names of what changed kept for the commit."""
+
+    cache: _StateCache
+    changed: defaultdict[StateHash, set[str]] = field(default_factory=lambda: defaultdict(set))  # hash -> ids
+    rollup_changed: set[tuple[int, str]] = field(default_factory=set)  # (minute, segment)
+    latest: dict[str, Reading] = field(default_factory=dict)  # newest reading per sensor in this batch
+    violations: Counter[str] = field(default_factory=Counter)
+    alerts: list[dict[str, str]] = field(default_factory=list)
+    active_set: dict[str, str] = field(default_factory=dict)
+    active_del: set[str] = field(default_factory=set)
+    deadletters: list[dict[str, str]] = field(default_factory=list)
+    processed: int = 0
+    clock: float | None = None
+
+    def activate(self, alert_key: str, alert: dict[str, Any]) -> None:
+        """Mark an alert active (written to the domain's active-alert hash)."""
+        self.active_set[alert_key] = _dumps(alert)
+        self.active_del.discard(alert_key)
+
+    def deactivate(self, alert_key: str) -> None:
+        """Mark an alert no longer active."""
+        self.active_del.add(alert_key)
+        self.active_set.pop(alert_key, None)
 
 
-class _DomainState:
-    """The derived state one batch reads and changes: loaded once (under WATCH), written back only if changed."""
+def _decode_state(name: StateHash, pairs: dict[str, str]) -> dict[str, Any]:
+    """A state hash as read from Redis: floats for last-seen times, JSON documents for everything else."""
+    if name == "lastseen":
+        return {sensor: float(value) for sensor, value in pairs.items()}
+    return {item: json.loads(value) for item, value in pairs.items()}
 
-    def __init__(self) -> None:
-        self._data: dict[str, dict[str, dict[str, Any]]] = {"segments": {}, "stations": {}, "gauges": {}, "health": {}}
-        self._changed: dict[str, set[str]] = {name: set() for name in self._data}
 
-    @staticmethod
-    def plan(reads: _ReadPlan, keys: Keys, domain: Domain, events: Iterable[Event]) -> None:
-        """Ask for only the entries of the ids the batch's events refer to."""
-        events = list(events)
-        if domain == "traffic":
-            reads.add("segments", keys.segments(), sorted({e.segment for e in events
-                                                           if isinstance(e, TrafficSpeedObserved)}))
-        elif domain == "flood":
-            reads.add("stations", keys.stations(), sorted({e.sensor for e in events
-                                                           if isinstance(e, FloodWaterLevelObserved)}))
-            reads.add("gauges", keys.gauges(), sorted({e.sensor for e in events if isinstance(e, FloodRainObserved)}))
-        elif domain == "device":
-            reads.add("health", keys.health(), sorted({e.sensor for e in events}))
-
-    @classmethod
-    def from_values(cls, values: dict[str, dict[str, str | None]]) -> _DomainState:
-        """State from what the read plan returned (JSON per id)."""
-        state = cls()
-        for name in state._data:
-            state._data[name] = {i: json.loads(v) for i, v in values.get(name, {}).items() if v is not None}
-        return state
-
-    def get(self, name: str, item: str) -> dict[str, Any]:
-        """Current state of one item of a kind (segments, stations, gauges, health); {} if never seen."""
-        return self._data[name].get(item, {})
-
-    def set(self, name: str, item: str, value: dict[str, Any]) -> None:
-        """Replace one item's state and remember to write it back."""
-        self._data[name][item] = value
-        self._changed[name].add(item)
-
-    def changed(self, name: str) -> dict[str, dict[str, Any]]:
-        """Items of a kind whose state this batch changed."""
-        return {i: self._data[name][i] for i in self._changed[name]}
+def _decode_minute(pairs: dict[str, str]) -> dict[str, list[int]]:
+    """A minute roll-up hash (`<segment>:s`, `<segment>:w`) as segment -> [Σ speed×10×w, Σ w]."""
+    totals: dict[str, list[int]] = {}
+    for name, value in pairs.items():
+        segment, _, part = name.rpartition(":")
+        pair = totals.setdefault(segment, [0, 0])
+        pair[0 if part == "s" else 1] = int(value)
+    return totals
 
 
 def tune_gc() -> None:

@@ -2,14 +2,19 @@
 
 On the wire every event is a flat Redis stream entry of string fields (see docs/EVENTS.md). Parsing is strict
 about names and ranges so a sensor integrator gets a precise reason in the dead-letter stream.
+
+The pydantic models below are the schema. The simulator builds events as models; the aggregator decodes with
+`decode_event`, which validates the same fields and constraints (TypedDicts derived from the models) straight
+into plain values, since building a model instance per event cost more than the rest of its processing.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal, NamedTuple, NotRequired, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from ioc.errors import InvalidEvent
 from ioc.keys import Domain
@@ -131,8 +136,8 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_event(fields: dict[str, str]) -> Event:
-    """Turn one stream entry's fields into a typed event, or raise InvalidEvent with the reason."""
+def _check_version_and_type(fields: dict[str, str]) -> str:
+    """The event type of an entry whose version and type are known, else InvalidEvent saying which is not."""
     version = fields.get("v")
     if version is None:
         raise InvalidEvent("missing field 'v' (schema version)")
@@ -143,6 +148,12 @@ def parse_event(fields: dict[str, str]) -> Event:
         raise InvalidEvent("missing field 'type'")
     if event_type not in EVENT_TYPES:
         raise InvalidEvent(f"unknown event type {event_type!r}")
+    return event_type
+
+
+def parse_event(fields: dict[str, str]) -> Event:
+    """Turn one stream entry's fields into a typed event, or raise InvalidEvent with the reason."""
+    event_type = _check_version_and_type(fields)
     try:
         # The version string was checked above; the models hold it as the number it names.
         return _adapter.validate_python({**fields, "v": SCHEMA_VERSION})
@@ -168,3 +179,68 @@ def _format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.6g}" if abs(value) < 1e6 else repr(value)
     return str(value)
+
+
+
+class Reading(NamedTuple):
+    """A valid event in the aggregator's working form: plain values, event time as epoch seconds."""
+
+    type: str
+    sensor: str
+    at: float
+    values: dict[str, Any]  # every field, validated and typed (the common ones too: skip them with OWN_FIELDS)
+
+    def document(self) -> dict[str, Any]:
+        """The reading as the latest-reading hash keeps it: the type, its own values, the event time."""
+        doc: dict[str, Any] = {"type": self.type}
+        doc.update((name, value) for name, value in self.values.items() if name not in _COMMON_FIELDS)
+        doc["ts"] = self.at
+        return doc
+
+
+_COMMON_FIELDS: Final = frozenset({"v", "type", "ts", "sensor"})
+
+
+def _fields_of(model: type[_EventBase]) -> Any:
+    """A TypedDict of a model's wire fields with the same types, constraints and config (v as its wire text)."""
+    annotations: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if name == "v":
+            annotations[name] = Literal["1"]  # checked beforehand with a clearer message; the wire sends text
+            continue
+        annotation: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        annotations[name] = annotation if info.is_required() else NotRequired[annotation]
+    config = ConfigDict(extra=model.model_config.get("extra"),
+                        str_strip_whitespace=model.model_config.get("str_strip_whitespace", False))  # fmt: skip
+    return with_config(config)(TypedDict(f"{model.__name__}Fields", annotations))  # type: ignore[operator]
+
+
+_FIELDS_ADAPTER: Final[TypeAdapter[dict[str, Any]]] = TypeAdapter(
+    Annotated[Union[tuple(_fields_of(model) for model in EVENT_TYPES.values())], Field(discriminator="type")]  # type: ignore[arg-type]  # noqa: UP007
+)
+_DEFAULTS: Final = {
+    name: {f: info.default for f, info in model.model_fields.items() if not info.is_required()}
+    for name, model in EVENT_TYPES.items()
+}
+
+
+def decode_event(fields: dict[str, str]) -> Reading:
+    """Validate one stream entry into a Reading (no model instance), or raise InvalidEvent with the reason.
+
+    Accepts and rejects exactly what parse_event does, with the same reasons (tests/test_events.py checks both).
+    """
+    event_type = _check_version_and_type(fields)
+    try:
+        values: dict[str, Any] = _FIELDS_ADAPTER.validate_python(fields)
+    except ValidationError as exc:
+        raise InvalidEvent(f"{event_type}: {_describe(exc)}") from None
+    for name, default in _DEFAULTS[event_type].items():
+        values.setdefault(name, default)
+    return Reading(event_type, values["sensor"], values["ts"].timestamp(), values)
+
+
+def reading_of(event: Event) -> Reading:
+    """The Reading of an event model, as decode_event gives for its wire fields."""
+    values = event.model_dump()
+    values["v"] = str(values["v"])
+    return Reading(event.type, event.sensor, event.epoch, values)

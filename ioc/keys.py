@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 Domain = Literal["traffic", "flood", "wifi", "device"]
+StateHash = Literal["lastseen", "segments", "stations", "gauges", "health"]
 DOMAINS: Final[tuple[Domain, ...]] = ("traffic", "flood", "wifi", "device")
 AGGREGATOR_GROUP: Final = "aggregator"
 PREFIX: Final = "ioc"
@@ -50,7 +51,8 @@ class Keys:
         return f"{self._tag(domain)}:lastseen"
 
     def stats(self, domain: Domain) -> str:
-        """Hash of counters (processed, deadletter) and the domain clock (newest event time)."""
+        """Hash of counters (processed, deadletter, alerts), the domain clock (newest event time) and the version
+        of the domain's derived state (bumped by every commit that changes it, so consumers know their copy)."""
         return f"{self._tag(domain)}:stats"
 
     def segments(self) -> str:
@@ -80,6 +82,14 @@ class Keys:
     def health(self) -> str:
         """Hash of device health per sensor: sensor id -> JSON (status, since, reason)."""
         return f"{self._tag('device')}:health"
+
+    def state(self, domain: Domain, name: StateHash) -> str:
+        """A derived-state hash of a domain by name: its last-seen times, or the shared hash of that kind."""
+        if name == "lastseen":
+            return self.lastseen(domain)
+        return {"segments": self.segments, "stations": self.stations, "gauges": self.gauges, "health": self.health}[
+            name
+        ]()
 
     def heartbeat(self) -> str:
         """Hash the aggregator refreshes each loop: wall time of the loop and of the last processed event."""
