@@ -1,9 +1,15 @@
 """The aggregator: the one process that consumes the raw streams and turns events into derived state and alerts.
 
-Exactly-once effect: each batch of one domain is read with XREADGROUP, its derived writes, dead letters, alerts
-and the XACK of its entries go to Redis in one MULTI/EXEC under WATCH of the state it read. Killed anywhere,
-the batch is either wholly applied and acknowledged or not at all; at start the consumer re-reads its own pending
-entries and claims entries left idle by dead consumers, so nothing is lost and nothing counted twice.
+Exactly-once effect: each batch of one domain is read with XREADGROUP, and its derived writes, dead letters,
+alerts and the XACK of its entries go to Redis in one script, which applies them only if the domain's state
+version is still the one the batch was computed on (optimistic concurrency, as WATCH would give). Killed
+anywhere, a batch is either wholly applied and acknowledged or not at all; at start the consumer re-reads its own
+pending entries and claims entries left idle by dead consumers, so nothing is lost and nothing counted twice.
+
+Speed: the consumer keeps the state it committed in memory (valid while the version is its own), validates a
+batch in one call into pydantic-core, and sends a batch's commit without waiting for it: Redis applies batch N
+while this process reads and computes batch N+1 on the state N leaves. One commit is in flight at a time; it is
+confirmed before the next is sent, and if another writer got there first, that batch is computed again.
 
 All rules run on event time; the city clock is the newest event time seen, so a sped-up simulation and a replay
 give the same state as real time would.
@@ -21,12 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import hiredis
 import redis
 
 from ioc.city import City, Sensor
 from ioc.errors import InvalidEvent
-from ioc.events import EVENT_DOMAINS, Reading, decode_event
+from ioc.events import EVENT_DOMAINS, Reading, decode_events
 from ioc.keys import AGGREGATOR_GROUP, DOMAINS, Domain, Keys, StateHash
+from ioc.rollup import decode_minute, encode_totals
 from ioc.rules import (
     FloodHysteresis,
     StationAlarm,
@@ -53,6 +61,7 @@ SENSOR_KINDS_OF_EVENT: Final[dict[str, tuple[str, ...]]] = {
 }
 HEAVY_RAIN: Final = ("heavy", "very_heavy")
 Entry = tuple[str, dict[str, str] | None]
+Checked = tuple[str, dict[str, str], Reading]  # a valid entry: its id, its fields, its reading
 
 
 def rollup_ttl_s(minute: int, now: float) -> int:
@@ -92,6 +101,8 @@ class Aggregator:
         self.hysteresis = hysteresis or FloodHysteresis()
         self._last_claim = 0.0
         self._caches: dict[Domain, _StateCache] = {domain: _StateCache() for domain in DOMAINS}
+        self._committer = _Committer(client)
+        self._reader = _Reader(client, keys, consumer, batch_size)
 
     # -- group set-up and recovery ------------------------------------------------------------------------------
 
@@ -109,10 +120,12 @@ class Aggregator:
         total = 0
         for domain in DOMAINS:
             while True:
+                self.flush()  # an unconfirmed batch is still pending: it must not be read again as left over
                 entries = self._read(domain, "0")
                 if not entries:
                     break
                 total += self._process(domain, entries)
+        self.flush()
         if total:
             log.info("recovered %d pending entries", total)
         return total
@@ -123,6 +136,7 @@ class Aggregator:
         for domain in DOMAINS:
             cursor = "0-0"
             while True:
+                self.flush()
                 reply = self.client.xautoclaim(
                     self.keys.events(domain),
                     AGGREGATOR_GROUP,
@@ -137,6 +151,7 @@ class Aggregator:
                     total += self._process(domain, [(entry_id, fields) for entry_id, fields in claimed])
                 if cursor == "0-0":
                     break
+        self.flush()
         self._last_claim = time.monotonic()
         if total:
             log.warning("claimed and processed %d entries left by dead consumers", total)
@@ -145,13 +160,29 @@ class Aggregator:
     # -- the loop -----------------------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Read and process at most one new batch per domain; returns how many entries were handled."""
-        total = 0
-        for domain in DOMAINS:
-            entries = self._read(domain, ">")
-            if entries:
-                total += self._process(domain, entries)
-        return total
+        """Process the new entries of every domain (a batch each); returns how many entries were handled.
+
+        The round's commits may still be on their way when it returns, and the next round's read already sent:
+        flush() waits for the commits.
+        """
+        batches = self._reader.take()
+        if not batches:
+            return 0
+        checked = {domain: self._check_all(domain, entries) for domain, entries in batches.items()}
+        self._settle()  # the previous round's commits ran in Redis while this one was read and checked
+        minutes = {domain: _minutes(readings) for domain, (readings, _) in checked.items()}
+        clocks = self._load(minutes)
+        commits = [
+            self._compute(domain, batches[domain], *checked[domain], clocks[domain]) for domain in batches
+        ]
+        self._reader.request()  # sent before the commits, so Redis serves it first and it waits for us
+        for commit in commits:
+            self._committer.send(commit, self._caches[commit.domain].version)
+        return sum(len(entries) for entries in batches.values())
+
+    def flush(self) -> None:
+        """Wait until the commit in flight (if any) is confirmed, so Redis holds everything processed so far."""
+        self._settle()
 
     def drain(self) -> int:
         """Process everything available now (pending, stuck, new) until the streams are empty; for tests and bench."""
@@ -161,6 +192,7 @@ class Aggregator:
             if not handled:
                 break
             total += handled
+        self.flush()
         self.check_devices()
         return total
 
@@ -177,6 +209,8 @@ class Aggregator:
                     self.claim_stuck()
                     ready = True
                 handled = self.run_once()
+                if not handled:
+                    self.flush()
                 now = time.monotonic()
                 if now - self._last_claim >= self.claim_idle_ms / 2000:
                     self.claim_stuck()
@@ -188,10 +222,20 @@ class Aggregator:
                 if not handled:
                     stop.wait(idle_wait_s)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self._abandon()
                 log.warning("Redis unreachable (%s); retrying in %.1f s", exc, backoff)
                 ready = False  # after an outage, re-check the group and our pending entries
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except BaseException:
+                self._abandon()
+                raise
+        try:
+            self.flush()
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._abandon()  # unconfirmed: its entries stay pending and are processed at the next start
+        self._committer.close()
+        self._reader.close()
 
     def heartbeat(self, handled: int) -> None:
         """Tell the pages this consumer is alive (and, if it handled events, that data is flowing)."""
@@ -213,104 +257,144 @@ class Aggregator:
     # -- one batch ------------------------------------------------------------------------------------------------
 
     def _process(self, domain: Domain, entries: Sequence[Entry]) -> int:
-        """Validate a batch, compute its effect on state and commit that with the XACK in one transaction."""
-        ids = [entry_id for entry_id, _ in entries]
-        readings: list[tuple[str, dict[str, str], Reading]] = []
-        rejected: list[dict[str, str]] = []
-        for entry_id, fields in entries:
-            reading, reason = self._check(domain, fields)
-            if reading is None:
+        """Validate one batch, compute its effect on state and send that with the XACK as one commit."""
+        self._settle()
+        readings, rejected = self._check_all(domain, entries)
+        clock = self._load({domain: _minutes(readings)})[domain]
+        self._committer.send(self._compute(domain, entries, readings, rejected, clock), self._caches[domain].version)
+        return len(entries)
+
+    def _settle(self) -> None:
+        """Confirm the commits in flight; a batch whose domain another writer changed first is computed again."""
+        conflicted: list[_Commit] = []
+        try:
+            while self._committer.in_flight:
+                commit = self._committer.in_flight[0]
+                applied, version = self._committer.receive()
+                cache = self._caches[commit.domain]
+                if applied:
+                    cache.version = version
+                    cache.trim_minutes()
+                else:
+                    cache.clear()
+                    conflicted.append(commit)
+            for commit in conflicted:
+                log.info("state of %s changed under a batch (another writer); computing it again", commit.domain)
+                self._redo(commit)
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _redo(self, commit: _Commit) -> None:
+        """Compute a batch again on fresh state and commit it, until it applies (nothing else in flight)."""
+        cache = self._caches[commit.domain]
+        while True:
+            readings, rejected = self._check_all(commit.domain, commit.entries)
+            clock = self._load({commit.domain: _minutes(readings)})[commit.domain]
+            again = self._compute(commit.domain, commit.entries, readings, rejected, clock)
+            self._committer.send(again, cache.version)
+            applied, version = self._committer.receive()
+            if applied:
+                cache.version = version
+                return
+            cache.clear()
+
+    def _abandon(self) -> None:
+        """After a failure: forget the commits in flight and all cached state (their entries stay pending)."""
+        self._committer.abandon()
+        self._reader.abandon()
+        for cache in self._caches.values():
+            cache.clear()
+
+    def _check_all(self, domain: Domain, entries: Sequence[Entry]) -> tuple[list[Checked], list[dict[str, str]]]:
+        """The valid readings of a batch in order, and a dead letter (with its reason) for each other entry."""
+        present = [(entry_id, fields) for entry_id, fields in entries if fields]
+        decoded = decode_events([fields for _, fields in present])
+        readings: list[Checked] = []
+        rejected = [self._deadletter(domain, entry_id, fields, "entry has no fields (deleted or trimmed before "
+                                     "processing)") for entry_id, fields in entries if not fields]  # fmt: skip
+        for (entry_id, fields), result in zip(present, decoded, strict=True):
+            reason = str(result) if isinstance(result, InvalidEvent) else self._misplaced(domain, result)
+            if reason:
                 rejected.append(self._deadletter(domain, entry_id, fields, reason))
             else:
-                readings.append((entry_id, fields or {}, reading))
-        minutes = sorted({int(r.at) // 60 for _, _, r in readings if r.type == SPEED})
-        cache = self._caches[domain]
-        stats = self.keys.stats(domain)
-        with self.client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    state_keys = [self.keys.state(domain, name) for name in STATE_OF_DOMAIN[domain]]
-                    minute_keys = [self.keys.speed_minute(minute) for minute in minutes]
-                    pipe.watch(stats, *state_keys, *minute_keys)
-                    version, clock = self._load(pipe, domain, cache, minutes)
-                    batch = _Batch(cache, deadletters=list(rejected))
-                    for entry_id, fields, reading in readings:
-                        self._apply_one(domain, entry_id, fields, reading, batch)
-                    pipe.multi()
-                    self._queue_writes(pipe, domain, batch, clock)
-                    pipe.hincrby(stats, "version", 1)
-                    pipe.xack(self.keys.events(domain), AGGREGATOR_GROUP, *ids)
-                    pipe.execute()
-                    cache.version = str(int(version or 0) + 1)
-                    cache.trim_minutes()
-                    return len(ids)
-                except redis.WatchError:
-                    log.debug("state of %s changed under this batch; recomputing", domain)
-                    cache.clear()
-                except BaseException:
-                    cache.clear()  # whether the commit happened is unknown: read the state afresh next time
-                    raise
+                readings.append((entry_id, fields, result))  # type: ignore[arg-type]  # not an InvalidEvent here
+        return readings, rejected
 
-    def _check(self, domain: Domain, fields: dict[str, str] | None) -> tuple[Reading | None, str]:
-        """The entry's reading if it is valid here, else None and the reason it goes to the dead letters."""
-        if not fields:
-            return None, "entry has no fields (deleted or trimmed before processing)"
-        try:
-            reading = decode_event(fields)
-        except InvalidEvent as exc:
-            return None, str(exc)
+    def _misplaced(self, domain: Domain, reading: Reading) -> str:
+        """Why a valid event does not fit this city and stream, or "" if it does."""
         expected = EVENT_DOMAINS[reading.type]
         if expected != domain:
-            return None, f"{reading.type} belongs on the {expected} stream, not {domain}"
+            return f"{reading.type} belongs on the {expected} stream, not {domain}"
         sensor = self.city.sensors.get(reading.sensor)
         if sensor is None:
-            return None, f"unknown sensor {reading.sensor!r}"
+            return f"unknown sensor {reading.sensor!r}"
         allowed = SENSOR_KINDS_OF_EVENT.get(reading.type)
         if allowed is not None and sensor.kind not in allowed:
-            return None, f"sensor {sensor.id} is a {sensor.kind}; {reading.type} comes from a {' or '.join(allowed)}"
+            return f"sensor {sensor.id} is a {sensor.kind}; {reading.type} comes from a {' or '.join(allowed)}"
         segment = reading.values.get("segment")
         if segment is not None and segment not in sensor.segments:
-            return None, f"sensor {sensor.id} does not observe segment {segment!r}"
-        return reading, ""
+            return f"sensor {sensor.id} does not observe segment {segment!r}"
+        return ""
 
-    def _load(
-        self, pipe: redis.client.Pipeline, domain: Domain, cache: _StateCache, minutes: list[int]
-    ) -> tuple[str | None, float | None]:
-        """Bring the cache up to date under WATCH in one round trip; the domain's version and clock.
-
-        Hashes are read only when the cache lacks them or another writer committed since this consumer did.
-        """
-        names = STATE_OF_DOMAIN[domain]
-        keys = [self.keys.state(domain, name) for name in names] + [self.keys.speed_minute(m) for m in minutes]
-        held = [name in cache.hashes for name in names] + [m in cache.minutes for m in minutes]
-        reply = pipe.eval(
-            _LOAD_LUA, 1 + len(keys), self.keys.stats(domain), *keys,
-            cache.version or "", *("1" if h else "0" for h in held),
-        )  # fmt: skip
-        version, clock, hashes = reply[0] or None, reply[1] or None, reply[2]
-        if version != cache.version:
-            cache.clear()
-        for index, flat in enumerate(hashes):
-            if flat is None:
+    def _compute(
+        self,
+        domain: Domain,
+        entries: Sequence[Entry],
+        readings: list[Checked],
+        rejected: list[dict[str, str]],
+        clock: float | None,
+    ) -> _Commit:
+        """Apply the readings to the (loaded) cached state and gather the batch's writes into one commit."""
+        cache = self._caches[domain]
+        batch = _Batch(cache, deadletters=list(rejected))
+        for entry_id, fields, reading in readings:
+            try:
+                self._apply_reading(reading, batch)
+            except Exception as exc:  # a bug must not stop the city picture: keep the event with the reason
+                log.exception("failed to apply %s %s", domain, entry_id)
+                batch.deadletters.append(self._deadletter(domain, entry_id, fields, f"internal error: {exc!r}"))
                 continue
-            pairs = dict(zip(flat[::2], flat[1::2], strict=True))
-            if index < len(names):
-                cache.hashes[names[index]] = _decode_state(names[index], pairs)
-            else:
-                cache.minutes[minutes[index - len(names)]] = _decode_minute(pairs)
-        return version, float(clock) if clock is not None else None
+            batch.processed += 1
+        commit = _Commit(domain, entries, self.keys.stats(domain))
+        self._queue_writes(commit, domain, batch, clock)
+        commit.call("XACK", self.keys.events(domain), AGGREGATOR_GROUP, *(entry_id for entry_id, _ in entries))
+        return commit
 
-    def _apply_one(
-        self, domain: Domain, entry_id: str, fields: dict[str, str], reading: Reading, batch: _Batch
-    ) -> None:
-        """Apply one valid reading; a bug here dead-letters that entry instead of stopping the city picture."""
-        try:
-            self._apply_reading(reading, batch)
-        except Exception as exc:
-            log.exception("failed to apply %s %s", domain, entry_id)
-            batch.deadletters.append(self._deadletter(domain, entry_id, fields, f"internal error: {exc!r}"))
-            return
-        batch.processed += 1
+    def _load(self, minutes: dict[Domain, list[int]]) -> dict[Domain, float | None]:
+        """Bring the caches of these domains up to date for their batches' speed minutes, in one round trip;
+        returns each domain's clock. A hash is read only if the cache lacks it or another writer committed since
+        this consumer did (no commit of these domains may be in flight)."""
+        plans: list[tuple[Domain, list[int], list[StateHash]]] = []
+        pipe = self.client.pipeline(transaction=False)
+        for domain, domain_minutes in minutes.items():
+            cache = self._caches[domain]
+            names = list(STATE_OF_DOMAIN[domain])
+            keys = [self.keys.state(domain, name) for name in names]
+            keys += [self.keys.speed_minute(m) for m in domain_minutes]
+            held = [name in cache.hashes for name in names] + [m in cache.minutes for m in domain_minutes]
+            pipe.eval(
+                _LOAD_LUA, 1 + len(keys), self.keys.stats(domain), *keys,
+                cache.version or "", *("1" if h else "0" for h in held),
+            )  # fmt: skip
+            plans.append((domain, domain_minutes, names))
+        clocks: dict[Domain, float | None] = {}
+        for (domain, domain_minutes, names), reply in zip(plans, pipe.execute(), strict=True):
+            cache = self._caches[domain]
+            version, clock, hashes = reply[0] or None, reply[1] or None, reply[2]
+            if version != cache.version:
+                cache.clear()
+                cache.version = version
+            for index, flat in enumerate(hashes):
+                if flat is None:
+                    continue
+                pairs = dict(zip(flat[::2], flat[1::2], strict=True))
+                if index < len(names):
+                    cache.hashes[names[index]] = _decode_state(names[index], pairs)
+                else:
+                    cache.minutes[domain_minutes[index - len(names)]] = decode_minute(pairs)
+            clocks[domain] = float(clock) if clock is not None else None
+        return clocks
 
     def _apply_reading(self, r: Reading, b: _Batch) -> None:
         at = r.at
@@ -474,51 +558,48 @@ class Aggregator:
             "at": f"{time.time():.3f}",
         }
 
-    def _queue_writes(self, pipe: redis.client.Pipeline, domain: Domain, b: _Batch, clock: float | None) -> None:
-        """Queue the batch's writes inside MULTI; hash fields are grouped into one command per key."""
+    def _queue_writes(self, c: _Commit, domain: Domain, b: _Batch, clock: float | None) -> None:
+        """Add the batch's writes to its commit; hash fields are grouped into one command per key."""
         k = self.keys
         if b.latest:
-            pipe.hset(k.latest(domain), mapping={s: _dumps(r.document()) for s, r in b.latest.items()})
+            c.hset(k.latest(domain), {s: _dumps(r.document()) for s, r in b.latest.items()})
             lastseen = b.cache.hashes["lastseen"]
             stored = {s: f"{lastseen[s]:.3f}" for s in b.latest}
-            pipe.hset(k.lastseen(domain), mapping=stored)
+            c.hset(k.lastseen(domain), stored)
             lastseen.update((s, float(text)) for s, text in stored.items())  # as a fresh read would give
         for name, changed in b.changed.items():
             if changed:
                 items = b.cache.hashes[name]
-                pipe.hset(k.state(domain, name), mapping={i: _dumps(items[i]) for i in changed})
-        per_minute: dict[int, dict[str, int]] = {}
+                c.hset(k.state(domain, name), {i: _dumps(items[i]) for i in changed})
+        per_minute: dict[int, dict[str, str]] = {}
         for minute, segment in b.rollup_changed:
-            speed_sum, weight = b.cache.minutes[minute][segment]
-            fields = per_minute.setdefault(minute, {})
-            fields[f"{segment}:s"] = speed_sum
-            fields[f"{segment}:w"] = weight
+            per_minute.setdefault(minute, {})[segment] = encode_totals(*b.cache.minutes[minute][segment])
         now = time.time()
         for minute, fields in per_minute.items():
-            pipe.hset(k.speed_minute(minute), mapping=fields)
-            pipe.expire(k.speed_minute(minute), rollup_ttl_s(minute, now))
+            c.hset(k.speed_minute(minute), fields)
+            c.call("EXPIRE", k.speed_minute(minute), rollup_ttl_s(minute, now))
         for counter, count in b.violations.items():
-            pipe.hincrby(k.violations(), counter, count)
-        self._queue_alerts(pipe, domain, b)
+            c.call("HINCRBY", k.violations(), counter, count)
+        self._queue_alerts(c, domain, b)
         for dead in b.deadletters:
-            pipe.xadd(k.deadletter(domain), dead, maxlen=self.deadletter_maxlen, approximate=True)
+            c.xadd(k.deadletter(domain), dead, self.deadletter_maxlen)
         if b.processed:
-            pipe.hincrby(k.stats(domain), "processed", b.processed)
+            c.call("HINCRBY", k.stats(domain), "processed", b.processed)
         if b.deadletters:
-            pipe.hincrby(k.stats(domain), "deadletter", len(b.deadletters))
+            c.call("HINCRBY", k.stats(domain), "deadletter", len(b.deadletters))
         if b.clock is not None and (clock is None or b.clock > clock):
-            pipe.hset(k.stats(domain), "clock", f"{b.clock:.3f}")  # never moved back by late events
+            c.call("HSET", k.stats(domain), "clock", f"{b.clock:.3f}")  # never moved back by late events
 
-    def _queue_alerts(self, pipe: redis.client.Pipeline, domain: Domain, b: _Batch) -> None:
+    def _queue_alerts(self, c: _Commit, domain: Domain, b: _Batch) -> None:
         k = self.keys
         for alert in b.alerts:
-            pipe.xadd(k.alerts(domain), alert, maxlen=self.alerts_maxlen, approximate=True)
+            c.xadd(k.alerts(domain), alert, self.alerts_maxlen)
         if b.active_set:
-            pipe.hset(k.active(domain), mapping=b.active_set)
+            c.hset(k.active(domain), b.active_set)
         if b.active_del:
-            pipe.hdel(k.active(domain), *b.active_del)
+            c.call("HDEL", k.active(domain), *b.active_del)
         if b.alerts:
-            pipe.hincrby(k.stats(domain), "alerts", len(b.alerts))
+            c.call("HINCRBY", k.stats(domain), "alerts", len(b.alerts))
 
     # -- device watchdog ------------------------------------------------------------------------------------------
 
@@ -528,6 +609,7 @@ class Aggregator:
         Runs on the city clock (newest event time of any domain), so a sped-up simulation behaves as real time.
         Returns the number of health changes written.
         """
+        self.flush()
         k = self.keys
         reads = self.client.pipeline(transaction=False)
         for domain in DOMAINS:
@@ -542,28 +624,27 @@ class Aggregator:
         lastseen: dict[str, float] = {}
         for mapping in replies[len(DOMAINS) :]:
             lastseen.update({s: float(t) for s, t in mapping.items()})
-        with self.client.pipeline(transaction=True) as pipe:
+        cache = self._caches["device"]
+        try:
             while True:
-                try:
-                    pipe.watch(k.health())
-                    health = {s: json.loads(v) for s, v in pipe.hgetall(k.health()).items()}
-                    changes = _Batch(_StateCache())
-                    for sensor in self.city.sensors.values():
-                        self._watch_one(sensor, clock, lastseen.get(sensor.id), health.get(sensor.id), changes)
-                    if not changes.changed["health"]:
-                        pipe.unwatch()
-                        return 0
-                    written = changes.cache.hashes.get("health", {})
-                    pipe.multi()
-                    pipe.hset(k.health(), mapping={s: _dumps(v) for s, v in written.items()})
-                    self._queue_alerts(pipe, "device", changes)
-                    pipe.hincrby(k.stats("device"), "version", 1)  # consumers' cached health is out of date
-                    pipe.execute()
-                    return len(written)
-                except redis.WatchError:
-                    continue
-                finally:
-                    self._caches["device"].clear()
+                device_clock = self._load({"device": []})["device"]
+                batch = _Batch(cache)
+                health = cache.hashes["health"]
+                for sensor in self.city.sensors.values():
+                    self._watch_one(sensor, clock, lastseen.get(sensor.id), health.get(sensor.id), batch)
+                if not batch.changed["health"]:
+                    return 0
+                commit = _Commit("device", (), k.stats("device"))
+                self._queue_writes(commit, "device", batch, device_clock)
+                self._committer.send(commit, cache.version)
+                applied, version = self._committer.receive()
+                if applied:
+                    cache.version = version
+                    return len(batch.changed["health"])
+                cache.clear()  # another writer changed device health meanwhile: look again
+        except BaseException:
+            self._abandon()
+            raise
 
     def _watch_one(
         self, sensor: Sensor, clock: float, last: float | None, current: dict[str, Any] | None, b: _Batch
@@ -584,7 +665,7 @@ class Aggregator:
         elif status == "unknown" and not overdue:
             changed = {"status": "online", "since": last, "reason": "reporting", "ts": last}
         if changed is not None:
-            b.cache.hashes.setdefault("health", {})[sensor.id] = changed
+            b.cache.hashes["health"][sensor.id] = changed
             b.changed["health"].add(sensor.id)
 
 
@@ -602,6 +683,7 @@ STATE_OF_DOMAIN: Final[dict[Domain, tuple[StateHash, ...]]] = {
     "device": ("health",),
 }
 CACHED_MINUTES: Final = 240  # speed roll-up minutes a consumer keeps in memory (a batch of a backlog spans many)
+_MAX_UNPACK: Final = 4000  # arguments per command in the commit script (Lua's unpack() stops near 8000)
 
 # Returns {version, clock, {hash or false per key}}: a hash is sent only when the caller's copy may be out of
 # date, i.e. the caller does not hold it or the domain's version is not the one the caller last committed.
@@ -616,18 +698,156 @@ end
 return {version, clock, hashes}
 """
 
+# KEYS[1] is the domain's stats hash, KEYS[2..] every other key the batch writes (all in one hash slot).
+# ARGV[1] is the state version the batch was computed on ('' for none); then each command as its name, the
+# index of its key in KEYS, the count of its other arguments, and those arguments.
+# Runs every command and bumps the version, or nothing when the version moved: returns {1, new} or {0, current}.
+_COMMIT_LUA: Final = """
+local version = redis.call('HGET', KEYS[1], 'version') or ''
+if version ~= ARGV[1] then return {0, version} end
+local i = 2
+local n = #ARGV
+while i <= n do
+  local count = tonumber(ARGV[i + 2])
+  redis.call(ARGV[i], KEYS[tonumber(ARGV[i + 1])], unpack(ARGV, i + 3, i + 2 + count))
+  i = i + 3 + count
+end
+return {1, tostring(redis.call('HINCRBY', KEYS[1], 'version', 1))}
+"""
+
+
+class _Commit:
+    """One batch's writes and XACK as the commit script's keys and arguments, with the entries they settle."""
+
+    def __init__(self, domain: Domain, entries: Sequence[Entry], stats_key: str) -> None:
+        self.domain = domain
+        self.entries = entries
+        self.keys: list[str] = [stats_key]
+        self._index: dict[str, int] = {stats_key: 1}
+        self.args: list[str | int] = []
+
+    def call(self, command: str, key: str, *args: str | int) -> None:
+        """Add a command on one key (split into several when its arguments are too many for one Lua call)."""
+        index = self._index.get(key)
+        if index is None:
+            self.keys.append(key)
+            index = self._index[key] = len(self.keys)
+        for start in range(0, max(len(args), 1), _MAX_UNPACK):
+            part = args[start : start + _MAX_UNPACK]
+            self.args += (command, index, len(part), *part)
+
+    def hset(self, key: str, mapping: dict[str, str]) -> None:
+        """HSET many fields of one hash."""
+        self.call("HSET", key, *(item for pair in mapping.items() for item in pair))
+
+    def xadd(self, key: str, fields: dict[str, str], maxlen: int) -> None:
+        """Append an entry to a bounded stream."""
+        self.call("XADD", key, "MAXLEN", "~", maxlen, "*", *(item for pair in fields.items() for item in pair))
+
+
+class _Committer:
+    """Sends commit scripts on a connection of its own and reads their replies later, so Redis applies a round's
+    batches while this process reads and checks the next round. Replies come back in the order sent."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._pool = client.connection_pool
+        self._connection: Any = None
+        self.in_flight: list[_Commit] = []
+
+    def send(self, commit: _Commit, version: str | None) -> None:
+        """Send a commit computed on state `version`, without waiting for its reply."""
+        if self._connection is None:
+            self._connection = self._pool.get_connection()
+        command = ("EVAL", _COMMIT_LUA, len(commit.keys), *commit.keys, version or "", *commit.args)
+        self._connection.send_packed_command([hiredis.pack_command(command)])  # type: ignore[arg-type]
+        self.in_flight.append(commit)
+
+    def receive(self) -> tuple[bool, str | None]:
+        """Wait for the oldest commit in flight: (True, the new version) if applied, (False, current) if not."""
+        reply = self._connection.read_response()
+        self.in_flight.pop(0)
+        applied, version = reply
+        return bool(applied), version or None
+
+    def abandon(self) -> None:
+        """Drop the commits in flight and the connection (their replies may never be read)."""
+        self.in_flight.clear()
+        _drop(self._pool, self._connection)
+        self._connection = None
+
+    def close(self) -> None:
+        """Give the connection back to the pool (nothing may be in flight)."""
+        if self._connection is not None:
+            self._pool.release(self._connection)
+            self._connection = None
+
+
+class _Reader:
+    """Reads the new entries of every domain with one XREADGROUP on a connection of its own, so the next read can
+    be sent ahead of a round's commits. Parsed by the client's own reply parser, as client.xreadgroup would."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, consumer: str, count: int) -> None:
+        self._client = client
+        self._pool = client.connection_pool
+        self._connection: Any = None
+        self._sent = False
+        self._domain_of = {keys.events(domain): domain for domain in DOMAINS}
+        streams = list(self._domain_of)
+        command = ("XREADGROUP", "GROUP", AGGREGATOR_GROUP, consumer, "COUNT", count, "STREAMS", *streams,
+                   *(">" for _ in streams))  # fmt: skip
+        self._packed = hiredis.pack_command(command)  # type: ignore[arg-type]
+
+    def request(self) -> None:
+        """Send the read, if not sent already."""
+        if self._sent:
+            return
+        if self._connection is None:
+            self._connection = self._pool.get_connection()
+        self._connection.send_packed_command([self._packed])
+        self._sent = True
+
+    def take(self) -> dict[Domain, list[Entry]]:
+        """The entries of the read sent (sending it now if not sent yet), by domain; empty domains left out."""
+        self.request()
+        raw = self._connection.read_response()
+        self._sent = False
+        parsed = self._client.response_callbacks["XREADGROUP"](raw)
+        return {self._domain_of[stream]: entries for stream, entries in parsed if entries}
+
+    def abandon(self) -> None:
+        """Drop a read in flight and the connection (its entries stay pending and are recovered)."""
+        self._sent = False
+        _drop(self._pool, self._connection)
+        self._connection = None
+
+    def close(self) -> None:
+        """Give the connection back to the pool (entries of a read still in flight stay pending)."""
+        self.abandon()
+
+
+def _drop(pool: redis.ConnectionPool, connection: Any) -> None:
+    """Close a connection whose replies may be unread, and give it back to the pool."""
+    if connection is not None:
+        connection.disconnect()
+        pool.release(connection)
+
+
+def _minutes(readings: list[Checked]) -> list[int]:
+    """The epoch minutes of a batch's speed readings (their roll-up hashes), in order."""
+    return sorted({int(r.at) // 60 for _, _, r in readings if r.type == SPEED})
+
 
 class _StateCache:
     """The derived state of one domain as this consumer last committed it, and the domain version of that commit.
 
-    Valid while the domain's version in Redis is still that one: every writer of these hashes bumps it in the
-    same transaction. Any failure clears it, so the next batch reads afresh.
+    Valid while the domain's version in Redis is still that one: every write of these hashes goes through the
+    commit script, which bumps it. Any failure clears it, so the next batch reads afresh.
     """
 
     def __init__(self) -> None:
         self.version: str | None = None
         self.hashes: dict[StateHash, dict[str, Any]] = {}  # state hash name -> id -> decoded value, each hash whole
-        self.minutes: dict[int, dict[str, list[int]]] = {}  # epoch minute -> segment -> [Σ speed×10×w, Σ w]
+        self.minutes: dict[int, dict[str, list[int]]] = {}  # epoch minute -> segment -> [speed_sum, weight]
 
     def clear(self) -> None:
         """Forget everything (the next batch reads all it needs)."""
@@ -674,16 +894,6 @@ def _decode_state(name: StateHash, pairs: dict[str, str]) -> dict[str, Any]:
     if name == "lastseen":
         return {sensor: float(value) for sensor, value in pairs.items()}
     return {item: json.loads(value) for item, value in pairs.items()}
-
-
-def _decode_minute(pairs: dict[str, str]) -> dict[str, list[int]]:
-    """A minute roll-up hash (`<segment>:s`, `<segment>:w`) as segment -> [Σ speed×10×w, Σ w]."""
-    totals: dict[str, list[int]] = {}
-    for name, value in pairs.items():
-        segment, _, part = name.rpartition(":")
-        pair = totals.setdefault(segment, [0, 0])
-        pair[0 if part == "s" else 1] = int(value)
-    return totals
 
 
 def tune_gc() -> None:

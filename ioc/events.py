@@ -215,9 +215,12 @@ def _fields_of(model: type[_EventBase]) -> Any:
     return with_config(config)(TypedDict(f"{model.__name__}Fields", annotations))  # type: ignore[operator]
 
 
-_FIELDS_ADAPTER: Final[TypeAdapter[dict[str, Any]]] = TypeAdapter(
-    Annotated[Union[tuple(_fields_of(model) for model in EVENT_TYPES.values())], Field(discriminator="type")]  # type: ignore[arg-type]  # noqa: UP007
-)
+_ANY_FIELDS: Any = Annotated[
+    Union[tuple(_fields_of(model) for model in EVENT_TYPES.values())],  # noqa: UP007
+    Field(discriminator="type"),
+]
+_FIELDS_ADAPTER: Final[TypeAdapter[dict[str, Any]]] = TypeAdapter(_ANY_FIELDS)
+_BATCH_ADAPTER: Final[TypeAdapter[list[dict[str, Any]]]] = TypeAdapter(list[_ANY_FIELDS])
 _DEFAULTS: Final = {
     name: {f: info.default for f, info in model.model_fields.items() if not info.is_required()}
     for name, model in EVENT_TYPES.items()
@@ -234,8 +237,30 @@ def decode_event(fields: dict[str, str]) -> Reading:
         values: dict[str, Any] = _FIELDS_ADAPTER.validate_python(fields)
     except ValidationError as exc:
         raise InvalidEvent(f"{event_type}: {_describe(exc)}") from None
-    for name, default in _DEFAULTS[event_type].items():
-        values.setdefault(name, default)
+    return _reading(values)
+
+
+def decode_events(entries: list[dict[str, str]]) -> list[Reading | InvalidEvent]:
+    """decode_event for a batch, in one call into pydantic-core: each entry's Reading, or why it is invalid."""
+    try:
+        return [_reading(values) for values in _BATCH_ADAPTER.validate_python(entries)]
+    except ValidationError:
+        pass  # at least one is invalid: decode each on its own, for its own reason
+    results: list[Reading | InvalidEvent] = []
+    for fields in entries:
+        try:
+            results.append(decode_event(fields))
+        except InvalidEvent as exc:
+            results.append(exc)
+    return results
+
+
+def _reading(values: dict[str, Any]) -> Reading:
+    event_type: str = values["type"]
+    defaults = _DEFAULTS[event_type]
+    if defaults:
+        for name, default in defaults.items():
+            values.setdefault(name, default)
     return Reading(event_type, values["sensor"], values["ts"].timestamp(), values)
 
 

@@ -60,11 +60,7 @@ class Keys:
         return f"{self._tag('traffic')}:segments"
 
     def speed_minute(self, minute: int) -> str:
-        """Hash of one minute's speed roll-up; expires by itself.
-
-        Integer fields per segment: `<segment>:s` = Σ(speed in tenths of km/h × vehicles), `<segment>:w` = Σ vehicles
-        (at least 1 per report), so the minute's vehicle-weighted mean speed is s / w / 10 km/h.
-        """
+        """Hash of one minute's speed roll-up, one field per segment (format in ioc/rollup.py); expires by itself."""
         return f"{self._tag('traffic')}:speed:m:{minute}"
 
     def violations(self) -> str:

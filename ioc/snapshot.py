@@ -16,6 +16,7 @@ import redis
 
 from ioc.city import City
 from ioc.keys import DOMAINS, Keys
+from ioc.rollup import decode_minute, mean_speed_kmh
 from ioc.rules import RainClass, SpeedBand, band_thresholds
 
 __all__ = ["RainClass", "SpeedBand"]
@@ -292,12 +293,10 @@ def read_speed_series(
     per_minute: list[dict[str, float]] = []
     for bucket in buckets:
         speeds: dict[str, float] = {}
-        for name, value in bucket.items():
-            seg_id, _, part = name.rpartition(":")
-            if part == "s":
-                weight = float(bucket.get(f"{seg_id}:w", 0) or 0)
-                if weight > 0:
-                    speeds[seg_id] = float(value) / weight / 10  # s is in tenths of km/h (see Keys.speed_minute)
+        for seg_id, (speed_sum, weight) in decode_minute(bucket).items():
+            speed = mean_speed_kmh(speed_sum, weight)
+            if speed is not None:
+                speeds[seg_id] = speed
         per_minute.append(speeds)
     city_avg = [round(sum(s.values()) / len(s), 2) if s else None for s in per_minute]
 

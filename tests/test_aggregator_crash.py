@@ -17,6 +17,7 @@ import redis
 from ioc.city import City
 from ioc.events import TrafficSpeedObserved, encode_event
 from ioc.keys import AGGREGATOR_GROUP, Keys
+from ioc.rollup import decode_minute
 
 ICT = timezone(timedelta(hours=7))
 T0 = datetime(2026, 11, 22, 6, 0, tzinfo=ICT)
@@ -121,8 +122,6 @@ def test_sigkill_mid_stream_then_restart_gives_exact_counts(r, keys, city: City,
     assert r.xpending(keys.events("traffic"), AGGREGATOR_GROUP)["pending"] == 0
     weight: Counter[str] = Counter()
     for key in r.scan_iter(match=keys.speed_minute(0).replace(":0", ":*"), count=1000):
-        for name, value in r.hgetall(key).items():
-            segment, _, part = name.rpartition(":")
-            if part == "w":
-                weight[segment] += round(float(value))
+        for segment, (_, segment_weight) in decode_minute(r.hgetall(key)).items():
+            weight[segment] += segment_weight
     assert weight == expected_weight
