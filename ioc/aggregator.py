@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import threading
 import time
 from collections import Counter, defaultdict
@@ -70,8 +71,8 @@ def rollup_ttl_s(minute: int, now: float) -> int:
     return max(int(minute * 60 + ROLLUP_RETENTION_S - now), REPLAY_MIN_TTL_S)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # built once: dumps() with options
+_dumps: Final = _ENCODER.encode  # builds an encoder per call, which cost more than the encoding
 
 
 class Aggregator:
@@ -103,6 +104,8 @@ class Aggregator:
         self._caches: dict[Domain, _StateCache] = {domain: _StateCache() for domain in DOMAINS}
         self._committer = _Committer(client)
         self._reader = _Reader(client, keys, consumer, batch_size)
+        # (domain, type, sensor, segment) -> why such an event does not fit here, "" if it does
+        self._placements: dict[tuple[str, str, str, str | None], str] = {}
 
     # -- group set-up and recovery ------------------------------------------------------------------------------
 
@@ -313,8 +316,17 @@ class Aggregator:
         readings: list[Checked] = []
         rejected = [self._deadletter(domain, entry_id, fields, "entry has no fields (deleted or trimmed before "
                                      "processing)") for entry_id, fields in entries if not fields]  # fmt: skip
+        placements = self._placements
         for (entry_id, fields), result in zip(present, decoded, strict=True):
-            reason = str(result) if isinstance(result, InvalidEvent) else self._misplaced(domain, result)
+            if isinstance(result, InvalidEvent):
+                reason = str(result)
+            else:
+                place = (domain, result.type, result.sensor, result.values.get("segment"))
+                reason = placements.get(place)  # type: ignore[assignment]
+                if reason is None:
+                    reason = self._misplaced(domain, result)
+                    if result.sensor in self.city.sensors:  # bounded by the city, whatever producers send
+                        placements[place] = reason
             if reason:
                 rejected.append(self._deadletter(domain, entry_id, fields, reason))
             else:
@@ -348,43 +360,47 @@ class Aggregator:
         """Apply the readings to the (loaded) cached state and gather the batch's writes into one commit."""
         cache = self._caches[domain]
         batch = _Batch(cache, deadletters=list(rejected))
-        for entry_id, fields, reading in readings:
-            try:
-                self._apply_reading(reading, batch)
-            except Exception as exc:  # a bug must not stop the city picture: keep the event with the reason
-                log.exception("failed to apply %s %s", domain, entry_id)
-                batch.deadletters.append(self._deadletter(domain, entry_id, fields, f"internal error: {exc!r}"))
-                continue
-            batch.processed += 1
+        self._apply_all(domain, readings, batch)
         commit = _Commit(domain, entries, self.keys.stats(domain))
         self._queue_writes(commit, domain, batch, clock)
+        if batch.clock is not None and (cache.clock is None or batch.clock > cache.clock):
+            cache.clock = batch.clock  # as the commit leaves it
         commit.call("XACK", self.keys.events(domain), AGGREGATOR_GROUP, *(entry_id for entry_id, _ in entries))
         return commit
 
     def _load(self, minutes: dict[Domain, list[int]]) -> dict[Domain, float | None]:
-        """Bring the caches of these domains up to date for their batches' speed minutes, in one round trip;
-        returns each domain's clock. A hash is read only if the cache lacks it or another writer committed since
-        this consumer did (no commit of these domains may be in flight)."""
+        """Bring the caches of these domains up to date for their batches' speed minutes; each domain's clock.
+
+        Reads (one round trip for all domains) only what a cache lacks: everything when another writer committed
+        since this consumer did; nothing when it holds every hash and every minute it cannot prove empty. No
+        commit of these domains may be in flight.
+        """
         plans: list[tuple[Domain, list[int], list[StateHash]]] = []
         pipe = self.client.pipeline(transaction=False)
         for domain, domain_minutes in minutes.items():
             cache = self._caches[domain]
             names = list(STATE_OF_DOMAIN[domain])
-            keys = [self.keys.state(domain, name) for name in names]
-            keys += [self.keys.speed_minute(m) for m in domain_minutes]
-            held = [name in cache.hashes for name in names] + [m in cache.minutes for m in domain_minutes]
+            wanted = [m for m in domain_minutes if not cache.holds(m)]
+            if cache.version is not None and all(name in cache.hashes for name in names) and not wanted:
+                for minute in domain_minutes:
+                    cache.minutes.setdefault(minute, {})  # newer than anything in Redis: starts empty
+                continue
+            keys = [self.keys.state(domain, name) for name in names] + [self.keys.speed_minute(m) for m in wanted]
+            held = [name in cache.hashes for name in names] + [False] * len(wanted)
             pipe.eval(
                 _LOAD_LUA, 1 + len(keys), self.keys.stats(domain), *keys,
                 cache.version or "", *("1" if h else "0" for h in held),
             )  # fmt: skip
-            plans.append((domain, domain_minutes, names))
-        clocks: dict[Domain, float | None] = {}
-        for (domain, domain_minutes, names), reply in zip(plans, pipe.execute(), strict=True):
+            plans.append((domain, wanted, names))
+        for (domain, wanted, names), reply in zip(plans, pipe.execute() if plans else [], strict=True):
             cache = self._caches[domain]
             version, clock, hashes = reply[0] or None, reply[1] or None, reply[2]
-            if version != cache.version:
+            if version != cache.version or cache.version is None:
                 cache.clear()
                 cache.version = version
+                cache.clock = float(clock) if clock is not None else None
+                # No clock: nothing processed in this domain yet, so no roll-up exists (-1: every minute is fresh).
+                cache.fresh_above = int(cache.clock) // 60 if cache.clock is not None else -1
             for index, flat in enumerate(hashes):
                 if flat is None:
                     continue
@@ -392,71 +408,92 @@ class Aggregator:
                 if index < len(names):
                     cache.hashes[names[index]] = _decode_state(names[index], pairs)
                 else:
-                    cache.minutes[domain_minutes[index - len(names)]] = decode_minute(pairs)
-            clocks[domain] = float(clock) if clock is not None else None
-        return clocks
+                    cache.minutes[wanted[index - len(names)]] = decode_minute(pairs)
+        for domain, domain_minutes in minutes.items():
+            cache = self._caches[domain]
+            for minute in domain_minutes:
+                cache.minutes.setdefault(minute, {})  # newer than anything in Redis when it was read: empty
+        return {domain: self._caches[domain].clock for domain in minutes}
 
-    def _apply_reading(self, r: Reading, b: _Batch) -> None:
-        at = r.at
-        if b.clock is None or at > b.clock:
-            b.clock = at
-        if r.type == DEVICE_STATUS:
-            self._apply_device_status(r, b)
-            return
-        lastseen = b.cache.hashes["lastseen"]
-        last = lastseen.get(r.sensor)
-        if last is None or at >= last:
-            lastseen[r.sensor] = at
-            b.latest[r.sensor] = r
-        if r.type == SPEED:
-            self._apply_speed(r, b)
-        elif r.type == VIOLATION:
-            b.violations[f"camera:{r.sensor}"] += 1
-            b.violations[f"class:{r.values['vehicle_class']}"] += 1
-            b.violations["total"] += 1
-        elif r.type == WATER_LEVEL:
-            self._apply_water_level(r, b)
-        elif r.type == RAIN:
-            self._apply_rain(r, b)
-        # wifi usage: the latest reading and last-seen time are all the state it needs
+    def _apply_all(self, domain: Domain, readings: list[Checked], b: _Batch) -> None:
+        """Apply a batch's readings in order to the cached state (the hot loop: speed readings are inline)."""
+        lastseen = b.cache.hashes.get("lastseen", {})
+        segments = b.cache.hashes.get("segments", {})
+        minutes = b.cache.minutes
+        # segment -> (time, congested, speed, sensor) of its newest reading so far; speed None: the stored state
+        newest: dict[str, tuple[float, bool, float | None, str]] = {}
+        for entry_id, fields, r in readings:
+            try:
+                at = r.at
+                if b.clock is None or at > b.clock:
+                    b.clock = at
+                if r.type == DEVICE_STATUS:
+                    self._apply_device_status(r, b)
+                    b.processed += 1
+                    continue
+                last = lastseen.get(r.sensor)
+                if last is None or at >= last:
+                    lastseen[r.sensor] = at
+                    b.latest[r.sensor] = r
+                if r.type == SPEED:
+                    values = r.values
+                    segment_id: str = values["segment"]
+                    speed: float = values["speed_kmh"]
+                    weight: int = values["vehicles"] or 1  # a report of an empty road still counts once
+                    minute = int(at) // 60
+                    totals = minutes[minute]
+                    pair = totals.get(segment_id)
+                    if pair is None:
+                        totals[segment_id] = pair = [0, 0]
+                    pair[0] += round(speed * 10) * weight
+                    pair[1] += weight
+                    b.rollup_changed.add((minute, segment_id))
+                    before = newest.get(segment_id)
+                    if before is None:
+                        stored = segments.get(segment_id, {})
+                        before = (stored.get("ts", -math.inf), bool(stored.get("congested", False)), None, "")
+                    if at < before[0]:
+                        b.processed += 1
+                        continue  # a late reading adds to its minute's roll-up but does not move the live state back
+                    congested = next_congested(before[1], speed, self.city.segments[segment_id].road_class)
+                    if congested != before[1]:
+                        self._congestion_alert(segment_id, at, congested, b)
+                    newest[segment_id] = (at, congested, speed, r.sensor)
+                elif r.type == VIOLATION:
+                    b.violations[f"camera:{r.sensor}"] += 1
+                    b.violations[f"class:{r.values['vehicle_class']}"] += 1
+                    b.violations["total"] += 1
+                elif r.type == WATER_LEVEL:
+                    self._apply_water_level(r, b)
+                elif r.type == RAIN:
+                    self._apply_rain(r, b)
+                # wifi usage: the latest reading and last-seen time are all the state it needs
+            except Exception as exc:  # a bug must not stop the city picture: keep the event with the reason
+                log.exception("failed to apply %s %s", domain, entry_id)
+                b.deadletters.append(self._deadletter(domain, entry_id, fields, f"internal error: {exc!r}"))
+                continue
+            b.processed += 1
+        for segment_id, (at, congested, newest_speed, sensor) in newest.items():
+            if newest_speed is not None:
+                road_class = self.city.segments[segment_id].road_class
+                segments[segment_id] = {"speed": round(newest_speed, 1), "band": speed_band(newest_speed, road_class),
+                                        "congested": congested, "ts": at, "sensor": sensor}  # fmt: skip
+                b.changed["segments"].add(segment_id)
 
-    def _apply_speed(self, r: Reading, b: _Batch) -> None:
-        values = r.values
-        segment_id: str = values["segment"]
-        speed: float = values["speed_kmh"]
-        at = r.at
-        weight = values["vehicles"] or 1  # a report of an empty road still counts once
-        minute = int(at) // 60
-        totals = b.cache.minutes[minute]
-        pair = totals.get(segment_id)
-        if pair is None:
-            totals[segment_id] = pair = [0, 0]
-        pair[0] += round(speed * 10) * weight
-        pair[1] += weight
-        b.rollup_changed.add((minute, segment_id))
-        segments = b.cache.hashes["segments"]
-        current = segments.get(segment_id)
-        if current is not None and at < current.get("ts", at):
-            return  # a late reading adds to its minute's roll-up but does not move the live state back
-        was = bool(current.get("congested", False)) if current is not None else False
+    def _congestion_alert(self, segment_id: str, at: float, congested: bool, b: _Batch) -> None:
         segment = self.city.segments[segment_id]
-        congested = next_congested(was, speed, segment.road_class)
-        segments[segment_id] = {"speed": round(speed, 1), "band": speed_band(speed, segment.road_class),
-                                "congested": congested, "ts": at, "sensor": r.sensor}  # fmt: skip
-        b.changed["segments"].add(segment_id)
-        if congested != was:
-            lat, lon = segment.midpoint
-            alert_key = f"congestion:{segment.id}"
-            self._alert(
-                b, "traffic.congestion.changed", at, segment.id,
-                old="congested" if was else "flowing", new="congested" if congested else "flowing",
-                severity="warning" if congested else "info", lat=lat, lon=lon,
-            )  # fmt: skip
-            if congested:
-                b.activate(alert_key, {"kind": "traffic.congestion.changed", "place": segment.id,
-                                       "severity": "warning", "since": at, "lat": lat, "lon": lon})  # fmt: skip
-            else:
-                b.deactivate(alert_key)
+        lat, lon = segment.midpoint
+        self._alert(
+            b, "traffic.congestion.changed", at, segment.id,
+            old="flowing" if congested else "congested", new="congested" if congested else "flowing",
+            severity="warning" if congested else "info", lat=lat, lon=lon,
+        )  # fmt: skip
+        alert_key = f"congestion:{segment.id}"
+        if congested:
+            b.activate(alert_key, {"kind": "traffic.congestion.changed", "place": segment.id,
+                                   "severity": "warning", "since": at, "lat": lat, "lon": lon})  # fmt: skip
+        else:
+            b.deactivate(alert_key)
 
     def _apply_water_level(self, r: Reading, b: _Batch) -> None:
         sensor = self.city.sensors[r.sensor]
@@ -846,20 +883,34 @@ class _StateCache:
 
     def __init__(self) -> None:
         self.version: str | None = None
+        self.clock: float | None = None  # the domain clock as this consumer's commits leave it
         self.hashes: dict[StateHash, dict[str, Any]] = {}  # state hash name -> id -> decoded value, each hash whole
         self.minutes: dict[int, dict[str, list[int]]] = {}  # epoch minute -> segment -> [speed_sum, weight]
+        # Roll-up minutes after this one that the cache does not hold are empty in Redis: the domain clock was at
+        # or before it when the state was read, every roll-up is written at or before the clock of its commit,
+        # and since then only this consumer has written (the version is its own) and it keeps what it writes.
+        self.fresh_above: int | None = None
+
+    def holds(self, minute: int) -> bool:
+        """Whether the cache knows this minute's roll-up (held, or provably empty in Redis)."""
+        return minute in self.minutes or (self.fresh_above is not None and minute > self.fresh_above)
 
     def clear(self) -> None:
         """Forget everything (the next batch reads all it needs)."""
         self.version = None
+        self.clock = None
+        self.fresh_above = None
         self.hashes.clear()
         self.minutes.clear()
 
     def trim_minutes(self) -> None:
         """Keep memory bounded: drop the oldest roll-up minutes beyond CACHED_MINUTES (re-read if ever needed)."""
         if len(self.minutes) > CACHED_MINUTES:
-            for minute in sorted(self.minutes)[: len(self.minutes) - CACHED_MINUTES]:
+            dropped = sorted(self.minutes)[: len(self.minutes) - CACHED_MINUTES]
+            for minute in dropped:
                 del self.minutes[minute]
+            if self.fresh_above is not None:
+                self.fresh_above = max(self.fresh_above, dropped[-1])
 
 
 @dataclass
