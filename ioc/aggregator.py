@@ -18,7 +18,6 @@ give the same state as real time would.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
 import threading
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import hiredis
+import orjson
 import redis
 
 from ioc.city import City, Sensor
@@ -71,8 +71,9 @@ def rollup_ttl_s(minute: int, now: float) -> int:
     return max(int(minute * 60 + ROLLUP_RETENTION_S - now), REPLAY_MIN_TTL_S)
 
 
-_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # built once: dumps() with options
-_dumps: Final = _ENCODER.encode  # builds an encoder per call, which cost more than the encoding
+def _dumps(value: Any) -> str:
+    """Compact JSON, as json.dumps(separators=(",", ":"), ensure_ascii=False) writes it, about 10x faster."""
+    return orjson.dumps(value).decode()
 
 
 class Aggregator:
@@ -123,7 +124,7 @@ class Aggregator:
         total = 0
         for domain in DOMAINS:
             while True:
-                self.flush()  # an unconfirmed batch is still pending: it must not be read again as left over
+                total += self._finish_read_ahead()  # unconfirmed batches are pending too: not left-overs
                 entries = self._read(domain, "0")
                 if not entries:
                     break
@@ -139,7 +140,7 @@ class Aggregator:
         for domain in DOMAINS:
             cursor = "0-0"
             while True:
-                self.flush()
+                total += self._finish_read_ahead()
                 reply = self.client.xautoclaim(
                     self.keys.events(domain),
                     AGGREGATOR_GROUP,
@@ -162,15 +163,17 @@ class Aggregator:
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
-    def run_once(self) -> int:
+    def run_once(self, *, read_ahead: bool = True) -> int:
         """Process the new entries of every domain (a batch each); returns how many entries were handled.
 
-        The round's commits may still be on their way when it returns, and the next round's read already sent:
-        flush() waits for the commits.
+        With read_ahead the next round's read is sent at once, so Redis serves it while this round is checked,
+        and this round's commits may still be on their way when it returns: flush() waits for them.
         """
         batches = self._reader.take()
         if not batches:
             return 0
+        if read_ahead:
+            self._reader.request()
         checked = {domain: self._check_all(domain, entries) for domain, entries in batches.items()}
         self._settle()  # the previous round's commits ran in Redis while this one was read and checked
         minutes = {domain: _minutes(readings) for domain, (readings, _) in checked.items()}
@@ -178,14 +181,20 @@ class Aggregator:
         commits = [
             self._compute(domain, batches[domain], *checked[domain], clocks[domain]) for domain in batches
         ]
-        self._reader.request()  # sent before the commits, so Redis serves it first and it waits for us
         for commit in commits:
             self._committer.send(commit, self._caches[commit.domain].version)
         return sum(len(entries) for entries in batches.values())
 
     def flush(self) -> None:
-        """Wait until the commit in flight (if any) is confirmed, so Redis holds everything processed so far."""
+        """Wait until the commits in flight are confirmed, so Redis holds everything processed so far."""
         self._settle()
+
+    def _finish_read_ahead(self) -> int:
+        """Process the entries of a read sent ahead, if any (how many): they are pending on this consumer, and
+        recovery or claiming must not take them for left-overs and process them twice."""
+        handled = self.run_once(read_ahead=False) if self._reader.sent else 0
+        self._settle()
+        return handled
 
     def drain(self) -> int:
         """Process everything available now (pending, stuck, new) until the streams are empty; for tests and bench."""
@@ -234,9 +243,9 @@ class Aggregator:
                 self._abandon()
                 raise
         try:
-            self.flush()
+            self._finish_read_ahead()
         except (redis.ConnectionError, redis.TimeoutError):
-            self._abandon()  # unconfirmed: its entries stay pending and are processed at the next start
+            self._abandon()  # unconfirmed: their entries stay pending and are processed at the next start
         self._committer.close()
         self._reader.close()
 
@@ -827,7 +836,7 @@ class _Reader:
         self._client = client
         self._pool = client.connection_pool
         self._connection: Any = None
-        self._sent = False
+        self.sent = False
         self._domain_of = {keys.events(domain): domain for domain in DOMAINS}
         streams = list(self._domain_of)
         command = ("XREADGROUP", "GROUP", AGGREGATOR_GROUP, consumer, "COUNT", count, "STREAMS", *streams,
@@ -836,24 +845,24 @@ class _Reader:
 
     def request(self) -> None:
         """Send the read, if not sent already."""
-        if self._sent:
+        if self.sent:
             return
         if self._connection is None:
             self._connection = self._pool.get_connection()
         self._connection.send_packed_command([self._packed])
-        self._sent = True
+        self.sent = True
 
     def take(self) -> dict[Domain, list[Entry]]:
         """The entries of the read sent (sending it now if not sent yet), by domain; empty domains left out."""
         self.request()
         raw = self._connection.read_response()
-        self._sent = False
+        self.sent = False
         parsed = self._client.response_callbacks["XREADGROUP"](raw)
         return {self._domain_of[stream]: entries for stream, entries in parsed if entries}
 
     def abandon(self) -> None:
         """Drop a read in flight and the connection (its entries stay pending and are recovered)."""
-        self._sent = False
+        self.sent = False
         _drop(self._pool, self._connection)
         self._connection = None
 
@@ -944,7 +953,7 @@ def _decode_state(name: StateHash, pairs: dict[str, str]) -> dict[str, Any]:
     """A state hash as read from Redis: floats for last-seen times, JSON documents for everything else."""
     if name == "lastseen":
         return {sensor: float(value) for sensor, value in pairs.items()}
-    return {item: json.loads(value) for item, value in pairs.items()}
+    return {item: orjson.loads(value) for item, value in pairs.items()}
 
 
 def tune_gc() -> None:

@@ -192,13 +192,14 @@ class Reading(NamedTuple):
 
     def document(self) -> dict[str, Any]:
         """The reading as the latest-reading hash keeps it: the type, its own values, the event time."""
-        doc: dict[str, Any] = {"type": self.type}
-        doc.update((name, value) for name, value in self.values.items() if name not in _COMMON_FIELDS)
+        doc = {name: value for name, value in self.values.items() if name not in _OWN_EXCLUDED}
+        doc["type"] = self.type
         doc["ts"] = self.at
         return doc
 
 
 _COMMON_FIELDS: Final = frozenset({"v", "type", "ts", "sensor"})
+_OWN_EXCLUDED: Final = frozenset({"v", "ts", "sensor"})
 
 
 def _fields_of(model: type[_EventBase]) -> Any:
