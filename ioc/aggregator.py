@@ -805,7 +805,10 @@ class _Committer:
         if self._connection is None:
             self._connection = self._pool.get_connection()
         command = ("EVAL", _COMMIT_LUA, len(commit.keys), *commit.keys, version or "", *commit.args)
-        self._connection.send_packed_command([hiredis.pack_command(command)])  # type: ignore[arg-type]
+        # A health-check PING while replies are unread would read one of them as its answer.
+        self._connection.send_packed_command(
+            [hiredis.pack_command(command)], check_health=not self.in_flight  # type: ignore[arg-type]
+        )
         self.in_flight.append(commit)
 
     def receive(self) -> tuple[bool, str | None]:
