@@ -175,13 +175,17 @@ class Aggregator:
         if read_ahead:
             self._reader.request()
         checked = {domain: self._check_all(domain, entries) for domain, entries in batches.items()}
-        self._settle()  # the previous round's commits ran in Redis while this one was read and checked
         minutes = {domain: _minutes(readings) for domain, (readings, _) in checked.items()}
+        if any(self._caches[domain].lacks(STATE_OF_DOMAIN[domain], m) for domain, m in minutes.items()):
+            self._settle()  # state is about to be read: the previous round's commits must be in it
         clocks = self._load(minutes)
-        commits = [
-            self._compute(domain, batches[domain], *checked[domain], clocks[domain]) for domain in batches
-        ]
-        for commit in commits:
+        # Computed on the state the previous round's commits leave, while Redis may still be applying them.
+        commits = {domain: self._compute(domain, batches[domain], *checked[domain], clocks[domain])
+                   for domain in batches}  # fmt: skip
+        for domain in self._settle() & commits.keys():  # refused: this round's batch was computed on stale state
+            commits[domain] = self._compute(domain, batches[domain], *checked[domain],
+                                            self._load({domain: minutes[domain]})[domain])  # fmt: skip
+        for commit in commits.values():
             self._committer.send(commit, self._caches[commit.domain].version)
         return sum(len(entries) for entries in batches.values())
 
@@ -276,8 +280,9 @@ class Aggregator:
         self._committer.send(self._compute(domain, entries, readings, rejected, clock), self._caches[domain].version)
         return len(entries)
 
-    def _settle(self) -> None:
-        """Confirm the commits in flight; a batch whose domain another writer changed first is computed again."""
+    def _settle(self) -> set[Domain]:
+        """Confirm the commits in flight; a batch whose domain another writer changed first is computed again
+        (and committed). Returns the domains of such batches: their cached state was read afresh."""
         conflicted: list[_Commit] = []
         try:
             while self._committer.in_flight:
@@ -296,6 +301,7 @@ class Aggregator:
         except BaseException:
             self._abandon()
             raise
+        return {commit.domain for commit in conflicted}
 
     def _redo(self, commit: _Commit) -> None:
         """Compute a batch again on fresh state and commit it, until it applies (nothing else in flight)."""
@@ -390,7 +396,7 @@ class Aggregator:
             cache = self._caches[domain]
             names = list(STATE_OF_DOMAIN[domain])
             wanted = [m for m in domain_minutes if not cache.holds(m)]
-            if cache.version is not None and all(name in cache.hashes for name in names) and not wanted:
+            if not cache.lacks(names, domain_minutes):
                 for minute in domain_minutes:
                     cache.minutes.setdefault(minute, {})  # newer than anything in Redis: starts empty
                 continue
@@ -429,6 +435,9 @@ class Aggregator:
         lastseen = b.cache.hashes.get("lastseen", {})
         segments = b.cache.hashes.get("segments", {})
         minutes = b.cache.minutes
+        rollup_changed = b.rollup_changed
+        latest = b.latest
+        city_segments = self.city.segments
         # segment -> (time, congested, speed, sensor) of its newest reading so far; speed None: the stored state
         newest: dict[str, tuple[float, bool, float | None, str]] = {}
         for entry_id, fields, r in readings:
@@ -443,7 +452,7 @@ class Aggregator:
                 last = lastseen.get(r.sensor)
                 if last is None or at >= last:
                     lastseen[r.sensor] = at
-                    b.latest[r.sensor] = r
+                    latest[r.sensor] = r
                 if r.type == SPEED:
                     values = r.values
                     segment_id: str = values["segment"]
@@ -456,7 +465,10 @@ class Aggregator:
                         totals[segment_id] = pair = [0, 0]
                     pair[0] += round(speed * 10) * weight
                     pair[1] += weight
-                    b.rollup_changed.add((minute, segment_id))
+                    changed = rollup_changed.get(minute)
+                    if changed is None:
+                        rollup_changed[minute] = changed = set()
+                    changed.add(segment_id)
                     before = newest.get(segment_id)
                     if before is None:
                         stored = segments.get(segment_id, {})
@@ -464,7 +476,7 @@ class Aggregator:
                     if at < before[0]:
                         b.processed += 1
                         continue  # a late reading adds to its minute's roll-up but does not move the live state back
-                    congested = next_congested(before[1], speed, self.city.segments[segment_id].road_class)
+                    congested = next_congested(before[1], speed, city_segments[segment_id].road_class)
                     if congested != before[1]:
                         self._congestion_alert(segment_id, at, congested, b)
                     newest[segment_id] = (at, congested, speed, r.sensor)
@@ -617,12 +629,11 @@ class Aggregator:
             if changed:
                 items = b.cache.hashes[name]
                 c.hset(k.state(domain, name), {i: _dumps(items[i]) for i in changed})
-        per_minute: dict[int, dict[str, str]] = {}
-        for minute, segment in b.rollup_changed:
-            per_minute.setdefault(minute, {})[segment] = encode_totals(*b.cache.minutes[minute][segment])
         now = time.time()
-        for minute, fields in per_minute.items():
-            c.hset(k.speed_minute(minute), fields)
+        for minute, segments in b.rollup_changed.items():
+            totals = b.cache.minutes[minute]
+            c.call("HSET", k.speed_minute(minute),
+                   *(item for segment in segments for item in (segment, encode_totals(*totals[segment]))))  # fmt: skip
             c.call("EXPIRE", k.speed_minute(minute), rollup_ttl_s(minute, now))
         for counter, count in b.violations.items():
             c.call("HINCRBY", k.violations(), counter, count)
@@ -903,6 +914,10 @@ class _StateCache:
         # and since then only this consumer has written (the version is its own) and it keeps what it writes.
         self.fresh_above: int | None = None
 
+    def lacks(self, names: Sequence[StateHash], minutes: Sequence[int]) -> bool:
+        """Whether a batch needing these hashes and roll-up minutes has to read any of them from Redis."""
+        return self.version is None or any(n not in self.hashes for n in names) or not all(map(self.holds, minutes))
+
     def holds(self, minute: int) -> bool:
         """Whether the cache knows this minute's roll-up (held, or provably empty in Redis)."""
         return minute in self.minutes or (self.fresh_above is not None and minute > self.fresh_above)
@@ -931,7 +946,7 @@ class _Batch:
 
     cache: _StateCache
     changed: defaultdict[StateHash, set[str]] = field(default_factory=lambda: defaultdict(set))  # hash -> ids
-    rollup_changed: set[tuple[int, str]] = field(default_factory=set)  # (minute, segment)
+    rollup_changed: dict[int, set[str]] = field(default_factory=dict)  # minute -> segments whose totals changed
     latest: dict[str, Reading] = field(default_factory=dict)  # newest reading per sensor in this batch
     violations: Counter[str] = field(default_factory=Counter)
     alerts: list[dict[str, str]] = field(default_factory=list)
