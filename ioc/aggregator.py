@@ -843,22 +843,24 @@ class _Committer:
 
 
 class _Reader:
-    """Reads the new entries of every domain with one XREADGROUP on a connection of its own, so the next read can
-    be sent ahead of a round's commits. Parsed by the client's own reply parser, as client.xreadgroup would."""
+    """Reads the new entries of every domain on a connection of its own, so the next read can be sent ahead of a
+    round's commits: one XREADGROUP per stream (each in one cluster slot), all sent in one write. Replies are
+    parsed by the client's own reply parser, as client.xreadgroup would."""
 
     def __init__(self, client: redis.Redis, keys: Keys, consumer: str, count: int) -> None:
         self._client = client
         self._pool = client.connection_pool
         self._connection: Any = None
         self.sent = False
-        self._domain_of = {keys.events(domain): domain for domain in DOMAINS}
-        streams = list(self._domain_of)
-        command = ("XREADGROUP", "GROUP", AGGREGATOR_GROUP, consumer, "COUNT", count, "STREAMS", *streams,
-                   *(">" for _ in streams))  # fmt: skip
-        self._packed = hiredis.pack_command(command)  # type: ignore[arg-type]
+        self._domains = DOMAINS
+        self._packed = b"".join(
+            hiredis.pack_command(("XREADGROUP", "GROUP", AGGREGATOR_GROUP, consumer, "COUNT", count,  # type: ignore[arg-type]
+                                  "STREAMS", keys.events(domain), ">"))
+            for domain in DOMAINS
+        )  # fmt: skip
 
     def request(self) -> None:
-        """Send the read, if not sent already."""
+        """Send the reads, if not sent already."""
         if self.sent:
             return
         if self._connection is None:
@@ -867,15 +869,20 @@ class _Reader:
         self.sent = True
 
     def take(self) -> dict[Domain, list[Entry]]:
-        """The entries of the read sent (sending it now if not sent yet), by domain; empty domains left out."""
+        """The entries of the reads sent (sending them now if not sent yet), by domain; empty domains left out."""
         self.request()
-        raw = self._connection.read_response()
+        parse = self._client.response_callbacks["XREADGROUP"]
+        replies = [self._connection.read_response() for _ in self._domains]
         self.sent = False
-        parsed = self._client.response_callbacks["XREADGROUP"](raw)
-        return {self._domain_of[stream]: entries for stream, entries in parsed if entries}
+        batches: dict[Domain, list[Entry]] = {}
+        for domain, raw in zip(self._domains, replies, strict=True):
+            parsed = parse(raw)
+            if parsed and parsed[0][1]:
+                batches[domain] = parsed[0][1]
+        return batches
 
     def abandon(self) -> None:
-        """Drop a read in flight and the connection (its entries stay pending and are recovered)."""
+        """Drop reads in flight and the connection (their entries stay pending and are recovered)."""
         self.sent = False
         _drop(self._pool, self._connection)
         self._connection = None
