@@ -127,6 +127,7 @@ def measure_tick_bytes(
                         values[(component, prop)] = value
             feed(SECONDS_PER_TICK)
     finally:
+        aggregator.close()
         batch = list(client.scan_iter(match=keys.all_keys_pattern(), count=1000))
         if batch:
             client.delete(*batch)

@@ -103,7 +103,8 @@ class Aggregator:
         self.hysteresis = hysteresis or FloodHysteresis()
         self._last_claim = 0.0
         self._caches: dict[Domain, _StateCache] = {domain: _StateCache() for domain in DOMAINS}
-        self._committer = _Committer(client)
+        self._committer = _Committer(client, consumer)
+        self._recover_due = False  # entries of a dropped batch may still be pending on this consumer
         self._reader = _Reader(client, keys, consumer, batch_size)
         # (domain, type, sensor, segment) -> why such an event does not fit here, "" if it does
         self._placements: dict[tuple[str, str, str, str | None], str] = {}
@@ -121,6 +122,7 @@ class Aggregator:
 
     def recover(self) -> int:
         """Re-process this consumer's own pending entries (read but never acknowledged before a crash)."""
+        self._recover_due = False
         total = 0
         for domain in DOMAINS:
             while True:
@@ -149,10 +151,17 @@ class Aggregator:
                     start_id=cursor,
                     count=self.batch_size,
                 )
-                # Redis 6.2 replies [cursor, entries]; 7 adds a third item (deleted ids): take the first two.
+                # Redis 6.2 replies [cursor, entries] (a deleted entry with no fields); 7 adds a third item, the ids
+                # of deleted entries, which it drops from the pending list: they become dead letters too.
                 cursor, claimed = reply[0], reply[1]
-                if claimed:
-                    total += self._process(domain, [(entry_id, fields) for entry_id, fields in claimed])
+                gone = reply[2] if len(reply) > 2 else []
+                entries = [(entry_id, fields) for entry_id, fields in claimed if entry_id is not None]
+                if len(entries) < len(claimed):
+                    # Redis 6.2 claims a deleted entry without naming it; reading our own pending entries does.
+                    self._recover_due = True
+                entries += [(entry_id, None) for entry_id in gone]
+                if entries:
+                    total += self._process(domain, entries)
                 if cursor == "0-0":
                     break
         self.flush()
@@ -169,6 +178,13 @@ class Aggregator:
         With read_ahead the next round's read is sent at once, so Redis serves it while this round is checked,
         and this round's commits may still be on their way when it returns: flush() waits for them.
         """
+        try:
+            return self._round(read_ahead)
+        except BaseException:
+            self._abandon()  # whatever was in flight is unknown: its entries stay pending, the state is read afresh
+            raise
+
+    def _round(self, read_ahead: bool) -> int:
         batches = self._reader.take()
         if not batches:
             return 0
@@ -201,14 +217,18 @@ class Aggregator:
         return handled
 
     def drain(self) -> int:
-        """Process everything available now (pending, stuck, new) until the streams are empty; for tests and bench."""
+        """Process everything available now (pending, stuck, new) until the streams are empty; for tests and bench.
+
+        Returns the entries handled (a batch another consumer took over meanwhile counts here too)."""
         total = self.recover() + self.claim_stuck()
         while True:
             handled = self.run_once()
             if not handled:
-                break
+                self.flush()
+                if not self._recover_due:
+                    break
+                handled = self.recover()
             total += handled
-        self.flush()
         self.check_devices()
         return total
 
@@ -227,6 +247,8 @@ class Aggregator:
                 handled = self.run_once()
                 if not handled:
                     self.flush()
+                if self._recover_due:
+                    self.recover()
                 now = time.monotonic()
                 if now - self._last_claim >= self.claim_idle_ms / 2000:
                     self.claim_stuck()
@@ -250,6 +272,11 @@ class Aggregator:
             self._finish_read_ahead()
         except (redis.ConnectionError, redis.TimeoutError):
             self._abandon()  # unconfirmed: their entries stay pending and are processed at the next start
+        self.close()
+
+    def close(self) -> None:
+        """Give this consumer's own connections back to the client's pool (call when done with it)."""
+        self._settle()
         self._committer.close()
         self._reader.close()
 
@@ -275,47 +302,65 @@ class Aggregator:
     def _process(self, domain: Domain, entries: Sequence[Entry]) -> int:
         """Validate one batch, compute its effect on state and send that with the XACK as one commit."""
         self._settle()
-        readings, rejected = self._check_all(domain, entries)
-        clock = self._load({domain: _minutes(readings)})[domain]
-        self._committer.send(self._compute(domain, entries, readings, rejected, clock), self._caches[domain].version)
-        return len(entries)
-
-    def _settle(self) -> set[Domain]:
-        """Confirm the commits in flight; a batch whose domain another writer changed first is computed again
-        (and committed). Returns the domains of such batches: their cached state was read afresh."""
-        conflicted: list[_Commit] = []
         try:
-            while self._committer.in_flight:
-                commit = self._committer.in_flight[0]
-                applied, version = self._committer.receive()
-                cache = self._caches[commit.domain]
-                if applied:
-                    cache.version = version
-                    cache.trim_minutes()
-                else:
-                    cache.clear()
-                    conflicted.append(commit)
-            for commit in conflicted:
-                log.info("state of %s changed under a batch (another writer); computing it again", commit.domain)
-                self._redo(commit)
+            readings, rejected = self._check_all(domain, entries)
+            clock = self._load({domain: _minutes(readings)})[domain]
+            commit = self._compute(domain, entries, readings, rejected, clock)
+            self._committer.send(commit, self._caches[domain].version)
         except BaseException:
             self._abandon()
             raise
-        return {commit.domain for commit in conflicted}
+        return len(entries)
 
-    def _redo(self, commit: _Commit) -> None:
-        """Compute a batch again on fresh state and commit it, until it applies (nothing else in flight)."""
+    def _settle(self) -> set[Domain]:
+        """Confirm the commits in flight. A batch whose domain another writer changed first is computed again and
+        committed; one whose entries another consumer took over is dropped (that consumer applies them). Returns
+        the domains of such batches: their cached state was read afresh or forgotten."""
+        refused: list[_Commit] = []
+        dropped: set[Domain] = set()
+        try:
+            while self._committer.in_flight:
+                commit = self._committer.in_flight[0]
+                outcome, version = self._committer.receive()
+                cache = self._caches[commit.domain]
+                if outcome == 1:
+                    cache.version = version
+                    cache.trim_minutes()
+                    continue
+                cache.clear()
+                if outcome == 0:
+                    refused.append(commit)
+                else:
+                    log.warning("a batch of %s was taken over by another consumer; dropped here", commit.domain)
+                    dropped.add(commit.domain)
+                    self._recover_due = True  # what is still ours in that batch is pending: recover it
+            for commit in refused:
+                log.info("state of %s changed under a batch (another writer); computing it again", commit.domain)
+                if not self._redo(commit):
+                    dropped.add(commit.domain)
+        except BaseException:
+            self._abandon()
+            raise
+        return {commit.domain for commit in refused} | dropped
+
+    def _redo(self, commit: _Commit) -> bool:
+        """Compute a batch again on fresh state and commit it until it applies (True), or until its entries turn
+        out to be another consumer's (False). Nothing else may be in flight."""
         cache = self._caches[commit.domain]
         while True:
             readings, rejected = self._check_all(commit.domain, commit.entries)
             clock = self._load({commit.domain: _minutes(readings)})[commit.domain]
             again = self._compute(commit.domain, commit.entries, readings, rejected, clock)
             self._committer.send(again, cache.version)
-            applied, version = self._committer.receive()
-            if applied:
+            outcome, version = self._committer.receive()
+            if outcome == 1:
                 cache.version = version
-                return
+                return True
             cache.clear()
+            if outcome == -1:
+                log.warning("a batch of %s was taken over by another consumer; dropped here", commit.domain)
+                self._recover_due = True
+                return False
 
     def _abandon(self) -> None:
         """After a failure: forget the commits in flight and all cached state (their entries stay pending)."""
@@ -376,54 +421,60 @@ class Aggregator:
         cache = self._caches[domain]
         batch = _Batch(cache, deadletters=list(rejected))
         self._apply_all(domain, readings, batch)
-        commit = _Commit(domain, entries, self.keys.stats(domain))
+        commit = _Commit(domain, entries, self.keys.stats(domain), self.keys.events(domain))
         self._queue_writes(commit, domain, batch, clock)
         if batch.clock is not None and (cache.clock is None or batch.clock > cache.clock):
             cache.clock = batch.clock  # as the commit leaves it
-        commit.call("XACK", self.keys.events(domain), AGGREGATOR_GROUP, *(entry_id for entry_id, _ in entries))
+        ids = [entry_id for entry_id, _ in entries]
+        for start in range(0, len(ids), _MAX_UNPACK - 1):
+            commit.call("XACK", self.keys.events(domain), AGGREGATOR_GROUP, *ids[start : start + _MAX_UNPACK - 1])
         return commit
 
     def _load(self, minutes: dict[Domain, list[int]]) -> dict[Domain, float | None]:
         """Bring the caches of these domains up to date for their batches' speed minutes; each domain's clock.
 
-        Reads (one round trip for all domains) only what a cache lacks: everything when another writer committed
-        since this consumer did; nothing when it holds every hash and every minute it cannot prove empty. No
-        commit of these domains may be in flight.
+        Reads (one round trip for all domains) only what a cache lacks, unless another writer committed since
+        this consumer did: then everything the batch needs is read afresh. Reads nothing when the cache holds every
+        hash and every minute it cannot prove empty. No commit of these domains may be in flight.
         """
         plans: list[tuple[Domain, list[int], list[StateHash]]] = []
         pipe = self.client.pipeline(transaction=False)
         for domain, domain_minutes in minutes.items():
             cache = self._caches[domain]
             names = list(STATE_OF_DOMAIN[domain])
-            wanted = [m for m in domain_minutes if not cache.holds(m)]
             if not cache.lacks(names, domain_minutes):
                 for minute in domain_minutes:
                     cache.minutes.setdefault(minute, {})  # newer than anything in Redis: starts empty
                 continue
-            keys = [self.keys.state(domain, name) for name in names] + [self.keys.speed_minute(m) for m in wanted]
-            held = [name in cache.hashes for name in names] + [False] * len(wanted)
+            keys = [self.keys.state(domain, name) for name in names]
+            keys += [self.keys.speed_minute(m) for m in domain_minutes]
+            held = [name in cache.hashes for name in names] + [cache.holds(m) for m in domain_minutes]
             pipe.eval(
                 _LOAD_LUA, 1 + len(keys), self.keys.stats(domain), *keys,
                 cache.version or "", *("1" if h else "0" for h in held),
             )  # fmt: skip
-            plans.append((domain, wanted, names))
-        for (domain, wanted, names), reply in zip(plans, pipe.execute() if plans else [], strict=True):
+            plans.append((domain, domain_minutes, names))
+        now = time.time()
+        for (domain, domain_minutes, names), reply in zip(plans, pipe.execute() if plans else [], strict=True):
             cache = self._caches[domain]
             version, clock, hashes = reply[0] or None, reply[1] or None, reply[2]
             if version != cache.version or cache.version is None:
-                cache.clear()
+                cache.clear()  # the script sent every key: nothing held is trusted
                 cache.version = version
                 cache.clock = float(clock) if clock is not None else None
                 # No clock: nothing processed in this domain yet, so no roll-up exists (-1: every minute is fresh).
                 cache.fresh_above = int(cache.clock) // 60 if cache.clock is not None else -1
-            for index, flat in enumerate(hashes):
-                if flat is None:
-                    continue
+            for index, item in enumerate(hashes):
+                if not item:
+                    continue  # held, and still current
+                flat, ttl_ms = item
                 pairs = dict(zip(flat[::2], flat[1::2], strict=True))
                 if index < len(names):
                     cache.hashes[names[index]] = _decode_state(names[index], pairs)
                 else:
-                    cache.minutes[wanted[index - len(names)]] = decode_minute(pairs)
+                    minute = domain_minutes[index - len(names)]
+                    cache.minutes[minute] = decode_minute(pairs)
+                    cache.expires[minute] = now + ttl_ms / 1000 if ttl_ms >= 0 else math.inf
         for domain, domain_minutes in minutes.items():
             cache = self._caches[domain]
             for minute in domain_minutes:
@@ -634,7 +685,9 @@ class Aggregator:
             totals = b.cache.minutes[minute]
             c.call("HSET", k.speed_minute(minute),
                    *(item for segment in segments for item in (segment, encode_totals(*totals[segment]))))  # fmt: skip
-            c.call("EXPIRE", k.speed_minute(minute), rollup_ttl_s(minute, now))
+            ttl = rollup_ttl_s(minute, now)
+            c.call("EXPIRE", k.speed_minute(minute), ttl)
+            b.cache.expires[minute] = now + ttl
         for counter, count in b.violations.items():
             c.call("HINCRBY", k.violations(), counter, count)
         self._queue_alerts(c, domain, b)
@@ -691,11 +744,11 @@ class Aggregator:
                     self._watch_one(sensor, clock, lastseen.get(sensor.id), health.get(sensor.id), batch)
                 if not batch.changed["health"]:
                     return 0
-                commit = _Commit("device", (), k.stats("device"))
+                commit = _Commit("device", (), k.stats("device"), k.events("device"))
                 self._queue_writes(commit, "device", batch, device_clock)
                 self._committer.send(commit, cache.version)
-                applied, version = self._committer.receive()
-                if applied:
+                outcome, version = self._committer.receive()
+                if outcome == 1:
                     cache.version = version
                     return len(batch.changed["health"])
                 cache.clear()  # another writer changed device health meanwhile: look again
@@ -740,31 +793,47 @@ STATE_OF_DOMAIN: Final[dict[Domain, tuple[StateHash, ...]]] = {
     "device": ("health",),
 }
 CACHED_MINUTES: Final = 240  # speed roll-up minutes a consumer keeps in memory (a batch of a backlog spans many)
+EXPIRY_MARGIN_S: Final = 60.0  # a held minute this close to its key's expiry is read again rather than trusted
 _MAX_UNPACK: Final = 4000  # arguments per command in the commit script (Lua's unpack() stops near 8000)
 
-# Returns {version, clock, {hash or false per key}}: a hash is sent only when the caller's copy may be out of
-# date, i.e. the caller does not hold it or the domain's version is not the one the caller last committed.
+# Returns {version, clock, {{hash, ttl in ms} or false per key}}: a hash is sent only when the caller's copy may
+# be out of date, i.e. the caller does not hold it or the domain's version is not the one it last committed.
 _LOAD_LUA: Final = """
 local version = redis.call('HGET', KEYS[1], 'version') or ''
 local clock = redis.call('HGET', KEYS[1], 'clock') or ''
 local current = version == ARGV[1]
 local hashes = {}
 for i = 2, #KEYS do
-  if current and ARGV[i] == '1' then hashes[i - 1] = false else hashes[i - 1] = redis.call('HGETALL', KEYS[i]) end
+  if current and ARGV[i] == '1' then
+    hashes[i - 1] = false
+  else
+    hashes[i - 1] = {redis.call('HGETALL', KEYS[i]), redis.call('PTTL', KEYS[i])}
+  end
 end
 return {version, clock, hashes}
 """
 
-# KEYS[1] is the domain's stats hash, KEYS[2..] every other key the batch writes (all in one hash slot).
-# ARGV[1] is the state version the batch was computed on ('' for none); then each command as its name, the
-# index of its key in KEYS, the count of its other arguments, and those arguments.
-# Runs every command and bumps the version, or nothing when the version moved: returns {1, new} or {0, current}.
+# KEYS[1] is the domain's stats hash, KEYS[2] its raw stream, KEYS[3..] every other key the batch writes (all in
+# one hash slot). ARGV[1] is the state version the batch was computed on ('' for none), ARGV[2] the group,
+# ARGV[3] the consumer, ARGV[4] the count n of entry ids that follow (ascending); then each command as its name,
+# the index of its key in KEYS, the count of its other arguments, and those arguments.
+# Runs every command and bumps the version, or nothing: {0, current} when the version moved, {-1, current} when
+# one of the entries is no longer pending on this consumer (another took it over, and so its effect).
 _COMMIT_LUA: Final = """
 local version = redis.call('HGET', KEYS[1], 'version') or ''
 if version ~= ARGV[1] then return {0, version} end
-local i = 2
-local n = #ARGV
-while i <= n do
+local n = tonumber(ARGV[4])
+if n > 0 then
+  local mine = {}
+  local pending = redis.call('XPENDING', KEYS[2], ARGV[2], ARGV[5], ARGV[4 + n], 2 * n + 64, ARGV[3])
+  for _, entry in ipairs(pending) do mine[entry[1]] = true end
+  for i = 5, 4 + n do
+    if not mine[ARGV[i]] then return {-1, version} end
+  end
+end
+local i = 5 + n
+local last = #ARGV
+while i <= last do
   local count = tonumber(ARGV[i + 2])
   redis.call(ARGV[i], KEYS[tonumber(ARGV[i + 1])], unpack(ARGV, i + 3, i + 2 + count))
   i = i + 3 + count
@@ -776,26 +845,36 @@ return {1, tostring(redis.call('HINCRBY', KEYS[1], 'version', 1))}
 class _Commit:
     """One batch's writes and XACK as the commit script's keys and arguments, with the entries they settle."""
 
-    def __init__(self, domain: Domain, entries: Sequence[Entry], stats_key: str) -> None:
+    def __init__(self, domain: Domain, entries: Sequence[Entry], stats_key: str, stream_key: str) -> None:
         self.domain = domain
         self.entries = entries
-        self.keys: list[str] = [stats_key]
-        self._index: dict[str, int] = {stats_key: 1}
+        self.keys: list[str] = [stats_key, stream_key]
+        self._index: dict[str, int] = {stats_key: 1, stream_key: 2}
         self.args: list[str | int] = []
+        # Entries that must still be pending on this consumer for the commit to apply: those read with their
+        # fields (an entry deleted from the stream may have left the pending list already, in Redis 7).
+        self.owned = [entry_id for entry_id, fields in entries if fields]
 
-    def call(self, command: str, key: str, *args: str | int) -> None:
-        """Add a command on one key (split into several when its arguments are too many for one Lua call)."""
+    def call(self, command: str, key: str, *args: str | int, unit: int = 0) -> None:
+        """Add a command on one key. With `unit` (arguments that belong together, e.g. 2 for field-value pairs) a
+        command with more arguments than one Lua call can pass is split into several; without, it is refused."""
         index = self._index.get(key)
         if index is None:
             self.keys.append(key)
             index = self._index[key] = len(self.keys)
-        for start in range(0, max(len(args), 1), _MAX_UNPACK):
-            part = args[start : start + _MAX_UNPACK]
+        if len(args) <= _MAX_UNPACK:
+            self.args += (command, index, len(args), *args)
+            return
+        if not unit:
+            raise ValueError(f"{command} with {len(args)} arguments cannot be split")
+        step = _MAX_UNPACK - _MAX_UNPACK % unit
+        for start in range(0, len(args), step):
+            part = args[start : start + step]
             self.args += (command, index, len(part), *part)
 
     def hset(self, key: str, mapping: dict[str, str]) -> None:
         """HSET many fields of one hash."""
-        self.call("HSET", key, *(item for pair in mapping.items() for item in pair))
+        self.call("HSET", key, *(item for pair in mapping.items() for item in pair), unit=2)
 
     def xadd(self, key: str, fields: dict[str, str], maxlen: int) -> None:
         """Append an entry to a bounded stream."""
@@ -806,8 +885,9 @@ class _Committer:
     """Sends commit scripts on a connection of its own and reads their replies later, so Redis applies a round's
     batches while this process reads and checks the next round. Replies come back in the order sent."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, consumer: str) -> None:
         self._pool = client.connection_pool
+        self._consumer = consumer
         self._connection: Any = None
         self.in_flight: list[_Commit] = []
 
@@ -815,19 +895,21 @@ class _Committer:
         """Send a commit computed on state `version`, without waiting for its reply."""
         if self._connection is None:
             self._connection = self._pool.get_connection()
-        command = ("EVAL", _COMMIT_LUA, len(commit.keys), *commit.keys, version or "", *commit.args)
+        command = ("EVAL", _COMMIT_LUA, len(commit.keys), *commit.keys, version or "", AGGREGATOR_GROUP,
+                   self._consumer, len(commit.owned), *commit.owned, *commit.args)  # fmt: skip
         # A health-check PING while replies are unread would read one of them as its answer.
         self._connection.send_packed_command(
             [hiredis.pack_command(command)], check_health=not self.in_flight  # type: ignore[arg-type]
         )
         self.in_flight.append(commit)
 
-    def receive(self) -> tuple[bool, str | None]:
-        """Wait for the oldest commit in flight: (True, the new version) if applied, (False, current) if not."""
+    def receive(self) -> tuple[int, str | None]:
+        """Wait for the oldest commit in flight: (1, the new version) if applied; (0, current) if refused for a
+        moved version; (-1, current) if refused because its entries are no longer all this consumer's."""
         reply = self._connection.read_response()
         self.in_flight.pop(0)
-        applied, version = reply
-        return bool(applied), version or None
+        outcome, version = reply
+        return int(outcome), version or None
 
     def abandon(self) -> None:
         """Drop the commits in flight and the connection (their replies may never be read)."""
@@ -920,14 +1002,18 @@ class _StateCache:
         # or before it when the state was read, every roll-up is written at or before the clock of its commit,
         # and since then only this consumer has written (the version is its own) and it keeps what it writes.
         self.fresh_above: int | None = None
+        # Wall time each held minute's key expires in Redis: a copy kept past it would bring back expired totals.
+        self.expires: dict[int, float] = {}
 
     def lacks(self, names: Sequence[StateHash], minutes: Sequence[int]) -> bool:
         """Whether a batch needing these hashes and roll-up minutes has to read any of them from Redis."""
         return self.version is None or any(n not in self.hashes for n in names) or not all(map(self.holds, minutes))
 
     def holds(self, minute: int) -> bool:
-        """Whether the cache knows this minute's roll-up (held, or provably empty in Redis)."""
-        return minute in self.minutes or (self.fresh_above is not None and minute > self.fresh_above)
+        """Whether the cache knows this minute's roll-up (held and not about to expire, or provably empty)."""
+        if minute in self.minutes:
+            return self.expires.get(minute, math.inf) > time.time() + EXPIRY_MARGIN_S
+        return self.fresh_above is not None and minute > self.fresh_above
 
     def clear(self) -> None:
         """Forget everything (the next batch reads all it needs)."""
@@ -936,6 +1022,7 @@ class _StateCache:
         self.fresh_above = None
         self.hashes.clear()
         self.minutes.clear()
+        self.expires.clear()
 
     def trim_minutes(self) -> None:
         """Keep memory bounded: drop the oldest roll-up minutes beyond CACHED_MINUTES (re-read if ever needed)."""
@@ -943,6 +1030,7 @@ class _StateCache:
             dropped = sorted(self.minutes)[: len(self.minutes) - CACHED_MINUTES]
             for minute in dropped:
                 del self.minutes[minute]
+                self.expires.pop(minute, None)
             if self.fresh_above is not None:
                 self.fresh_above = max(self.fresh_above, dropped[-1])
 

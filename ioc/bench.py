@@ -126,6 +126,7 @@ def measure_throughput(
                 aggregator = Aggregator(client, agg_keys, city, consumer="bench", batch_size=batch_size)
                 aggregator.setup()
                 count, seconds = _timed(aggregator.drain)
+                aggregator.close()
                 agg_rates.append(count / seconds)
                 if count != written:
                     raise RuntimeError(f"aggregator handled {count} of {written} events")

@@ -4,11 +4,12 @@ one namespace, reads sent ahead, the device watchdog, and the bounded roll-up ca
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import pytest
 
-from ioc.aggregator import CACHED_MINUTES, _StateCache
+from ioc.aggregator import CACHED_MINUTES, _Commit, _StateCache
 from ioc.events import DeviceStatus, DeviceStatusChanged, encode_event
 from ioc.keys import AGGREGATOR_GROUP
 from ioc.rollup import decode_minute
@@ -108,3 +109,80 @@ def test_cache_knows_which_minutes_it_may_take_for_empty() -> None:
     assert not cache.holds(950) and cache.fresh_above == 994 and cache.holds(995)
     cache.clear()
     assert not cache.holds(5_000) and cache.version is None
+
+
+def test_batch_taken_over_by_another_consumer_is_applied_once(r, keys, city, caplog) -> None:
+    """A consumer stalls holding entries read ahead; another claims and applies them. When the first wakes, its
+    commit of those entries is refused for good (not computed again), so nothing is counted twice."""
+    camera = city.sensors_of("traffic_camera")[0]
+    for minute in range(10):
+        add(r, keys, "traffic", speed(camera, T0 + timedelta(minutes=minute), 25.0, vehicles=2))
+    slow = make(r, keys, city, consumer="agg-slow", batch_size=5)
+    assert slow.run_once() == 5
+    slow.flush()  # the first five are applied; the next five were read ahead and are pending on the slow one
+    other = make(r, keys, city, consumer="agg-other", claim_idle_ms=0)
+    assert other.claim_stuck() == 5
+    with caplog.at_level(logging.WARNING, logger="ioc.aggregator"):
+        slow.drain()  # computes the five it read ahead; the commit finds them no longer its own
+    assert any("taken over by another consumer" in message for message in caplog.messages)
+    assert r.hget(keys.stats("traffic"), "processed") == "10"
+    assert r.xpending(keys.events("traffic"), AGGREGATOR_GROUP)["pending"] == 0
+    weight = sum(decode_minute(r.hgetall(keys.speed_minute(int((T0 + timedelta(minutes=m)).timestamp()) // 60)))
+                 [camera.segments[0]][1] for m in range(10))  # fmt: skip
+    assert weight == 10 * 2
+
+
+def test_entry_deleted_before_it_was_processed_becomes_a_dead_letter(r, keys, city) -> None:
+    camera = city.sensors_of("traffic_camera")[0]
+    entry_id = add(r, keys, "traffic", speed(camera, T0, 25.0))
+    dead = make(r, keys, city, consumer="agg-dead")
+    assert len(dead._read("traffic", ">")) == 1  # read, then that consumer died; then the entry was trimmed away
+    r.xdel(keys.events("traffic"), entry_id)
+    survivor = make(r, keys, city, consumer="agg-survivor", claim_idle_ms=0)
+    assert survivor.drain() == 1  # claimed (Redis 6.2 names it only once it is the survivor's own), dead-lettered
+    letters = r.xrange(keys.deadletter("traffic"))
+    assert [fields["entry_id"] for _, fields in letters] == [entry_id]
+    assert "deleted or trimmed" in letters[0][1]["reason"]
+    assert r.xpending(keys.events("traffic"), AGGREGATOR_GROUP)["pending"] == 0
+
+
+def test_a_held_minute_near_its_expiry_is_read_again() -> None:
+    cache = _StateCache()
+    cache.minutes = {1_000: {"seg": [1, 1]}, 1_001: {"seg": [1, 1]}}
+    cache.expires = {1_000: time.time() + 30, 1_001: time.time() + 3_600}  # its key expires within the margin
+    assert not cache.holds(1_000) and cache.holds(1_001)
+
+
+def test_commit_splits_only_what_can_be_split() -> None:
+    commit = _Commit("traffic", [("1-0", {"v": "1"}), ("2-0", None)], "stats", "events")
+    assert commit.owned == ["1-0"]  # the entry deleted before it was read is not required to be pending
+    commit.hset("h", {f"f{n}": "x" for n in range(3_000)})  # 6,000 arguments: two HSETs of whole pairs
+    assert [a for a in commit.args if a == "HSET"] == ["HSET", "HSET"]
+    counts = [int(commit.args[i + 2]) for i, a in enumerate(commit.args) if a == "HSET"]
+    assert sum(counts) == 6_000 and all(c % 2 == 0 for c in counts)
+    with pytest.raises(ValueError, match="cannot be split"):
+        commit.xadd("s", {f"f{n}": "x" for n in range(3_000)}, 100)
+
+
+def test_minutes_held_are_read_again_once_another_consumer_committed(r, keys, city) -> None:
+    """The consumer holds minute +11 when another adds to it; its next batch also needs a minute it must read
+    (+5, late): learning the version moved, it must read +11 again too, not keep its own stale copy."""
+    camera = city.sensors_of("traffic_camera")[0]
+    segment = camera.segments[0]
+    first = make(r, keys, city, consumer="agg-a")
+    second = make(r, keys, city, consumer="agg-b")
+
+    def at(minute: int, second_of_minute: int = 0) -> dict[str, str]:
+        return speed(camera, T0 + timedelta(minutes=minute, seconds=second_of_minute), 30.0, vehicles=1)
+
+    add(r, keys, "traffic", at(10))
+    second.drain()
+    add(r, keys, "traffic", at(11, 1))
+    first.drain()  # holds minute +11
+    add(r, keys, "traffic", at(11, 2))
+    second.drain()  # adds to minute +11 behind its back
+    add(r, keys, "traffic", at(11, 3))
+    add(r, keys, "traffic", at(5))
+    first.drain()
+    minute_11 = int((T0 + timedelta(minutes=11)).timestamp()) // 60
+    assert decode_minute(r.hgetall(keys.speed_minute(minute_11)))[segment] == [300 * 3, 3]
