@@ -2,14 +2,17 @@
 
 Exactly-once effect: each batch of one domain is read with XREADGROUP, and its derived writes, dead letters,
 alerts and the XACK of its entries go to Redis in one script, which applies them only if the domain's state
-version is still the one the batch was computed on (optimistic concurrency, as WATCH would give). Killed
-anywhere, a batch is either wholly applied and acknowledged or not at all; at start the consumer re-reads its own
-pending entries and claims entries left idle by dead consumers, so nothing is lost and nothing counted twice.
+version is still the one the batch was computed on (optimistic concurrency, as WATCH would give) and its entries
+are still pending on this consumer (not claimed by another meanwhile). Killed anywhere, a batch is either wholly
+applied and acknowledged or not at all; at start the consumer re-reads its own pending entries and claims entries
+left idle by dead consumers, so nothing is lost and nothing counted twice.
 
 Speed: the consumer keeps the state it committed in memory (valid while the version is its own), validates a
-batch in one call into pydantic-core, and sends a batch's commit without waiting for it: Redis applies batch N
-while this process reads and computes batch N+1 on the state N leaves. One commit is in flight at a time; it is
-confirmed before the next is sent, and if another writer got there first, that batch is computed again.
+batch in one call into pydantic-core, and pipelines: the next round's reads are sent as soon as a round's
+entries arrive, and a round's commits (one per domain) are sent without waiting, so Redis applies round N while
+this process reads and computes round N+1 on the state N leaves. Round N's commits are confirmed before round
+N+1's are sent; a batch refused because another writer got there first is computed again, one whose entries
+another consumer took over is dropped.
 
 All rules run on event time; the city clock is the newest event time seen, so a sped-up simulation and a replay
 give the same state as real time would.
