@@ -526,7 +526,9 @@ class Aggregator:
                     before = newest.get(segment_id)
                     if before is None:
                         stored = segments.get(segment_id, {})
-                        before = (stored.get("ts", -math.inf), bool(stored.get("congested", False)), None, "")
+                        stored_at = stored.get("ts")
+                        before = (stored_at if stored_at is not None else -math.inf,
+                                  bool(stored.get("congested", False)), None, "")  # fmt: skip
                     if at < before[0]:
                         b.processed += 1
                         continue  # a late reading adds to its minute's roll-up but does not move the live state back
@@ -686,8 +688,7 @@ class Aggregator:
         now = time.time()
         for minute, segments in b.rollup_changed.items():
             totals = b.cache.minutes[minute]
-            c.call("HSET", k.speed_minute(minute),
-                   *(item for segment in segments for item in (segment, encode_totals(*totals[segment]))))  # fmt: skip
+            c.hset(k.speed_minute(minute), {segment: encode_totals(*totals[segment]) for segment in segments})
             ttl = rollup_ttl_s(minute, now)
             c.call("EXPIRE", k.speed_minute(minute), ttl)
             b.cache.expires[minute] = now + ttl

@@ -181,14 +181,13 @@ def _format_value(value: object) -> str:
     return str(value)
 
 
-
 class Reading(NamedTuple):
     """A valid event in the aggregator's working form: plain values, event time as epoch seconds."""
 
     type: str
     sensor: str
     at: float
-    values: dict[str, Any]  # every field, validated and typed (the common ones too: skip them with OWN_FIELDS)
+    values: dict[str, Any]  # every field, validated and typed (v, type, ts and sensor too)
 
     def document(self) -> dict[str, Any]:
         """The reading as the latest-reading hash keeps it: the type, its own values, the event time."""
@@ -198,8 +197,7 @@ class Reading(NamedTuple):
         return doc
 
 
-_COMMON_FIELDS: Final = frozenset({"v", "type", "ts", "sensor"})
-_OWN_EXCLUDED: Final = frozenset({"v", "ts", "sensor"})
+_OWN_EXCLUDED: Final = frozenset({"v", "ts", "sensor"})  # kept apart in a document: ts as epoch, sensor as key
 
 
 def _fields_of(model: type[_EventBase]) -> Any:

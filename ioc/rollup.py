@@ -17,12 +17,24 @@ def encode_totals(speed_sum: int, weight: int) -> str:
 
 
 def decode_minute(stored: Mapping[str, str]) -> dict[str, list[int]]:
-    """A stored minute as segment -> [speed_sum, weight]; a malformed field raises ValueError."""
+    """A stored minute as segment -> [speed_sum, weight].
+
+    Also reads the form written before 2026-11-22 (`<segment>:s` and `<segment>:w`, one integer each), so an
+    upgrade keeps its last day of roll-ups; a segment's one-field value, written since, supersedes its pair. A
+    field in neither form is skipped, so a damaged hash can neither stop the aggregator nor the wall's chart.
+    """
     totals: dict[str, list[int]] = {}
-    for segment, value in stored.items():
-        speed_sum, weight = value.split(" ")
-        totals[segment] = [int(speed_sum), int(weight)]
-    return totals
+    earlier: dict[str, list[int]] = {}
+    for name, value in stored.items():
+        parts = value.split(" ")
+        try:
+            if len(parts) == 2:
+                totals[name] = [int(parts[0]), int(parts[1])]
+            elif name.endswith((":s", ":w")):
+                earlier.setdefault(name[:-2], [0, 0])[0 if name.endswith(":s") else 1] = int(value)
+        except ValueError:
+            continue
+    return earlier | totals
 
 
 def mean_speed_kmh(speed_sum: int, weight: int) -> float | None:
