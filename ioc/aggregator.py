@@ -202,8 +202,7 @@ class Aggregator:
         commits = {domain: self._compute(domain, batches[domain], *checked[domain], clocks[domain])
                    for domain in batches}  # fmt: skip
         for domain in self._settle() & commits.keys():  # refused: this round's batch was computed on stale state
-            commits[domain] = self._compute(domain, batches[domain], *checked[domain],
-                                            self._load({domain: minutes[domain]})[domain])  # fmt: skip
+            commits[domain] = self._load_and_compute(domain, batches[domain], *checked[domain])
         for commit in commits.values():
             self._committer.send(commit, self._caches[commit.domain].version)
         return sum(len(entries) for entries in batches.values())
@@ -306,9 +305,7 @@ class Aggregator:
         """Validate one batch, compute its effect on state and send that with the XACK as one commit."""
         self._settle()
         try:
-            readings, rejected = self._check_all(domain, entries)
-            clock = self._load({domain: _minutes(readings)})[domain]
-            commit = self._compute(domain, entries, readings, rejected, clock)
+            commit = self._load_and_compute(domain, entries, *self._check_all(domain, entries))
             self._committer.send(commit, self._caches[domain].version)
         except BaseException:
             self._abandon()
@@ -349,11 +346,10 @@ class Aggregator:
     def _redo(self, commit: _Commit) -> bool:
         """Compute a batch again on fresh state and commit it until it applies (True), or until its entries turn
         out to be another consumer's (False). Nothing else may be in flight."""
-        cache = self._caches[commit.domain]
+        domain, entries = commit.domain, commit.entries
+        cache = self._caches[domain]
         while True:
-            readings, rejected = self._check_all(commit.domain, commit.entries)
-            clock = self._load({commit.domain: _minutes(readings)})[commit.domain]
-            again = self._compute(commit.domain, commit.entries, readings, rejected, clock)
+            again = self._load_and_compute(domain, entries, *self._check_all(domain, entries))
             self._committer.send(again, cache.version)
             outcome, version = self._committer.receive()
             if outcome == 1:
@@ -432,6 +428,13 @@ class Aggregator:
         for start in range(0, len(ids), _MAX_UNPACK - 1):
             commit.call("XACK", self.keys.events(domain), AGGREGATOR_GROUP, *ids[start : start + _MAX_UNPACK - 1])
         return commit
+
+    def _load_and_compute(
+        self, domain: Domain, entries: Sequence[Entry], readings: list[Checked], rejected: list[dict[str, str]]
+    ) -> _Commit:
+        """_compute on the state the batch needs, reading first what the cache lacks (one domain)."""
+        clock = self._load({domain: _minutes(readings)})[domain]
+        return self._compute(domain, entries, readings, rejected, clock)
 
     def _load(self, minutes: dict[Domain, list[int]]) -> dict[Domain, float | None]:
         """Bring the caches of these domains up to date for their batches' speed minutes; each domain's clock.
