@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import random
+import select
 import signal
 import sys
 import threading
@@ -420,6 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe or socket whose reading end has closed (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ioc` command; returns the exit status."""
     parser = build_parser()
@@ -433,7 +444,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.log_level:
             os.environ[LOG_LEVEL_ENV] = args.log_level  # children of `ioc run` inherit it
         configure_logging(args.command)
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a reader gone before the last buffered lines is met here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        if not stdout_reader_gone():
+            raise  # some other pipe or socket broke: a real error
+        # The reader closed the pipe (`ioc simulate --dry-run | head`): nothing is wrong, end quietly. Python
+        # flushes stdout once more at exit; pointing it at /dev/null keeps that flush from failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
     except (SettingsError, ScenarioError) as exc:
         print(f"ioc {args.command}: {exc}", file=sys.stderr)
         return 2

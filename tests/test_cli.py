@@ -393,3 +393,33 @@ def test_run_cleans_up_after_a_killed_supervisor(data_dir: Path, tmp_path: Path)
     assert result.returncode == 1, result.stderr  # the busy port stops it, after the leftovers are gone
     assert "left" in result.stderr
     assert_nothing_left(data_dir, orphans)
+
+
+def test_a_reader_closing_the_pipe_early_ends_quietly(data_dir: Path) -> None:
+    require(*CITY_FILES)
+    # Far more lines than a pipe holds, so the writer surely meets the closed pipe mid-run (`... | head -n 3`).
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "ioc.cli", "simulate", "normal-day", "--dry-run", "--limit", "100000", "--seed", "7"],
+        env=cli_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    assert producer.stdout is not None and producer.stderr is not None
+    head = subprocess.run(["head", "-n", "3"], stdin=producer.stdout, capture_output=True, text=True, timeout=60)
+    producer.stdout.close()  # head holds the only reading end now; it closes it when it exits
+    stderr = producer.stderr.read().decode()
+    assert producer.wait(timeout=60) == 0, stderr
+    assert len(head.stdout.splitlines()) == 3
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_a_pipe_closed_before_the_first_line_ends_quietly(data_dir: Path) -> None:
+    require(*CITY_FILES)
+    # A few lines stay in Python's buffer until the final flush: that flush must not fail either.
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "ioc.cli", "simulate", "normal-day", "--dry-run", "--limit", "3", "--seed", "7"],
+        env=cli_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+    )  # fmt: skip
+    assert producer.stdout is not None and producer.stderr is not None
+    producer.stdout.close()
+    stderr = producer.stderr.read().decode()
+    assert producer.wait(timeout=60) == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "Exception ignored" not in stderr, stderr
