@@ -37,3 +37,10 @@ def on_starting(server: Any) -> None:
     """In the master, before workers fork: set up app logging and start the embedded Redis once if needed."""
     configure_logging("web")
     resolve_redis(_settings)
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, after the app is loaded and before it accepts connections: finish Dash's set-up."""
+    from webapp import warm_up
+
+    warm_up()

@@ -2,6 +2,8 @@
 
 Pages are registered here rather than discovered from a folder, so each page is a layout module plus a callbacks
 module, and this file stays a short list. `?lang=vi|en` picks the language; the default is a setting.
+
+`warm_up()` finishes Dash's one-time set-up before a worker serves (gunicorn.conf.py calls it in each worker).
 """
 
 from __future__ import annotations
@@ -40,3 +42,17 @@ def wall_page(lang: str | None = None, **_query: object) -> Component:
 
 dash.register_page("wall", path="/", name="Wall", title="IOC", layout=wall_page)  # type: ignore[no-untyped-call]
 app.layout = dash.page_container
+
+
+def warm_up() -> None:
+    """Run Dash's first-request set-up once, in this thread, so concurrent first requests all find it finished.
+
+    Dash 4.4 sets up on the first request (a before_request hook) and marks itself done before it has registered
+    the component bundle paths, so other threads' first requests get HTTP 500 for the scripts and the page stays
+    blank. One request for the page through Flask's test client runs every such hook (server set-up, the pages
+    router) and renders the index, which registers every bundle path the page refers to.
+    """
+    with server.test_client() as client:
+        response = client.get(app.config.routes_pathname_prefix)
+    if response.status_code != 200:
+        raise RuntimeError(f"warm-up request for the page answered HTTP {response.status_code}")
