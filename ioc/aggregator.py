@@ -35,8 +35,19 @@ import orjson
 import redis
 
 from ioc.city import City, Sensor
+from ioc.clock import REAL_TIME, Timebase, TimeCheck, decode_timebase, read_timebase, receive_time
 from ioc.errors import InvalidEvent
-from ioc.events import EVENT_DOMAINS, Reading, decode_events
+from ioc.events import (
+    EVENT_DOMAINS,
+    Flat,
+    RawEntry,
+    Reading,
+    deadletter_copy,
+    decode_event,
+    decode_events,
+    entries_fields,
+    shorten,
+)
 from ioc.keys import AGGREGATOR_GROUP, DOMAINS, Domain, Keys, StateHash
 from ioc.rollup import decode_minute, encode_totals
 from ioc.rules import (
@@ -64,8 +75,9 @@ SENSOR_KINDS_OF_EVENT: Final[dict[str, tuple[str, ...]]] = {
     "wifi.usage.observed": ("wifi_hotspot",),
 }
 HEAVY_RAIN: Final = ("heavy", "very_heavy")
-Entry = tuple[str, dict[str, str] | None]
-Checked = tuple[str, dict[str, str], Reading]  # a valid entry: its id, its fields, its reading
+Entry = RawEntry
+Checked = tuple[str, Flat, Reading]  # a valid entry: its id, its fields as read, its reading
+MAX_REASON_CHARS: Final = 1_000
 
 
 def rollup_ttl_s(minute: int, now: float) -> int:
@@ -94,6 +106,7 @@ class Aggregator:
         alerts_maxlen: int = 10_000,
         deadletter_maxlen: int = 100_000,
         hysteresis: FloodHysteresis | None = None,
+        time_check: TimeCheck | None = None,
     ) -> None:
         self.client = client
         self.keys = keys
@@ -104,6 +117,10 @@ class Aggregator:
         self.alerts_maxlen = alerts_maxlen
         self.deadletter_maxlen = deadletter_maxlen
         self.hysteresis = hysteresis or FloodHysteresis()
+        self.time_check = time_check or TimeCheck()
+        self.timebase: Timebase = REAL_TIME  # the namespace's clock, read with every round of reads
+        # Reads go through a client of its own on the same pool: its replies keep every entry's fields as sent.
+        self._raw = _raw_client(client)
         self._last_claim = 0.0
         self._caches: dict[Domain, _StateCache] = {domain: _StateCache() for domain in DOMAINS}
         self._committer = _Committer(client, consumer)
@@ -111,21 +128,36 @@ class Aggregator:
         self._reader = _Reader(client, keys, consumer, batch_size)
         # (domain, type, sensor, segment) -> why such an event does not fit here, "" if it does
         self._placements: dict[tuple[str, str, str, str | None], str] = {}
+        self._read_error_logged: dict[Domain, float] = {}
 
     # -- group set-up and recovery ------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Create the consumer group on every raw stream (from the first entry), if it does not exist yet."""
+        """Create the consumer group on every raw stream (from the first entry), if it does not exist yet; a key
+        that is not a stream is moved aside first, so one wrong write to a stream key cannot stop its domain."""
         for domain in DOMAINS:
-            try:
-                self.client.xgroup_create(self.keys.events(domain), AGGREGATOR_GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            self._setup_domain(domain)
+
+    def _setup_domain(self, domain: Domain) -> None:
+        key = self.keys.events(domain)
+        try:
+            self.client.xgroup_create(key, AGGREGATOR_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" in str(exc):
+                return
+            if "WRONGTYPE" not in str(exc):
+                raise
+            kind = self.client.type(key)
+            aside = self.keys.quarantine(domain, int(time.time() * 1000))
+            self.client.rename(key, aside)
+            log.error("%s held a %s, not a stream: moved aside to %s so %s events flow again", key, kind, aside,
+                      domain)  # fmt: skip
+            self.client.xgroup_create(key, AGGREGATOR_GROUP, id="0", mkstream=True)
 
     def recover(self) -> int:
         """Re-process this consumer's own pending entries (read but never acknowledged before a crash)."""
         self._recover_due = False
+        self.timebase = read_timebase(self.client, self.keys)
         total = 0
         for domain in DOMAINS:
             while True:
@@ -142,11 +174,12 @@ class Aggregator:
     def claim_stuck(self) -> int:
         """Take over entries left pending longer than claim_idle_ms by consumers that died, and process them."""
         total = 0
+        self.timebase = read_timebase(self.client, self.keys)
         for domain in DOMAINS:
             cursor = "0-0"
             while True:
                 total += self._finish_read_ahead()
-                reply = self.client.xautoclaim(
+                reply = self._raw.xautoclaim(
                     self.keys.events(domain),
                     AGGREGATOR_GROUP,
                     self.consumer,
@@ -158,7 +191,7 @@ class Aggregator:
                 # of deleted entries, which it drops from the pending list: they become dead letters too.
                 cursor, claimed = reply[0], reply[1]
                 gone = reply[2] if len(reply) > 2 else []
-                entries = [(entry_id, fields) for entry_id, fields in claimed if entry_id is not None]
+                entries = [(entry[0], entry[1]) for entry in claimed if entry is not None]
                 if len(entries) < len(claimed):
                     # Redis 6.2 claims a deleted entry without naming it; reading our own pending entries does.
                     self._recover_due = True
@@ -189,6 +222,9 @@ class Aggregator:
 
     def _round(self, read_ahead: bool) -> int:
         batches = self._reader.take()
+        self.timebase = self._reader.timebase
+        for domain, error in self._reader.failed.items():
+            self._repair(domain, error)
         if not batches:
             return 0
         if read_ahead:
@@ -206,6 +242,18 @@ class Aggregator:
         for commit in commits.values():
             self._committer.send(commit, self._caches[commit.domain].version)
         return sum(len(entries) for entries in batches.values())
+
+    def _repair(self, domain: Domain, error: str) -> None:
+        """After Redis refused to read a domain's stream: recreate its group or move a wrong-typed key aside (the
+        other domains flow on meanwhile); anything else is logged and tried again at the next round."""
+        if "NOGROUP" in error or "WRONGTYPE" in error:
+            log.warning("reading %s failed (%s); setting its stream up again", self.keys.events(domain), error)
+            self._setup_domain(domain)
+            return
+        now = time.monotonic()
+        if now - self._read_error_logged.get(domain, -math.inf) > 60:
+            log.error("reading %s failed: %s (retrying every round)", self.keys.events(domain), error)
+            self._read_error_logged[domain] = now
 
     def flush(self) -> None:
         """Wait until the commits in flight are confirmed, so Redis holds everything processed so far."""
@@ -267,6 +315,13 @@ class Aggregator:
                 ready = False  # after an outage, re-check the group and our pending entries
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except redis.ResponseError as exc:
+                # Say, a stream key replaced by another type or a group deleted by hand: set up again, go on.
+                self._abandon()
+                log.error("Redis refused a command (%s); setting up again in %.1f s", exc, backoff)
+                ready = False
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
             except BaseException:
                 self._abandon()
                 raise
@@ -291,13 +346,10 @@ class Aggregator:
         self.client.hset(self.keys.heartbeat(), mapping=mapping)
 
     def _read(self, domain: Domain, start: str) -> list[Entry]:
-        reply = self.client.xreadgroup(
+        reply = self._raw.xreadgroup(
             AGGREGATOR_GROUP, self.consumer, {self.keys.events(domain): start}, count=self.batch_size
         )
-        if not reply:
-            return []
-        entries: list[Entry] = reply[0][1]
-        return entries
+        return _entries_of(reply)
 
     # -- one batch ------------------------------------------------------------------------------------------------
 
@@ -369,27 +421,46 @@ class Aggregator:
             cache.clear()
 
     def _check_all(self, domain: Domain, entries: Sequence[Entry]) -> tuple[list[Checked], list[dict[str, str]]]:
-        """The valid readings of a batch in order, and a dead letter (with its reason) for each other entry."""
-        present = [(entry_id, fields) for entry_id, fields in entries if fields]
-        decoded = decode_events([fields for _, fields in present])
+        """The valid readings of a batch in order, and a dead letter (with its reason) for each other entry.
+
+        Entries come in id order. Whatever their bytes, shape or time, each ends as a reading or a dead letter."""
+        shaped = entries_fields([flat for _, flat in entries])
+        rejected: list[dict[str, str]] = []
+        present: list[tuple[str, Flat, dict[str, str]]] = []
+        for (entry_id, flat), fields in zip(entries, shaped, strict=True):
+            if isinstance(fields, InvalidEvent):
+                rejected.append(self._deadletter(domain, entry_id, flat, str(fields)))
+            else:
+                present.append((entry_id, flat, fields))  # type: ignore[arg-type]  # flat is set when fields are
+        decoded = _decode_all([fields for _, _, fields in present])
         readings: list[Checked] = []
-        rejected = [self._deadletter(domain, entry_id, fields, "entry has no fields (deleted or trimmed before "
-                                     "processing)") for entry_id, fields in entries if not fields]  # fmt: skip
         placements = self._placements
-        for (entry_id, fields), result in zip(present, decoded, strict=True):
+        now = time.time()
+        timebase, time_check = self.timebase, self.time_check
+        earliest, latest = -math.inf, math.inf
+        if entries:
+            earliest, latest = time_check.window(
+                timebase, receive_time(entries[0][0], now), receive_time(entries[-1][0], now)
+            )
+        for (entry_id, flat, _), result in zip(present, decoded, strict=True):
             if isinstance(result, InvalidEvent):
                 reason = str(result)
             else:
-                place = (domain, result.type, result.sensor, result.values.get("segment"))
-                reason = placements.get(place)  # type: ignore[assignment]
-                if reason is None:
-                    reason = self._misplaced(domain, result)
-                    if result.sensor in self.city.sensors:  # bounded by the city, whatever producers send
-                        placements[place] = reason
+                reason = ""
+                if not earliest <= result.at <= latest:
+                    # A wrong clock must not move the city clock, freeze a sensor's state or time devices out.
+                    reason = time_check.problem(timebase, result.at, receive_time(entry_id, now))
+                if not reason:
+                    place = (domain, result.type, result.sensor, result.values.get("segment"))
+                    reason = placements.get(place)  # type: ignore[assignment]
+                    if reason is None:
+                        reason = self._misplaced(domain, result)
+                        if result.sensor in self.city.sensors:  # bounded by the city, whatever producers send
+                            placements[place] = reason
             if reason:
-                rejected.append(self._deadletter(domain, entry_id, fields, reason))
+                rejected.append(self._deadletter(domain, entry_id, flat, reason))
             else:
-                readings.append((entry_id, fields, result))  # type: ignore[arg-type]  # not an InvalidEvent here
+                readings.append((entry_id, flat, result))  # type: ignore[arg-type]  # not an InvalidEvent here
         return readings, rejected
 
     def _misplaced(self, domain: Domain, reading: Reading) -> str:
@@ -666,14 +737,18 @@ class Aggregator:
             "severity": severity, "lat": f"{lat:.6f}", "lon": f"{lon:.6f}",
         })  # fmt: skip
 
-    def _deadletter(self, domain: Domain, entry_id: str, fields: dict[str, str] | None, reason: str) -> dict[str, str]:
-        return {
-            "reason": reason,
+    def _deadletter(self, domain: Domain, entry_id: str, flat: Flat | None, reason: str) -> dict[str, str]:
+        copy, note = deadletter_copy(flat)
+        letter = {
+            "reason": shorten(reason, MAX_REASON_CHARS),
             "stream": self.keys.events(domain),
             "entry_id": entry_id,
-            "fields": _dumps(fields or {}),
+            "fields": _dumps(copy),
             "at": f"{time.time():.3f}",
         }
+        if note:
+            letter["note"] = note
+        return letter
 
     def _queue_writes(self, c: _Commit, domain: Domain, b: _Batch, clock: float | None) -> None:
         """Add the batch's writes to its commit; hash fields are grouped into one command per key."""
@@ -937,16 +1012,18 @@ class _Reader:
     parsed by the client's own reply parser, as client.xreadgroup would."""
 
     def __init__(self, client: redis.Redis, keys: Keys, consumer: str, count: int) -> None:
-        self._client = client
         self._pool = client.connection_pool
         self._connection: Any = None
         self.sent = False
         self._domains = DOMAINS
+        # The namespace's clock is read after the entries, so it is at least as new as any entry's declaration.
         self._packed = b"".join(
-            hiredis.pack_command(("XREADGROUP", "GROUP", AGGREGATOR_GROUP, consumer, "COUNT", count,  # type: ignore[arg-type]
-                                  "STREAMS", keys.events(domain), ">"))
-            for domain in DOMAINS
+            [hiredis.pack_command(("XREADGROUP", "GROUP", AGGREGATOR_GROUP, consumer, "COUNT", count,  # type: ignore[arg-type]
+                                   "STREAMS", keys.events(domain), ">"))
+             for domain in DOMAINS] + [hiredis.pack_command(("HGETALL", keys.clock()))]  # type: ignore[arg-type]
         )  # fmt: skip
+        self.timebase: Timebase = REAL_TIME  # as read with the last reads taken
+        self.failed: dict[Domain, str] = {}  # domains whose read failed in the last take, with Redis's error
 
     def request(self) -> None:
         """Send the reads, if not sent already."""
@@ -958,16 +1035,25 @@ class _Reader:
         self.sent = True
 
     def take(self) -> dict[Domain, list[Entry]]:
-        """The entries of the reads sent (sending them now if not sent yet), by domain; empty domains left out."""
+        """The entries of the reads sent (sending them now if not sent yet), by domain; empty domains left out.
+
+        A read Redis refuses (say, a stream key holding another type) is noted in `failed`; the others go on."""
         self.request()
-        parse = self._client.response_callbacks["XREADGROUP"]
-        replies = [self._connection.read_response() for _ in self._domains]
-        self.sent = False
+        self.failed = {}
         batches: dict[Domain, list[Entry]] = {}
-        for domain, raw in zip(self._domains, replies, strict=True):
-            parsed = parse(raw)
-            if parsed and parsed[0][1]:
-                batches[domain] = parsed[0][1]
+        for domain in self._domains:
+            try:
+                entries = _entries_of(self._connection.read_response())
+            except redis.ResponseError as exc:
+                self.failed[domain] = str(exc)
+                continue
+            if entries:
+                batches[domain] = entries
+        try:
+            self.timebase = decode_timebase(_pairs(self._connection.read_response()))
+        except redis.ResponseError:
+            self.timebase = REAL_TIME  # a clock key of the wrong type declares nothing
+        self.sent = False
         return batches
 
     def abandon(self) -> None:
@@ -979,6 +1065,49 @@ class _Reader:
     def close(self) -> None:
         """Give the connection back to the pool (entries of a read still in flight stay pending)."""
         self.abandon()
+
+
+def _raw_client(client: redis.Redis) -> redis.Redis:
+    """A client on the same connection pool whose stream replies are left as Redis sent them (entry ids and flat
+    field lists), so a repeated field name is seen rather than merged into a dict."""
+    raw = redis.Redis(connection_pool=client.connection_pool)
+    for command in ("XREADGROUP", "XAUTOCLAIM"):
+        raw.set_response_callback(command, lambda response, **_options: response)
+    return raw
+
+
+def _entries_of(reply: Any) -> list[Entry]:
+    """The entries of a one-stream XREADGROUP reply as (id, flat fields); a deleted entry has no fields."""
+    if not reply:
+        return []
+    entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]  # RESP3 map, RESP2 array
+    return [(entry[0], entry[1]) for entry in entries]
+
+
+def _pairs(reply: dict[str, str] | list[str] | None) -> dict[str, str]:
+    """A hash as HGETALL replies: a map (RESP3) or a flat list (RESP2)."""
+    if isinstance(reply, dict):
+        return reply
+    it = iter(reply or ())
+    return dict(zip(it, it, strict=False))
+
+
+def _decode_all(entries: list[dict[str, str]]) -> list[Reading | InvalidEvent]:
+    """decode_events, and should validation itself fail on some input, each entry on its own: an entry that
+    breaks the validator is a dead letter, never a stopped aggregator."""
+    try:
+        return decode_events(entries)
+    except Exception:
+        log.exception("validating a batch failed; validating its entries one by one")
+    results: list[Reading | InvalidEvent] = []
+    for fields in entries:
+        try:
+            results.append(decode_event(fields))
+        except InvalidEvent as exc:
+            results.append(exc)
+        except Exception as exc:
+            results.append(InvalidEvent(f"internal error while validating: {exc!r}"))
+    return results
 
 
 def _drop(pool: redis.ConnectionPool, connection: Any) -> None:
@@ -1102,6 +1231,7 @@ def run_aggregator(settings: Any, stop: threading.Event) -> None:
         claim_idle_ms=settings.claim_idle_ms,
         alerts_maxlen=settings.alerts_maxlen,
         deadletter_maxlen=settings.deadletter_maxlen,
+        time_check=TimeCheck(settings.max_ahead_s, settings.max_behind_s),
     )
     log.info("aggregator %s consuming namespace %r", settings.consumer_name, settings.namespace)
     aggregator.run_forever(stop)

@@ -68,7 +68,10 @@ def _load_events(client: redis.Redis, keys: Keys, city: City, count: int, seed: 
 
 
 def _copy_namespace(client: redis.Redis, source: Keys, target: Keys) -> None:
-    """Give `target` byte-identical raw streams, so both drains read the same entries."""
+    """Give `target` byte-identical raw streams and the same declared clock, so both drains read the same entries."""
+    clock = client.hgetall(source.clock())
+    if clock:
+        client.hset(target.clock(), mapping=clock)
     for domain in DOMAINS:
         entries = client.xrange(source.events(domain))
         pipe = client.pipeline(transaction=False)

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -360,6 +360,33 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clock(args: argparse.Namespace) -> int:
+    """Show the namespace's clock (real or declared simulated time), or return it to real time with --real."""
+    from ioc.clock import declare_real, describe, read_timebase
+    from ioc.keys import Keys
+    from ioc.store import connect
+
+    settings = resolve_redis(load_settings())
+    keys = Keys(settings.namespace)
+    client = connect(settings)
+    try:
+        if args.real:
+            declare_real(client, keys)
+            log.info("namespace %s runs on real time again", settings.namespace)
+        clock = describe(read_timebase(client, keys))
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps({"namespace": settings.namespace, **clock}))
+    elif clock["mode"] == "real":
+        print(f"{settings.namespace}: real time (event times are checked against the time Redis receives them)")
+    else:
+        now = datetime.fromtimestamp(clock["now"], UTC).isoformat(timespec="seconds")
+        print(f"{settings.namespace}: simulated time x{clock['speed']:g}, now {now}, declared by {clock['source']} "
+              "(`ioc clock --real` returns to real time)")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -415,6 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("redis-stop", cmd_redis_stop, "stop an embedded Redis running in the background")
 
     add("bench", cmd_bench, "measure aggregator throughput and wall payload (ioc.bench)", add_help=False)
+
+    clock = add("clock", cmd_clock, "show the namespace's clock: real time, or a simulator's declared time")
+    clock.add_argument("--real", action="store_true", help="clear a simulator's declaration: back to real time")
+    clock.add_argument("--json", action="store_true", help="print as JSON")
 
     settings = add("settings", cmd_settings, "print the effective settings (secrets masked)")
     settings.add_argument("--json", action="store_true", help="print as JSON")

@@ -29,7 +29,7 @@ DeviceStatus = Literal["online", "offline", "fault"]
 class _EventBase(BaseModel):
     """Fields every event carries: schema version, type, event time and the reporting sensor."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
     v: Literal[1]
     ts: AwareDatetime
@@ -132,8 +132,11 @@ def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(p) for p in error["loc"] if p not in EVENT_TYPES) or "event"
-        parts.append(f"{where}: {error['msg']}")
+        parts.append(f"{shorten(where)}: {_MESSAGES.get(error['type'], error['msg'])}")
     return "; ".join(parts)
+
+
+_MESSAGES: Final = {"finite_number": "not a finite number"}  # pydantic's words where ours are clearer
 
 
 def _check_version_and_type(fields: dict[str, str]) -> str:
@@ -142,12 +145,14 @@ def _check_version_and_type(fields: dict[str, str]) -> str:
     if version is None:
         raise InvalidEvent("missing field 'v' (schema version)")
     if version != str(SCHEMA_VERSION):
-        raise InvalidEvent(f"unsupported schema version v={version!r}; this aggregator reads v={SCHEMA_VERSION}")
+        raise InvalidEvent(
+            f"unsupported schema version v={shorten(version)!r}; this aggregator reads v={SCHEMA_VERSION}"
+        )
     event_type = fields.get("type")
     if event_type is None:
         raise InvalidEvent("missing field 'type'")
     if event_type not in EVENT_TYPES:
-        raise InvalidEvent(f"unknown event type {event_type!r}")
+        raise InvalidEvent(f"unknown event type {shorten(event_type)!r}")
     return event_type
 
 
@@ -210,7 +215,8 @@ def _fields_of(model: type[_EventBase]) -> Any:
         annotation: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         annotations[name] = annotation if info.is_required() else NotRequired[annotation]
     config = ConfigDict(extra=model.model_config.get("extra"),
-                        str_strip_whitespace=model.model_config.get("str_strip_whitespace", False))  # fmt: skip
+                        str_strip_whitespace=model.model_config.get("str_strip_whitespace", False),
+                        allow_inf_nan=model.model_config.get("allow_inf_nan", True))  # fmt: skip
     return with_config(config)(TypedDict(f"{model.__name__}Fields", annotations))  # type: ignore[operator]
 
 
@@ -268,3 +274,103 @@ def reading_of(event: Event) -> Reading:
     values = event.model_dump()
     values["v"] = str(values["v"])
     return Reading(event.type, event.sensor, event.epoch, values)
+
+
+# -- raw stream entries ---------------------------------------------------------------------------------------------
+# A producer can append anything: any bytes in any name or value, repeated names, thousands of fields. Entries are
+# read with undecodable bytes kept as lone surrogates (the client's "surrogateescape"), and each entry is checked
+# for its shape here before its fields are validated as an event.
+
+MAX_FIELDS: Final = 64  # an event has at most 11; more is surely not an event (and would make a huge reason)
+SHORT_CHARS: Final = 60  # a name or value quoted in a reason is cut to this
+DEADLETTER_FIELDS_MAX_CHARS: Final = 65_536  # the copy of a rejected entry kept in its dead letter
+NO_FIELDS: Final = "entry has no fields (deleted or trimmed before processing)"
+
+Flat = list[str]  # an entry's fields as read: [name, value, name, value, ...]
+RawEntry = tuple[str, Flat | None]  # an entry id and its fields (None or empty: the entry was deleted)
+
+
+def shorten(text: str, limit: int = SHORT_CHARS) -> str:
+    """Text cut to `limit` characters for a reason, bytes that are not UTF-8 shown escaped."""
+    text = escape(text)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
+
+
+def escape(text: str) -> str:
+    r"""Text as valid UTF-8: undecodable bytes (kept as lone surrogates when read) shown as \xNN."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether text read from Redis was valid UTF-8 (no byte had to be kept as a lone surrogate)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def entry_problem(flat: Flat | None) -> str:
+    """Why an entry's fields cannot be an event's, whatever their values; "" if their shape is fine."""
+    if not flat:
+        return NO_FIELDS
+    if len(flat) > 2 * MAX_FIELDS:
+        return f"entry has {len(flat) // 2} fields; an event has at most {MAX_FIELDS}"
+    for index, text in enumerate(flat):
+        if not _is_utf8(text):
+            what = "field name" if index % 2 == 0 else f"value of field {shorten(flat[index - 1])!r}"
+            return f"{what} {shorten(text)!r} is not valid UTF-8"
+    names = flat[::2]
+    if len(set(names)) < len(names):
+        repeated = next(name for name in names if names.count(name) > 1)
+        return f"field {shorten(repeated)!r} appears {names.count(repeated)} times"
+    return ""
+
+
+def entries_fields(flats: list[Flat | None]) -> list[dict[str, str] | InvalidEvent]:
+    """Each entry's fields as a dict, or InvalidEvent saying why its shape cannot be an event's (fast when fine)."""
+    clean = "".join([text for flat in flats if flat for text in flat]).isascii()  # the usual batch: all ASCII
+    results: list[dict[str, str] | InvalidEvent] = []
+    for flat in flats:
+        if flat and len(flat) <= 2 * MAX_FIELDS and (clean or all(map(_is_utf8, flat))):
+            it = iter(flat)
+            fields = dict(zip(it, it, strict=False))
+            if 2 * len(fields) == len(flat):
+                results.append(fields)
+                continue
+        results.append(InvalidEvent(entry_problem(flat)))
+    return results
+
+
+def deadletter_copy(flat: Flat | None) -> tuple[Any, str]:
+    """A rejected entry's fields as kept in its dead letter, and a note on how the copy differs ("" if it does not).
+
+    A JSON object of the fields; an array of [name, value] pairs when a name repeats (nothing is merged away).
+    Undecodable bytes are shown as \\xNN escapes. A copy over DEADLETTER_FIELDS_MAX_CHARS keeps its first fields
+    and says so (the entry itself stays in the raw stream until trimmed)."""
+    flat = flat or []
+    notes: list[str] = []
+    if not all(map(_is_utf8, flat)):
+        flat = [escape(text) for text in flat]
+        notes.append("bytes that are not UTF-8 shown as \\xNN")
+    pairs = list(zip(flat[::2], flat[1::2], strict=True))
+    total = sum(map(len, flat))
+    if total > DEADLETTER_FIELDS_MAX_CHARS:
+        kept: list[tuple[str, str]] = []
+        room = DEADLETTER_FIELDS_MAX_CHARS
+        for name, value in pairs:
+            if room <= 0:
+                break
+            name, value = name[:room], value[: max(0, room - len(name))]
+            kept.append((name, value))
+            room -= len(name) + len(value)
+        notes.append(f"truncated: {len(kept)} of {len(pairs)} fields, {DEADLETTER_FIELDS_MAX_CHARS} of {total} "
+                     "characters kept")  # fmt: skip
+        pairs = kept
+    names = [name for name, _ in pairs]
+    copy: Any = dict(pairs) if len(set(names)) == len(names) else [list(pair) for pair in pairs]
+    return copy, "; ".join(notes)

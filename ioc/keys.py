@@ -91,6 +91,14 @@ class Keys:
         """Hash the aggregator refreshes each loop: wall time of the loop and of the last processed event."""
         return f"{self._tag('meta')}:heartbeat"
 
+    def clock(self) -> str:
+        """Hash declaring the namespace's simulated clock (format in ioc/clock.py); absent: real time."""
+        return f"{self._tag('meta')}:clock"
+
+    def quarantine(self, domain: Domain, at_ms: int) -> str:
+        """Where a raw stream key holding the wrong type is moved aside (same slot), so the domain flows again."""
+        return f"{self._tag(domain)}:events:quarantined:{at_ms}"
+
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (used to wipe a test or exercise namespace)."""
         return f"{PREFIX}:{{{self.namespace}.*"

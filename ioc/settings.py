@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     claim_idle_ms: int = Field(default=60_000, ge=1_000, description="Idle ms before claiming.")
     stale_after_s: float = Field(default=30.0, gt=0, description="No processed event for this long shows stale data.")
     wall_refresh_ms: int = Field(default=2_000, ge=250, le=60_000)
+    max_ahead_s: float = Field(default=300.0, ge=0, le=86_400 * 366,
+                               description="How far an event time may be ahead of its receive time.")
+    max_behind_s: float = Field(default=86_400.0, ge=0, le=86_400 * 3660,
+                                description="How far an event time may be behind its receive time.")
 
     @field_validator("redis_url")
     @classmethod

@@ -15,10 +15,15 @@ CONNECT_TIMEOUT_S = 2.0
 
 
 def connect_url(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
-    """A client for a redis://, rediss:// or unix:// URL, decoding replies to str."""
+    """A client for a redis://, rediss:// or unix:// URL, decoding replies to str.
+
+    Bytes that are not UTF-8 (any producer can write them) are kept as lone surrogates instead of raising inside
+    the reply parser, which would stop whoever reads them; code taking text from producers checks it
+    (ioc.events.entry_problem) and writes it back escaped."""
     return redis.Redis.from_url(
         url,
         decode_responses=True,
+        encoding_errors="surrogateescape",
         socket_timeout=socket_timeout,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         health_check_interval=15,

@@ -11,20 +11,22 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from itertools import islice
-from typing import Any, Final, TextIO, cast
+from typing import Any, Final, TextIO, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import redis
 
 from ioc.city import City
+from ioc.clock import declare_replay, declare_simulated, read_timebase
 from ioc.keys import Keys
 from simulators.engine import SimEvent, as_epoch, generate
 from simulators.scenario import load_scenario
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A fixed Monday 05:00 in Tam Kỳ, so a dry run with the same seed prints the same lines on any day.
 DRY_RUN_START: Final = datetime(2026, 1, 5, 5, 0, tzinfo=timezone(timedelta(hours=7)))
@@ -62,39 +64,46 @@ def _append(client: redis.Redis, keys: Keys, batch: list[SimEvent], maxlen: int)
 
 
 def write_events(client: redis.Redis, keys: Keys, events: Iterable[SimEvent], maxlen: int) -> int:
-    """Append a finite batch of events as fast as possible (pipelines of 500), for benchmarks and tests."""
+    """Append a finite batch of events as fast as possible (pipelines of 500), for benchmarks and tests.
+
+    That is a replay: unless the namespace already runs on a declared clock, its clock is declared a replay from
+    the first event's time, so the events are not judged against real time (ioc/clock.py)."""
     count = 0
     for batch in _batches(events, BATCH_SIZE):
+        if not count and not read_timebase(client, keys).simulated:
+            declare_replay(client, keys, start=min(event.at for event in batch), source="replay")
         _append(client, keys, batch, maxlen)
         count += len(batch)
     return count
 
 
-def _append_or_stop(client: redis.Redis, keys: Keys, batch: list[SimEvent], maxlen: int, stop: threading.Event) -> bool:
-    """Append a batch in a helper thread while watching `stop`; False if stopped before the write finished.
+def _call_or_stop(action: Callable[[], T], stop: threading.Event, name: str) -> tuple[bool, T | None]:
+    """Run action() in a helper thread while watching `stop`: (True, its result), or (False, None) if stopped
+    before it finished.
 
     redis-py retries a failing command by itself (seconds with the default policy, longer when the network
-    hangs), so the write runs aside and the caller stays able to stop within a tick whatever the client's policy.
+    hangs), so the call runs aside and the caller stays able to stop within a tick whatever the client's policy.
     """
+    outcome: list[T] = []
     failure: list[BaseException] = []
 
-    def write() -> None:
+    def call() -> None:
         try:
-            _append(client, keys, batch, maxlen)
+            outcome.append(action())
         except BaseException as exc:  # handed to the caller's thread, re-raised there
             failure.append(exc)
 
-    writer = threading.Thread(target=write, name="ioc-simulator-xadd", daemon=True)
-    writer.start()
+    worker = threading.Thread(target=call, name=name, daemon=True)
+    worker.start()
     while True:
-        writer.join(_TICK_S)
-        if not writer.is_alive():
+        worker.join(_TICK_S)
+        if not worker.is_alive():
             break
         if stop.is_set():
-            return False
+            return False, None
     if failure:
         raise failure[0]
-    return True
+    return True, outcome[0]
 
 
 def _append_with_retry(
@@ -104,22 +113,49 @@ def _append_with_retry(
 
     A retried pipeline may have been partly applied before the connection broke, so delivery is at least once.
     """
+    written = _with_retry(
+        lambda: _call_or_stop(lambda: _append(client, keys, batch, maxlen), stop, "ioc-simulator-xadd")[0],
+        f"{len(batch)} events", stop,
+    )  # fmt: skip
+    return bool(written)
+
+
+def _with_retry(action: Callable[[], T], what: str, stop: threading.Event) -> T | None:
+    """action(), tried again with bounded back-off while Redis is unreachable; None if stopped meanwhile."""
     delay = 0.25
     failures = 0
-    while True:
+    while not stop.is_set():
         try:
-            if not _append_or_stop(client, keys, batch, maxlen, stop):
-                return False
+            result = action()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             failures += 1
-            logger.warning("Redis unavailable (%s); retrying %d events in %.2g s", exc, len(batch), delay)
-            if stop.wait(delay):
-                return False
+            logger.warning("Redis unavailable (%s); retrying %s in %.2g s", exc, what, delay)
+            stop.wait(delay)
             delay = min(delay * 2, MAX_BACKOFF_S)
             continue
         if failures:
             logger.info("Redis is back after %d failed attempts", failures)
-        return True
+        return result
+    return None
+
+
+def _begin_clock(
+    client: redis.Redis, keys: Keys, city: City, start: datetime | None, speed: float, source: str
+) -> datetime:
+    """When the simulated clock begins: `start`, else where the namespace's declared simulated clock is now (a
+    restarted simulator goes on with it), else now. Declares that clock, so events are checked against it and
+    not real time (ioc/clock.py): a day played at 60x is not "ahead"."""
+    zone = ZoneInfo(city.timezone)
+    declared = read_timebase(client, keys)
+    if start is not None:
+        begin = start
+    elif declared.simulated:
+        begin = datetime.fromtimestamp(declared.now(), zone)
+        logger.info("continuing the simulated clock of %s at %s", keys.namespace, begin.isoformat(timespec="seconds"))
+    else:
+        begin = datetime.now(zone)
+    declare_simulated(client, keys, start=as_epoch(begin, city), speed=speed, source=source)
+    return begin
 
 
 def run_simulation(
@@ -147,10 +183,16 @@ def run_simulation(
     if rate is not None and rate <= 0:
         raise ValueError(f"rate must be positive, got {rate}")
     scenario = load_scenario(scenario_name)
-    begin = start if start is not None else datetime.now(ZoneInfo(city.timezone))
+    stop = stop if stop is not None else threading.Event()
+    source = f"simulator {scenario_name}"
+    begin = _with_retry(
+        lambda: _call_or_stop(lambda: _begin_clock(client, keys, city, start, speed, source), stop, "ioc-clock")[1],
+        "the clock", stop,
+    )  # fmt: skip
+    if begin is None:
+        return 0
     sim_start = as_epoch(begin, city)
     sim_end = sim_start + duration_s if duration_s is not None else math.inf
-    stop = stop if stop is not None else threading.Event()
     events = generate(city, scenario, seed, begin)
     pending = next(events, None)
     wall_start = last_refill = time.monotonic()

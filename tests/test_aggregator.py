@@ -9,6 +9,7 @@ import redis
 
 from ioc.aggregator import Aggregator
 from ioc.city import City, Sensor
+from ioc.clock import declare_replay
 from ioc.events import (
     DeviceStatusChanged,
     FloodWaterLevelObserved,
@@ -44,8 +45,10 @@ def add(r: redis.Redis, keys: Keys, domain: str, fields: dict[str, str]) -> str:
     return str(r.xadd(keys.events(domain), fields))  # type: ignore[arg-type]
 
 
-def make(r: redis.Redis, keys: Keys, city: City, **kwargs: object) -> Aggregator:
-    """An aggregator with its group created."""
+def make(r: redis.Redis, keys: Keys, city: City, *, clock: datetime = T0, **kwargs: object) -> Aggregator:
+    """An aggregator with its group created, on a namespace that replays events from `clock` (the tests' days are
+    in the past: under real time their events would be rejected as too old)."""
+    declare_replay(r, keys, start=clock.timestamp(), source="tests")
     agg = Aggregator(r, keys, city, consumer=str(kwargs.pop("consumer", "agg-test")), **kwargs)  # type: ignore[arg-type]
     agg.setup()
     return agg
@@ -255,7 +258,7 @@ def test_snapshot_is_stale_without_heartbeat_and_when_redis_is_unreachable(r, ke
 def test_rollups_of_a_replayed_past_date_survive_for_the_chart(r, keys, city) -> None:
     camera = city.sensors_of("traffic_camera")[0]
     past = datetime(2024, 10, 15, 8, 0, tzinfo=ICT)  # a training replay of a flood day two years ago
-    agg = make(r, keys, city)
+    agg = make(r, keys, city, clock=past)
     for minute in range(3):
         add(r, keys, "traffic", speed(camera, past + timedelta(minutes=minute), 20.0))
     agg.drain()

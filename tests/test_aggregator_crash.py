@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 
 from ioc.city import City
+from ioc.clock import declare_replay
 from ioc.events import TrafficSpeedObserved, encode_event
 from ioc.keys import AGGREGATOR_GROUP, Keys
 from ioc.rollup import decode_minute
@@ -74,6 +75,7 @@ def test_sigkill_mid_stream_then_restart_gives_exact_counts(r, keys, city: City,
     rng = random.Random(11)
     cameras = city.sensors_of("traffic_camera")
     expected_weight: Counter[str] = Counter()
+    declare_replay(r, keys, start=T0.timestamp(), source="tests")
     pipe = r.pipeline(transaction=False)
     bad_positions = set(rng.sample(range(TOTAL_GOOD + TOTAL_BAD), TOTAL_BAD))
     good = 0

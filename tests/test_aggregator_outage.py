@@ -14,6 +14,7 @@ import redis
 
 from ioc.aggregator import Aggregator
 from ioc.city import City
+from ioc.clock import declare_replay
 from ioc.embedded import EmbeddedRedis
 from ioc.events import WifiUsageObserved, encode_event
 from ioc.keys import Keys
@@ -39,6 +40,7 @@ def test_aggregator_rides_out_a_redis_restart(tmp_path: Path, city: City, caplog
     server.start()
     keys = Keys("outage")
     client = connect_url(server.url, socket_timeout=2)
+    declare_replay(client, keys, start=T0.timestamp(), source="tests")
     hotspot = city.sensors_of("wifi_hotspot")[0]
 
     def send(count: int, offset: int) -> None:
