@@ -1,9 +1,11 @@
-"""`ioc run`: start every process of the system as children and stop them all together, leaving nothing running.
+"""`ioc run`: start every process of the system as children, keep them running, and stop them all together.
 
 Each child runs `python -m ioc.cli <command>` in its own process group, so a Ctrl-C in the terminal reaches only
 the supervisor, which then stops the children in order: producers, aggregator and web first (SIGTERM, then
-SIGKILL after a timeout, for the whole group), the embedded Redis last so it can save its data. The pids are
-kept in `<data_dir>/ioc-run.json` while running, which also stops a second `ioc run` on the same folder.
+SIGKILL after a timeout, for the whole group), the embedded Redis last so it can save its data. A child that dies
+meanwhile is restarted on its own after a growing delay (`RestartPolicy`) while the others keep running; only a
+stop request ends the run. The pids are kept in `<data_dir>/ioc-run.json` while running (rewritten after each
+restart), which also stops a second `ioc run` on the same folder.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ioc.embedded import pid_alive
+from ioc.embedded import EmbeddedRedis, pid_alive
 from ioc.errors import IocError
 from ioc.settings import Settings
 
@@ -39,18 +42,70 @@ WEB_READY_TIMEOUT_S = 120.0
 CHILD_STOP_TIMEOUT_S = 15.0
 REDIS_STOP_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 2.0
+DEATHS_REPORT_WINDOW_S = 300.0  # the death count in a restart's log line covers this span
 
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 
 @dataclass
+class RestartPolicy:
+    """When to restart a child that died: a delay doubling from `first_delay_s` up to `max_delay_s`, back to the
+    first once the child stayed up `reset_after_s`; `failing_deaths` deaths within `failing_window_s` make it
+    failing repeatedly, and it is then retried at the longest delay."""
+
+    first_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    reset_after_s: float = 60.0
+    failing_deaths: int = 5
+    failing_window_s: float = 60.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    restarts: int = 0
+    _deaths: deque[float] = field(default_factory=deque, repr=False)
+    _next_delay_s: float | None = field(default=None, repr=False)
+    _started_at: float | None = field(default=None, repr=False)
+
+    def started(self) -> None:
+        """Note that the child (re)started now."""
+        self._started_at = self.clock()
+
+    def died(self) -> float:
+        """Note that the child died now; the seconds to wait before restarting it."""
+        now = self.clock()
+        stayed_up = self._started_at is not None and now - self._started_at >= self.reset_after_s
+        if self._next_delay_s is None or stayed_up:
+            self._next_delay_s = self.first_delay_s
+        self._deaths.append(now)
+        keep_s = max(self.failing_window_s, DEATHS_REPORT_WINDOW_S)
+        while now - self._deaths[0] > keep_s:
+            self._deaths.popleft()
+        self.restarts += 1
+        delay = self.max_delay_s if self.failing else self._next_delay_s
+        self._next_delay_s = min(delay * 2, self.max_delay_s)
+        return delay
+
+    def deaths_within(self, span_s: float) -> int:
+        """How many times the child died in the last span_s seconds."""
+        now = self.clock()
+        return sum(1 for moment in self._deaths if now - moment <= span_s)
+
+    @property
+    def failing(self) -> bool:
+        """Whether the child died `failing_deaths` times within `failing_window_s`."""
+        return self.deaths_within(self.failing_window_s) >= self.failing_deaths
+
+
+@dataclass
 class Child:
-    """One supervised process: its role, command line and, once started, its Popen."""
+    """One supervised process: its role, command line, environment and, while it runs, its Popen."""
 
     name: str
     argv: list[str]
+    env: dict[str, str] = field(default_factory=dict, repr=False)
     may_finish: bool = False
+    quiet: bool = False
+    policy: RestartPolicy = field(default_factory=RestartPolicy, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    restart_at: float | None = None  # time.monotonic() at which a child that died is started again
 
     @property
     def running(self) -> bool:
@@ -213,7 +268,7 @@ class Supervisor:
         self.request_stop()
 
     def run(self) -> int:
-        """Start everything, wait until stopped or a child dies, stop everything; 0 after a requested stop."""
+        """Start everything, restart any child that dies until told to stop, stop everything; 0 when stopped."""
         previous: dict[signal.Signals, SignalHandler] = {}
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[signum] = signal.signal(signum, self._on_signal)
@@ -242,39 +297,41 @@ class Supervisor:
         if redis_url is None:
             return 0  # stopped during start-up
         env["IOC_REDIS_URL"] = redis_url
-        wanted = [Child("aggregator", self._command("aggregator"))]
+        wanted = [Child("aggregator", self._command("aggregator"), env)]
         if self.scenario is not None:
             argv = self._command("simulate", self.scenario, "--speed", repr(self.speed))
             if self.seed is not None:
                 argv += ["--seed", str(self.seed)]
-            wanted.append(Child("simulator", argv, may_finish=True))
-        wanted.append(Child("web", self._command("web")))
+            wanted.append(Child("simulator", argv, env, may_finish=True))
+        wanted.append(Child("web", self._command("web"), env))
         for child in wanted:
             if self._stop.is_set():
                 return 0
-            self._start(child, env)
+            self._start(child)
             self.children.append(child)
             self._write_run_file()
         return self._watch()
 
-    def _start(self, child: Child, env: dict[str, str], *, quiet: bool = False) -> None:
+    def _start(self, child: Child) -> None:
         """Start one child in its own process group (so a terminal Ctrl-C reaches only the supervisor)."""
-        stdout = subprocess.DEVNULL if quiet else None
-        child.process = subprocess.Popen(child.argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout, process_group=0)
+        stdout = subprocess.DEVNULL if child.quiet else None
+        child.process = subprocess.Popen(
+            child.argv, env=child.env, stdin=subprocess.DEVNULL, stdout=stdout, process_group=0
+        )
+        child.policy.started()
         log.info("started %s (pid %d)", child.name, child.process.pid)
 
     def _start_embedded_redis(self, env: dict[str, str]) -> str | None:
         """Start `ioc redis` as a child and return the server's URL once it answers (None if stopped meanwhile)."""
-        from ioc.embedded import EmbeddedRedis
-
         server = EmbeddedRedis(self.data_dir / "redis")
         if server.is_answering():
             log.warning("an embedded Redis already runs in %s; using it and leaving it running", server.folder)
             return server.url
-        child = Child("redis", self._command("redis"))
         redis_env = dict(env)
         redis_env.pop("IOC_REDIS_URL", None)
-        self._start(child, redis_env, quiet=True)  # its "Ctrl-C stops it" banner is for standalone use
+        # quiet: its "Ctrl-C stops it" banner is for standalone use
+        child = Child("redis", self._command("redis"), redis_env, quiet=True)
+        self._start(child)
         self.redis_child = child
         self._write_run_file()
         deadline = time.monotonic() + REDIS_READY_TIMEOUT_S
@@ -288,7 +345,7 @@ class Supervisor:
         return server.url
 
     def _watch(self) -> int:
-        """Wait for the web server to answer, announce the URL, then watch the children until told to stop."""
+        """Wait for the web server to answer, announce the URL, then restart children that die until told to stop."""
         url = browser_url(self.settings.web_host, self.settings.web_port)
         deadline = time.monotonic() + WEB_READY_TIMEOUT_S
         announced = False
@@ -297,7 +354,10 @@ class Supervisor:
             watched.append(self.redis_child)
         while not self._stop.is_set():
             for child in list(watched):
-                assert child.process is not None
+                if child.process is None:
+                    if child.restart_at is not None and time.monotonic() >= child.restart_at:
+                        self._restart(child)
+                    continue
                 code = child.process.poll()
                 if code is None:
                     continue
@@ -305,8 +365,7 @@ class Supervisor:
                     log.info("%s finished", child.name)
                     watched.remove(child)
                     continue
-                log.error("%s (pid %d) %s; stopping everything", child.name, child.process.pid, _describe_exit(code))
-                return 1
+                self._died(child, code)
             if not announced:
                 status = web_status(url)
                 if status is not None:
@@ -319,6 +378,65 @@ class Supervisor:
                     return 1
             self._stop.wait(POLL_S)
         return 0
+
+    def _died(self, child: Child, code: int) -> None:
+        """Clear what a dead child left in its process group and schedule its restart, saying how it ended."""
+        assert child.process is not None
+        pid = child.process.pid
+        _signal_group(pid, signal.SIGKILL)  # e.g. the workers of a gunicorn master that was killed alone
+        delay = self._schedule_restart(child)
+        self._write_run_file()
+        ended = f"{child.name} (pid {pid}) {_describe_exit(code)}"
+        if child.policy.failing:
+            log.error(
+                "%s is failing repeatedly: %d deaths within %.0f s, the last: %s; "
+                "the rest stays up; retrying every %.0f s",
+                child.name,
+                child.policy.deaths_within(child.policy.failing_window_s),
+                child.policy.failing_window_s,
+                ended,
+                delay,
+            )
+        else:
+            log.warning(
+                "%s; restart %d, %d death(s) in the last %.0f min; next in %.0f s",
+                ended,
+                child.policy.restarts,
+                child.policy.deaths_within(DEATHS_REPORT_WINDOW_S),
+                DEATHS_REPORT_WINDOW_S / 60,
+                delay,
+            )
+
+    @staticmethod
+    def _schedule_restart(child: Child) -> float:
+        """Forget a dead child's process and set when to start it again; the delay in seconds."""
+        child.process = None
+        delay = child.policy.died()
+        child.restart_at = time.monotonic() + delay
+        return delay
+
+    def _restart(self, child: Child) -> None:
+        """Start a child that died again (the embedded Redis on the same folder, so its URL stays the same)."""
+        child.restart_at = None
+        if child is self.redis_child:
+            self._stop_orphaned_redis()
+        try:
+            self._start(child)
+        except OSError as exc:  # e.g. out of processes or memory: try again later, like a child that died at once
+            delay = self._schedule_restart(child)
+            log.error("could not restart %s (%s); next try in %.0f s", child.name, exc, delay)
+            return
+        self._write_run_file()
+
+    def _stop_orphaned_redis(self) -> None:
+        """Stop a redis-server that outlived its killed `ioc redis` (its own process group), so a new one can start."""
+        server = EmbeddedRedis(self.data_dir / "redis")
+        if server.is_answering():
+            log.warning(
+                "the embedded redis-server (pid %s) outlived its `ioc redis` process; stopping it (it saves its data)",
+                server.pid(),
+            )
+            server.stop()
 
     def _write_run_file(self) -> None:
         """Record the supervisor's and children's pids (atomically) for tools and a second `ioc run`."""
@@ -366,4 +484,5 @@ class Supervisor:
             log.info("stopping the embedded Redis")
             # Only the `ioc redis` process: it asks redis-server to SHUTDOWN, which saves before exiting.
             self._stop_children([self.redis_child], signal.SIGTERM, REDIS_STOP_TIMEOUT_S, group=False)
+            self._stop_orphaned_redis()  # left by an `ioc redis` killed while the run went on
         log.info("all processes stopped")

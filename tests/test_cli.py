@@ -345,25 +345,6 @@ def test_run_serves_the_dashboard_and_ctrl_c_stops_everything(data_dir: Path, tm
     assert "Traceback" not in stderr.read_text()
 
 
-def test_run_stops_everything_when_a_child_dies(data_dir: Path, tmp_path: Path) -> None:
-    require("ioc/aggregator.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
-    proc, _, stderr = start_run(data_dir, tmp_path, free_port())
-    pids: list[int] = []
-    try:
-        wait_for(lambda: len(run_file_children(data_dir)) == 4, 60, "every child to start")
-        children = run_file_children(data_dir)
-        pids = list(children.values())
-        os.kill(children["aggregator"], signal.SIGKILL)
-        assert proc.wait(timeout=30) == 1
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert "aggregator" in stderr.read_text()
-    assert "SIGKILL" in stderr.read_text()
-    assert_nothing_left(data_dir, pids)
-
-
 def test_run_refuses_a_busy_port_before_starting_anything(data_dir: Path, tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = int(busy.getsockname()[1])
