@@ -154,7 +154,7 @@ def test_a_held_minute_near_its_expiry_is_read_again() -> None:
 
 
 def test_commit_splits_only_what_can_be_split() -> None:
-    commit = _Commit("traffic", [("1-0", {"v": "1"}), ("2-0", None)], "stats", "events")
+    commit = _Commit("traffic", [("1-0", ["v", "1"]), ("2-0", None)], "stats", "events")
     assert commit.owned == ["1-0"]  # the entry deleted before it was read is not required to be pending
     commit.hset("h", {f"f{n}": "x" for n in range(3_000)})  # 6,000 arguments: two HSETs of whole pairs
     assert [a for a in commit.args if a == "HSET"] == ["HSET", "HSET"]
