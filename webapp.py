@@ -3,12 +3,14 @@
 Pages are registered here rather than discovered from a folder, so each page is a layout module plus a callbacks
 module, and this file stays a short list. `?lang=vi|en` picks the language; the default is a setting.
 
-`warm_up()` finishes Dash's one-time set-up before a worker serves (gunicorn.conf.py calls it in each worker).
+`warm_up()` finishes Dash's one-time set-up before a worker serves (gunicorn.conf.py calls it in each worker), and
+a small inline script in the page reloads it when Dash's own scripts failed to start, so a wall recovers unattended.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 import dash
 from dash import Dash
@@ -20,6 +22,48 @@ from ioc.i18n import normalize_lang
 from layouts import wall
 
 ASSETS: Path = Path(__file__).resolve().parent / "assets"
+PAGE_WATCHDOG_MS: Final = 20_000  # a page not rendered this long after loading is reloaded (`?watchdog_ms=` shortens)
+PAGE_WATCHDOG_MAX_MS: Final = 300_000  # the wait doubles after each reload that did not help, up to this
+# Rendered means: Dash replaced its "Loading..." placeholder, shows no "Error loading ..." and the page container
+# (dash.page_container's content div) holds the page.
+PAGE_READY_SELECTOR: Final = "#_pages_content > *"
+
+# Inline, not in assets/: it must run when Dash's bundles did not load (a 500 or a dropped connection for one of
+# them leaves the page on "Loading..." for good). It reloads only once the server answers, because a reload with
+# the server away would leave the browser on its own error page, where no script of ours runs any more.
+PAGE_WATCHDOG_JS: Final = """
+(function () {
+  var KEY = "ioc-page-reloads";
+  var script = document.currentScript;
+  var asked = Number(new URLSearchParams(location.search).get("watchdog_ms"));
+  var base = Math.max(1000, asked || Number(script.getAttribute("data-after-ms")));
+  var longest = Number(script.getAttribute("data-max-ms"));
+  var ready = script.getAttribute("data-ready");
+  var failures = 0;
+  try { failures = Number(sessionStorage.getItem(KEY)) || 0; } catch (err) { /* storage refused: no back-off */ }
+  function remember(n) {
+    try { if (n) { sessionStorage.setItem(KEY, String(n)); } else { sessionStorage.removeItem(KEY); } } catch (err) {}
+  }
+  function wait() { return Math.min(base * Math.pow(2, failures), longest); }
+  function rendered() {
+    return !document.querySelector("#react-entry-point ._dash-loading, #react-entry-point ._dash-error")
+      && document.querySelector(ready) !== null;
+  }
+  var deadline = Date.now() + wait();
+  function check() {
+    if (rendered()) { remember(0); return; }
+    if (Date.now() < deadline) { setTimeout(check, 500); return; }
+    failures += 1;
+    remember(failures);
+    deadline = Date.now() + wait();
+    fetch(location.href, { cache: "no-store", credentials: "same-origin" }).then(
+      function (response) { if (response.ok) { location.reload(); } else { setTimeout(check, 500); } },
+      function () { setTimeout(check, 500); }
+    );
+  }
+  setTimeout(check, 500);
+})();
+"""
 
 app = Dash(
     __name__,
@@ -31,6 +75,12 @@ app = Dash(
     title="IOC",
 )
 server = app.server
+app.index_string = app.index_string.replace(
+    "{%css%}",
+    "{%css%}\n"
+    f'<script id="ioc-page-watchdog" data-after-ms="{PAGE_WATCHDOG_MS}" data-max-ms="{PAGE_WATCHDOG_MAX_MS}"'
+    f' data-ready="{PAGE_READY_SELECTOR}">{PAGE_WATCHDOG_JS}</script>',
+)
 
 
 def wall_page(lang: str | None = None, **_query: object) -> Component:
@@ -45,13 +95,11 @@ app.layout = dash.page_container
 
 
 def warm_up() -> None:
-    """Run Dash's first-request set-up once, in this thread, so concurrent first requests all find it finished.
-
-    Dash 4.4 sets up on the first request (a before_request hook) and marks itself done before it has registered
-    the component bundle paths, so other threads' first requests get HTTP 500 for the scripts and the page stays
-    blank. One request for the page through Flask's test client runs every such hook (server set-up, the pages
-    router) and renders the index, which registers every bundle path the page refers to.
-    """
+    """Run Dash's first-request set-up once, in this thread, so concurrent first requests all find it finished."""
+    # Dash 4.4 sets up on the first request (a before_request hook) and marks itself done before it has registered
+    # the component bundle paths, so other threads' first requests get HTTP 500 for the scripts and the page stays
+    # blank. One request for the page runs every such hook (server set-up, the pages router) and renders the
+    # index, which registers every bundle path the page refers to.
     with server.test_client() as client:
         response = client.get(app.config.routes_pathname_prefix)
     if response.status_code != 200:

@@ -244,3 +244,62 @@ def test_wall_lives_in_a_browser(web: WebServer, feed: Feed, embedded_redis, cit
             lost.wait_for(state="hidden", timeout=10 * REFRESH_MS)
         finally:
             context.close()
+
+
+WATCHDOG_MS = 2000
+
+
+def test_page_reloads_itself_when_its_scripts_failed(web: WebServer, city: City, tmp_path: Path) -> None:
+    from playwright.sync_api import Route, sync_playwright
+
+    started = time.monotonic()
+    documents: list[float] = []  # when the page itself was requested (the first load and each reload)
+    probes: list[float] = []  # when the watchdog asked whether the server answers before reloading
+    renderer_requests: list[float] = []
+
+    def route(route: Route) -> None:
+        request, at = route.request, time.monotonic() - started
+        if not request.url.startswith(web.url):
+            route.abort()
+        elif request.resource_type == "document":
+            documents.append(at)
+            route.continue_()
+        elif request.resource_type == "fetch" and "/_dash-" not in request.url:
+            probes.append(at)
+            if len(probes) == 1:
+                route.abort()  # the server seems away: no reload then (it would strand the browser on an error page)
+            else:
+                route.continue_()
+        elif "dash_renderer" in request.url:
+            renderer_requests.append(at)
+            if len(renderer_requests) <= 2:
+                route.fulfill(status=500, body="boom")  # as in the first-request race: the page stays on "Loading..."
+            else:
+                route.continue_()
+        else:
+            route.continue_()
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1920, "height": 1080},
+        )  # fmt: skip
+        try:
+            page = context.new_page()
+            page.route("**/*", route)
+            page.goto(f"{web.url}/?watchdog_ms={WATCHDOG_MS}")
+            # By itself, with no one touching it: the wall is drawn after the reloads.
+            page.wait_for_function(
+                f"document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length >= {len(city.segments)}",
+                timeout=60_000,
+            )
+            assert len(renderer_requests) == 3 and len(documents) == 3, (documents, renderer_requests)
+            # Each wait doubles: the first load waits 1x and its first probe fails (so 2x more), the second 4x.
+            base = WATCHDOG_MS / 1000
+            assert len(probes) == 3 and probes[0] >= documents[0] + base, (documents, probes)
+            assert documents[1] - documents[0] >= base + 2 * base, documents
+            assert documents[2] - documents[1] >= 4 * base, documents
+            # Rendered: the back-off starts from the beginning again next time.
+            page.wait_for_function("sessionStorage.getItem('ioc-page-reloads') === null", timeout=10_000)
+        finally:
+            context.close()
