@@ -1,4 +1,6 @@
-"""The aggregator: the one process that consumes the raw streams and turns events into derived state and alerts.
+"""The aggregator's engine: the one process that consumes the raw streams, exactly once, and commits what the
+domain reducers (ioc/reducers/) make of them. The engine knows nothing of traffic or floods; a reducer knows
+nothing of Redis.
 
 Exactly-once effect: each batch of one domain is read with XREADGROUP, and its derived writes, dead letters,
 alerts and the XACK of its entries go to Redis in one script, which applies them only if the domain's state
@@ -7,6 +9,10 @@ are still pending on this consumer (not claimed by another meanwhile). Killed an
 applied and acknowledged or not at all; at start the consumer re-reads its own pending entries and claims entries
 left idle by dead consumers, so nothing is lost and nothing counted twice.
 
+Any entry is handled: whatever bytes, shape or event time a producer sends, an entry becomes a valid reading or a
+dead letter with its reason and its fields (ioc/events.py checks the shape, ioc/clock.py the time); a stream key of
+the wrong type is moved aside. No input stops the loop.
+
 Speed: the consumer keeps the state it committed in memory (valid while the version is its own), validates a
 batch in one call into pydantic-core, and pipelines: the next round's reads are sent as soon as a round's
 entries arrive, and a round's commits (one per domain) are sent without waiting, so Redis applies round N while
@@ -14,8 +20,8 @@ this process reads and computes round N+1 on the state N leaves. Round N's commi
 N+1's are sent; a batch refused because another writer got there first is computed again, one whose entries
 another consumer took over is dropped.
 
-All rules run on event time; the city clock is the newest event time seen, so a sped-up simulation and a replay
-give the same state as real time would.
+All rules run on event time; the city clock is the newest event time accepted, so a sped-up simulation and a
+replay give the same state as real time would.
 """
 
 from __future__ import annotations
@@ -25,16 +31,14 @@ import logging
 import math
 import threading
 import time
-from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 import hiredis
 import orjson
 import redis
 
-from ioc.city import City, Sensor
+from ioc.city import City
 from ioc.clock import REAL_TIME, Timebase, TimeCheck, decode_timebase, read_timebase, receive_time
 from ioc.errors import InvalidEvent
 from ioc.events import (
@@ -48,35 +52,16 @@ from ioc.events import (
     entries_fields,
     shorten,
 )
-from ioc.keys import AGGREGATOR_GROUP, DOMAINS, Domain, Keys, StateHash
+from ioc.keys import AGGREGATOR_GROUP, Domain, Keys, StateHash
+from ioc.reducers import REDUCERS, Batch, Checked, Reducer
 from ioc.rollup import decode_minute, encode_totals
-from ioc.rules import (
-    FloodHysteresis,
-    StationAlarm,
-    alarm_severity,
-    next_congested,
-    next_station_alarm,
-    rain_class,
-    speed_band,
-)
+from ioc.rules import FloodHysteresis
 
 log = logging.getLogger(__name__)
 
 ROLLUP_RETENTION_S: Final = 26 * 3600  # a day of per-minute speeds, plus slack for late events
 REPLAY_MIN_TTL_S: Final = 2 * 3600  # a replay of a past date keeps its roll-ups at least this long (wall time)
-RAIN_WINDOW_H: Final = 24
-OFFLINE_AFTER_MISSED: Final = 3  # a device is offline once it has missed this many expected reports
-# Which kinds of sensor may send each data event (speed cameras measure passing traffic too).
-SENSOR_KINDS_OF_EVENT: Final[dict[str, tuple[str, ...]]] = {
-    "traffic.speed.observed": ("traffic_camera", "speed_camera"),
-    "traffic.violation.detected": ("speed_camera",),
-    "flood.water_level.observed": ("water_station",),
-    "flood.rain.observed": ("rain_gauge",),
-    "wifi.usage.observed": ("wifi_hotspot",),
-}
-HEAVY_RAIN: Final = ("heavy", "very_heavy")
 Entry = RawEntry
-Checked = tuple[str, Flat, Reading]  # a valid entry: its id, its fields as read, its reading
 MAX_REASON_CHARS: Final = 1_000
 
 
@@ -117,15 +102,16 @@ class Aggregator:
         self.alerts_maxlen = alerts_maxlen
         self.deadletter_maxlen = deadletter_maxlen
         self.hysteresis = hysteresis or FloodHysteresis()
+        self.reducers: dict[Domain, Reducer] = {d: cls(city, keys, self.hysteresis) for d, cls in REDUCERS.items()}
         self.time_check = time_check or TimeCheck()
         self.timebase: Timebase = REAL_TIME  # the namespace's clock, read with every round of reads
         # Reads go through a client of its own on the same pool: its replies keep every entry's fields as sent.
         self._raw = _raw_client(client)
         self._last_claim = 0.0
-        self._caches: dict[Domain, _StateCache] = {domain: _StateCache() for domain in DOMAINS}
+        self._caches: dict[Domain, _StateCache] = {domain: _StateCache() for domain in self.reducers}
         self._committer = _Committer(client, consumer)
         self._recover_due = False  # entries of a dropped batch may still be pending on this consumer
-        self._reader = _Reader(client, keys, consumer, batch_size)
+        self._reader = _Reader(client, keys, tuple(self.reducers), consumer, batch_size)
         # (domain, type, sensor, segment) -> why such an event does not fit here, "" if it does
         self._placements: dict[tuple[str, str, str, str | None], str] = {}
         self._read_error_logged: dict[Domain, float] = {}
@@ -135,7 +121,7 @@ class Aggregator:
     def setup(self) -> None:
         """Create the consumer group on every raw stream (from the first entry), if it does not exist yet; a key
         that is not a stream is moved aside first, so one wrong write to a stream key cannot stop its domain."""
-        for domain in DOMAINS:
+        for domain in self.reducers:
             self._setup_domain(domain)
 
     def _setup_domain(self, domain: Domain) -> None:
@@ -159,7 +145,7 @@ class Aggregator:
         self._recover_due = False
         self.timebase = read_timebase(self.client, self.keys)
         total = 0
-        for domain in DOMAINS:
+        for domain in self.reducers:
             while True:
                 total += self._finish_read_ahead()  # unconfirmed batches are pending too: not left-overs
                 entries = self._read(domain, "0")
@@ -175,7 +161,7 @@ class Aggregator:
         """Take over entries left pending longer than claim_idle_ms by consumers that died, and process them."""
         total = 0
         self.timebase = read_timebase(self.client, self.keys)
-        for domain in DOMAINS:
+        for domain in self.reducers:
             cursor = "0-0"
             while True:
                 total += self._finish_read_ahead()
@@ -230,8 +216,8 @@ class Aggregator:
         if read_ahead:
             self._reader.request()
         checked = {domain: self._check_all(domain, entries) for domain, entries in batches.items()}
-        minutes = {domain: _minutes(readings) for domain, (readings, _) in checked.items()}
-        if any(self._caches[domain].lacks(STATE_OF_DOMAIN[domain], m) for domain, m in minutes.items()):
+        minutes = {domain: self.reducers[domain].rollup_minutes(readings) for domain, (readings, _) in checked.items()}
+        if any(self._caches[domain].lacks(self.reducers[domain].state, m) for domain, m in minutes.items()):
             self._settle()  # state is about to be read: the previous round's commits must be in it
         clocks = self._load(minutes)
         # Computed on the state the previous round's commits leave, while Redis may still be applying them.
@@ -471,8 +457,8 @@ class Aggregator:
         sensor = self.city.sensors.get(reading.sensor)
         if sensor is None:
             return f"unknown sensor {reading.sensor!r}"
-        allowed = SENSOR_KINDS_OF_EVENT.get(reading.type)
-        if allowed is not None and sensor.kind not in allowed:
+        allowed = self.reducers[domain].sources.get(reading.type, ())
+        if allowed and sensor.kind not in allowed:
             return f"sensor {sensor.id} is a {sensor.kind}; {reading.type} comes from a {' or '.join(allowed)}"
         segment = reading.values.get("segment")
         if segment is not None and segment not in sensor.segments:
@@ -489,10 +475,11 @@ class Aggregator:
     ) -> _Commit:
         """Apply the readings to the (loaded) cached state and gather the batch's writes into one commit."""
         cache = self._caches[domain]
-        batch = _Batch(cache, deadletters=list(rejected))
-        self._apply_all(domain, readings, batch)
+        batch = Batch(cache.hashes, cache.minutes)
+        self.reducers[domain].apply(readings, batch)
+        rejected += (self._deadletter(domain, *failed) for failed in batch.rejected)
         commit = _Commit(domain, entries, self.keys.stats(domain), self.keys.events(domain))
-        self._queue_writes(commit, domain, batch, clock)
+        self._queue_writes(commit, domain, batch, clock, rejected)
         if batch.clock is not None and (cache.clock is None or batch.clock > cache.clock):
             cache.clock = batch.clock  # as the commit leaves it
         ids = [entry_id for entry_id, _ in entries]
@@ -504,7 +491,7 @@ class Aggregator:
         self, domain: Domain, entries: Sequence[Entry], readings: list[Checked], rejected: list[dict[str, str]]
     ) -> _Commit:
         """_compute on the state the batch needs, reading first what the cache lacks (one domain)."""
-        clock = self._load({domain: _minutes(readings)})[domain]
+        clock = self._load({domain: self.reducers[domain].rollup_minutes(readings)})[domain]
         return self._compute(domain, entries, readings, rejected, clock)
 
     def _load(self, minutes: dict[Domain, list[int]]) -> dict[Domain, float | None]:
@@ -518,13 +505,14 @@ class Aggregator:
         pipe = self.client.pipeline(transaction=False)
         for domain, domain_minutes in minutes.items():
             cache = self._caches[domain]
-            names = list(STATE_OF_DOMAIN[domain])
+            reducer = self.reducers[domain]
+            names = list(reducer.state)
             if not cache.lacks(names, domain_minutes):
                 for minute in domain_minutes:
                     cache.minutes.setdefault(minute, {})  # newer than anything in Redis: starts empty
                 continue
             keys = [self.keys.state(domain, name) for name in names]
-            keys += [self.keys.speed_minute(m) for m in domain_minutes]
+            keys += [reducer.rollup_key(m) for m in domain_minutes]
             held = [name in cache.hashes for name in names] + [cache.holds(m) for m in domain_minutes]
             pipe.eval(
                 _LOAD_LUA, 1 + len(keys), self.keys.stats(domain), *keys,
@@ -558,185 +546,6 @@ class Aggregator:
                 cache.minutes.setdefault(minute, {})  # newer than anything in Redis when it was read: empty
         return {domain: self._caches[domain].clock for domain in minutes}
 
-    def _apply_all(self, domain: Domain, readings: list[Checked], b: _Batch) -> None:
-        """Apply a batch's readings in order to the cached state (the hot loop: speed readings are inline)."""
-        lastseen = b.cache.hashes.get("lastseen", {})
-        segments = b.cache.hashes.get("segments", {})
-        minutes = b.cache.minutes
-        rollup_changed = b.rollup_changed
-        latest = b.latest
-        city_segments = self.city.segments
-        # segment -> (time, congested, speed, sensor) of its newest reading so far; speed None: the stored state
-        newest: dict[str, tuple[float, bool, float | None, str]] = {}
-        for entry_id, fields, r in readings:
-            try:
-                at = r.at
-                if b.clock is None or at > b.clock:
-                    b.clock = at
-                if r.type == DEVICE_STATUS:
-                    self._apply_device_status(r, b)
-                    b.processed += 1
-                    continue
-                last = lastseen.get(r.sensor)
-                if last is None or at >= last:
-                    lastseen[r.sensor] = at
-                    latest[r.sensor] = r
-                if r.type == SPEED:
-                    values = r.values
-                    segment_id: str = values["segment"]
-                    speed: float = values["speed_kmh"]
-                    weight: int = values["vehicles"] or 1  # a report of an empty road still counts once
-                    minute = int(at) // 60
-                    totals = minutes[minute]
-                    pair = totals.get(segment_id)
-                    if pair is None:
-                        totals[segment_id] = pair = [0, 0]
-                    pair[0] += round(speed * 10) * weight
-                    pair[1] += weight
-                    changed = rollup_changed.get(minute)
-                    if changed is None:
-                        rollup_changed[minute] = changed = set()
-                    changed.add(segment_id)
-                    before = newest.get(segment_id)
-                    if before is None:
-                        stored = segments.get(segment_id, {})
-                        stored_at = stored.get("ts")
-                        before = (stored_at if stored_at is not None else -math.inf,
-                                  bool(stored.get("congested", False)), None, "")  # fmt: skip
-                    if at < before[0]:
-                        b.processed += 1
-                        continue  # a late reading adds to its minute's roll-up but does not move the live state back
-                    congested = next_congested(before[1], speed, city_segments[segment_id].road_class)
-                    if congested != before[1]:
-                        self._congestion_alert(segment_id, at, congested, b)
-                    newest[segment_id] = (at, congested, speed, r.sensor)
-                elif r.type == VIOLATION:
-                    b.violations[f"camera:{r.sensor}"] += 1
-                    b.violations[f"class:{r.values['vehicle_class']}"] += 1
-                    b.violations["total"] += 1
-                elif r.type == WATER_LEVEL:
-                    self._apply_water_level(r, b)
-                elif r.type == RAIN:
-                    self._apply_rain(r, b)
-                # wifi usage: the latest reading and last-seen time are all the state it needs
-            except Exception as exc:  # a bug must not stop the city picture: keep the event with the reason
-                log.exception("failed to apply %s %s", domain, entry_id)
-                b.deadletters.append(self._deadletter(domain, entry_id, fields, f"internal error: {exc!r}"))
-                continue
-            b.processed += 1
-        for segment_id, (at, congested, newest_speed, sensor) in newest.items():
-            if newest_speed is not None:
-                road_class = self.city.segments[segment_id].road_class
-                segments[segment_id] = {"speed": round(newest_speed, 1), "band": speed_band(newest_speed, road_class),
-                                        "congested": congested, "ts": at, "sensor": sensor}  # fmt: skip
-                b.changed["segments"].add(segment_id)
-
-    def _congestion_alert(self, segment_id: str, at: float, congested: bool, b: _Batch) -> None:
-        segment = self.city.segments[segment_id]
-        lat, lon = segment.midpoint
-        self._alert(
-            b, "traffic.congestion.changed", at, segment.id,
-            old="flowing" if congested else "congested", new="congested" if congested else "flowing",
-            severity="warning" if congested else "info", lat=lat, lon=lon,
-        )  # fmt: skip
-        alert_key = f"congestion:{segment.id}"
-        if congested:
-            b.activate(alert_key, {"kind": "traffic.congestion.changed", "place": segment.id,
-                                   "severity": "warning", "since": at, "lat": lat, "lon": lon})  # fmt: skip
-        else:
-            b.deactivate(alert_key)
-
-    def _apply_water_level(self, r: Reading, b: _Batch) -> None:
-        sensor = self.city.sensors[r.sensor]
-        assert sensor.alarm_levels_m is not None  # guaranteed by the city loader for water stations
-        at, level = r.at, r.values["level_m"]
-        stations = b.cache.hashes["stations"]
-        current = stations.get(sensor.id, {})
-        if current.get("ts") is not None and at < current["ts"]:
-            return
-        before = StationAlarm(alarm=int(current.get("alarm", 0)), below_since=current.get("below_since"))
-        after = next_station_alarm(before, level, at, sensor.alarm_levels_m, self.hysteresis)
-        stations[sensor.id] = {"level_m": round(level, 3), "alarm": after.alarm, "below_since": after.below_since,
-                               "ts": at}  # fmt: skip
-        b.changed["stations"].add(sensor.id)
-        if after.alarm != before.alarm:
-            # Rising water takes the new level's severity; receding water is news, not an alarm.
-            severity = alarm_severity(after.alarm) if after.alarm > before.alarm else "info"
-            self._alert(
-                b, "flood.level.changed", at, sensor.id, old=str(before.alarm), new=str(after.alarm),
-                severity=severity, lat=sensor.lat, lon=sensor.lon,
-            )  # fmt: skip
-            alert_key = f"flood:{sensor.id}"
-            if after.alarm >= 1:
-                b.activate(alert_key, {"kind": "flood.level.changed", "place": sensor.id,
-                                       "severity": alarm_severity(after.alarm), "level": after.alarm,
-                                       "since": at, "lat": sensor.lat, "lon": sensor.lon})  # fmt: skip
-            else:
-                b.deactivate(alert_key)
-
-    def _apply_rain(self, r: Reading, b: _Batch) -> None:
-        sensor = self.city.sensors[r.sensor]
-        at = r.at
-        gauges = b.cache.hashes["gauges"]
-        current = gauges.get(sensor.id, {})
-        hours: dict[str, float] = dict(current.get("hours", {}))
-        hour = int(at) // 3600
-        hours[str(hour)] = round(hours.get(str(hour), 0.0) + r.values["rain_mm"], 2)
-        newest_hour = max(int(h) for h in hours)
-        hours = {h: mm for h, mm in hours.items() if int(h) > newest_hour - RAIN_WINDOW_H}
-        total = round(sum(hours.values()), 2)
-        old_class = current.get("rain_class", "none")
-        new_class = rain_class(total)
-        gauges[sensor.id] = {
-            "hours": hours,
-            "rain_1h_mm": hours.get(str(newest_hour), 0.0),
-            "rain_24h_mm": total,
-            "rain_class": new_class,
-            "ts": max(at, current.get("ts") or at),
-        }
-        b.changed["gauges"].add(sensor.id)
-        if new_class != old_class and (new_class in HEAVY_RAIN or old_class in HEAVY_RAIN):
-            self._alert(
-                b, "flood.rain.changed", at, sensor.id, old=old_class, new=new_class,
-                severity="warning" if new_class in HEAVY_RAIN else "info", lat=sensor.lat, lon=sensor.lon,
-            )  # fmt: skip
-
-    def _apply_device_status(self, r: Reading, b: _Batch) -> None:
-        sensor = self.city.sensors[r.sensor]
-        at = r.at
-        health = b.cache.hashes["health"]
-        current = health.get(sensor.id, {})
-        if current.get("ts") is not None and at < current["ts"]:
-            return
-        old = current.get("status", "unknown")
-        status, detail = r.values["status"], r.values["detail"]
-        health[sensor.id] = {"status": status, "since": at, "reason": f"reported: {detail}" if detail else "reported",
-                             "ts": at}  # fmt: skip
-        b.changed["health"].add(sensor.id)
-        if status != old:
-            self._device_alert(b, sensor, at, old, status)
-
-    def _device_alert(self, b: _Batch, sensor: Sensor, at: float, old: str, new: str) -> None:
-        self._alert(
-            b, "device.health.changed", at, sensor.id, old=old, new=new,
-            severity="info" if new == "online" else "warning", lat=sensor.lat, lon=sensor.lon,
-        )  # fmt: skip
-        alert_key = f"device:{sensor.id}"
-        if new == "online":
-            b.deactivate(alert_key)
-        else:
-            b.activate(alert_key, {"kind": "device.health.changed", "place": sensor.id, "severity": "warning",
-                                   "status": new, "since": at, "lat": sensor.lat, "lon": sensor.lon})  # fmt: skip
-
-    @staticmethod
-    def _alert(
-        b: _Batch, kind: str, at: float, place: str, *, old: str, new: str, severity: str, lat: float, lon: float
-    ) -> None:
-        b.alerts.append({
-            "kind": kind, "ts": f"{at:.3f}", "place": place, "old": old, "new": new,
-            "severity": severity, "lat": f"{lat:.6f}", "lon": f"{lon:.6f}",
-        })  # fmt: skip
-
     def _deadletter(self, domain: Domain, entry_id: str, flat: Flat | None, reason: str) -> dict[str, str]:
         copy, note = deadletter_copy(flat)
         letter = {
@@ -750,39 +559,44 @@ class Aggregator:
             letter["note"] = note
         return letter
 
-    def _queue_writes(self, c: _Commit, domain: Domain, b: _Batch, clock: float | None) -> None:
+    def _queue_writes(
+        self, c: _Commit, domain: Domain, b: Batch, clock: float | None, deadletters: list[dict[str, str]]
+    ) -> None:
         """Add the batch's writes to its commit; hash fields are grouped into one command per key."""
         k = self.keys
         if b.latest:
             c.hset(k.latest(domain), {s: _dumps(r.document()) for s, r in b.latest.items()})
-            lastseen = b.cache.hashes["lastseen"]
+            lastseen = b.state["lastseen"]
             stored = {s: f"{lastseen[s]:.3f}" for s in b.latest}
             c.hset(k.lastseen(domain), stored)
             lastseen.update((s, float(text)) for s, text in stored.items())  # as a fresh read would give
         for name, changed in b.changed.items():
             if changed:
-                items = b.cache.hashes[name]
+                items = b.state[name]
                 c.hset(k.state(domain, name), {i: _dumps(items[i]) for i in changed})
         now = time.time()
-        for minute, segments in b.rollup_changed.items():
-            totals = b.cache.minutes[minute]
-            c.hset(k.speed_minute(minute), {segment: encode_totals(*totals[segment]) for segment in segments})
+        expires = self._caches[domain].expires
+        for minute, touched in b.rollup_changed.items():
+            totals = b.minutes[minute]
+            key = self.reducers[domain].rollup_key(minute)
+            c.hset(key, {item: encode_totals(*totals[item]) for item in touched})
             ttl = rollup_ttl_s(minute, now)
-            c.call("EXPIRE", k.speed_minute(minute), ttl)
-            b.cache.expires[minute] = now + ttl
-        for counter, count in b.violations.items():
-            c.call("HINCRBY", k.violations(), counter, count)
+            c.call("EXPIRE", key, ttl)
+            expires[minute] = now + ttl
+        for key, counts in b.counters.items():
+            for counter, count in counts.items():
+                c.call("HINCRBY", key, counter, count)
         self._queue_alerts(c, domain, b)
-        for dead in b.deadletters:
+        for dead in deadletters:
             c.xadd(k.deadletter(domain), dead, self.deadletter_maxlen)
         if b.processed:
             c.call("HINCRBY", k.stats(domain), "processed", b.processed)
-        if b.deadletters:
-            c.call("HINCRBY", k.stats(domain), "deadletter", len(b.deadletters))
+        if deadletters:
+            c.call("HINCRBY", k.stats(domain), "deadletter", len(deadletters))
         if b.clock is not None and (clock is None or b.clock > clock):
             c.call("HSET", k.stats(domain), "clock", f"{b.clock:.3f}")  # never moved back by late events
 
-    def _queue_alerts(self, c: _Commit, domain: Domain, b: _Batch) -> None:
+    def _queue_alerts(self, c: _Commit, domain: Domain, b: Batch) -> None:
         k = self.keys
         for alert in b.alerts:
             c.xadd(k.alerts(domain), alert, self.alerts_maxlen)
@@ -793,87 +607,57 @@ class Aggregator:
         if b.alerts:
             c.call("HINCRBY", k.stats(domain), "alerts", len(b.alerts))
 
-    # -- device watchdog ------------------------------------------------------------------------------------------
+    # -- watchdogs ------------------------------------------------------------------------------------------------
 
     def check_devices(self) -> int:
-        """Mark devices offline that missed several expected reports, and back online once data arrives again.
+        """Run the reducers' watchdogs (the device watchdog marks devices offline that missed several expected
+        reports, and back online once data arrives again); returns the number of state changes written.
 
         Runs on the city clock (newest event time of any domain), so a sped-up simulation behaves as real time.
-        Returns the number of health changes written.
         """
         self.flush()
         k = self.keys
+        seen_by = [domain for domain, reducer in self.reducers.items() if "lastseen" in reducer.state]
         reads = self.client.pipeline(transaction=False)
-        for domain in DOMAINS:
+        for domain in self.reducers:
             reads.hget(k.stats(domain), "clock")
-        for domain in ("traffic", "flood", "wifi"):
+        for domain in seen_by:
             reads.hgetall(k.lastseen(domain))
         replies = reads.execute()
-        clocks = [float(c) for c in replies[: len(DOMAINS)] if c is not None]
+        clocks = [float(c) for c in replies[: len(self.reducers)] if c is not None]
         if not clocks:
             return 0
         clock = max(clocks)
         lastseen: dict[str, float] = {}
-        for mapping in replies[len(DOMAINS) :]:
+        for mapping in replies[len(self.reducers) :]:
             lastseen.update({s: float(t) for s, t in mapping.items()})
-        cache = self._caches["device"]
+        return sum(self._watch(domain, clock, lastseen) for domain, r in self.reducers.items() if r.watches)
+
+    def _watch(self, domain: Domain, clock: float, lastseen: dict[str, float]) -> int:
+        """One reducer's watchdog as a batch of its own, committed like any other; the changes it wrote."""
+        cache = self._caches[domain]
+        reducer = self.reducers[domain]
         try:
             while True:
-                device_clock = self._load({"device": []})["device"]
-                batch = _Batch(cache)
-                health = cache.hashes["health"]
-                for sensor in self.city.sensors.values():
-                    self._watch_one(sensor, clock, lastseen.get(sensor.id), health.get(sensor.id), batch)
-                if not batch.changed["health"]:
+                domain_clock = self._load({domain: []})[domain]
+                batch = Batch(cache.hashes, cache.minutes)
+                reducer.watch(clock, lastseen, batch)
+                changes = sum(map(len, batch.changed.values()))
+                if not changes:
                     return 0
-                commit = _Commit("device", (), k.stats("device"), k.events("device"))
-                self._queue_writes(commit, "device", batch, device_clock)
+                commit = _Commit(domain, (), self.keys.stats(domain), self.keys.events(domain))
+                self._queue_writes(commit, domain, batch, domain_clock, [])
                 self._committer.send(commit, cache.version)
                 outcome, version = self._committer.receive()
                 if outcome == 1:
                     cache.version = version
-                    return len(batch.changed["health"])
-                cache.clear()  # another writer changed device health meanwhile: look again
+                    return changes
+                cache.clear()  # another writer changed this state meanwhile: look again
         except BaseException:
             self._abandon()
             raise
 
-    def _watch_one(
-        self, sensor: Sensor, clock: float, last: float | None, current: dict[str, Any] | None, b: _Batch
-    ) -> None:
-        if last is None:
-            return  # never reported: shown as unknown, not as a failure of something that worked
-        status = current.get("status", "unknown") if current else "unknown"
-        since = float(current.get("since", 0.0)) if current else 0.0
-        overdue = clock - last > OFFLINE_AFTER_MISSED * sensor.report_interval_s
-        changed: dict[str, Any] | None = None
-        if status in ("online", "unknown") and overdue:
-            changed = {"status": "offline", "since": clock, "reason": "missed-reports", "ts": clock,
-                       "last_report": last}  # fmt: skip
-            self._device_alert(b, sensor, clock, status, "offline")
-        elif status == "offline" and last > since and not overdue:
-            changed = {"status": "online", "since": last, "reason": "reporting", "ts": last}
-            self._device_alert(b, sensor, last, status, "online")
-        elif status == "unknown" and not overdue:
-            changed = {"status": "online", "since": last, "reason": "reporting", "ts": last}
-        if changed is not None:
-            b.cache.hashes["health"][sensor.id] = changed
-            b.changed["health"].add(sensor.id)
 
-
-SPEED: Final = "traffic.speed.observed"
-VIOLATION: Final = "traffic.violation.detected"
-WATER_LEVEL: Final = "flood.water_level.observed"
-RAIN: Final = "flood.rain.observed"
-DEVICE_STATUS: Final = "device.status.changed"
-
-# The derived-state hashes each domain's batches read and write (besides the speed roll-ups of traffic).
-STATE_OF_DOMAIN: Final[dict[Domain, tuple[StateHash, ...]]] = {
-    "traffic": ("lastseen", "segments"),
-    "flood": ("lastseen", "stations", "gauges"),
-    "wifi": ("lastseen",),
-    "device": ("health",),
-}
 CACHED_MINUTES: Final = 240  # speed roll-up minutes a consumer keeps in memory (a batch of a backlog spans many)
 EXPIRY_MARGIN_S: Final = 60.0  # a held minute this close to its key's expiry is read again rather than trusted
 _MAX_UNPACK: Final = 4000  # arguments per command in the commit script (Lua's unpack() stops near 8000)
@@ -1011,16 +795,16 @@ class _Reader:
     round's commits: one XREADGROUP per stream (each in one cluster slot), all sent in one write. Replies are
     parsed by the client's own reply parser, as client.xreadgroup would."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, consumer: str, count: int) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, domains: tuple[Domain, ...], consumer: str, count: int) -> None:
         self._pool = client.connection_pool
         self._connection: Any = None
         self.sent = False
-        self._domains = DOMAINS
+        self._domains = domains
         # The namespace's clock is read after the entries, so it is at least as new as any entry's declaration.
         self._packed = b"".join(
             [hiredis.pack_command(("XREADGROUP", "GROUP", AGGREGATOR_GROUP, consumer, "COUNT", count,  # type: ignore[arg-type]
                                    "STREAMS", keys.events(domain), ">"))
-             for domain in DOMAINS] + [hiredis.pack_command(("HGETALL", keys.clock()))]  # type: ignore[arg-type]
+             for domain in domains] + [hiredis.pack_command(("HGETALL", keys.clock()))]  # type: ignore[arg-type]
         )  # fmt: skip
         self.timebase: Timebase = REAL_TIME  # as read with the last reads taken
         self.failed: dict[Domain, str] = {}  # domains whose read failed in the last take, with Redis's error
@@ -1117,11 +901,6 @@ def _drop(pool: redis.ConnectionPool, connection: Any) -> None:
         pool.release(connection)
 
 
-def _minutes(readings: list[Checked]) -> list[int]:
-    """The epoch minutes of a batch's speed readings (their roll-up hashes), in order."""
-    return sorted({int(r.at) // 60 for _, _, r in readings if r.type == SPEED})
-
-
 class _StateCache:
     """The derived state of one domain as this consumer last committed it, and the domain version of that commit.
 
@@ -1169,33 +948,6 @@ class _StateCache:
                 self.expires.pop(minute, None)
             if self.fresh_above is not None:
                 self.fresh_above = max(self.fresh_above, dropped[-1])
-
-
-@dataclass
-class _Batch:
-    """What one batch changes: state is changed in the cache, and the names of what changed kept for the commit."""
-
-    cache: _StateCache
-    changed: defaultdict[StateHash, set[str]] = field(default_factory=lambda: defaultdict(set))  # hash -> ids
-    rollup_changed: dict[int, set[str]] = field(default_factory=dict)  # minute -> segments whose totals changed
-    latest: dict[str, Reading] = field(default_factory=dict)  # newest reading per sensor in this batch
-    violations: Counter[str] = field(default_factory=Counter)
-    alerts: list[dict[str, str]] = field(default_factory=list)
-    active_set: dict[str, str] = field(default_factory=dict)
-    active_del: set[str] = field(default_factory=set)
-    deadletters: list[dict[str, str]] = field(default_factory=list)
-    processed: int = 0
-    clock: float | None = None
-
-    def activate(self, alert_key: str, alert: dict[str, Any]) -> None:
-        """Mark an alert active (written to the domain's active-alert hash)."""
-        self.active_set[alert_key] = _dumps(alert)
-        self.active_del.discard(alert_key)
-
-    def deactivate(self, alert_key: str) -> None:
-        """Mark an alert no longer active."""
-        self.active_del.add(alert_key)
-        self.active_set.pop(alert_key, None)
 
 
 def _decode_state(name: StateHash, pairs: dict[str, str]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Final, Literal
 
 SpeedBand = Literal["congested", "slow", "smooth", "unknown"]
 RainClass = Literal["none", "light", "moderate", "heavy", "very_heavy"]
+Severity = Literal["info", "warning", "critical"]  # of an alert; critical takes over the wall
 
 # TOPIS bands, km/h: (congested at or below, slow below) for arterials and for urban expressways.
 ARTERIAL_BANDS: Final = (15.0, 25.0)
@@ -110,6 +111,6 @@ def rain_class(rain_24h_mm: float) -> RainClass:
     return "none"
 
 
-def alarm_severity(alarm: int) -> str:
+def alarm_severity(alarm: int) -> Severity:
     """Alert severity of a flood alarm level: BĐ III threatens life and takes over the wall."""
     return "critical" if alarm >= 3 else "warning" if alarm >= 1 else "info"
