@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import redis
 
@@ -108,8 +108,9 @@ class WallSnapshot:
     gauges: dict[str, GaugeState]
     hotspots: dict[str, HotspotState]
     health: dict[str, Health]  # sensor id -> health
-    recent_alerts: list[Alert]  # newest first
+    recent_alerts: list[Alert]  # level changes from the alerts streams, newest first
     critical_alerts: list[Alert]  # alerts active now at critical severity, newest first
+    active_alerts: list[Alert]  # every alert active now (what the KPI counts), newest first
     stale: bool
     stale_reason: str | None  # "redis" when Redis cannot be reached, "no-data" when nothing arrived lately
     last_event_age_s: float | None  # wall seconds since the aggregator last processed an event
@@ -142,7 +143,7 @@ def empty_snapshot(stale_reason: str | None, city: City) -> WallSnapshot:
         clock=None,
         kpis=Kpis(0, len(city.sensors), None, 0, len(city.segments), 0, None, 0, 0),
         segments={}, stations={}, gauges={}, hotspots={}, health={},
-        recent_alerts=[], critical_alerts=[],
+        recent_alerts=[], critical_alerts=[], active_alerts=[],
         stale=stale_reason is not None, stale_reason=stale_reason, last_event_age_s=None,
     )  # fmt: skip
 
@@ -156,10 +157,15 @@ def _alert_from_stream(domain: str, entry_id: str, fields: dict[str, str]) -> Al
     )  # fmt: skip
 
 
+# The state an active alert of a kind is in when its record names none (congestion records carry no level).
+ACTIVE_STATE: Final = {"traffic.congestion.changed": "congested"}
+
+
 def _alert_from_active(domain: str, key: str, data: dict[str, Any]) -> Alert:
-    new = str(data.get("level", data.get("status", "")))
+    kind = str(data.get("kind", ""))
+    new = str(data.get("level", data.get("status", ACTIVE_STATE.get(kind, ""))))
     return Alert(
-        id=f"{domain}:active:{key}:{data.get('since')}", domain=domain, kind=str(data.get("kind", "")),
+        id=f"{domain}:active:{key}:{data.get('since')}", domain=domain, kind=kind,
         ts=float(data.get("since", 0)), place=str(data.get("place", "")), old="", new=new,
         severity=data.get("severity", "warning"), lat=float(data.get("lat", 0)), lon=float(data.get("lon", 0)),
     )  # fmt: skip
@@ -190,23 +196,18 @@ def read_wall_snapshot(
 
     clock: float | None = None
     deadletters = 0
-    active_total = 0
     recent: list[Alert] = []
-    critical: list[Alert] = []
+    active_alerts: list[Alert] = []
     for index, domain in enumerate(DOMAINS):
         stats, active, alerts = per_domain[3 * index : 3 * index + 3]
         domain_clock = _float(stats.get("clock"))
         if domain_clock is not None:
             clock = domain_clock if clock is None else max(clock, domain_clock)
         deadletters += int(stats.get("deadletter", 0))
-        active_total += len(active)
         recent.extend(_alert_from_stream(domain, entry_id, fields) for entry_id, fields in alerts)
-        for key, raw in active.items():
-            data = _loads(raw)
-            if data.get("severity") == "critical":
-                critical.append(_alert_from_active(domain, key, data))
+        active_alerts.extend(_alert_from_active(domain, key, _loads(raw)) for key, raw in active.items())
     recent.sort(key=lambda a: a.ts, reverse=True)
-    critical.sort(key=lambda a: a.ts, reverse=True)
+    active_alerts.sort(key=lambda a: a.ts, reverse=True)
 
     segments: dict[str, SegmentState] = {}
     for seg_id, raw in seg_raw.items():
@@ -247,7 +248,7 @@ def read_wall_snapshot(
         segments_total=len(city.segments),
         highest_flood_alarm=top_station.alarm if top_station else 0,
         highest_flood_station=top_station.id if top_station else None,
-        active_alerts=active_total,
+        active_alerts=len(active_alerts),  # the same alerts the wall lists, so the two always agree
         deadletters=deadletters,
     )
     last_event = _float(heartbeat.get("event"))
@@ -255,7 +256,8 @@ def read_wall_snapshot(
     stale_reason = "no-data" if age is None or age > stale_after_s else None
     return WallSnapshot(
         clock=clock, kpis=kpis, segments=segments, stations=stations, gauges=gauges, hotspots=hotspots,
-        health=health, recent_alerts=recent[:RECENT_ALERTS], critical_alerts=critical,
+        health=health, recent_alerts=recent[:RECENT_ALERTS],
+        critical_alerts=[a for a in active_alerts if a.severity == "critical"], active_alerts=active_alerts,
         stale=stale_reason is not None, stale_reason=stale_reason, last_event_age_s=age,
     )  # fmt: skip
 

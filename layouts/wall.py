@@ -80,7 +80,8 @@ CHART_TOP_N: Final = 5
 CHART_RECHOOSE_S: Final = 600.0  # the most congested segments are chosen again at most this often
 FOCUS_ZOOM: Final = 15
 OVERVIEW_PADDING: Final = {"padding": [24, 24]}
-MAX_FLOOD_ALERTS: Final = 6
+MAX_ALERTS: Final = 4  # alert list rows; more active alerts show as one "+N more" row, so the wall stays glanceable
+SEVERITY_RANK: Final = {"critical": 2, "warning": 1, "info": 0}
 HOTSPOT_BUSY_SHARE: Final = 0.9
 SEGMENT_COLOURS: Final = ("#E69F00", "#56B4E9", "#F0E442", "#CC79A7", "#009E73", "#D55E00")  # Okabe–Ito
 BAND_FILL: Final = {"congested": "rgba(255,77,109,0.16)", "slow": "rgba(255,210,63,0.10)"}
@@ -419,12 +420,19 @@ def alert_value(kind: str, value: str, lang: str) -> str:
     return value
 
 
-def alert_list(alerts: Sequence[Alert], city: City, lang: str, limit: int = MAX_FLOOD_ALERTS) -> list[Component]:
-    """Newest alerts first: local time, what, where, old → new; coloured by severity."""
+def alert_change(alert: Alert, lang: str) -> str:
+    """What an alert says happened, in words: "old → new" for a change, the state alone for an active alert."""
+    new = alert_value(alert.kind, alert.new, lang)
+    return f"{alert_value(alert.kind, alert.old, lang)} → {new}" if alert.old else new
+
+
+def alert_list(alerts: Sequence[Alert], city: City, lang: str, limit: int = MAX_ALERTS) -> list[Component]:
+    """The alerts in the order given, at most `limit` rows, the last "+N more" if needed; coloured by severity."""
     if not alerts:
         return [html.Li(t("alerts.none", lang), className="wall-alert wall-alert--empty")]
+    shown = alerts if len(alerts) <= limit else alerts[: max(limit - 1, 0)]  # the "+N more" row takes the last
     items: list[Component] = []
-    for alert in alerts[:limit]:
+    for alert in shown:
         kind_key = f"alerts.kind.{alert.kind}" if f"alerts.kind.{alert.kind}" in TEXTS else "alerts.kind.other"
         items.append(
             html.Li(
@@ -433,19 +441,25 @@ def alert_list(alerts: Sequence[Alert], city: City, lang: str, limit: int = MAX_
                     html.Span(local_time(alert.ts, city.timezone), className="wall-alert-time"),
                     html.Span(t(kind_key, lang), className="wall-alert-kind"),
                     html.Span(place_name(city, alert.place), className="wall-alert-place"),
-                    html.Span(
-                        f"{alert_value(alert.kind, alert.old, lang)} → {alert_value(alert.kind, alert.new, lang)}",
-                        className="wall-alert-change",
-                    ),
+                    html.Span(alert_change(alert, lang), className="wall-alert-change"),
                 ],
             )
         )
+    if len(shown) < len(alerts):
+        more = t("alerts.more", lang, count=len(alerts) - len(shown))
+        items.append(html.Li(more, className="wall-alert wall-alert--more"))
     return items
 
 
-def flood_alerts(snapshot: WallSnapshot) -> list[Alert]:
-    """The flood domain's alerts from the snapshot, newest first."""
-    return [a for a in snapshot.recent_alerts if a.domain == "flood"]
+def _flood_level(alert: Alert) -> int:
+    return int(alert.new) if alert.kind == "flood.level.changed" and alert.new.isdigit() else 0
+
+
+def active_alerts(snapshot: WallSnapshot) -> list[Alert]:
+    """Every active alert the KPI counts, most severe first (BĐ III; BĐ II before BĐ I among warnings), then newest."""
+    return sorted(
+        snapshot.active_alerts, key=lambda a: (-SEVERITY_RANK.get(a.severity, 0), -_flood_level(a), -a.ts, a.id)
+    )
 
 
 # ---------------------------------------------------------------- banners
@@ -719,7 +733,8 @@ def build_tick(
 
     kpis = kpi_views(snapshot.kpis, city, lang)
     gauges = gauge_views(snapshot, city, lang)
-    alerts = flood_alerts(snapshot)[:MAX_FLOOD_ALERTS]
+    alerts = active_alerts(snapshot)
+    alerts_key = [[a.id, a.new, a.severity] for a in alerts[:MAX_ALERTS]] + [len(alerts)]
 
     def items(section: str, values: list[Any]) -> list[Any]:
         """A wildcard (ALL) output: the whole list when it changed, else no_update for each item."""
@@ -744,7 +759,7 @@ def build_tick(
         gauge_badges=items("gauge-badges", [g.badge for g in gauges]),
         gauge_classes=items("gauge-classes", [gauge_class(g) for g in gauges]),
         gauge_orders=items("gauge-orders", [{"order": g.order} for g in gauges]),
-        alerts=changed("alerts", [a.id for a in alerts], lambda: alert_list(alerts, city, lang)),
+        alerts=changed("alerts", alerts_key, lambda: alert_list(alerts, city, lang)),
         stale=changed("stale", _stale_key(snapshot), lambda: stale_banner(snapshot, lang)),
         takeover=changed("takeover", _takeover_key(snapshot), lambda: takeover_banner(snapshot, city, lang)),
         viewport=viewport,

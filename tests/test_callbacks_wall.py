@@ -19,8 +19,8 @@ import callbacks
 from callbacks.wall import TICK_OUTPUTS, tick, update_wall
 from ioc.aggregator import Aggregator
 from ioc.city import City
-from ioc.events import FloodWaterLevelObserved, encode_event
-from ioc.keys import Keys
+from ioc.events import DeviceStatusChanged, FloodWaterLevelObserved, TrafficSpeedObserved, encode_event
+from ioc.keys import DOMAINS, Keys
 from ioc.snapshot import read_wall_snapshot
 from layouts import wall as ui
 from simulators import SimEvent, generate, load_scenario, write_events
@@ -128,6 +128,39 @@ def test_a_bd3_reading_takes_over_the_wall(r, keys, city, aggregator) -> None:
     assert update.gauge_badges[index] == "Alarm III"
     again, _ = tick_once(r, keys, city, store, lang="en")
     assert again.viewport is no_update and again.alarm is no_update  # this browser has seen it
+
+
+def test_alerts_list_shows_every_active_alert_the_kpi_counts(r, keys, city, aggregator) -> None:
+    at = START + timedelta(minutes=1)
+    camera = city.sensors_of("traffic_camera")[0]
+    segment = camera.segments[0]
+    speed = encode_event(TrafficSpeedObserved(
+        v=1, type="traffic.speed.observed", ts=at, sensor=camera.id, segment=segment, speed_kmh=6.0, vehicles=30,
+        interval_s=60))  # fmt: skip
+    fault = encode_event(DeviceStatusChanged(
+        v=1, type="device.status.changed", ts=at, sensor="spd-01", status="fault", detail="lens"))  # fmt: skip
+    send(r, keys, city, [
+        water("wl-an-son", at, 2.7), water("wl-tam-ky", at + timedelta(minutes=1), 2.95),
+        SimEvent(at.timestamp(), "traffic", speed), SimEvent(at.timestamp(), "device", fault),
+    ])  # fmt: skip
+    snapshot = read_wall_snapshot(r, keys, city, stale_after_s=STALE_AFTER_S)
+    found = {(a.kind, a.place, a.new) for a in snapshot.active_alerts}
+    assert {
+        ("flood.level.changed", "wl-tam-ky", "3"),
+        ("flood.level.changed", "wl-an-son", "2"),
+        ("traffic.congestion.changed", segment, "congested"),
+        ("device.health.changed", "spd-01", "fault"),
+    } <= found
+    stored = sum(r.hlen(keys.active(domain)) for domain in DOMAINS)
+    assert snapshot.kpis.active_alerts == len(snapshot.active_alerts) == stored
+
+    update, _ = tick_once(r, keys, city, None, lang="vi")
+    rows = [row for row in update.alerts if "wall-alert--more" not in row.className]
+    more = [int(row.children.lstrip("+").split()[0]) for row in update.alerts if "wall-alert--more" in row.className]
+    shown = int(update.kpi_values[[k for k, _, _ in ui.KPI_TILES].index("alerts")])
+    assert shown == len(snapshot.active_alerts) == len(rows) + sum(more)
+    assert rows[0].className == "wall-alert wall-alert--critical"  # BĐ III heads the list
+    assert [child.children for child in rows[0].children][1:] == ["Mực nước", "Trạm Tam Kỳ", "BĐ III"]
 
 
 def test_unreachable_redis_gives_the_stale_banner_without_raising(monkeypatch: pytest.MonkeyPatch) -> None:

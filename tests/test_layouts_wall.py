@@ -34,6 +34,7 @@ def make_snapshot(**changes: Any) -> WallSnapshot:
         health={},
         recent_alerts=[],
         critical_alerts=[],
+        active_alerts=[],
         stale=False,
         stale_reason=None,
         last_event_age_s=1.0,
@@ -137,7 +138,7 @@ def test_gauges_show_missing_readings_and_device_problems(city: City) -> None:
     assert len(views) == len(city.sensors_of("water_station"))
 
 
-def test_alert_list_is_newest_first_with_old_and_new_in_words(city: City) -> None:
+def test_alert_list_shows_changes_with_old_and_new_in_words(city: City) -> None:
     alerts = [
         Alert("flood:2-0", "flood", "flood.level.changed", NOW, "wl-tam-ky", "2", "3", "critical", 15.5, 108.4),
         Alert("flood:1-0", "flood", "flood.level.changed", NOW - 600, "wl-tam-ky", "0", "1", "warning", 15.5, 108.4),
@@ -146,7 +147,78 @@ def test_alert_list_is_newest_first_with_old_and_new_in_words(city: City) -> Non
     assert texts(items[0]) == ["15:00", "Mực nước", "Trạm Tam Kỳ", "BĐ II → BĐ III"]
     assert texts(items[1])[-1] == "Bình thường → BĐ I"
     assert getattr(items[0], "className", None) == "wall-alert wall-alert--critical"
-    assert texts(ui.alert_list([], city, "en")) == ["No alerts yet"]
+    assert texts(ui.alert_list([], city, "en")) == ["No active alerts"]
+    assert texts(ui.alert_list([], city, "vi")) == ["Không có cảnh báo nào đang bật"]
+
+
+def active(kind: str, place: str, new: str, severity: str, ts: float) -> Alert:
+    """An active alert as the snapshot reads it from an active-alert hash (no old value)."""
+    domain = {"flood.level.changed": "flood", "traffic.congestion.changed": "traffic"}.get(kind, "device")
+    return Alert(f"{domain}:active:{place}:{ts}", domain, kind, ts, place, "", new, severity, 15.5, 108.4)  # type: ignore[arg-type]
+
+
+def list_count(items: list[Any]) -> int:
+    """How many alerts a rendered list stands for: its alert rows plus the N of a "+N more" row."""
+    rows = [i for i in items if "wall-alert--more" not in i.className and "wall-alert--empty" not in i.className]
+    more = [int(re.sub(r"\D", "", texts(i)[0])) for i in items if "wall-alert--more" in i.className]
+    return len(rows) + sum(more)
+
+
+def test_alert_list_shows_every_kind_of_active_alert_most_severe_first(city: City) -> None:
+    segment = city.sensors_of("traffic_camera")[0].segments[0]
+    alerts = [
+        active("device.health.changed", "cam-02", "fault", "warning", NOW - 200),
+        active("flood.level.changed", "wl-tam-phu", "1", "warning", NOW - 60),
+        active("traffic.congestion.changed", segment, "congested", "warning", NOW - 30),
+        active("flood.level.changed", "wl-tam-ky", "3", "critical", NOW - 600),
+        active("device.health.changed", "spd-01", "offline", "warning", NOW - 120),
+        active("flood.level.changed", "wl-an-son", "2", "warning", NOW - 300),
+    ]
+    snapshot = make_snapshot(active_alerts=alerts, kpis=replace(make_snapshot().kpis, active_alerts=len(alerts)))
+    ordered = ui.active_alerts(snapshot)
+    # BĐ III first (critical), then among warnings BĐ II before BĐ I, then the rest newest first.
+    assert [a.place for a in ordered] == ["wl-tam-ky", "wl-an-son", "wl-tam-phu", segment, "spd-01", "cam-02"]
+    items = ui.alert_list(ordered, city, "vi", limit=len(alerts))
+    assert len(items) == len(alerts)  # one row per active alert, nothing folded away
+    assert [texts(i)[1:2] + texts(i)[3:] for i in items] == [
+        ["Mực nước", "BĐ III"], ["Mực nước", "BĐ II"], ["Mực nước", "BĐ I"], ["Giao thông", "Ùn tắc"],
+        ["Thiết bị", "Mất kết nối"], ["Thiết bị", "Lỗi"],
+    ]  # fmt: skip
+    assert texts(items[0])[0] == "14:50" and texts(items[0])[2] == "Trạm Tam Kỳ"
+    classes = [getattr(i, "className", None) for i in items[:2]]
+    assert classes == ["wall-alert wall-alert--critical", "wall-alert wall-alert--warning"]
+    english = ui.alert_list(ordered, city, "en", limit=len(alerts))
+    assert [texts(i)[1] for i in english] == ["Water level"] * 3 + ["Traffic", "Device", "Device"]
+    assert [texts(i)[3] for i in english] == ["BĐ III", "BĐ II", "BĐ I", "Congested", "Offline", "Fault"]
+    # The tick sends that list, and the KPI beside it counts the same alerts.
+    query = ui.ChartQuery(rebuild=False, since_minute=None, segment_ids=())
+    update = ui.build_tick(snapshot, None, query, city, "vi", ui.ClientState({}), NOW)
+    assert texts(update.alerts) == texts(ui.alert_list(ordered, city, "vi"))
+    assert texts(update.alerts[0]) == texts(items[0])
+    assert int(update.kpi_values[[k for k, _, _ in ui.KPI_TILES].index("alerts")]) == list_count(update.alerts) == 6
+
+
+def test_a_long_alert_list_ends_with_how_many_more(city: City) -> None:
+    alerts = [active("device.health.changed", s.id, "offline", "warning", NOW - i) for i, s in
+              enumerate(city.sensors_of("traffic_camera")[:9])]  # fmt: skip
+    alerts.append(active("flood.level.changed", "wl-tam-ky", "3", "critical", NOW - 3600))
+    snapshot = make_snapshot(active_alerts=alerts, kpis=replace(make_snapshot().kpis, active_alerts=len(alerts)))
+    items = ui.alert_list(ui.active_alerts(snapshot), city, "en")
+    assert len(items) == ui.MAX_ALERTS  # the wall stays glanceable
+    assert texts(items[0])[3] == "BĐ III"  # the oldest, but the most severe
+    assert texts(items[-1]) == [f"+{len(alerts) - ui.MAX_ALERTS + 1} more"]
+    more = len(alerts) - ui.MAX_ALERTS + 1
+    assert texts(ui.alert_list(ui.active_alerts(snapshot), city, "vi")[-1]) == [f"+{more} cảnh báo khác"]
+    assert list_count(items) == len(alerts) == snapshot.kpis.active_alerts
+    # A change beyond the rows shown still reaches the browser: the "+N more" count moves.
+    query = ui.ChartQuery(rebuild=False, since_minute=None, segment_ids=())
+    first = ui.build_tick(snapshot, None, query, city, "en", ui.ClientState({}), NOW)
+    store = ui.ClientState.from_store(first.client)
+    fewer = replace(snapshot, active_alerts=alerts[:-2] + alerts[-1:])
+    again = ui.build_tick(snapshot, None, query, city, "en", store, NOW + 2)
+    assert again.alerts is no_update
+    after = ui.build_tick(fewer, None, query, city, "en", store, NOW + 2)
+    assert texts(after.alerts)[-1] == f"+{more - 1} more"
 
 
 def test_alert_values_for_every_kind() -> None:
