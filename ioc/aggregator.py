@@ -143,7 +143,7 @@ class Aggregator:
     def recover(self) -> int:
         """Re-process this consumer's own pending entries (read but never acknowledged before a crash)."""
         self._recover_due = False
-        self.timebase = read_timebase(self.client, self.keys)
+        self._use_timebase(read_timebase(self.client, self.keys))
         total = 0
         for domain in self.reducers:
             while True:
@@ -160,7 +160,7 @@ class Aggregator:
     def claim_stuck(self) -> int:
         """Take over entries left pending longer than claim_idle_ms by consumers that died, and process them."""
         total = 0
-        self.timebase = read_timebase(self.client, self.keys)
+        self._use_timebase(read_timebase(self.client, self.keys))
         for domain in self.reducers:
             cursor = "0-0"
             while True:
@@ -208,7 +208,7 @@ class Aggregator:
 
     def _round(self, read_ahead: bool) -> int:
         batches = self._reader.take()
-        self.timebase = self._reader.timebase
+        self._use_timebase(self._reader.timebase)
         for domain, error in self._reader.failed.items():
             self._repair(domain, error)
         if not batches:
@@ -228,6 +228,17 @@ class Aggregator:
         for commit in commits.values():
             self._committer.send(commit, self._caches[commit.domain].version)
         return sum(len(entries) for entries in batches.values())
+
+    def _use_timebase(self, timebase: Timebase) -> None:
+        """Judge event times by the namespace's clock as last read; say so when it changes."""
+        if timebase != self.timebase:
+            if timebase.simulated:
+                log.warning("namespace %s runs on a simulated clock: x%g, declared by %s; event times are checked "
+                            "against it (`ioc clock --real` returns to real time)", self.keys.namespace,
+                            timebase.speed, timebase.source or "a simulator")  # fmt: skip
+            else:
+                log.info("namespace %s runs on real time", self.keys.namespace)
+        self.timebase = timebase
 
     def _repair(self, domain: Domain, error: str) -> None:
         """After Redis refused to read a domain's stream: recreate its group or move a wrong-typed key aside (the
@@ -273,6 +284,7 @@ class Aggregator:
         ready = False
         last_watchdog = 0.0
         backoff = 0.5
+        trouble_since: float | None = None  # when Redis last became unreachable or refused us
         while not stop.is_set():
             try:
                 if not ready:
@@ -280,6 +292,9 @@ class Aggregator:
                     self.recover()
                     self.claim_stuck()
                     ready = True
+                    if trouble_since is not None:
+                        log.info("Redis answers again after %.0f s; consuming", time.monotonic() - trouble_since)
+                        trouble_since = None
                 handled = self.run_once()
                 if not handled:
                     self.flush()
@@ -299,6 +314,7 @@ class Aggregator:
                 self._abandon()
                 log.warning("Redis unreachable (%s); retrying in %.1f s", exc, backoff)
                 ready = False  # after an outage, re-check the group and our pending entries
+                trouble_since = trouble_since or time.monotonic()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
             except redis.ResponseError as exc:
@@ -306,6 +322,7 @@ class Aggregator:
                 self._abandon()
                 log.error("Redis refused a command (%s); setting up again in %.1f s", exc, backoff)
                 ready = False
+                trouble_since = trouble_since or time.monotonic()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
             except BaseException:

@@ -10,9 +10,11 @@ into plain values, since building a model instance per event cost more than the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, NamedTuple, NotRequired, Union
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
@@ -146,13 +148,13 @@ def _check_version_and_type(fields: dict[str, str]) -> str:
         raise InvalidEvent("missing field 'v' (schema version)")
     if version != str(SCHEMA_VERSION):
         raise InvalidEvent(
-            f"unsupported schema version v={shorten(version)!r}; this aggregator reads v={SCHEMA_VERSION}"
+            f"unsupported schema version v='{shorten(version)}'; this aggregator reads v={SCHEMA_VERSION}"
         )
     event_type = fields.get("type")
     if event_type is None:
         raise InvalidEvent("missing field 'type'")
     if event_type not in EVENT_TYPES:
-        raise InvalidEvent(f"unknown event type {shorten(event_type)!r}")
+        raise InvalidEvent(f"unknown event type '{shorten(event_type)}'")
     return event_type
 
 
@@ -322,12 +324,12 @@ def entry_problem(flat: Flat | None) -> str:
         return f"entry has {len(flat) // 2} fields; an event has at most {MAX_FIELDS}"
     for index, text in enumerate(flat):
         if not _is_utf8(text):
-            what = "field name" if index % 2 == 0 else f"value of field {shorten(flat[index - 1])!r}"
-            return f"{what} {shorten(text)!r} is not valid UTF-8"
+            what = "field name" if index % 2 == 0 else f"value of field '{shorten(flat[index - 1])}'"
+            return f"{what} '{shorten(text)}' is not valid UTF-8"
     names = flat[::2]
     if len(set(names)) < len(names):
         repeated = next(name for name in names if names.count(name) > 1)
-        return f"field {shorten(repeated)!r} appears {names.count(repeated)} times"
+        return f"field '{shorten(repeated)}' appears {names.count(repeated)} times"
     return ""
 
 
@@ -350,27 +352,60 @@ def deadletter_copy(flat: Flat | None) -> tuple[Any, str]:
     """A rejected entry's fields as kept in its dead letter, and a note on how the copy differs ("" if it does not).
 
     A JSON object of the fields; an array of [name, value] pairs when a name repeats (nothing is merged away).
-    Undecodable bytes are shown as \\xNN escapes. A copy over DEADLETTER_FIELDS_MAX_CHARS keeps its first fields
-    and says so (the entry itself stays in the raw stream until trimmed)."""
+    Undecodable bytes are shown as \\xNN escapes. A copy whose JSON would exceed DEADLETTER_FIELDS_MAX_CHARS keeps
+    its first fields (the last one kept may be cut) and says so; the entry itself stays in the raw stream until
+    trimmed, and one producer cannot fill Redis's memory through the dead letters."""
     flat = flat or []
     notes: list[str] = []
     if not all(map(_is_utf8, flat)):
         flat = [escape(text) for text in flat]
         notes.append("bytes that are not UTF-8 shown as \\xNN")
     pairs = list(zip(flat[::2], flat[1::2], strict=True))
-    total = sum(map(len, flat))
-    if total > DEADLETTER_FIELDS_MAX_CHARS:
-        kept: list[tuple[str, str]] = []
-        room = DEADLETTER_FIELDS_MAX_CHARS
-        for name, value in pairs:
-            if room <= 0:
-                break
-            name, value = name[:room], value[: max(0, room - len(name))]
-            kept.append((name, value))
-            room -= len(name) + len(value)
-        notes.append(f"truncated: {len(kept)} of {len(pairs)} fields, {DEADLETTER_FIELDS_MAX_CHARS} of {total} "
-                     "characters kept")  # fmt: skip
-        pairs = kept
     names = [name for name, _ in pairs]
-    copy: Any = dict(pairs) if len(set(names)) == len(names) else [list(pair) for pair in pairs]
+    unique = len(set(names)) == len(names)
+    copy: Any = dict(pairs) if unique else [list(pair) for pair in pairs]
+    size = len(orjson.dumps(copy))
+    if size <= DEADLETTER_FIELDS_MAX_CHARS:
+        return copy, "; ".join(notes)
+    kept: list[tuple[str, str]] = []
+    room = DEADLETTER_FIELDS_MAX_CHARS - 2  # the brackets around the whole copy
+    cut = False
+    for name, value in pairs:
+        cost = _json_chars(name, value)
+        if cost > room:
+            if _json_chars("", "") <= room:
+                kept.append(_cut_to_fit(name, value, room))
+                cut = True
+            break
+        kept.append((name, value))
+        room -= cost
+    copy = dict(kept) if unique else [list(pair) for pair in kept]
+    notes.append(f"truncated: {len(kept)} of {len(pairs)} fields kept{', the last one cut' if cut else ''} "
+                 f"({len(orjson.dumps(copy))} of {size} characters of JSON)")  # fmt: skip
     return copy, "; ".join(notes)
+
+
+def _json_chars(name: str, value: str) -> int:
+    """At most what a field costs in a copy, as an object member or a [name, value] pair, with its comma."""
+    return len(orjson.dumps([name, value])) + 1
+
+
+def _cut_to_fit(name: str, value: str, room: int) -> tuple[str, str]:
+    """A field cut so that it costs at most room (room for an empty field, at least): its value's start, or, when
+    even the name is too long, the start of its name."""
+    if _json_chars(name, "") <= room:
+        return name, value[: _longest_fit(lambda n: _json_chars(name, value[:n]), len(value), room)]
+    return name[: _longest_fit(lambda n: _json_chars(name[:n], ""), len(name), room)], ""
+
+
+def _longest_fit(cost: Callable[[int], int], length: int, room: int) -> int:
+    """The longest prefix length n <= length with cost(n) <= room, given cost(0) does (JSON escapes make
+    characters cost unequal amounts, so it is searched, not computed)."""
+    low, high = 0, length  # a prefix of low fits, one of high + 1 does not
+    while low < high:
+        middle = (low + high + 1) // 2
+        if cost(middle) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return low

@@ -121,7 +121,8 @@ def _append_with_retry(
 
 
 def _with_retry(action: Callable[[], T], what: str, stop: threading.Event) -> T | None:
-    """action(), tried again with bounded back-off while Redis is unreachable; None if stopped meanwhile."""
+    """action(), tried again with bounded back-off while Redis is unreachable or refuses it; None if stopped
+    meanwhile."""
     delay = 0.25
     failures = 0
     while not stop.is_set():
@@ -130,6 +131,13 @@ def _with_retry(action: Callable[[], T], what: str, stop: threading.Event) -> T 
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             failures += 1
             logger.warning("Redis unavailable (%s); retrying %s in %.2g s", exc, what, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, MAX_BACKOFF_S)
+            continue
+        except redis.ResponseError as exc:
+            # Say, a raw stream key replaced by a string: the aggregator moves it aside, then appends work again.
+            failures += 1
+            logger.error("Redis refused %s (%s); retrying in %.2g s", what, exc, delay)
             stop.wait(delay)
             delay = min(delay * 2, MAX_BACKOFF_S)
             continue

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from ioc.aggregator import Aggregator
 from ioc.city import City
 from ioc.events import (
+    DEADLETTER_FIELDS_MAX_CHARS,
     MAX_FIELDS,
     DeviceStatusChanged,
     FloodRainObserved,
@@ -86,6 +87,7 @@ def good_events(city: City) -> st.SearchStrategy[tuple[str, Flat]]:
 
 NOT_UTF8 = st.binary(min_size=1, max_size=20).map(lambda b: b + b"\xff" + b)  # 0xFF never occurs in UTF-8
 ANY_BYTES = st.one_of(st.binary(max_size=40), NOT_UTF8, st.just(b""), st.just(b"x" * 200_000),
+                      st.just(b"\x00" * 60_000),
                       st.sampled_from([b"NaN", b"inf", b"-Infinity", b"1e999", b"\x00", "mực nước".encode()]))
 
 
@@ -110,14 +112,15 @@ def bad_entries(city: City) -> st.SearchStrategy[tuple[str, Flat]]:
     repeated = st.tuples(good, st.data()).map(lambda t: (t[0][0], [*t[0][1], *t[0][1][:2]]))
     crowded = good.map(lambda pair: (pair[0], pair[1] + [b"f%d" % n for n in range(2 * MAX_FIELDS + 2)]))
     thousands = domains.map(lambda domain: (domain, [b"f%d" % (n // 2) for n in range(6_000)]))
+    empty_pairs = domains.map(lambda domain: (domain, [b""] * 40_000))  # 20,000 fields, all named ""
     huge = st.tuples(good, st.data()).map(lambda t: (t[0][0], _set(
         t[0][1], 2 * t[1].draw(st.integers(0, len(t[0][1]) // 2 - 1)) + 1, b"9" * 300_000)))
     odd_numbers = st.tuples(good, st.sampled_from([b"NaN", b"inf", b"-inf", b"nan", b""])).map(
         lambda t: (t[0][0], _number_replaced(t[0][1], t[1])))
     future = good.map(lambda pair: (pair[0], _ts_replaced(pair[1], b"2099-01-01T00:00:00+07:00")))
     ancient = good.map(lambda pair: (pair[0], _ts_replaced(pair[1], b"1970-01-02T00:00:00Z")))
-    return st.one_of(random_entry, broken_value, broken_name, repeated, crowded, thousands, huge, odd_numbers,
-                     future, ancient)  # fmt: skip
+    return st.one_of(random_entry, broken_value, broken_name, repeated, crowded, thousands, empty_pairs, huge,
+                     odd_numbers, future, ancient)  # fmt: skip
 
 
 def _ts_replaced(flat: Flat, ts: bytes) -> Flat:
@@ -201,6 +204,7 @@ def test_any_entry_is_a_reading_or_a_dead_letter(redis_url: str, r: redis.Redis,
     for entry_id, flat in expected_bad.items():
         letter = letters[entry_id]
         assert letter["reason"] and len(letter["reason"]) <= 1_000
+        assert len(letter["fields"]) <= DEADLETTER_FIELDS_MAX_CHARS, "one producer cannot fill Redis through these"
         copy = json.loads(letter["fields"])
         pairs = [tuple(p) for p in copy] if isinstance(copy, list) else list(copy.items())
         original = [(name.decode(errors="backslashreplace"), value.decode(errors="backslashreplace"))

@@ -410,3 +410,25 @@ def test_a_run_against_no_redis_keeps_retrying_until_stopped(city: City, tmp_pat
         client.close()
     assert written == 0
     assert 0.9 < time.monotonic() - began < 2.0
+
+
+def test_a_stream_key_of_the_wrong_type_is_waited_out_not_a_crash(
+    r: redis.Redis, keys: Keys, city: City, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone SETs a raw stream key: the simulator logs the refusal and retries (the aggregator moves the key
+    aside); once appends work again, every event is written."""
+    for domain in DOMAINS:
+        r.set(keys.events(domain), "oops")
+    written: list[int] = []
+    worker = threading.Thread(target=lambda: written.append(run_simulation(
+        r, keys, city, "normal-day", seed=SEED, speed=86_400, limit=50)), daemon=True)  # fmt: skip
+    with caplog.at_level(logging.ERROR, logger="simulators.runner"):
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not any("refused" in rec.getMessage() for rec in caplog.records):
+            assert time.monotonic() < deadline and worker.is_alive(), "the refusal was not logged"
+            time.sleep(0.02)
+        r.delete(*(keys.events(domain) for domain in DOMAINS))
+        worker.join(timeout=20)
+    assert written == [50]
+    assert sum(r.xlen(keys.events(domain)) for domain in DOMAINS) == 50
