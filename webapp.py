@@ -19,7 +19,7 @@ from dash.development.base_component import Component
 import callbacks.wall  # noqa: F401  (registers the wall's callbacks)
 from callbacks import app_city, app_settings
 from ioc.i18n import normalize_lang
-from layouts import wall
+from layouts import states, wall
 
 ASSETS: Path = Path(__file__).resolve().parent / "assets"
 PAGE_WATCHDOG_MS: Final = 20_000  # a page not rendered this long after loading is reloaded (`?watchdog_ms=` shortens)
@@ -79,7 +79,8 @@ app.index_string = app.index_string.replace(
     "{%css%}",
     "{%css%}\n"
     f'<script id="ioc-page-watchdog" data-after-ms="{PAGE_WATCHDOG_MS}" data-max-ms="{PAGE_WATCHDOG_MAX_MS}"'
-    f' data-ready="{PAGE_READY_SELECTOR}">{PAGE_WATCHDOG_JS}</script>',
+    f' data-ready="{PAGE_READY_SELECTOR}">{PAGE_WATCHDOG_JS}</script>\n'
+    f'<script id="ioc-states">{states.script()}</script>',
 )
 
 

@@ -4,15 +4,11 @@
 window.wallMap = (function () {
   "use strict";
 
-  // How bad a state is, for colouring a cluster by the worst state inside it.
-  var RANK = {
-    unknown: 0, ok: 1, online: 1, smooth: 1, a0: 1, "rain-none": 1,
-    "rain-light": 2, slow: 3, busy: 3, "rain-moderate": 3,
-    offline: 4, fault: 4, a1: 5, congested: 6, "rain-heavy": 6,
-    a2: 7, "rain-very_heavy": 7, a3: 9
-  };
-  // Line width also tells the band, for readers who cannot tell the colours apart.
-  var WEIGHT = { congested: 7, slow: 5, smooth: 4, unknown: 3 };
+  // How bad a state is (a cluster takes the worst state inside it), and segment line widths: declared once in
+  // layouts/states.py and written into the page as window.iocStates before this file loads.
+  var STATES = window.iocStates || { ranks: {}, weights: {} };
+  var RANK = STATES.ranks;
+  var WEIGHT = STATES.weights;
   var GLYPH = {
     traffic_camera: '<svg viewBox="0 0 24 24"><path d="M3 7h11a2 2 0 0 1 2 2v1.5l5-3v9l-5-3V15a2 2 0 0 1-2 2H3a2 2 0 0 1-2-2V9a2 2 0 0 1 2-2z"/></svg>',
     speed_camera: '<svg viewBox="0 0 24 24"><path d="M12 4a10 10 0 0 0-10 10h3a7 7 0 0 1 14 0h3A10 10 0 0 0 12 4zm4.6 4.2-5.3 4.6a1.8 1.8 0 1 0 2.4 2.4z"/></svg>',

@@ -427,15 +427,16 @@ class Aggregator:
         """The valid readings of a batch in order, and a dead letter (with its reason) for each other entry.
 
         Entries come in id order. Whatever their bytes, shape or time, each ends as a reading or a dead letter."""
-        shaped = entries_fields([flat for _, flat in entries])
+        ids = [entry_id for entry_id, _ in entries]
+        flats = [flat for _, flat in entries]
+        shaped = entries_fields(flats)
         rejected: list[dict[str, str]] = []
-        present: list[tuple[str, Flat, dict[str, str]]] = []
-        for (entry_id, flat), fields in zip(entries, shaped, strict=True):
-            if isinstance(fields, InvalidEvent):
-                rejected.append(self._deadletter(domain, entry_id, flat, str(fields)))
-            else:
-                present.append((entry_id, flat, fields))  # type: ignore[arg-type]  # flat is set when fields are
-        decoded = _decode_all([fields for _, _, fields in present])
+        if any(isinstance(fields, InvalidEvent) for fields in shaped):
+            kept = [i for i, fields in enumerate(shaped) if not isinstance(fields, InvalidEvent)]
+            rejected += (self._deadletter(domain, ids[i], flats[i], str(fields))
+                         for i, fields in enumerate(shaped) if isinstance(fields, InvalidEvent))  # fmt: skip
+            ids, flats, shaped = [ids[i] for i in kept], [flats[i] for i in kept], [shaped[i] for i in kept]
+        decoded = _decode_all(shaped)  # type: ignore[arg-type]  # the invalid ones were taken out
         readings: list[Checked] = []
         placements = self._placements
         now = time.time()
@@ -445,7 +446,7 @@ class Aggregator:
             earliest, latest = time_check.window(
                 timebase, receive_time(entries[0][0], now), receive_time(entries[-1][0], now)
             )
-        for (entry_id, flat, _), result in zip(present, decoded, strict=True):
+        for entry_id, flat, result in zip(ids, flats, decoded, strict=True):
             if isinstance(result, InvalidEvent):
                 reason = str(result)
             else:

@@ -149,6 +149,10 @@ def _kind(value: Any) -> AlertKind | None:
     return value if value in ALERT_KINDS else None
 
 
+# The state an active alert of a kind is in when its record names none (congestion records carry no level).
+ACTIVE_STATE: Final[dict[AlertKind, str]] = {"traffic.congestion.changed": "congested"}
+
+
 def decode_active(raw: str | bytes | None) -> Alert | None:
     """An active alert as stored, or None when damaged or of an unknown kind."""
     data = _json_object(raw)
@@ -157,8 +161,8 @@ def decode_active(raw: str | bytes | None) -> Alert | None:
     try:
         level = int(data["level"]) if data.get("level") is not None else None
         status = str(data["status"]) if data.get("status") is not None else None
-        return Alert(kind=kind, ts=float(data.get("since", 0.0)), place=str(data.get("place", "")), old="",
-                     new=str(level if level is not None else status or ""),
+        new = str(level) if level is not None else status or ACTIVE_STATE.get(kind, "")
+        return Alert(kind=kind, ts=float(data.get("since", 0.0)), place=str(data.get("place", "")), old="", new=new,
                      severity=_severity(data.get("severity"), "warning"), lat=float(data.get("lat", 0.0)),
                      lon=float(data.get("lon", 0.0)), level=level, status=status)  # fmt: skip
     except (TypeError, ValueError):

@@ -10,18 +10,28 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any
 
 import redis
 
 from ioc.city import City
+from ioc.documents import Alert as StoredAlert
+from ioc.documents import (
+    AlertKind,
+    HealthStatus,
+    decode_active,
+    decode_gauge,
+    decode_health,
+    decode_segment,
+    decode_station,
+    decode_stream_alert,
+)
 from ioc.keys import DOMAINS, Keys
 from ioc.rollup import decode_minute, mean_speed_kmh
-from ioc.rules import RainClass, SpeedBand, band_thresholds
+from ioc.rules import RainClass, Severity, SpeedBand, band_thresholds
 
 __all__ = ["RainClass", "SpeedBand"]
-Health = Literal["online", "offline", "fault", "unknown"]
-Severity = Literal["info", "warning", "critical"]
+Health = HealthStatus
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ class Alert:
 
     id: str  # "<domain>:<stream entry id>", unique and sortable within a domain
     domain: str
-    kind: str  # flood.level.changed | traffic.congestion.changed | device.health.changed
+    kind: AlertKind
     ts: float  # event time, epoch seconds
     place: str  # sensor or segment id
     old: str
@@ -130,7 +140,12 @@ LIVE_SEGMENT_AGE_S = 15 * 60  # a segment speed older than this (city clock) no 
 
 
 def _loads(raw: str | None) -> dict[str, Any]:
-    return json.loads(raw) if raw else {}
+    """A JSON object as stored, {} when absent or damaged (a damaged record must not blank the wall)."""
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _float(raw: str | None) -> float | None:
@@ -148,26 +163,13 @@ def empty_snapshot(stale_reason: str | None, city: City) -> WallSnapshot:
     )  # fmt: skip
 
 
-def _alert_from_stream(domain: str, entry_id: str, fields: dict[str, str]) -> Alert:
+def _alert_view(domain: str, alert_id: str, alert: StoredAlert | None) -> Alert | None:
+    """An alert as the pages show it, from its stored form (None stays None: a damaged record is skipped)."""
+    if alert is None:
+        return None
     return Alert(
-        id=f"{domain}:{entry_id}", domain=domain, kind=fields.get("kind", ""), ts=float(fields.get("ts", 0)),
-        place=fields.get("place", ""), old=fields.get("old", ""), new=fields.get("new", ""),
-        severity=fields.get("severity", "info"),  # type: ignore[arg-type]
-        lat=float(fields.get("lat", 0)), lon=float(fields.get("lon", 0)),
-    )  # fmt: skip
-
-
-# The state an active alert of a kind is in when its record names none (congestion records carry no level).
-ACTIVE_STATE: Final = {"traffic.congestion.changed": "congested"}
-
-
-def _alert_from_active(domain: str, key: str, data: dict[str, Any]) -> Alert:
-    kind = str(data.get("kind", ""))
-    new = str(data.get("level", data.get("status", ACTIVE_STATE.get(kind, ""))))
-    return Alert(
-        id=f"{domain}:active:{key}:{data.get('since')}", domain=domain, kind=kind,
-        ts=float(data.get("since", 0)), place=str(data.get("place", "")), old="", new=new,
-        severity=data.get("severity", "warning"), lat=float(data.get("lat", 0)), lon=float(data.get("lon", 0)),
+        id=alert_id, domain=domain, kind=alert.kind, ts=alert.ts, place=alert.place, old=alert.old, new=alert.new,
+        severity=alert.severity, lat=alert.lat, lon=alert.lon,
     )  # fmt: skip
 
 
@@ -204,35 +206,37 @@ def read_wall_snapshot(
         if domain_clock is not None:
             clock = domain_clock if clock is None else max(clock, domain_clock)
         deadletters += int(stats.get("deadletter", 0))
-        recent.extend(_alert_from_stream(domain, entry_id, fields) for entry_id, fields in alerts)
-        active_alerts.extend(_alert_from_active(domain, key, _loads(raw)) for key, raw in active.items())
+        for entry_id, fields in alerts:
+            if (view := _alert_view(domain, f"{domain}:{entry_id}", decode_stream_alert(fields))) is not None:
+                recent.append(view)
+        for key, raw in active.items():
+            stored = decode_active(raw)
+            since = stored.ts if stored is not None else None
+            if (view := _alert_view(domain, f"{domain}:active:{key}:{since}", stored)) is not None:
+                active_alerts.append(view)
     recent.sort(key=lambda a: a.ts, reverse=True)
     active_alerts.sort(key=lambda a: a.ts, reverse=True)
 
-    segments: dict[str, SegmentState] = {}
-    for seg_id, raw in seg_raw.items():
-        data = _loads(raw)
-        segments[seg_id] = SegmentState(
-            id=seg_id, speed_kmh=data.get("speed"), band=data.get("band", "unknown"),
-            congested=bool(data.get("congested")), ts=data.get("ts"),
-        )  # fmt: skip
+    segments = {
+        sid: SegmentState(id=sid, speed_kmh=d["speed"], band=d["band"], congested=bool(d["congested"]), ts=d["ts"])
+        for sid, d in ((sid, decode_segment(raw)) for sid, raw in seg_raw.items()) if d is not None
+    }
     stations = {
-        sid: StationState(id=sid, level_m=d.get("level_m"), alarm=int(d.get("alarm", 0)), ts=d.get("ts"))
-        for sid, d in ((sid, _loads(raw)) for sid, raw in st_raw.items())
+        sid: StationState(id=sid, level_m=d["level_m"], alarm=int(d["alarm"]), ts=d["ts"])
+        for sid, d in ((sid, decode_station(raw)) for sid, raw in st_raw.items()) if d is not None
     }
     gauges = {
-        gid: GaugeState(
-            id=gid, rain_1h_mm=float(d.get("rain_1h_mm", 0.0)), rain_24h_mm=float(d.get("rain_24h_mm", 0.0)),
-            rain_class=d.get("rain_class", "none"), ts=d.get("ts"),
-        )
-        for gid, d in ((gid, _loads(raw)) for gid, raw in gauge_raw.items())
+        gid: GaugeState(id=gid, rain_1h_mm=float(d["rain_1h_mm"]), rain_24h_mm=float(d["rain_24h_mm"]),
+                        rain_class=d["rain_class"], ts=d["ts"])
+        for gid, d in ((gid, decode_gauge(raw)) for gid, raw in gauge_raw.items()) if d is not None
     }
     hotspots = {
         hid: HotspotState(id=hid, clients=int(d.get("clients", 0)), mbps=float(d.get("mbps", 0.0)), ts=d.get("ts"))
         for hid, d in ((hid, _loads(raw)) for hid, raw in wifi_raw.items())
     }
     health: dict[str, Health] = {
-        sid: _loads(raw).get("status", "unknown") for sid, raw in health_raw.items() if sid in city.sensors
+        sid: d["status"] for sid, d in ((sid, decode_health(raw)) for sid, raw in health_raw.items())
+        if d is not None and sid in city.sensors
     }
 
     live_speeds = [

@@ -22,8 +22,9 @@ from dash.development.base_component import Component
 
 from ioc.city import City, Sensor, SensorKind
 from ioc.i18n import LANGS, TEXTS, fmt_number, t
-from ioc.rules import ARTERIAL_BANDS
+from ioc.rules import ARTERIAL_BANDS, speed_band
 from ioc.snapshot import Alert, Kpis, SpeedSeries, WallSnapshot
+from layouts.states import alarm_state, rain_state
 
 # Component ids, each defined once.
 ID_ROOT: Final = "wall-root"
@@ -192,10 +193,10 @@ def sensor_state(snapshot: WallSnapshot, sensor: Sensor) -> str:
         return max(bands, key=lambda b: _BAND_RANK[b]) if bands else "unknown"
     if sensor.kind == "water_station":
         station = snapshot.stations.get(sensor.id)
-        return f"a{station.alarm}" if station is not None and station.level_m is not None else "unknown"
+        return alarm_state(station.alarm) if station is not None and station.level_m is not None else "unknown"
     if sensor.kind == "rain_gauge":
         gauge = snapshot.gauges.get(sensor.id)
-        return f"rain-{gauge.rain_class}" if gauge is not None else "unknown"
+        return rain_state(gauge.rain_class) if gauge is not None else "unknown"
     if sensor.kind == "wifi_hotspot":
         hotspot = snapshot.hotspots.get(sensor.id)
         if hotspot is None:
@@ -219,6 +220,8 @@ def hideouts(snapshot: WallSnapshot, city: City, focus: str | None = None) -> di
 
 # ---------------------------------------------------------------- KPI strip
 
+CITY_ROAD_CLASS: Final = "arterial"  # the class whose bands judge the city-wide mean speed
+
 
 @dataclass(frozen=True)
 class KpiView:
@@ -230,19 +233,13 @@ class KpiView:
     state: str
 
 
-def _speed_band_name(speed: float | None) -> str:
-    if speed is None:
-        return "unknown"
-    return "congested" if speed <= ARTERIAL_BANDS[0] else "slow" if speed < ARTERIAL_BANDS[1] else "smooth"
-
-
 def kpi_views(kpis: Kpis | None, city: City, lang: str) -> list[KpiView]:
     """The six KPI tiles' contents, in KPI_TILES order; with no data yet every value shows a dash."""
     if kpis is None:
         return [KpiView(key, t("kpi.no_value", lang), "", "none") for key, _, _ in KPI_TILES]
     share_online = kpis.sensors_online / kpis.sensors_total if kpis.sensors_total else 1.0
     speed = kpis.city_speed_kmh
-    band = _speed_band_name(speed)
+    band = speed_band(speed, CITY_ROAD_CLASS)  # the city mean, judged as an arterial
     congested_share = kpis.congested_segments / kpis.segments_total if kpis.segments_total else 0.0
     station = city.sensors.get(kpis.highest_flood_station or "")
     flood_sub = (
@@ -258,7 +255,7 @@ def kpi_views(kpis: Kpis | None, city: City, lang: str) -> list[KpiView]:
         KpiView("congested", str(kpis.congested_segments), t("kpi.of_total", lang, total=kpis.segments_total),
                 "ok" if kpis.congested_segments == 0 else "warn" if congested_share < 0.1 else "bad"),
         KpiView("flood", t(f"alarm.short.{kpis.highest_flood_alarm}", lang), flood_sub,
-                f"a{kpis.highest_flood_alarm}"),
+                alarm_state(kpis.highest_flood_alarm)),
         KpiView("alerts", str(kpis.active_alerts), t("kpi.alerts_hint", lang),
                 "ok" if kpis.active_alerts == 0 else "warn"),
         KpiView("deadletters", str(kpis.deadletters), t("kpi.deadletters_hint", lang),
@@ -346,7 +343,7 @@ def gauge_views(snapshot: WallSnapshot | None, city: City, lang: str) -> list[Ga
         else:
             value = t("flood.metres", lang, value=fmt_number(level, lang, 2))
             badge = t(f"alarm.{state.alarm}", lang) if state.alarm > 0 else ""
-            status, fill = f"a{state.alarm}", _pct(level, low, high)
+            status, fill = alarm_state(state.alarm), _pct(level, low, high)
         if problem:
             badge, status = t(f"health.{problem}", lang), problem
         views.append(GaugeView(sensor.id, value, badge, status, fill, order[sensor.id]))
