@@ -50,6 +50,7 @@ from ioc.events import (
     decode_event,
     decode_events,
     entries_fields,
+    entry_problem,
     shorten,
 )
 from ioc.keys import AGGREGATOR_GROUP, Domain, Keys, StateHash
@@ -431,7 +432,7 @@ class Aggregator:
         flats = [flat for _, flat in entries]
         shaped = entries_fields(flats)
         rejected: list[dict[str, str]] = []
-        if any(isinstance(fields, InvalidEvent) for fields in shaped):
+        if InvalidEvent in set(map(type, shaped)):
             kept = [i for i, fields in enumerate(shaped) if not isinstance(fields, InvalidEvent)]
             rejected += (self._deadletter(domain, ids[i], flats[i], str(fields))
                          for i, fields in enumerate(shaped) if isinstance(fields, InvalidEvent))  # fmt: skip
@@ -448,7 +449,7 @@ class Aggregator:
             )
         for entry_id, flat, result in zip(ids, flats, decoded, strict=True):
             if isinstance(result, InvalidEvent):
-                reason = str(result)
+                reason = entry_problem(flat) or str(result)  # undecodable bytes, if any, are the first thing to fix
             else:
                 reason = ""
                 if not earliest <= result.at <= latest:

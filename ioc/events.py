@@ -12,11 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from itertools import chain
 from typing import Annotated, Any, Final, Literal, NamedTuple, NotRequired, Union
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from ioc.errors import InvalidEvent
@@ -24,6 +33,14 @@ from ioc.keys import Domain
 
 SCHEMA_VERSION: Final = 1
 
+def _utf8_only(text: str) -> str:
+    """Free text must have been valid UTF-8 on the wire (undecodable bytes arrive as lone surrogates)."""
+    if not _is_utf8(text):
+        raise PydanticCustomError("not_utf8", "not valid UTF-8")
+    return text
+
+
+FreeText = Annotated[str, AfterValidator(_utf8_only)]  # any text a device may send, as long as it is UTF-8
 SensorId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 VehicleClass = Literal["motorbike", "car", "truck", "bus"]
 DeviceStatus = Literal["online", "offline", "fault"]
@@ -97,7 +114,7 @@ class DeviceStatusChanged(_EventBase):
 
     type: Literal["device.status.changed"]
     status: DeviceStatus
-    detail: str = Field(default="", max_length=200)
+    detail: FreeText = Field(default="", max_length=200)
 
 
 Event = Annotated[
@@ -337,13 +354,14 @@ def entry_problem(flat: Flat | None) -> str:
 def entries_fields(flats: list[Flat | None]) -> list[dict[str, str] | InvalidEvent]:
     """Each entry's fields as a dict, or InvalidEvent saying why its shape cannot be an event's.
 
-    The usual batch (every entry present, ASCII, no repeated name, not too many fields) is checked in whole-batch
-    C-level passes; only a batch that fails them is looked at entry by entry."""
+    The usual batch (every entry present, no repeated name, not too many fields) is checked in whole-batch C-level
+    passes, and only a batch that fails them entry by entry. Undecodable bytes are not looked for here: no field
+    with them passes validation (ids are ASCII by pattern, free text is checked, see FreeText), and the reason of
+    an entry that fails validation is taken from entry_problem() when it finds them."""
     if all(flats):
         dicts = [dict(zip(it, it, strict=False)) for it in map(iter, flats)]  # type: ignore[arg-type]
         if (2 * sum(map(len, dicts)) == sum(map(len, flats))  # type: ignore[arg-type]  # no name repeated
-                and max(map(len, flats), default=0) <= 2 * MAX_FIELDS  # type: ignore[arg-type]
-                and "".join(chain.from_iterable(flats)).isascii()):  # type: ignore[arg-type]  # fmt: skip
+                and max(map(len, flats), default=0) <= 2 * MAX_FIELDS):  # type: ignore[arg-type]  # fmt: skip
             return dicts  # type: ignore[return-value]
     results: list[dict[str, str] | InvalidEvent] = []
     for flat in flats:

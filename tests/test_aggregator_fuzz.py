@@ -308,3 +308,21 @@ def test_a_stream_key_of_the_wrong_type_is_moved_aside(r: redis.Redis, keys: Key
     aside = [key for key in r.scan_iter(match=keys.events("wifi") + ":quarantined:*")]
     assert len(aside) == 1 and r.get(aside[0]) == "oops"
     assert any("not a stream" in rec.getMessage() for rec in caplog.records)
+
+
+def test_free_text_with_undecodable_bytes_is_rejected(redis_url: str, r: redis.Redis, keys: Keys, running) -> None:
+    """A device's detail is the one free-text field: bytes that are not UTF-8 there are a dead letter too, never
+    state that could not be written back."""
+    _, worker = running
+    writer = raw_client(redis_url)
+    status = [part.encode() for item in encode_event(DeviceStatusChanged(
+        v=1, type="device.status.changed", ts=datetime.now(UTC), sensor="cam-01", status="fault",
+        detail="ống kính mờ")).items() for part in item]  # fmt: skip
+    xadd_raw(writer, keys.events("device"), status)  # valid UTF-8 (Vietnamese): accepted
+    xadd_raw(writer, keys.events("device"), _set(status, status.index(b"detail") + 1, "mờ".encode() + b"\xff"))
+    writer.close()
+    _wait_for(r, keys, 2, worker)
+    assert r.hget(keys.stats("device"), "processed") == "1"
+    (_, letter), = r.xrange(keys.deadletter("device"))
+    assert "value of field 'detail'" in letter["reason"] and "not valid UTF-8" in letter["reason"]
+    assert json.loads(letter["fields"])["detail"] == "mờ\\xff"
