@@ -428,8 +428,7 @@ class Aggregator:
         """The valid readings of a batch in order, and a dead letter (with its reason) for each other entry.
 
         Entries come in id order. Whatever their bytes, shape or time, each ends as a reading or a dead letter."""
-        ids = [entry_id for entry_id, _ in entries]
-        flats = [flat for _, flat in entries]
+        ids, flats = (list(column) for column in zip(*entries, strict=True)) if entries else ([], [])
         shaped = entries_fields(flats)
         rejected: list[dict[str, str]] = []
         if InvalidEvent in set(map(type, shaped)):
