@@ -21,6 +21,8 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "wall.city_time": {"vi": "Giờ thành phố", "en": "City time"},
     "wall.language": {"vi": "Ngôn ngữ", "en": "Language"},
     "wall.no_time": {"vi": "--:--:--", "en": "--:--:--"},
+    "wall.simulated": {"vi": "MÔ PHỎNG ×{speed}", "en": "SIMULATED ×{speed}"},
+    "wall.simulated_hint": {"vi": "Giờ mô phỏng, không phải số liệu thật", "en": "Simulated time, not live data"},
     # KPI strip
     "kpi.sensors_online": {"vi": "Thiết bị hoạt động", "en": "Sensors online"},
     "kpi.city_speed": {"vi": "Tốc độ TB toàn TP", "en": "City average speed"},

@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from ioc.city import City
+from ioc.clock import decode_timebase
 from ioc.documents import Alert as StoredAlert
 from ioc.documents import (
     AlertKind,
@@ -124,6 +125,7 @@ class WallSnapshot:
     stale: bool
     stale_reason: str | None  # "redis" when Redis cannot be reached, "no-data" when nothing arrived lately
     last_event_age_s: float | None  # wall seconds since the aggregator last processed an event
+    simulated_speed: float | None = None  # the namespace runs on a simulator's declared clock at this speed
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ def read_wall_snapshot(
     pipe.hgetall(keys.health())
     pipe.hgetall(keys.latest("wifi"))
     pipe.hgetall(keys.heartbeat())
+    pipe.hgetall(keys.clock())
     for domain in DOMAINS:
         pipe.hgetall(keys.stats(domain))
         pipe.hgetall(keys.active(domain))
@@ -193,8 +196,9 @@ def read_wall_snapshot(
         replies: list[Any] = pipe.execute()
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return empty_snapshot("redis", city)
-    seg_raw, st_raw, gauge_raw, health_raw, wifi_raw, heartbeat = replies[:6]
-    per_domain = replies[6:]
+    seg_raw, st_raw, gauge_raw, health_raw, wifi_raw, heartbeat, declared = replies[:7]
+    per_domain = replies[7:]
+    timebase = decode_timebase(declared)
 
     clock: float | None = None
     deadletters = 0
@@ -263,6 +267,7 @@ def read_wall_snapshot(
         health=health, recent_alerts=recent[:RECENT_ALERTS],
         critical_alerts=[a for a in active_alerts if a.severity == "critical"], active_alerts=active_alerts,
         stale=stale_reason is not None, stale_reason=stale_reason, last_event_age_s=age,
+        simulated_speed=timebase.speed if timebase.simulated else None,
     )  # fmt: skip
 
 

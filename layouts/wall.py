@@ -633,6 +633,17 @@ def chart_query(client: ClientState, now: float) -> ChartQuery:
     return ChartQuery(rebuild=False, since_minute=client.chart_minute, segment_ids=client.chart_segments)
 
 
+def clock_children(snapshot: WallSnapshot, city: City, lang: str) -> list[Component | str]:
+    """The city clock, and a badge while the namespace runs on a simulator's clock (so no one takes a training
+    run or a demo for the real city)."""
+    time_text = local_time(snapshot.clock, city.timezone, "%H:%M:%S")
+    if snapshot.simulated_speed is None:
+        return [time_text]
+    badge = html.Span(t("wall.simulated", lang, speed=f"{snapshot.simulated_speed:g}"), className="wall-sim-badge",
+                      title=t("wall.simulated_hint", lang))  # fmt: skip
+    return [time_text, badge]
+
+
 @dataclass(frozen=True)
 class TickUpdate:
     """The tick callback's outputs, in order; `no_update` wherever this browser already shows the same thing."""
@@ -739,7 +750,8 @@ def build_tick(
         return [no_update] * len(values) if result is no_update else values
 
     update = TickUpdate(
-        clock=changed("clock", snapshot.clock, lambda: local_time(snapshot.clock, city.timezone, "%H:%M:%S")),
+        clock=changed("clock", [snapshot.clock, snapshot.simulated_speed],
+                      lambda: clock_children(snapshot, city, lang)),
         kpi_values=items("kpi-values", [k.value for k in kpis]),
         kpi_subs=items("kpi-subs", [k.sub for k in kpis]),
         kpi_classes=items("kpi-classes", [kpi_class(k) for k in kpis]),

@@ -387,3 +387,11 @@ def test_page_renders_in_both_languages_without_missing_texts(city: City, lang: 
     assert len(plain) == len(set(plain)) and all(i.startswith("wall-") for i in plain)
     assert all(i["type"].startswith("wall-") for i in ids if isinstance(i, dict))
     json.dumps(page, cls=PlotlyJSONEncoder)  # serialisable as sent
+
+
+def test_the_clock_says_when_the_city_runs_on_simulated_time(city: City) -> None:
+    real = ui.clock_children(make_snapshot(), city, "vi")
+    assert real == ["14:59:55"]  # NOW less 5 s, in Tam Kỳ
+    demo = ui.clock_children(make_snapshot(simulated_speed=60.0), city, "en")
+    assert demo[0] == "14:59:55" and texts(demo[1]) == ["SIMULATED ×60"]
+    assert texts(ui.clock_children(make_snapshot(simulated_speed=60.0), city, "vi")[1]) == ["MÔ PHỎNG ×60"]
