@@ -40,6 +40,7 @@ import redis
 
 from ioc.city import City
 from ioc.clock import REAL_TIME, Timebase, TimeCheck, decode_timebase, read_timebase, receive_time
+from ioc.documents import decode_state, encode_doc
 from ioc.errors import InvalidEvent
 from ioc.events import (
     EVENT_DOMAINS,
@@ -47,7 +48,6 @@ from ioc.events import (
     RawEntry,
     Reading,
     deadletter_copy,
-    decode_event,
     decode_events,
     entries_fields,
     entry_problem,
@@ -113,8 +113,8 @@ class Aggregator:
         self._committer = _Committer(client, consumer)
         self._recover_due = False  # entries of a dropped batch may still be pending on this consumer
         self._reader = _Reader(client, keys, tuple(self.reducers), consumer, batch_size)
-        # (domain, type, sensor, segment) -> why such an event does not fit here, "" if it does
-        self._placements: dict[tuple[str, str, str, str | None], str] = {}
+        # per domain, (type, sensor, segment) -> why such an event does not fit here, "" if it does
+        self._placements: dict[Domain, dict[tuple[str, str, str | None], str]] = {d: {} for d in self.reducers}
         self._read_error_logged: dict[Domain, float] = {}
 
     # -- group set-up and recovery ------------------------------------------------------------------------------
@@ -436,9 +436,9 @@ class Aggregator:
             rejected += (self._deadletter(domain, ids[i], flats[i], str(fields))
                          for i, fields in enumerate(shaped) if isinstance(fields, InvalidEvent))  # fmt: skip
             ids, flats, shaped = [ids[i] for i in kept], [flats[i] for i in kept], [shaped[i] for i in kept]
-        decoded = _decode_all(shaped)  # type: ignore[arg-type]  # the invalid ones were taken out
+        decoded = decode_events(shaped)  # type: ignore[arg-type]  # the invalid ones were taken out
         readings: list[Checked] = []
-        placements = self._placements
+        placements = self._placements[domain]
         now = time.time()
         timebase, time_check = self.timebase, self.time_check
         earliest, latest = -math.inf, math.inf
@@ -446,16 +446,20 @@ class Aggregator:
             earliest, latest = time_check.window(
                 timebase, receive_time(entries[0][0], now), receive_time(entries[-1][0], now)
             )
+        append = readings.append
         for entry_id, flat, result in zip(ids, flats, decoded, strict=True):
             if isinstance(result, InvalidEvent):
                 reason = entry_problem(flat) or str(result)  # undecodable bytes, if any, are the first thing to fix
+            elif earliest <= result.at <= latest and not placements.get(
+                (result.type, result.sensor, result.values.get("segment")), "?"
+            ):
+                append((entry_id, flat, result))  # the usual case: a credible time, a known place
+                continue
             else:
-                reason = ""
-                if not earliest <= result.at <= latest:
-                    # A wrong clock must not move the city clock, freeze a sensor's state or time devices out.
-                    reason = time_check.problem(timebase, result.at, receive_time(entry_id, now))
+                # A wrong clock must not move the city clock, freeze a sensor's state or time devices out.
+                reason = time_check.problem(timebase, result.at, receive_time(entry_id, now))
                 if not reason:
-                    place = (domain, result.type, result.sensor, result.values.get("segment"))
+                    place = (result.type, result.sensor, result.values.get("segment"))
                     reason = placements.get(place)  # type: ignore[assignment]
                     if reason is None:
                         reason = self._misplaced(domain, result)
@@ -464,7 +468,7 @@ class Aggregator:
             if reason:
                 rejected.append(self._deadletter(domain, entry_id, flat, reason))
             else:
-                readings.append((entry_id, flat, result))  # type: ignore[arg-type]  # not an InvalidEvent here
+                append((entry_id, flat, result))  # type: ignore[arg-type]  # not an InvalidEvent here
         return readings, rejected
 
     def _misplaced(self, domain: Domain, reading: Reading) -> str:
@@ -553,7 +557,7 @@ class Aggregator:
                 flat, ttl_ms = item
                 pairs = dict(zip(flat[::2], flat[1::2], strict=True))
                 if index < len(names):
-                    cache.hashes[names[index]] = _decode_state(names[index], pairs)
+                    cache.hashes[names[index]] = decode_state(names[index], pairs)
                 else:
                     minute = domain_minutes[index - len(names)]
                     cache.minutes[minute] = decode_minute(pairs)
@@ -591,7 +595,7 @@ class Aggregator:
         for name, changed in b.changed.items():
             if changed:
                 items = b.state[name]
-                c.hset(k.state(domain, name), {i: _dumps(items[i]) for i in changed})
+                c.hset(k.state(domain, name), {i: encode_doc(items[i]) for i in changed})
         now = time.time()
         expires = self._caches[domain].expires
         for minute, touched in b.rollup_changed.items():
@@ -879,11 +883,12 @@ def _raw_client(client: redis.Redis) -> redis.Redis:
 
 
 def _entries_of(reply: Any) -> list[Entry]:
-    """The entries of a one-stream XREADGROUP reply as (id, flat fields); a deleted entry has no fields."""
+    """The entries of a one-stream XREADGROUP reply, each [id, flat fields] as parsed (not copied: read as pairs);
+    a deleted entry has no fields."""
     if not reply:
         return []
-    entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]  # RESP3 map, RESP2 array
-    return [(entry[0], entry[1]) for entry in entries]
+    entries: list[Entry] = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]  # RESP3, RESP2
+    return entries
 
 
 def _pairs(reply: dict[str, str] | list[str] | None) -> dict[str, str]:
@@ -892,24 +897,6 @@ def _pairs(reply: dict[str, str] | list[str] | None) -> dict[str, str]:
         return reply
     it = iter(reply or ())
     return dict(zip(it, it, strict=False))
-
-
-def _decode_all(entries: list[dict[str, str]]) -> list[Reading | InvalidEvent]:
-    """decode_events, and should validation itself fail on some input, each entry on its own: an entry that
-    breaks the validator is a dead letter, never a stopped aggregator."""
-    try:
-        return decode_events(entries)
-    except Exception:
-        log.exception("validating a batch failed; validating its entries one by one")
-    results: list[Reading | InvalidEvent] = []
-    for fields in entries:
-        try:
-            results.append(decode_event(fields))
-        except InvalidEvent as exc:
-            results.append(exc)
-        except Exception as exc:
-            results.append(InvalidEvent(f"internal error while validating: {exc!r}"))
-    return results
 
 
 def _drop(pool: redis.ConnectionPool, connection: Any) -> None:
@@ -966,13 +953,6 @@ class _StateCache:
                 self.expires.pop(minute, None)
             if self.fresh_above is not None:
                 self.fresh_above = max(self.fresh_above, dropped[-1])
-
-
-def _decode_state(name: StateHash, pairs: dict[str, str]) -> dict[str, Any]:
-    """A state hash as read from Redis: floats for last-seen times, JSON documents for everything else."""
-    if name == "lastseen":
-        return {sensor: float(value) for sensor, value in pairs.items()}
-    return {item: orjson.loads(value) for item, value in pairs.items()}
 
 
 def tune_gc() -> None:

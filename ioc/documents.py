@@ -8,11 +8,13 @@ default, and a damaged document reads as absent rather than breaking a page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NotRequired, TypedDict, get_args
 
 import orjson
 
+from ioc.keys import StateHash
 from ioc.rules import RainClass, Severity, SpeedBand
 
 AlertKind = Literal["flood.level.changed", "flood.rain.changed", "traffic.congestion.changed", "device.health.changed"]
@@ -107,6 +109,26 @@ def decode_gauge(raw: str | bytes | None) -> GaugeDoc | None:
 def decode_health(raw: str | bytes | None) -> HealthDoc | None:
     """A stored health document, or None when absent or damaged."""
     return _decode(raw, "health")  # type: ignore[return-value]
+
+
+_STATE_DECODERS: Final[dict[str, Callable[[str | bytes | None], Any]]] = {
+    "segments": decode_segment, "stations": decode_station, "gauges": decode_gauge, "health": decode_health,
+}  # fmt: skip
+
+
+def decode_state(name: StateHash, pairs: dict[str, str]) -> dict[str, Any]:
+    """A whole derived-state hash as stored (item id -> document; last-seen times as floats), damaged items left
+    out: a record someone broke must not stop the aggregator or blank the wall."""
+    if name == "lastseen":
+        times: dict[str, float] = {}
+        for sensor, value in pairs.items():
+            try:
+                times[sensor] = float(value)
+            except ValueError:
+                continue
+        return times
+    decode = _STATE_DECODERS[name]
+    return {item: doc for item, doc in ((item, decode(raw)) for item, raw in pairs.items()) if doc is not None}
 
 
 @dataclass(frozen=True)

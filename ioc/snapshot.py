@@ -6,6 +6,7 @@ written by the aggregator, never a scan of raw events.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -18,7 +19,6 @@ from ioc.city import City
 from ioc.clock import decode_timebase
 from ioc.documents import Alert as StoredAlert
 from ioc.documents import (
-    AlertKind,
     HealthStatus,
     decode_active,
     decode_gauge,
@@ -29,7 +29,7 @@ from ioc.documents import (
 )
 from ioc.keys import DOMAINS, Keys
 from ioc.rollup import decode_minute, mean_speed_kmh
-from ioc.rules import RainClass, Severity, SpeedBand, band_thresholds
+from ioc.rules import RainClass, SpeedBand, band_thresholds
 
 __all__ = ["RainClass", "SpeedBand"]
 Health = HealthStatus
@@ -78,19 +78,12 @@ class HotspotState:
 
 
 @dataclass(frozen=True)
-class Alert:
-    """One level change from an alerts stream: when, where, from what to what."""
+class Alert(StoredAlert):
+    """An alert as the pages see it: the stored alert (ioc/documents.py), where it came from, and an id unique
+    across domains."""
 
-    id: str  # "<domain>:<stream entry id>", unique and sortable within a domain
-    domain: str
-    kind: AlertKind
-    ts: float  # event time, epoch seconds
-    place: str  # sensor or segment id
-    old: str
-    new: str
-    severity: Severity
-    lat: float
-    lon: float
+    id: str = ""  # "<domain>:<stream entry id>" for a level change, "<domain>:active:<key>:<since>" for an active one
+    domain: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,10 +162,8 @@ def _alert_view(domain: str, alert_id: str, alert: StoredAlert | None) -> Alert 
     """An alert as the pages show it, from its stored form (None stays None: a damaged record is skipped)."""
     if alert is None:
         return None
-    return Alert(
-        id=alert_id, domain=domain, kind=alert.kind, ts=alert.ts, place=alert.place, old=alert.old, new=alert.new,
-        severity=alert.severity, lat=alert.lat, lon=alert.lon,
-    )  # fmt: skip
+    stored = {f.name: getattr(alert, f.name) for f in dataclasses.fields(StoredAlert)}
+    return Alert(**stored, id=alert_id, domain=domain)
 
 
 def read_wall_snapshot(

@@ -326,3 +326,20 @@ def test_free_text_with_undecodable_bytes_is_rejected(redis_url: str, r: redis.R
     (_, letter), = r.xrange(keys.deadletter("device"))
     assert "value of field 'detail'" in letter["reason"] and "not valid UTF-8" in letter["reason"]
     assert json.loads(letter["fields"])["detail"] == "mờ\\xff"
+
+
+def test_a_damaged_state_record_is_skipped_not_fatal(r: redis.Redis, keys: Keys, city: City, running) -> None:
+    """Someone breaks a stored document (an HSET by hand): the aggregator reads around it, the station's next
+    reading replaces it, and the wall's snapshot skips what it cannot read."""
+    _, worker = running
+    station, other = city.sensors_of("water_station")[:2]
+    r.hset(keys.stations(), mapping={station.id: "{not json", other.id: "[1, 2]"})
+    r.hset(keys.lastseen("flood"), mapping={station.id: "yesterday"})
+    r.hset(keys.stats("flood"), "version", "someone-else")  # so the aggregator reads the state afresh
+    snapshot = read_wall_snapshot(r, keys, city, stale_after_s=30)
+    assert station.id not in snapshot.stations and other.id not in snapshot.stations
+    r.xadd(keys.events("flood"), encode_event(FloodWaterLevelObserved(
+        v=1, type="flood.water_level.observed", ts=datetime.now(UTC), sensor=station.id, level_m=1.1)))
+    _wait_for(r, keys, 1, worker)
+    assert worker.is_alive() and r.hget(keys.stats("flood"), "processed") == "1"
+    assert json.loads(r.hget(keys.stations(), station.id) or "{}")["level_m"] == 1.1

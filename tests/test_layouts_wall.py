@@ -70,8 +70,15 @@ def by_id(node: Any, component_id: object) -> Any:
     raise AssertionError(f"no component {component_id!r}")
 
 
+def view_alert(ident: str, domain: str, kind: Any, ts: float, place: str, old: str, new: str, severity: Any,
+               lat: float, lon: float) -> Alert:
+    """An alert as the snapshot gives it to the pages."""
+    return Alert(kind=kind, ts=ts, place=place, old=old, new=new, severity=severity, lat=lat, lon=lon, id=ident,
+                 domain=domain)  # fmt: skip
+
+
 def critical(place: str = "wl-tam-ky", ts: float = NOW - 60, ident: str = "flood:active:flood:wl-tam-ky:1") -> Alert:
-    return Alert(ident, "flood", "flood.level.changed", ts, place, "", "3", "critical", 15.55633, 108.49)
+    return view_alert(ident, "flood", "flood.level.changed", ts, place, "", "3", "critical", 15.55633, 108.49)
 
 
 # ---------------------------------------------------------------- KPI strip
@@ -140,8 +147,9 @@ def test_gauges_show_missing_readings_and_device_problems(city: City) -> None:
 
 def test_alert_list_shows_changes_with_old_and_new_in_words(city: City) -> None:
     alerts = [
-        Alert("flood:2-0", "flood", "flood.level.changed", NOW, "wl-tam-ky", "2", "3", "critical", 15.5, 108.4),
-        Alert("flood:1-0", "flood", "flood.level.changed", NOW - 600, "wl-tam-ky", "0", "1", "warning", 15.5, 108.4),
+        view_alert("flood:2-0", "flood", "flood.level.changed", NOW, "wl-tam-ky", "2", "3", "critical", 15.5, 108.4),
+        view_alert("flood:1-0", "flood", "flood.level.changed", NOW - 600, "wl-tam-ky", "0", "1", "warning", 15.5,
+                   108.4),
     ]
     items = ui.alert_list(alerts, city, "vi")
     assert texts(items[0]) == ["15:00", "Mực nước", "Trạm Tam Kỳ", "BĐ II → BĐ III"]
@@ -154,7 +162,7 @@ def test_alert_list_shows_changes_with_old_and_new_in_words(city: City) -> None:
 def active(kind: str, place: str, new: str, severity: str, ts: float) -> Alert:
     """An active alert as the snapshot reads it from an active-alert hash (no old value)."""
     domain = {"flood.level.changed": "flood", "traffic.congestion.changed": "traffic"}.get(kind, "device")
-    return Alert(f"{domain}:active:{place}:{ts}", domain, kind, ts, place, "", new, severity, 15.5, 108.4)  # type: ignore[arg-type]
+    return view_alert(f"{domain}:active:{place}:{ts}", domain, kind, ts, place, "", new, severity, 15.5, 108.4)
 
 
 def list_count(items: list[Any]) -> int:
