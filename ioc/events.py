@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal, NamedTuple, NotRequired, Union
+from typing import Annotated, Any, Final, Literal, NamedTuple, NotRequired, Union, cast
 
 import orjson
 from pydantic import (
@@ -274,7 +274,7 @@ def decode_events(entries: list[dict[str, str]]) -> list[Reading | InvalidEvent]
     Should validation itself fail on some input (a bug, not a bad event), that entry is invalid with the error as
     its reason: an entry that breaks the validator is a dead letter, never a stopped aggregator."""
     try:
-        return [_reading(values) for values in _BATCH_ADAPTER.validate_python(entries)]
+        return cast("list[Reading | InvalidEvent]", _readings(_BATCH_ADAPTER.validate_python(entries)))
     except ValidationError:
         pass  # at least one is invalid: decode each on its own, for its own reason
     except Exception:
@@ -289,6 +289,17 @@ def decode_events(entries: list[dict[str, str]]) -> list[Reading | InvalidEvent]
             log.exception("validating an entry failed")
             results.append(InvalidEvent(f"internal error while validating: {exc!r}"))
     return results
+
+
+def _readings(batch: list[dict[str, Any]]) -> list[Reading]:
+    """_reading for a validated batch, without a Python call per event (the hot path of the aggregator)."""
+    for values in batch:
+        defaults = _DEFAULTS[values["type"]]
+        if defaults:
+            for name, default in defaults.items():
+                values.setdefault(name, default)
+    new = tuple.__new__
+    return [new(Reading, (v["type"], v["sensor"], v["ts"].timestamp(), v)) for v in batch]
 
 
 def _reading(values: dict[str, Any]) -> Reading:
