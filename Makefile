@@ -13,7 +13,7 @@ help:
 	@echo "make run     install if needed, start everything on an embedded Redis, print the URL (Ctrl-C stops)"
 	@echo "make test    install if needed, then lint (ruff), types (mypy) and every test (pytest)"
 	@echo "make lint    ruff and mypy only"
-	@echo "make bench   run the throughput/latency benchmark (ioc bench)"
+	@echo "make bench   run the throughput and payload benchmarks (python -m benchmarks)"
 	@echo "make clean   remove caches and build leftovers (keeps .venv and var/)"
 	@echo "make distclean  also remove .venv and var/ (the embedded Redis data)"
 
@@ -42,7 +42,7 @@ pytest: $(STAMP)
 test: lint pytest
 
 bench: $(STAMP)
-	$(BIN)/ioc bench
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist test-artifacts *.egg-info

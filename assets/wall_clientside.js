@@ -1,4 +1,4 @@
-/* Clientside callbacks of the wall (registered in callbacks/wall.py): the server-unreachable watchdog and the
+/* Clientside callbacks of the wall (registered in callbacks/wall/tick.py): the server-unreachable watchdog and the
    alarm tone. Both work without a server round trip, so they keep working when the server does not answer. */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   wall: {

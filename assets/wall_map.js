@@ -1,4 +1,4 @@
-/* Map styling for the wall, referenced from layouts/wall.py as {"variable": "wallMap.<name>"}.
+/* Map styling for the wall, referenced from layouts/wall/city_map.py as {"variable": "wallMap.<name>"}.
    dash-leaflet calls each function with its usual Leaflet arguments followed by a context whose `hideout`
    holds the per-id states the server sends each tick ({"state": {id: state}, "focus": id}). */
 window.wallMap = (function () {

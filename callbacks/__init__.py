@@ -1,47 +1,67 @@
-"""Page callbacks, one module per page, and the per-process resources they share (settings, Redis client, city).
+"""Page callbacks, one package per page, and the per-process resources they share.
 
-The resources are cached read-only handles, not state: every gunicorn worker opens its own once and never
-mutates them.
+The resources (settings, city, key names, Redis client) are opened by the app factory (app_factory.create_app)
+from the settings it is given, and held in one place: the app's Flask server (`server.extensions`). Callbacks and
+page layout functions reach them with `resources()` while they serve a request. They are read-only handles, not
+state: each gunicorn worker builds its own app once, and no callback changes them.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import redis
+from flask import Flask, current_app
 
 from ioc.city import City, cached_city
 from ioc.keys import Keys
-from ioc.settings import Settings, load_settings
+from ioc.settings import Settings
 from ioc.store import connect
 
-
-@cache
-def app_settings() -> Settings:
-    """The settings of this process, read from the environment once."""
-    return load_settings()
+EXTENSION = "ioc"  # the key of the resources in the Flask server's `extensions`
 
 
-@cache
-def redis_client() -> redis.Redis:
-    """This process's Redis client (redis-py pools connections inside it)."""
-    return connect(app_settings())
+@dataclass(frozen=True)
+class Resources:
+    """What every callback of one app needs: its settings, the city, the namespace's key names, a Redis client."""
+
+    settings: Settings
+    city: City = field(repr=False)
+    keys: Keys
+
+    @classmethod
+    def open(cls, settings: Settings) -> Resources:
+        """The resources of these settings: the city is loaded now (a bad city folder fails at start)."""
+        return cls(settings=settings, city=cached_city(settings.city_dir), keys=Keys(settings.namespace))
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        """The Redis client, opened at first use (redis-py pools connections inside it). Not at start: with no
+        IOC_REDIS_URL it is the embedded Redis of the data folder, started if needed, and building the app (to
+        serve its page, or in a test) must not start one."""
+        return connect(self.settings)
+
+    def close(self) -> None:
+        """Close the Redis client if it was opened (tests and benchmarks that build apps of their own)."""
+        client = self.__dict__.pop("redis", None)
+        if client is not None:
+            client.close()
 
 
-def app_keys() -> Keys:
-    """Key names of the configured namespace."""
-    return Keys(app_settings().namespace)
+def attach(server: Flask, resources: Resources) -> None:
+    """Give an app's server its resources (the factory does, once per app)."""
+    server.extensions[EXTENSION] = resources
 
 
-def app_city() -> City:
-    """The configured city, loaded once per process."""
-    return cached_city(app_settings().city_dir)
+def resources_of(server: Flask) -> Resources:
+    """The resources attached to this server."""
+    found = server.extensions.get(EXTENSION)
+    if not isinstance(found, Resources):
+        raise RuntimeError("this server has no IOC resources: build the app with app_factory.create_app(settings)")
+    return found
 
 
-def reset_resources() -> None:
-    """Forget the cached settings and client, so a changed environment takes effect (tests, reloads)."""
-    client = redis_client() if redis_client.cache_info().currsize else None
-    redis_client.cache_clear()
-    app_settings.cache_clear()
-    if client is not None:
-        client.close()
+def resources() -> Resources:
+    """The resources of the app serving the current request (or app context)."""
+    return resources_of(current_app)

@@ -1,4 +1,4 @@
-"""The `ioc` command: run the whole system or one of its processes, simulate, benchmark, show settings."""
+"""The `ioc` command: run the whole system or one of its processes, simulate, show settings."""
 
 from __future__ import annotations
 
@@ -339,13 +339,6 @@ def cmd_redis_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Run the benchmarks (ioc.bench), passing every further argument through."""
-    from ioc import bench
-
-    return bench.main(list(args.bench_args))
-
-
 def cmd_settings(args: argparse.Namespace) -> int:
     """Print the effective settings, secrets in URLs masked."""
     settings = load_settings()
@@ -441,8 +434,6 @@ def build_parser() -> argparse.ArgumentParser:
     add("redis", cmd_redis, "run the embedded Redis in the foreground")
     add("redis-stop", cmd_redis_stop, "stop an embedded Redis running in the background")
 
-    add("bench", cmd_bench, "measure aggregator throughput and wall payload (ioc.bench)", add_help=False)
-
     clock = add("clock", cmd_clock, "show the namespace's clock: real time, or a simulator's declared time")
     clock.add_argument("--real", action="store_true", help="clear a simulator's declaration: back to real time")
     clock.add_argument("--json", action="store_true", help="print as JSON")
@@ -465,11 +456,7 @@ def stdout_reader_gone() -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ioc` command; returns the exit status."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "bench":
-        args.bench_args = extra  # everything after `bench` belongs to ioc.bench's own parser
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
         if args.log_level:

@@ -1,19 +1,22 @@
 """Shared fixtures: real Redis servers (embedded 6.2, and the server at IOC_TEST_REDIS_URL when set), one
-throw-away key namespace per test, removed afterwards."""
+throw-away key namespace per test, removed afterwards, and web apps built through the app factory."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from dash import Dash
 
 from ioc.city import City, load_city
 from ioc.embedded import EmbeddedRedis
 from ioc.keys import Keys
+from ioc.settings import Settings
 from ioc.store import connect_url
 
 BACKENDS = ["embedded", "server"]
@@ -77,3 +80,22 @@ def city() -> City:
 def repo_root() -> Path:
     """The repository's top folder."""
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Dash]]:
+    """Build web apps through app_factory.create_app with the settings given (`redis_url=..., namespace=...`; the
+    data folder is the test's own); their Redis clients are closed afterwards."""
+    from app_factory import create_app
+    from callbacks import resources_of
+
+    made: list[Dash] = []
+
+    def make(**values: Any) -> Dash:
+        app = create_app(Settings(**{"data_dir": tmp_path / "data", **values}))
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        resources_of(app.server).close()

@@ -1,4 +1,5 @@
-"""`ioc bench` runs end to end on a small load and prints its figures, the last line being one JSON object."""
+"""`python -m benchmarks` runs end to end on a small load and prints its figures, the last line being one JSON
+object."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
     env["IOC_DATA_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "ioc.cli", "bench", "--json", "--events", "3000", "--rounds", "1", "--ticks", "4"],
+        [sys.executable, "-m", "benchmarks", "--json", "--events", "3000", "--rounds", "1", "--ticks", "4"],
         cwd=repo_root, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

@@ -12,17 +12,22 @@ from typing import Any
 
 import pytest
 import redis
-from dash import ALL, no_update
+from dash import no_update
 from plotly.utils import PlotlyJSONEncoder
 
-import callbacks
-from callbacks.wall import TICK_OUTPUTS, tick, update_wall
+from benchmarks.browser import BrowserPage
+from callbacks.wall.tick import TICK_OUTPUTS, tick, update_wall
 from ioc.aggregator import Aggregator
 from ioc.city import City
 from ioc.events import DeviceStatusChanged, FloodWaterLevelObserved, TrafficSpeedObserved, encode_event
 from ioc.keys import DOMAINS, Keys
 from ioc.snapshot import read_wall_snapshot
-from layouts import wall as ui
+from layouts.wall import ids
+from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES
+from layouts.wall.city_map import FOCUS_ZOOM
+from layouts.wall.kpis import KPI_TILES
+from layouts.wall.page import PATH
+from layouts.wall.tick import TickUpdate
 from simulators import SimEvent, generate, load_scenario, write_events
 
 ICT = timezone(timedelta(hours=7))
@@ -81,7 +86,7 @@ def send(r: redis.Redis, keys: Keys, city: City, events: list[SimEvent]) -> None
     wait_for(caught_up, what="the aggregator to catch up")
 
 
-def tick_once(r: redis.Redis, keys: Keys, city: City, store: object, lang: str = "vi") -> tuple[ui.TickUpdate, Any]:
+def tick_once(r: redis.Redis, keys: Keys, city: City, store: object, lang: str = "vi") -> tuple[TickUpdate, Any]:
     """One tick as a browser would see it, and the store it keeps afterwards."""
     update = update_wall(r, keys, city, lang=lang, store=store, stale_after_s=STALE_AFTER_S)
     return update, (store if update.client is no_update else json.loads(json.dumps(update.client)))
@@ -96,7 +101,7 @@ def test_tick_follows_events_as_they_flow(r, keys, city, aggregator) -> None:
     assert first.segments_hideout["state"] and set(first.segments_hideout["state"]) <= set(city.segments)
     assert set(first.segments_hideout["state"].values()) <= {"congested", "slow", "smooth"}
     figure = first.chart_figure
-    assert len(figure["data"]) == 1 + ui.CHART_TOP_N
+    assert len(figure["data"]) == 1 + CHART_TOP_N
     assert len(figure["data"][0]["x"]) >= 10 and any(y is not None for y in figure["data"][0]["y"])
     time_text, badge = first.clock  # the events were replayed: the clock says it is simulated time
     assert time_text.count(":") == 2 and badge.children.startswith("MÔ PHỎNG ×")
@@ -106,7 +111,7 @@ def test_tick_follows_events_as_they_flow(r, keys, city, aggregator) -> None:
     assert second.clock != first.clock
     assert second.chart_figure is no_update  # appended to, not rebuilt
     extend = second.chart_extend
-    assert extend[1] == list(range(1 + ui.CHART_TOP_N)) and extend[2] == ui.CHART_WINDOW_MINUTES
+    assert extend[1] == list(range(1 + CHART_TOP_N)) and extend[2] == CHART_WINDOW_MINUTES
     new_minutes = extend[0]["x"][0]
     assert 8 <= len(new_minutes) <= 11 and new_minutes[0] > figure["data"][0]["x"][-1]
 
@@ -121,7 +126,7 @@ def test_a_bd3_reading_takes_over_the_wall(r, keys, city, aggregator) -> None:
     banner = json.dumps(update.takeover, cls=PlotlyJSONEncoder, ensure_ascii=False)
     assert f"Alarm III at Trạm Tam Kỳ: water level 2.95 m at {(at + timedelta(minutes=2)):%H:%M}" in banner
     station = city.sensors["wl-tam-ky"]
-    assert update.viewport == {"center": [station.lat, station.lon], "zoom": ui.FOCUS_ZOOM, "transition": "flyTo"}
+    assert update.viewport == {"center": [station.lat, station.lon], "zoom": FOCUS_ZOOM, "transition": "flyTo"}
     assert update.alarm is not no_update
     assert update.stations_hideout["state"]["wl-tam-ky"] == "a3"
     index = [s.id for s in city.sensors_of("water_station")].index("wl-tam-ky")
@@ -158,22 +163,22 @@ def test_alerts_list_shows_every_active_alert_the_kpi_counts(r, keys, city, aggr
     update, _ = tick_once(r, keys, city, None, lang="vi")
     rows = [row for row in update.alerts if "wall-alert--more" not in row.className]
     more = [int(row.children.lstrip("+").split()[0]) for row in update.alerts if "wall-alert--more" in row.className]
-    shown = int(update.kpi_values[[k for k, _, _ in ui.KPI_TILES].index("alerts")])
+    shown = int(update.kpi_values[[k for k, _, _ in KPI_TILES].index("alerts")])
     assert shown == len(snapshot.active_alerts) == len(rows) + sum(more)
     assert rows[0].className == "wall-alert wall-alert--critical"  # BĐ III heads the list
     assert [child.children for child in rows[0].children][1:] == ["Mực nước", "Trạm Tam Kỳ", "BĐ III"]
 
 
-def test_unreachable_redis_gives_the_stale_banner_without_raising(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IOC_REDIS_URL", "redis://127.0.0.1:1/0")
-    callbacks.reset_resources()
-    try:
-        started = time.monotonic()
-        outputs = dict(zip(ui.TickUpdate.__dataclass_fields__, tick(1, "en", None), strict=True))
-        assert time.monotonic() - started < 5
-    finally:
-        monkeypatch.delenv("IOC_REDIS_URL")
-        callbacks.reset_resources()
+def test_tick_outputs_are_matched_by_name() -> None:
+    assert list(TICK_OUTPUTS) == list(TickUpdate.names())  # every field has its output, in the same order
+
+
+def test_unreachable_redis_gives_the_stale_banner_without_raising(make_app) -> None:
+    app = make_app(redis_url="redis://127.0.0.1:1/0")
+    started = time.monotonic()
+    with app.server.app_context():
+        outputs = tick(1, "en", None)
+    assert time.monotonic() - started < 5
     assert outputs["stale"].children == "Cannot reach Redis: the figures on screen may be out of date"
     assert outputs["chart_figure"] is no_update and all(v is no_update for v in outputs["kpi_values"])
 
@@ -181,54 +186,31 @@ def test_unreachable_redis_gives_the_stale_banner_without_raising(monkeypatch: p
 # ---------------------------------------------------------------- over HTTP, as browsers (and the benchmark) call it
 
 
-def tick_request(city: City, *, lang: str, store: object, n_intervals: int = 1) -> dict[str, Any]:
-    """The JSON body Dash's renderer POSTs to /_dash-update-component for the wall's tick."""
-    members = {"kpi": [key for key, _, _ in ui.KPI_TILES], "station": [s.id for s in city.sensors_of("water_station")]}
-    outputs: list[Any] = []
-    for output in TICK_OUTPUTS:
-        component_id = output.component_id
-        if isinstance(component_id, dict):
-            (key,) = [k for k, v in component_id.items() if v == ALL]
-            outputs.append([
-                {"id": {**component_id, key: member}, "property": output.component_property} for member in members[key]
-            ])  # fmt: skip
-        else:
-            outputs.append({"id": component_id, "property": output.component_property})
-    return {
-        "output": ".." + "...".join(str(o) for o in TICK_OUTPUTS) + "..",
-        "outputs": outputs,
-        "inputs": [{"id": ui.ID_INTERVAL, "property": "n_intervals", "value": n_intervals}],
-        "changedPropIds": [f"{ui.ID_INTERVAL}.n_intervals"],
-        "state": [
-            {"id": ui.ID_LANG, "property": "data", "value": lang},
-            {"id": ui.ID_CLIENT, "property": "data", "value": store},
-        ],
-    }
-
-
-def test_tick_over_http_stays_small(r, keys, city, aggregator, redis_url, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IOC_REDIS_URL", redis_url)
-    monkeypatch.setenv("IOC_NAMESPACE", keys.namespace)
-    callbacks.reset_resources()
-    from webapp import server
-
-    client = server.test_client()
-    try:
-        assert client.get("/").status_code == 200
-        send(r, keys, city, sim_events(city, 0, 20))
-        store: object = None
-        sizes = []
-        for step in range(8):
-            if step:
-                send(r, keys, city, sim_events(city, 19 + step, 20 + step))
-            reply = client.post("/_dash-update-component", json=tick_request(city, lang="vi", store=store))
-            assert reply.status_code == 200, reply.data[:500]
-            sizes.append(len(reply.data))
-            response = json.loads(reply.data)["response"]
-            store = response.get(ui.ID_CLIENT, {}).get("data", store)
-    finally:
-        monkeypatch.delenv("IOC_REDIS_URL")
-        monkeypatch.delenv("IOC_NAMESPACE")
-        callbacks.reset_resources()
+def test_tick_over_http_stays_small(r, keys, city, aggregator, redis_url, make_app) -> None:
+    page = BrowserPage(make_app(redis_url=redis_url, namespace=keys.namespace), PATH, "?lang=vi")
+    assert page.props[(ids.LANG, "data")] == "vi"
+    send(r, keys, city, sim_events(city, 0, 20))
+    sizes = []
+    for step in range(8):
+        if step:
+            send(r, keys, city, sim_events(city, 19 + step, 20 + step))
+        (reply,) = page.set(ids.INTERVAL, "n_intervals", step + 1)
+        assert reply.status == 200
+        sizes.append(reply.size)
+        if step == 0:
+            assert page.props[(ids.CLIENT, "data")]["v"]  # the store the browser keeps, sent back next time
+            assert len(page.props[(json.dumps({"kpi": "speed", "type": ids.KPI_VALUE}, separators=(",", ":")),
+                                   "children")]) > 1  # fmt: skip
     assert max(sizes) < TICK_BUDGET_BYTES, sizes  # even the first tick, which fills the page
     assert max(sizes[1:]) < TICK_BUDGET_BYTES / 2, sizes
+
+
+def test_apps_of_one_process_each_serve_their_own_settings(r, keys, city, aggregator, redis_url, make_app) -> None:
+    send(r, keys, city, sim_events(city, 0, 5))
+    live = BrowserPage(make_app(redis_url=redis_url, namespace=keys.namespace, language="en"), PATH)
+    away = BrowserPage(make_app(redis_url="redis://127.0.0.1:1/0", namespace=keys.namespace), PATH)
+    assert live.props[(ids.LANG, "data")] == "en" and away.props[(ids.LANG, "data")] == "vi"
+    (fresh,) = live.set(ids.INTERVAL, "n_intervals", 1)
+    (lost,) = away.set(ids.INTERVAL, "n_intervals", 1)
+    assert fresh.values[ids.STALE]["children"] is None
+    assert "Mất kết nối Redis" in json.dumps(lost.values[ids.STALE]["children"], ensure_ascii=False)

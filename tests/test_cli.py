@@ -28,7 +28,7 @@ IOC_SCRIPT = Path(sys.executable).parent / "ioc"
 CITY_FILES = tuple(
     f"ioc/cities/tam_ky/{name}" for name in ("city.json", "roads.geojson", "sensors.json", "basemap.geojson")
 )
-SUBCOMMANDS = ("run", "aggregator", "simulate", "scenarios", "web", "redis", "redis-stop", "bench", "settings")
+SUBCOMMANDS = ("run", "aggregator", "simulate", "scenarios", "web", "redis", "redis-stop", "settings")
 
 
 def require(*paths: str) -> None:

@@ -17,7 +17,17 @@ from plotly.utils import PlotlyJSONEncoder
 from ioc.city import City
 from ioc.i18n import LANGS
 from ioc.snapshot import Alert, Kpis, SegmentState, SpeedSeries, StationState, WallSnapshot
-from layouts import wall as ui
+from layouts.common import content_bounds, segments_geojson, sensors_geojson
+from layouts.wall import ids
+from layouts.wall.alerts import MAX_ALERTS, active_alerts, alert_list, alert_value
+from layouts.wall.banners import stale_banner, takeover_banner
+from layouts.wall.chart import CHART_RECHOOSE_S, CHART_WINDOW_MINUTES, ChartQuery, speed_extension, speed_figure
+from layouts.wall.city_map import FOCUS_ZOOM, MAP_LAYERS, hideouts
+from layouts.wall.flood import flood_panel, gauge_scale, gauge_views
+from layouts.wall.header import clock_children
+from layouts.wall.kpis import KPI_TILES, kpi_strip, kpi_views
+from layouts.wall.page import layout
+from layouts.wall.tick import ClientState, build_tick, chart_query
 
 NOW = 1_767_600_000.0  # 2026-01-05 15:00 in Tam Kỳ
 
@@ -85,20 +95,20 @@ def critical(place: str = "wl-tam-ky", ts: float = NOW - 60, ident: str = "flood
 
 
 def test_kpi_strip_shows_the_numbers_in_vietnamese(city: City) -> None:
-    shown = texts(ui.kpi_strip(make_snapshot().kpis, city, "vi"))
+    shown = texts(kpi_strip(make_snapshot().kpis, city, "vi"))
     for expected in ("68", "trên 74", "44,6", "km/h", "3", "trên 61", "BĐ II", "tại Trạm Tam Kỳ", "5", "7"):
         assert expected in shown, expected
     assert "Thiết bị hoạt động" in shown and "Bản tin bị loại" in shown
 
 
 def test_kpi_strip_in_english_uses_english_numbers_and_words(city: City) -> None:
-    shown = texts(ui.kpi_strip(make_snapshot().kpis, city, "en"))
+    shown = texts(kpi_strip(make_snapshot().kpis, city, "en"))
     for expected in ("Sensors online", "68", "of 74", "44.6", "Slow" if 44.6 < 25 else "Smooth", "at Trạm Tam Kỳ"):
         assert expected in shown, expected
 
 
 def test_kpi_states_colour_the_tiles(city: City) -> None:
-    views = {v.key: v for v in ui.kpi_views(Kpis(50, 74, 12.0, 20, 61, 3, "wl-tam-ky", 9, 0), city, "vi")}
+    views = {v.key: v for v in kpi_views(Kpis(50, 74, 12.0, 20, 61, 3, "wl-tam-ky", 9, 0), city, "vi")}
     assert views["sensors"].state == "bad"  # 50 of 74 online
     assert views["speed"].state == "bad" and views["speed"].sub == "Ùn tắc"  # 12 km/h is congested
     assert views["congested"].state == "bad"
@@ -107,8 +117,8 @@ def test_kpi_states_colour_the_tiles(city: City) -> None:
 
 
 def test_kpi_strip_without_data_shows_dashes(city: City) -> None:
-    views = ui.kpi_views(None, city, "en")
-    assert [v.key for v in views] == [key for key, _, _ in ui.KPI_TILES]
+    views = kpi_views(None, city, "en")
+    assert [v.key for v in views] == [key for key, _, _ in KPI_TILES]
     assert {v.value for v in views} == {"—"}
 
 
@@ -119,15 +129,15 @@ def test_flood_gauge_marks_the_three_alarm_lines(city: City) -> None:
     sensor = city.sensors["wl-tam-ky"]
     assert sensor.alarm_levels_m == (1.7, 2.2, 2.7)
     snapshot = make_snapshot(stations={"wl-tam-ky": StationState("wl-tam-ky", 2.35, 2, NOW - 30)})
-    panel = ui.flood_panel(snapshot, city, "vi")
-    gauge = by_id(panel, {"type": ui.ID_GAUGE, "station": "wl-tam-ky"})
+    panel = flood_panel(snapshot, city, "vi")
+    gauge = by_id(panel, {"type": ids.GAUGE, "station": "wl-tam-ky"})
     marks = [c for c in walk(gauge) if "wall-gauge-mark " in str(getattr(c, "className", ""))]
     assert [m.title for m in marks] == ["Báo động I: 1,70 m", "Báo động II: 2,20 m", "Báo động III: 2,70 m"]
-    low, high = ui.gauge_scale((1.7, 2.2, 2.7), sensor.normal_level_m)
+    low, high = gauge_scale((1.7, 2.2, 2.7), sensor.normal_level_m)
     lefts = [float(m.style["left"].rstrip("%")) for m in marks]
     assert lefts == sorted(lefts) and all(0 < x < 100 for x in lefts)
     assert lefts[0] == pytest.approx((1.7 - low) / (high - low) * 100, abs=0.1)
-    fill = by_id(gauge, {"type": ui.ID_GAUGE_FILL, "station": "wl-tam-ky"})
+    fill = by_id(gauge, {"type": ids.GAUGE_FILL, "station": "wl-tam-ky"})
     assert lefts[1] < float(fill.style["width"].rstrip("%")) < lefts[2]  # 2.35 m lies between BĐ II and BĐ III
     assert "2,35 m" in texts(gauge) and "Báo động II" in texts(gauge)
     assert gauge.className == "wall-gauge wall-gauge--a2"
@@ -138,7 +148,7 @@ def test_gauges_show_missing_readings_and_device_problems(city: City) -> None:
     snapshot = make_snapshot(
         stations={"wl-tam-ky": StationState("wl-tam-ky", 0.6, 0, NOW)}, health={"wl-tam-ky": "offline"}
     )
-    views = {v.station: v for v in ui.gauge_views(snapshot, city, "en")}
+    views = {v.station: v for v in gauge_views(snapshot, city, "en")}
     assert views["wl-tam-ky"].status == "offline" and views["wl-tam-ky"].badge == "Offline"
     others = [v for s, v in views.items() if s != "wl-tam-ky"]
     assert others and all(v.status == "unknown" and v.value == "No reading yet" for v in others)
@@ -151,12 +161,12 @@ def test_alert_list_shows_changes_with_old_and_new_in_words(city: City) -> None:
         view_alert("flood:1-0", "flood", "flood.level.changed", NOW - 600, "wl-tam-ky", "0", "1", "warning", 15.5,
                    108.4),
     ]
-    items = ui.alert_list(alerts, city, "vi")
+    items = alert_list(alerts, city, "vi")
     assert texts(items[0]) == ["15:00", "Mực nước", "Trạm Tam Kỳ", "BĐ II → BĐ III"]
     assert texts(items[1])[-1] == "Bình thường → BĐ I"
     assert getattr(items[0], "className", None) == "wall-alert wall-alert--critical"
-    assert texts(ui.alert_list([], city, "en")) == ["No active alerts"]
-    assert texts(ui.alert_list([], city, "vi")) == ["Không có cảnh báo nào đang bật"]
+    assert texts(alert_list([], city, "en")) == ["No active alerts"]
+    assert texts(alert_list([], city, "vi")) == ["Không có cảnh báo nào đang bật"]
 
 
 def active(kind: str, place: str, new: str, severity: str, ts: float) -> Alert:
@@ -183,10 +193,10 @@ def test_alert_list_shows_every_kind_of_active_alert_most_severe_first(city: Cit
         active("flood.level.changed", "wl-an-son", "2", "warning", NOW - 300),
     ]
     snapshot = make_snapshot(active_alerts=alerts, kpis=replace(make_snapshot().kpis, active_alerts=len(alerts)))
-    ordered = ui.active_alerts(snapshot)
+    ordered = active_alerts(snapshot)
     # BĐ III first (critical), then among warnings BĐ II before BĐ I, then the rest newest first.
     assert [a.place for a in ordered] == ["wl-tam-ky", "wl-an-son", "wl-tam-phu", segment, "spd-01", "cam-02"]
-    items = ui.alert_list(ordered, city, "vi", limit=len(alerts))
+    items = alert_list(ordered, city, "vi", limit=len(alerts))
     assert len(items) == len(alerts)  # one row per active alert, nothing folded away
     assert [texts(i)[1:2] + texts(i)[3:] for i in items] == [
         ["Mực nước", "BĐ III"], ["Mực nước", "BĐ II"], ["Mực nước", "BĐ I"], ["Giao thông", "Ùn tắc"],
@@ -195,15 +205,15 @@ def test_alert_list_shows_every_kind_of_active_alert_most_severe_first(city: Cit
     assert texts(items[0])[0] == "14:50" and texts(items[0])[2] == "Trạm Tam Kỳ"
     classes = [getattr(i, "className", None) for i in items[:2]]
     assert classes == ["wall-alert wall-alert--critical", "wall-alert wall-alert--warning"]
-    english = ui.alert_list(ordered, city, "en", limit=len(alerts))
+    english = alert_list(ordered, city, "en", limit=len(alerts))
     assert [texts(i)[1] for i in english] == ["Water level"] * 3 + ["Traffic", "Device", "Device"]
     assert [texts(i)[3] for i in english] == ["BĐ III", "BĐ II", "BĐ I", "Congested", "Offline", "Fault"]
     # The tick sends that list, and the KPI beside it counts the same alerts.
-    query = ui.ChartQuery(rebuild=False, since_minute=None, segment_ids=())
-    update = ui.build_tick(snapshot, None, query, city, "vi", ui.ClientState({}), NOW)
-    assert texts(update.alerts) == texts(ui.alert_list(ordered, city, "vi"))
+    query = ChartQuery(rebuild=False, since_minute=None, segment_ids=())
+    update = build_tick(snapshot, None, query, city, "vi", ClientState({}), NOW)
+    assert texts(update.alerts) == texts(alert_list(ordered, city, "vi"))
     assert texts(update.alerts[0]) == texts(items[0])
-    assert int(update.kpi_values[[k for k, _, _ in ui.KPI_TILES].index("alerts")]) == list_count(update.alerts) == 6
+    assert int(update.kpi_values[[k for k, _, _ in KPI_TILES].index("alerts")]) == list_count(update.alerts) == 6
 
 
 def test_a_long_alert_list_ends_with_how_many_more(city: City) -> None:
@@ -211,29 +221,29 @@ def test_a_long_alert_list_ends_with_how_many_more(city: City) -> None:
               enumerate(city.sensors_of("traffic_camera")[:9])]  # fmt: skip
     alerts.append(active("flood.level.changed", "wl-tam-ky", "3", "critical", NOW - 3600))
     snapshot = make_snapshot(active_alerts=alerts, kpis=replace(make_snapshot().kpis, active_alerts=len(alerts)))
-    items = ui.alert_list(ui.active_alerts(snapshot), city, "en")
-    assert len(items) == ui.MAX_ALERTS  # the wall stays glanceable
+    items = alert_list(active_alerts(snapshot), city, "en")
+    assert len(items) == MAX_ALERTS  # the wall stays glanceable
     assert texts(items[0])[3] == "BĐ III"  # the oldest, but the most severe
-    assert texts(items[-1]) == [f"+{len(alerts) - ui.MAX_ALERTS + 1} more"]
-    more = len(alerts) - ui.MAX_ALERTS + 1
-    assert texts(ui.alert_list(ui.active_alerts(snapshot), city, "vi")[-1]) == [f"+{more} cảnh báo khác"]
+    assert texts(items[-1]) == [f"+{len(alerts) - MAX_ALERTS + 1} more"]
+    more = len(alerts) - MAX_ALERTS + 1
+    assert texts(alert_list(active_alerts(snapshot), city, "vi")[-1]) == [f"+{more} cảnh báo khác"]
     assert list_count(items) == len(alerts) == snapshot.kpis.active_alerts
     # A change beyond the rows shown still reaches the browser: the "+N more" count moves.
-    query = ui.ChartQuery(rebuild=False, since_minute=None, segment_ids=())
-    first = ui.build_tick(snapshot, None, query, city, "en", ui.ClientState({}), NOW)
-    store = ui.ClientState.from_store(first.client)
+    query = ChartQuery(rebuild=False, since_minute=None, segment_ids=())
+    first = build_tick(snapshot, None, query, city, "en", ClientState({}), NOW)
+    store = ClientState.from_store(first.client)
     fewer = replace(snapshot, active_alerts=alerts[:-2] + alerts[-1:])
-    again = ui.build_tick(snapshot, None, query, city, "en", store, NOW + 2)
+    again = build_tick(snapshot, None, query, city, "en", store, NOW + 2)
     assert again.alerts is no_update
-    after = ui.build_tick(fewer, None, query, city, "en", store, NOW + 2)
+    after = build_tick(fewer, None, query, city, "en", store, NOW + 2)
     assert texts(after.alerts)[-1] == f"+{more - 1} more"
 
 
 def test_alert_values_for_every_kind() -> None:
-    assert ui.alert_value("traffic.congestion.changed", "congested", "en") == "Congested"
-    assert ui.alert_value("device.health.changed", "offline", "vi") == "Mất kết nối"
-    assert ui.alert_value("flood.rain.changed", "very_heavy", "en") == "Very heavy rain"
-    assert ui.alert_value("something.else", "x", "en") == "x"
+    assert alert_value("traffic.congestion.changed", "congested", "en") == "Congested"
+    assert alert_value("device.health.changed", "offline", "vi") == "Mất kết nối"
+    assert alert_value("flood.rain.changed", "very_heavy", "en") == "Very heavy rain"
+    assert alert_value("something.else", "x", "en") == "x"
 
 
 # ---------------------------------------------------------------- map state
@@ -251,22 +261,22 @@ def test_hideouts_map_ids_to_bands_and_states(city: City) -> None:
         stations={"wl-tam-ky": StationState("wl-tam-ky", 2.9, 3, NOW)},
         health={"spd-01": "offline", "cam-02": "fault"},
     )
-    states = ui.hideouts(snapshot, city, focus="wl-tam-ky")
-    assert set(states) == set(ui.MAP_LAYERS)
-    assert states[ui.ID_SEGMENTS]["state"] == {seg_a: "congested", seg_b: "smooth"}  # unknown is left out
-    assert states[ui.ID_CAMERAS]["state"][camera.id] == "congested"  # the worst of the segments it watches
-    assert states[ui.ID_CAMERAS]["state"]["cam-02"] == "fault"
-    assert states[ui.ID_SPEED_CAMERAS]["state"] == {"spd-01": "offline"}
-    assert states[ui.ID_STATIONS] == {"state": {"wl-tam-ky": "a3"}, "focus": "wl-tam-ky"}
+    states = hideouts(snapshot, city, focus="wl-tam-ky")
+    assert set(states) == set(MAP_LAYERS)
+    assert states[ids.SEGMENTS]["state"] == {seg_a: "congested", seg_b: "smooth"}  # unknown is left out
+    assert states[ids.CAMERAS]["state"][camera.id] == "congested"  # the worst of the segments it watches
+    assert states[ids.CAMERAS]["state"]["cam-02"] == "fault"
+    assert states[ids.SPEED_CAMERAS]["state"] == {"spd-01": "offline"}
+    assert states[ids.STATIONS] == {"state": {"wl-tam-ky": "a3"}, "focus": "wl-tam-ky"}
 
 
 def test_static_geometry_carries_ids_only(city: City) -> None:
-    segments = ui.segments_geojson(city)
+    segments = segments_geojson(city)
     assert len(segments["features"]) == len(city.segments)
     assert set(segments["features"][0]["properties"]) == {"id", "tooltip"}
-    stations = ui.sensors_geojson(city.sensors_of("water_station"))
+    stations = sensors_geojson(city.sensors_of("water_station"))
     assert {f["properties"]["kind"] for f in stations["features"]} == {"water_station"}
-    south_west, north_east = ui.content_bounds(city)
+    south_west, north_east = content_bounds(city)
     assert south_west[0] < north_east[0] and south_west[1] < north_east[1]
 
 
@@ -274,27 +284,27 @@ def test_static_geometry_carries_ids_only(city: City) -> None:
 
 
 def test_stale_banner_reasons() -> None:
-    assert ui.stale_banner(make_snapshot(), "vi") is None
+    assert stale_banner(make_snapshot(), "vi") is None
     down = make_snapshot(stale=True, stale_reason="redis", last_event_age_s=None)
-    assert texts(ui.stale_banner(down, "en")) == ["Cannot reach Redis: the figures on screen may be out of date"]
+    assert texts(stale_banner(down, "en")) == ["Cannot reach Redis: the figures on screen may be out of date"]
     quiet = make_snapshot(stale=True, stale_reason="no-data", last_event_age_s=95.4)
-    assert texts(ui.stale_banner(quiet, "vi")) == ["Không có dữ liệu mới trong 95 giây"]
+    assert texts(stale_banner(quiet, "vi")) == ["Không có dữ liệu mới trong 95 giây"]
 
 
 def test_takeover_banner_names_place_level_and_time(city: City) -> None:
     snapshot = make_snapshot(
         stations={"wl-tam-ky": StationState("wl-tam-ky", 2.86, 3, NOW)}, critical_alerts=[critical()]
     )
-    shown = " ".join(texts(ui.takeover_banner(snapshot, city, "vi")))
+    shown = " ".join(texts(takeover_banner(snapshot, city, "vi")))
     assert "Báo động III tại Trạm Tam Kỳ: mực nước 2,86 m lúc 14:59" in shown
-    assert "Alarm III at Trạm Tam Kỳ" in " ".join(texts(ui.takeover_banner(snapshot, city, "en")))
-    assert ui.takeover_banner(make_snapshot(), city, "vi") is None
+    assert "Alarm III at Trạm Tam Kỳ" in " ".join(texts(takeover_banner(snapshot, city, "en")))
+    assert takeover_banner(make_snapshot(), city, "vi") is None
 
 
 def test_speed_figure_uses_plain_lists(city: City) -> None:
     minutes = [int(NOW // 60) - 2, int(NOW // 60) - 1]
     series = SpeedSeries(minutes, [30.5, None], {"seg-pct-01": [20.0, 21.0], "seg-hv-01": [None, 9.5]})
-    figure = ui.speed_figure(series, city, "vi")
+    figure = speed_figure(series, city, "vi")
     assert [trace["name"] for trace in figure["data"]] == ["Trung bình TP", "Phan Châu Trinh (1)", "Hùng Vương (1)"]
     for trace in figure["data"]:
         assert type(trace["x"]) is list and type(trace["y"]) is list
@@ -304,9 +314,9 @@ def test_speed_figure_uses_plain_lists(city: City) -> None:
     ]
     assert figure["layout"]["xaxis"]["type"] == "date"
     json.dumps(figure)  # nothing but JSON types, so the browser can append to it
-    extend = ui.speed_extension(series, ["seg-pct-01", "seg-hv-01"], city)
+    extend = speed_extension(series, ["seg-pct-01", "seg-hv-01"], city)
     assert extend is not None
-    assert extend[1:] == [[0, 1, 2], ui.CHART_WINDOW_MINUTES]
+    assert extend[1:] == [[0, 1, 2], CHART_WINDOW_MINUTES]
     assert extend[0]["y"] == [[30.5, None], [20.0, 21.0], [None, 9.5]]
 
 
@@ -321,38 +331,37 @@ def unchanged(value: Any) -> bool:
 def test_tick_sends_only_what_changed(city: City) -> None:
     snapshot = make_snapshot()
     series = SpeedSeries([int(NOW // 60) - 1], [40.0], {"seg-pct-01": [30.0]})
-    first = ui.build_tick(
-        snapshot, series, ui.chart_query(ui.ClientState({}), NOW), city, "vi", ui.ClientState({}), NOW
+    first = build_tick(
+        snapshot, series, chart_query(ClientState({}), NOW), city, "vi", ClientState({}), NOW
     )
     assert first.kpi_values[0] == "68" and first.chart_figure is not no_update
     assert first.viewport["transition"] == "fitBounds"  # a fresh page fits the city once its size is final
-    store = ui.ClientState.from_store(json.loads(json.dumps(first.client)))
-    query = ui.chart_query(store, NOW + 2)
-    assert query == ui.ChartQuery(rebuild=False, since_minute=int(NOW // 60) - 1, segment_ids=("seg-pct-01",))
+    store = ClientState.from_store(json.loads(json.dumps(first.client)))
+    query = chart_query(store, NOW + 2)
+    assert query == ChartQuery(rebuild=False, since_minute=int(NOW // 60) - 1, segment_ids=("seg-pct-01",))
     empty = SpeedSeries([], [], {"seg-pct-01": []})
-    second = ui.build_tick(snapshot, empty, query, city, "vi", store, NOW + 2)
-    assert [name for name, value in zip(second.__dataclass_fields__, second.outputs(), strict=True)
-            if not unchanged(value)] == ["heartbeat"]  # fmt: skip
+    second = build_tick(snapshot, empty, query, city, "vi", store, NOW + 2)
+    assert [name for name, value in second.outputs().items() if not unchanged(value)] == ["heartbeat"]
     busier = replace(snapshot, kpis=replace(snapshot.kpis, congested_segments=4))
-    third = ui.build_tick(busier, empty, query, city, "vi", store, NOW + 4)
+    third = build_tick(busier, empty, query, city, "vi", store, NOW + 4)
     assert third.kpi_values[2] == "4" and unchanged(third.clock) and unchanged(third.kpi_classes)
 
 
 def test_new_critical_alert_takes_over_once_and_leaves_with_it(city: City) -> None:
     stations = {"wl-tam-ky": StationState("wl-tam-ky", 2.86, 3, NOW)}
     alarm = make_snapshot(stations=stations, critical_alerts=[critical()])
-    query = ui.ChartQuery(rebuild=False, since_minute=None, segment_ids=())
-    first = ui.build_tick(alarm, None, query, city, "en", ui.ClientState({}), NOW)
-    assert first.viewport == {"center": [15.55633, 108.49], "zoom": ui.FOCUS_ZOOM, "transition": "flyTo"}
+    query = ChartQuery(rebuild=False, since_minute=None, segment_ids=())
+    first = build_tick(alarm, None, query, city, "en", ClientState({}), NOW)
+    assert first.viewport == {"center": [15.55633, 108.49], "zoom": FOCUS_ZOOM, "transition": "flyTo"}
     assert first.alarm["id"] == critical().id
     assert first.takeover is not None and first.takeover is not no_update
     assert first.stations_hideout["focus"] == "wl-tam-ky"
-    store = ui.ClientState.from_store(first.client)
-    again = ui.build_tick(alarm, None, query, city, "en", store, NOW + 2)
+    store = ClientState.from_store(first.client)
+    again = build_tick(alarm, None, query, city, "en", store, NOW + 2)
     assert again.viewport is no_update and again.alarm is no_update and again.takeover is no_update
     calm = make_snapshot(stations={"wl-tam-ky": StationState("wl-tam-ky", 2.5, 2, NOW)})
     assert again.client is no_update  # nothing new for this browser to remember
-    after = ui.build_tick(calm, None, query, city, "en", store, NOW + 4)
+    after = build_tick(calm, None, query, city, "en", store, NOW + 4)
     assert after.takeover is None
     assert after.viewport["transition"] == "flyToBounds"
     assert after.stations_hideout["focus"] is None
@@ -360,22 +369,22 @@ def test_new_critical_alert_takes_over_once_and_leaves_with_it(city: City) -> No
 
 def test_lost_redis_keeps_the_last_figures_under_the_banner(city: City) -> None:
     snapshot = make_snapshot(stale=True, stale_reason="redis", last_event_age_s=None)
-    query = ui.ChartQuery(rebuild=True, since_minute=None, segment_ids=None)
-    update = ui.build_tick(snapshot, None, query, city, "vi", ui.ClientState({}), NOW)
+    query = ChartQuery(rebuild=True, since_minute=None, segment_ids=None)
+    update = build_tick(snapshot, None, query, city, "vi", ClientState({}), NOW)
     assert texts(update.stale) == ["Mất kết nối Redis: số liệu trên màn hình có thể đã cũ"]
     assert unchanged(update.kpi_values) and update.segments_hideout is no_update
     assert update.chart_figure is no_update and update.alarm is no_update
 
 
 def test_chart_segments_are_chosen_again_after_ten_minutes() -> None:
-    state = ui.ClientState({}, chart_minute=100, chart_segments=("a",), chart_chosen_at=NOW)
-    assert not ui.chart_query(state, NOW + ui.CHART_RECHOOSE_S - 1).rebuild
-    assert ui.chart_query(state, NOW + ui.CHART_RECHOOSE_S).rebuild
+    state = ClientState({}, chart_minute=100, chart_segments=("a",), chart_chosen_at=NOW)
+    assert not chart_query(state, NOW + CHART_RECHOOSE_S - 1).rebuild
+    assert chart_query(state, NOW + CHART_RECHOOSE_S).rebuild
 
 
 def test_client_store_survives_garbage() -> None:
-    assert ui.ClientState.from_store("nonsense") == ui.ClientState({})
-    assert ui.ClientState.from_store({"v": 3, "chart": [], "seen": [1, "x"]}).seen == ("x",)
+    assert ClientState.from_store("nonsense") == ClientState({})
+    assert ClientState.from_store({"v": 3, "chart": [], "seen": [1, "x"]}).seen == ("x",)
 
 
 # ---------------------------------------------------------------- the page
@@ -383,23 +392,23 @@ def test_client_store_survives_garbage() -> None:
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_page_renders_in_both_languages_without_missing_texts(city: City, lang: str) -> None:
-    page = ui.layout(city, lang=lang, refresh_ms=2000)
+    page = layout(city, lang=lang, refresh_ms=2000)
     shown = texts(page)
     assert not [s for s in shown if re.fullmatch(r"\[[a-z_.]+\]", s)]  # a missing key shows as [key]
     title = "Trung tâm Điều hành Đô thị thông minh Tam Kỳ" if lang == "vi" else "Tam Ky Intelligent Operations Centre"
     assert title in shown
-    assert by_id(page, ui.ID_INTERVAL).interval == 2000
-    assert by_id(page, ui.ID_LANG).data == lang
-    ids = [c.id for c in walk(page) if getattr(c, "id", None) is not None]
-    plain = [i for i in ids if isinstance(i, str)]
+    assert by_id(page, ids.INTERVAL).interval == 2000
+    assert by_id(page, ids.LANG).data == lang
+    found = [c.id for c in walk(page) if getattr(c, "id", None) is not None]
+    plain = [i for i in found if isinstance(i, str)]
     assert len(plain) == len(set(plain)) and all(i.startswith("wall-") for i in plain)
-    assert all(i["type"].startswith("wall-") for i in ids if isinstance(i, dict))
+    assert all(i["type"].startswith("wall-") for i in found if isinstance(i, dict))
     json.dumps(page, cls=PlotlyJSONEncoder)  # serialisable as sent
 
 
 def test_the_clock_says_when_the_city_runs_on_simulated_time(city: City) -> None:
-    real = ui.clock_children(make_snapshot(), city, "vi")
+    real = clock_children(make_snapshot(), city, "vi")
     assert real == ["14:59:55"]  # NOW less 5 s, in Tam Kỳ
-    demo = ui.clock_children(make_snapshot(simulated_speed=60.0), city, "en")
+    demo = clock_children(make_snapshot(simulated_speed=60.0), city, "en")
     assert demo[0] == "14:59:55" and texts(demo[1]) == ["SIMULATED ×60"]
-    assert texts(ui.clock_children(make_snapshot(simulated_speed=60.0), city, "vi")[1]) == ["MÔ PHỎNG ×60"]
+    assert texts(clock_children(make_snapshot(simulated_speed=60.0), city, "vi")[1]) == ["MÔ PHỎNG ×60"]

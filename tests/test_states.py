@@ -37,10 +37,7 @@ def test_the_map_script_takes_its_tables_from_the_page_not_its_own_copy() -> Non
         assert not re.search(rf'["\s{{,]{re.escape(name)}"?\s*:\s*\d', script), f"{name} ranked in the script"
 
 
-def test_the_page_hands_the_tables_to_the_script() -> None:
-    import webapp
-
-    webapp.warm_up()
-    html = webapp.server.test_client().get("/").get_data(as_text=True)
+def test_the_page_hands_the_tables_to_the_script(make_app) -> None:
+    html = make_app().server.test_client().get("/").get_data(as_text=True)
     assert 'window.iocStates = {"ranks":{"unknown":0,' in html
     assert html.index('id="ioc-states"') < html.index("wall_map.js")

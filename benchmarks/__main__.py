@@ -1,0 +1,70 @@
+"""`python -m benchmarks` (`make bench`): measured throughput and payload figures, printed in one run so ratios
+are side by side; with --json also one JSON object on the last line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from typing import Any
+
+from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
+from benchmarks.wall_tick import measure_tick_bytes
+from ioc.aggregator import tune_gc
+from ioc.city import load_city
+from ioc.cli import configure_logging
+from ioc.settings import load_settings
+from simulators import load_scenario
+from simulators.engine import generate
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the figures (and, with --json, one JSON object on the last line)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
+    parser.add_argument("--events", type=int, default=30_000, help="simulated events per round (default 30000)")
+    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds; medians are reported")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ticks", type=int, default=20, help="wall ticks to measure (default 20)")
+    parser.add_argument("--redis-url", default=os.environ.get("IOC_REDIS_URL"),
+                        help="Redis to measure (default: IOC_REDIS_URL, else a fresh embedded Redis)")  # fmt: skip
+    args = parser.parse_args(argv)
+    configure_logging("bench")
+    settings = load_settings()
+    city = load_city()
+    tune_gc()  # as in the aggregator process; the raw drain runs under the same setting
+    with redis_for_bench(args.redis_url) as (client, url, where):
+        figures: dict[str, Any] = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "redis": where,
+        }
+        figures |= measure_throughput(
+            client, city, events=args.events, rounds=args.rounds, batch_size=args.batch_size, seed=args.seed
+        )
+        events = generate(city, load_scenario("normal-day"), args.seed, BENCH_START)
+        app_settings = settings.model_copy(update={"redis_url": url})
+        figures |= measure_tick_bytes(client, app_settings, city, events, ticks=args.ticks)
+    out = sys.stdout
+    out.write(f"machine:                 {figures['machine']}\n")
+    out.write(f"redis:                   {figures['redis']}\n")
+    out.write(f"events per round:        {figures['events']} (normal-day simulation), {figures['rounds']} rounds, "
+              f"batch {figures['batch_size']}\n")  # fmt: skip
+    out.write(f"aggregator:              {figures['aggregator_events_per_s']:,} events/s (median)\n")
+    out.write(f"raw XREADGROUP+XACK:     {figures['raw_drain_events_per_s']:,} events/s (median)\n")
+    spread = f"{min(figures['ratio_per_round'])}-{max(figures['ratio_per_round'])}"
+    out.write(f"ratio aggregator/raw:    {figures['ratio']} (median of rounds, range {spread}; target >= 0.5)\n")
+    out.write(f"wall tick, first:        {figures['tick_first_bytes']:,} bytes\n")
+    out.write(f"wall tick, steady:       {figures['tick_steady_bytes']:,} bytes median, "
+              f"{figures['tick_steady_max_bytes']:,} max over {figures['tick_count']} ticks of "
+              f"{figures['tick_simulated_s']:.0f} simulated s (target < 20 KB); "
+              f"{figures['tick_steady_gzip_bytes']:,} bytes gzipped\n")  # fmt: skip
+    if args.json:
+        out.write(json.dumps(figures, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Bytes a browser receives per wall tick, measured through the real Dash app (built by app_factory.create_app)
+with Flask's test client. The tick is posted exactly as the browser posts it (benchmarks.browser); the response's
+per-browser store is fed back into the next request, as the browser does, while simulated events flow between
+ticks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import statistics
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+
+from app_factory import create_app
+from benchmarks.browser import BrowserPage
+from benchmarks.throughput import wipe
+from callbacks import resources_of
+from ioc.aggregator import Aggregator
+from ioc.city import City
+from ioc.keys import Keys
+from ioc.settings import Settings
+from layouts.wall import ids
+from layouts.wall.page import PATH
+from simulators.engine import SimEvent
+from simulators.runner import write_events
+
+SECONDS_PER_TICK = 120.0  # `ioc run` plays the day at 60x and the wall refreshes every 2 s
+
+
+def measure_tick_bytes(
+    client: redis.Redis, settings: Settings, city: City, events: Iterator[SimEvent], *, ticks: int = 20
+) -> dict[str, Any]:
+    """Post `ticks` wall ticks with events arriving between them; return first and steady response sizes.
+
+    The app reads the Redis of `settings` (the one `client` talks to) in a namespace of its own, removed after."""
+    keys = Keys(f"bench-tick-{uuid.uuid4().hex[:8]}")
+    app = create_app(settings.model_copy(update={"namespace": keys.namespace}))
+    aggregator = Aggregator(client, keys, city, consumer="bench-tick")
+    aggregator.setup()
+    pending = next(events)
+
+    def feed(seconds: float) -> None:
+        nonlocal pending
+        batch: list[SimEvent] = []
+        until = pending.at + seconds
+        while pending.at < until:
+            batch.append(pending)
+            pending = next(events)
+        write_events(client, keys, batch, maxlen=1_000_000)
+        aggregator.heartbeat(aggregator.drain())
+
+    feed(2 * 3600)  # two hours of history, so the chart has a full window
+    sizes: list[int] = []
+    gzipped: list[int] = []
+    try:
+        page = BrowserPage(app, PATH, "?lang=vi")
+        for n in range(ticks):
+            (reply,) = page.set(ids.INTERVAL, "n_intervals", n + 1)
+            sizes.append(reply.size)
+            gzipped.append(len(gzip.compress(reply.body)))
+            feed(SECONDS_PER_TICK)
+    finally:
+        aggregator.close()
+        resources_of(app.server).close()
+        wipe(client, keys)
+    steady = sizes[1:]
+    return {
+        "tick_first_bytes": sizes[0],
+        "tick_steady_bytes": round(statistics.median(steady)),
+        "tick_steady_max_bytes": max(steady),
+        "tick_steady_gzip_bytes": round(statistics.median(gzipped[1:])),
+        "tick_count": len(steady),
+        "tick_simulated_s": SECONDS_PER_TICK,
+    }

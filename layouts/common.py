@@ -1,0 +1,144 @@
+"""View helpers every page shares: place names, local time, map geometry, and the "changed since this browser saw
+it" diff that keeps per-tick responses small. Pure functions of the city and plain data; nothing here reads Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dash import no_update
+
+from ioc.city import City, Sensor
+
+# ---------------------------------------------------------------- names and time
+
+
+def local_time(ts: float | None, tz: str, fmt: str = "%H:%M") -> str:
+    """Epoch seconds as wall-clock text in the city's time zone."""
+    if ts is None:
+        return "--:--"
+    return datetime.fromtimestamp(ts, zone(tz)).strftime(fmt)
+
+
+@cache
+def zone(tz: str) -> ZoneInfo:
+    """The time zone of that name, built once per process."""
+    return ZoneInfo(tz)
+
+
+def segment_name(city: City, segment_id: str) -> str:
+    """A short name for a road segment: its road and its place along the road, e.g. "Phan Châu Trinh (3)"."""
+    segment = city.segments.get(segment_id)
+    if segment is None:
+        return segment_id
+    same_road = [s.id for s in city.segments.values() if s.road == segment.road]
+    return f"{segment.road} ({same_road.index(segment_id) + 1})" if len(same_road) > 1 else segment.road
+
+
+def place_name(city: City, place: str) -> str:
+    """A human name for a sensor or road segment id, with the ward for segments (the id if unknown)."""
+    sensor = city.sensors.get(place)
+    if sensor is not None:
+        return sensor.name
+    segment = city.segments.get(place)
+    if segment is not None:
+        ward = city.wards.get(segment.ward)
+        return f"{segment_name(city, place)} · {ward.name}" if ward else segment_name(city, place)
+    return place
+
+
+def health_problem(health: Mapping[str, str], sensor_id: str) -> str | None:
+    """A device health that overrides what a sensor measures on screen ("offline" or "fault"), else None."""
+    status = health.get(sensor_id)
+    return status if status in ("offline", "fault") else None
+
+
+# ---------------------------------------------------------------- map geometry (static, sent once with a page)
+
+
+def content_bounds(city: City) -> list[list[float]]:
+    """The [[south, west], [north, east]] box around every segment and sensor: what a city map shows at rest."""
+    points = [p for s in city.segments.values() for p in s.coords] + [(s.lat, s.lon) for s in city.sensors.values()]
+    if not points:
+        (south, west), (north, east) = city.bbox
+        return [[south, west], [north, east]]
+    lats, lons = [p[0] for p in points], [p[1] for p in points]
+    return [[min(lats), min(lons)], [max(lats), max(lons)]]
+
+
+def segments_geojson(city: City) -> dict[str, Any]:
+    """Road segments as GeoJSON lines carrying only their id and a tooltip; styles come from the hideout."""
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "LineString", "coordinates": [[round(x, 6), round(y, 6)] for y, x in s.coords]},
+            "properties": {"id": s.id, "tooltip": place_name(city, s.id)},
+        }
+        for s in city.segments.values()
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def sensors_geojson(sensors: Iterable[Sensor]) -> dict[str, Any]:
+    """Sensors as GeoJSON points with id, kind and name."""
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(s.lon, 6), round(s.lat, 6)]},
+            "properties": {"id": s.id, "kind": s.kind, "name": s.name, "tooltip": s.name},
+        }
+        for s in sensors
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+# ---------------------------------------------------------------- what changed since this browser saw it
+
+
+def digest(value: object) -> str:
+    """A short content hash that is the same in every worker process (unlike hash())."""
+    data = json.dumps(value, sort_keys=True, default=repr, ensure_ascii=False).encode()
+    return hashlib.blake2b(data, digest_size=6).hexdigest()
+
+
+class SectionDiff:
+    """Which sections of a page changed since this browser last saw them, by content hash.
+
+    `seen` is the section -> hash map the browser sent back (kept in its dcc.Store); a section is built and sent
+    only when the hash of its key differs, and `versions` is the map to store again. `salt` enters every hash
+    (e.g. the language: the same figures in another language are a change). While `hold` is set, every section
+    but those in `unless` keeps what the browser shows (e.g. the last known figures under a "Redis lost" banner).
+    One diff serves one response; workers keep nothing between requests.
+    """
+
+    def __init__(
+        self, seen: Mapping[str, str], *, salt: object = None, hold: bool = False, unless: Collection[str] = ()
+    ) -> None:
+        self.versions: dict[str, str] = dict(seen)
+        self._salt = salt
+        self._hold = hold
+        self._unless = frozenset(unless)
+
+    def changed(self, section: str, key: object, build: Callable[[], Any]) -> Any:
+        """`build()` if the section's content (`key`) differs from what the browser shows, else no_update."""
+        if self._hold and section not in self._unless:
+            return no_update
+        h = digest([self._salt, key])
+        if self.versions.get(section) == h:
+            return no_update
+        self.versions[section] = h
+        return build()
+
+    def value(self, section: str, value: Any) -> Any:
+        """A section sent as its own content (e.g. a small map state): `value` if it changed, else no_update."""
+        return self.changed(section, value, lambda: value)
+
+    def items(self, section: str, values: list[Any]) -> list[Any]:
+        """A wildcard (ALL) output: the whole list when it changed, else no_update for each item."""
+        result = self.value(section, values)
+        return [no_update] * len(values) if result is no_update else values

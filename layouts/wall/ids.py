@@ -1,0 +1,37 @@
+"""The wall's component ids, each defined once and prefixed with the page's name."""
+
+from __future__ import annotations
+
+from typing import Final
+
+PREFIX: Final = "wall-"
+
+ROOT: Final = "wall-root"
+INTERVAL: Final = "wall-interval"
+LANG: Final = "wall-lang"
+CLIENT: Final = "wall-client"
+HEARTBEAT: Final = "wall-heartbeat"
+ALARM: Final = "wall-alarm"
+CLOCK: Final = "wall-clock"
+KPIS: Final = "wall-kpis"
+# Pattern-matching id types: {"type": KPI_VALUE, "kpi": key}, {"type": GAUGE_FILL, "station": sensor id}, ...
+KPI: Final = "wall-kpi"
+KPI_VALUE: Final = "wall-kpi-value"
+KPI_SUB: Final = "wall-kpi-sub"
+GAUGE: Final = "wall-gauge"
+GAUGE_VALUE: Final = "wall-gauge-value"
+GAUGE_BADGE: Final = "wall-gauge-badge"
+GAUGE_FILL: Final = "wall-gauge-fill"
+MAP: Final = "wall-map"
+SEGMENTS: Final = "wall-segments"
+CAMERAS: Final = "wall-cameras"
+SPEED_CAMERAS: Final = "wall-speed-cameras"
+STATIONS: Final = "wall-stations"
+RAIN_GAUGES: Final = "wall-rain-gauges"
+HOTSPOTS: Final = "wall-hotspots"
+CHART: Final = "wall-chart"
+FLOOD: Final = "wall-flood"
+ALERTS: Final = "wall-alerts"
+STALE: Final = "wall-stale"
+STALE_CLIENT: Final = "wall-stale-client"
+TAKEOVER: Final = "wall-takeover"

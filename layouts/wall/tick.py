@@ -1,0 +1,205 @@
+"""What one wall refresh sends to one browser: the per-browser state it keeps (ClientState), the chart question
+for the speed reader, and the tick builder, a pure function from a snapshot to a TickUpdate whose fields are the
+tick callback's outputs by name (`no_update` wherever this browser already shows the same thing)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from dash import no_update
+
+from ioc.city import City
+from ioc.snapshot import SpeedSeries, WallSnapshot
+from layouts.common import SectionDiff
+from layouts.wall.alerts import MAX_ALERTS, active_alerts, alert_list
+from layouts.wall.banners import stale_banner, stale_key, takeover_banner, takeover_key
+from layouts.wall.chart import CHART_RECHOOSE_S, ChartQuery, speed_extension, speed_figure
+from layouts.wall.city_map import MAP_LAYERS, focus_viewport, hideouts, overview_viewport
+from layouts.wall.flood import gauge_class, gauge_views
+from layouts.wall.header import clock_children
+from layouts.wall.kpis import kpi_class, kpi_views
+
+# Sections still sent while Redis is unreachable: the banners saying so; the rest keeps the last known figures.
+REDIS_DOWN_SECTIONS = ("stale", "takeover")
+
+
+@dataclass(frozen=True)
+class ClientState:
+    """What this browser already shows, kept in its dcc.Store: section hashes, chart position, alerts seen."""
+
+    versions: dict[str, str]
+    chart_minute: int | None = None
+    chart_segments: tuple[str, ...] = ()
+    chart_chosen_at: float | None = None
+    seen: tuple[str, ...] = ()
+    focus: str | None = None
+
+    @classmethod
+    def from_store(cls, data: object) -> ClientState:
+        """Parse the store's JSON; anything malformed (or a fresh page) starts from nothing."""
+        if not isinstance(data, Mapping):
+            return cls(versions={})
+        chart = data.get("chart") if isinstance(data.get("chart"), Mapping) else {}
+        assert isinstance(chart, Mapping)
+        versions = data.get("v")
+        minute, chosen_at, focus = chart.get("minute"), chart.get("chosen_at"), data.get("focus")
+        return cls(
+            versions={str(k): str(v) for k, v in versions.items()} if isinstance(versions, Mapping) else {},
+            chart_minute=minute if isinstance(minute, int) else None,
+            chart_segments=tuple(str(s) for s in chart.get("segments", ()) if isinstance(s, str)),
+            chart_chosen_at=float(chosen_at) if isinstance(chosen_at, int | float) else None,
+            seen=tuple(str(s) for s in data.get("seen", ()) if isinstance(s, str)),
+            focus=focus if isinstance(focus, str) else None,
+        )
+
+    def to_store(self) -> dict[str, Any]:
+        """The JSON kept in the browser."""
+        return {
+            "v": self.versions,
+            "chart": {"minute": self.chart_minute, "segments": list(self.chart_segments),
+                      "chosen_at": self.chart_chosen_at},
+            "seen": list(self.seen),
+            "focus": self.focus,
+        }  # fmt: skip
+
+
+def chart_query(client: ClientState, now: float) -> ChartQuery:
+    """Rebuild the chart (and choose the slowest segments again) at first, when empty, or every ten minutes."""
+    stale_choice = client.chart_chosen_at is None or now - client.chart_chosen_at >= CHART_RECHOOSE_S
+    if client.chart_minute is None or not client.chart_segments or stale_choice:
+        return ChartQuery(rebuild=True, since_minute=None, segment_ids=None)
+    return ChartQuery(rebuild=False, since_minute=client.chart_minute, segment_ids=client.chart_segments)
+
+
+@dataclass(frozen=True)
+class TickUpdate:
+    """The tick callback's outputs by name (callbacks/wall/tick.py maps each field to its component property);
+    `no_update` wherever this browser already shows the same thing. List fields go to wildcard (ALL) outputs."""
+
+    clock: Any
+    kpi_values: Any
+    kpi_subs: Any
+    kpi_classes: Any
+    segments_hideout: Any
+    cameras_hideout: Any
+    speed_cameras_hideout: Any
+    stations_hideout: Any
+    rain_gauges_hideout: Any
+    hotspots_hideout: Any
+    chart_figure: Any
+    chart_extend: Any
+    gauge_values: Any
+    gauge_fills: Any
+    gauge_badges: Any
+    gauge_classes: Any
+    gauge_orders: Any
+    alerts: Any
+    stale: Any
+    takeover: Any
+    viewport: Any
+    alarm: Any
+    client: Any
+    heartbeat: Any
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The output names, in declaration order."""
+        return tuple(f.name for f in fields(cls))
+
+    def outputs(self) -> dict[str, Any]:
+        """The values by output name, as a callback with dict-form outputs returns them."""
+        return {name: getattr(self, name) for name in self.names()}
+
+
+def build_tick(
+    snapshot: WallSnapshot,
+    series: SpeedSeries | None,
+    query: ChartQuery,
+    city: City,
+    lang: str,
+    client: ClientState,
+    now: float,
+) -> TickUpdate:
+    """Everything one tick sends to a browser, given what it already shows; pure, so tests call it directly."""
+    redis_down = snapshot.stale and snapshot.stale_reason == "redis"
+    diff = SectionDiff(client.versions, salt=lang, hold=redis_down, unless=REDIS_DOWN_SECTIONS)
+
+    # Critical alerts: new ones (not seen by this browser) take over the map and sound the alarm.
+    active_ids = [a.id for a in snapshot.critical_alerts]
+    new_critical = [a for a in snapshot.critical_alerts if a.id not in client.seen]
+    viewport: Any = no_update
+    alarm: Any = no_update
+    focus = client.focus
+    if new_critical and not redis_down:
+        target = new_critical[0]
+        focus = target.place
+        viewport = focus_viewport(target.lat, target.lon)
+        alarm = {"id": target.id, "at": now}
+    elif not snapshot.critical_alerts and focus is not None and not redis_down:
+        focus = None
+        viewport = overview_viewport(city, "flyToBounds")
+    elif not client.versions:
+        # A fresh page: fit the city again now that the page has its final size (the map was sized before).
+        viewport = overview_viewport(city, "fitBounds")
+    # Only active ids need remembering: an alert that ends never comes back under the same id.
+    seen = client.seen if redis_down else tuple(active_ids)
+
+    layer_states = hideouts(snapshot, city, focus)
+    hideout = {layer: diff.value(layer, layer_states[layer]) for layer in MAP_LAYERS}
+
+    # The chart: a full figure on rebuild, else only the new completed minutes.
+    figure: Any = no_update
+    extend: Any = no_update
+    chart_minute, chart_segments, chosen_at = client.chart_minute, client.chart_segments, client.chart_chosen_at
+    if series is not None and not redis_down:
+        if query.rebuild:
+            content = [series.minutes, series.city_avg, series.segments]
+            figure = diff.changed("chart", content, lambda: speed_figure(series, city, lang))
+            chart_segments = tuple(series.segments)
+            chart_minute = series.minutes[-1] if series.minutes else None
+            chosen_at = now if series.minutes else None
+        elif series.minutes:
+            extend = speed_extension(series, chart_segments, city)
+            chart_minute = series.minutes[-1]
+
+    kpis = kpi_views(snapshot.kpis, city, lang)
+    gauges = gauge_views(snapshot, city, lang)
+    alerts = active_alerts(snapshot)
+    alerts_key = [[a.id, a.new, a.severity] for a in alerts[:MAX_ALERTS]] + [len(alerts)]
+    segments, cameras, speed_cameras, stations, rain_gauges, hotspots = (hideout[layer] for layer in MAP_LAYERS)
+
+    update = TickUpdate(
+        clock=diff.changed("clock", [snapshot.clock, snapshot.simulated_speed],
+                           lambda: clock_children(snapshot, city, lang)),
+        kpi_values=diff.items("kpi-values", [k.value for k in kpis]),
+        kpi_subs=diff.items("kpi-subs", [k.sub for k in kpis]),
+        kpi_classes=diff.items("kpi-classes", [kpi_class(k) for k in kpis]),
+        segments_hideout=segments,
+        cameras_hideout=cameras,
+        speed_cameras_hideout=speed_cameras,
+        stations_hideout=stations,
+        rain_gauges_hideout=rain_gauges,
+        hotspots_hideout=hotspots,
+        chart_figure=figure,
+        chart_extend=extend,
+        gauge_values=diff.items("gauge-values", [g.value for g in gauges]),
+        gauge_fills=diff.items("gauge-fills", [{"width": f"{g.fill_pct}%"} for g in gauges]),
+        gauge_badges=diff.items("gauge-badges", [g.badge for g in gauges]),
+        gauge_classes=diff.items("gauge-classes", [gauge_class(g) for g in gauges]),
+        gauge_orders=diff.items("gauge-orders", [{"order": g.order} for g in gauges]),
+        alerts=diff.changed("alerts", alerts_key, lambda: alert_list(alerts, city, lang)),
+        stale=diff.changed("stale", stale_key(snapshot), lambda: stale_banner(snapshot, lang)),
+        takeover=diff.changed("takeover", takeover_key(snapshot), lambda: takeover_banner(snapshot, city, lang)),
+        viewport=viewport,
+        alarm=alarm,
+        client=None,
+        heartbeat=round(now, 3),
+    )  # fmt: skip
+    new_client = ClientState(
+        versions=diff.versions, chart_minute=chart_minute, chart_segments=chart_segments, chart_chosen_at=chosen_at,
+        seen=seen, focus=focus,
+    )  # fmt: skip
+    client_out = new_client.to_store() if new_client != client else no_update
+    return replace(update, client=client_out)
