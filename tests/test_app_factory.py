@@ -1,0 +1,101 @@
+"""The app factory: every page registered and wrapped in the shell, every page's callbacks in every app it builds,
+the page HTML's inline scripts, ids defined once with their page's prefix, and a layout that stays pure."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+from typing import Any
+
+import dash
+import pytest
+from dash.development.base_component import Component
+
+import app_factory
+from layouts import shell
+from layouts.wall import ids as wall_ids
+from layouts.wall.page import PATH as WALL_PATH
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def walk(node: object) -> list[Any]:
+    """Every component of a tree."""
+    if isinstance(node, list | tuple):
+        return [c for item in node for c in walk(item)]
+    if isinstance(node, Component):
+        return [node, *walk(getattr(node, "children", None))]
+    return []
+
+
+def test_every_page_registers_itself_where_the_factory_lists_it(make_app) -> None:
+    make_app()
+    registered = {page["module"]: page["path"] for page in dash.page_registry.values()}
+    assert set(app_factory.PAGES) <= set(registered)
+    assert registered["callbacks.wall.page"] == WALL_PATH == "/"
+    for module in app_factory.PAGES:  # each registers itself in its own module, with dash.register_page
+        source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
+        assert "dash.register_page(__name__" in source, module
+
+
+def test_each_app_gets_every_page_callback(make_app) -> None:
+    first, second = make_app(), make_app()
+    for app in (first, second):
+        assert app.server.test_client().get("/_dash-dependencies").status_code == 200
+        outputs = " ".join(app.callback_map)
+        assert f"{wall_ids.CLOCK}.children" in outputs and f"{wall_ids.STALE_CLIENT}.className" in outputs
+        assert "_pages_content.children" in outputs  # Dash Pages' own router
+
+
+def test_shell_wraps_the_pages_with_room_for_header_and_navigation() -> None:
+    frame: Any = shell.layout()
+    found: dict[str, Any] = {c.id: c for c in walk(frame) if isinstance(getattr(c, "id", None), str)}
+    assert frame.id == shell.ROOT and found[shell.HEADER].hidden and found[shell.NAV].hidden
+    assert "_pages_content" in found  # dash.page_container, where each page goes
+    assert [getattr(c, "id", None) for c in frame.children] == [shell.HEADER, shell.NAV, None]
+
+
+def test_page_html_carries_the_watchdog_then_the_state_tables_before_any_script(make_app) -> None:
+    html = make_app().server.test_client().get("/").get_data(as_text=True)
+    watchdog, states, scripts = (html.index(s) for s in ('id="ioc-page-watchdog"', 'id="ioc-states"', "<script src="))
+    assert watchdog < states < scripts
+    assert f'data-after-ms="{shell.PAGE_WATCHDOG_MS}"' in html and f'data-ready="{shell.PAGE_READY_SELECTOR}"' in html
+    with pytest.raises(ValueError, match="css"):
+        shell.index_string("<html>no placeholder</html>")
+
+
+def page_ids() -> dict[str, list[str]]:
+    """Every page's ids module (layouts/<page>/ids.py) and the shell: prefix -> the ids they define."""
+    found = {shell.PREFIX: [shell.ROOT, shell.HEADER, shell.NAV]}
+    for path in sorted((ROOT / "layouts").glob("*/ids.py")):
+        module = importlib.import_module(f"layouts.{path.parent.name}.ids")
+        names = [n for n in vars(module) if n.isupper() and n != "PREFIX" and isinstance(getattr(module, n), str)]
+        prefix: str = module.PREFIX
+        assert prefix == f"{path.parent.name}-", path
+        found[prefix] = [getattr(module, n) for n in names]
+    return found
+
+
+def test_ids_are_defined_once_with_their_page_prefix() -> None:
+    every = page_ids()
+    assert "wall-" in every
+    for prefix, defined in every.items():
+        assert all(i.startswith(prefix) for i in defined), (prefix, defined)
+    flat = [i for defined in every.values() for i in defined]
+    assert len(flat) == len(set(flat))
+
+
+def test_page_layouts_write_no_id_literal_of_their_own() -> None:
+    """A page's modules take their ids from its ids module (so each is written once)."""
+    for path in sorted((ROOT / "layouts").glob("*/*.py")):
+        if path.name == "ids.py":
+            continue
+        prefix = f"{path.parent.name}-"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "id" and isinstance(node.value, ast.Constant):
+                pytest.fail(f"{path.relative_to(ROOT)}:{node.lineno} writes id {node.value.value!r} in place")
+            if isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "type" and isinstance(value, ast.Constant):
+                        assert not str(value.value).startswith(prefix), f"{path.name}:{node.lineno}"
