@@ -135,7 +135,7 @@ class Aggregator:
             if "WRONGTYPE" not in str(exc):
                 raise
             kind = self.client.type(key)
-            aside = self.keys.quarantine(domain, int(time.time() * 1000))
+            aside = self.keys.quarantined(key, int(time.time() * 1000))
             self.client.rename(key, aside)
             log.error("%s held a %s, not a stream: moved aside to %s so %s events flow again", key, kind, aside,
                       domain)  # fmt: skip
@@ -384,7 +384,9 @@ class Aggregator:
                     cache.trim_minutes()
                     continue
                 cache.clear()
-                if outcome == 0:
+                if outcome == -2:
+                    self._set_aside(str(version))
+                if outcome in (0, -2):
                     refused.append(commit)
                 else:
                     log.warning("a batch of %s was taken over by another consumer; dropped here", commit.domain)
@@ -412,10 +414,22 @@ class Aggregator:
                 cache.version = version
                 return True
             cache.clear()
-            if outcome == -1:
+            if outcome == -2:
+                self._set_aside(str(version))
+            elif outcome == -1:
                 log.warning("a batch of %s was taken over by another consumer; dropped here", commit.domain)
                 self._recover_due = True
                 return False
+
+    def _set_aside(self, key: str) -> None:
+        """Move a derived-state key someone broke out of the way (kept for a person to look at, in its own slot):
+        the state it held is built again from the events that follow, instead of every commit failing on it."""
+        aside = self.keys.quarantined(key, int(time.time() * 1000))
+        try:
+            self.client.rename(key, aside)
+        except redis.ResponseError:
+            return  # gone already (another consumer moved it)
+        log.error("%s was damaged (another type, or a counter that is not a number): moved aside to %s", key, aside)
 
     def _abandon(self) -> None:
         """After a failure: forget the commits in flight and all cached state (their entries stay pending)."""
@@ -542,7 +556,13 @@ class Aggregator:
             )  # fmt: skip
             plans.append((domain, domain_minutes, names))
         now = time.time()
-        for (domain, domain_minutes, names), reply in zip(plans, pipe.execute() if plans else [], strict=True):
+        replies = pipe.execute() if plans else []
+        damaged = [str(reply[1]) for reply in replies if reply[0] == "damaged"]
+        if damaged:
+            for key in damaged:
+                self._set_aside(key)
+            return self._load(minutes)  # each pass moves a damaged key away: this ends
+        for (domain, domain_minutes, names), reply in zip(plans, replies, strict=True):
             cache = self._caches[domain]
             version, clock, hashes = reply[0] or None, reply[1] or None, reply[2]
             if version != cache.version or cache.version is None:
@@ -674,7 +694,9 @@ class Aggregator:
                 if outcome == 1:
                     cache.version = version
                     return changes
-                cache.clear()  # another writer changed this state meanwhile: look again
+                cache.clear()  # another writer changed this state meanwhile, or a key was broken: look again
+                if outcome == -2:
+                    self._set_aside(str(version))
         except BaseException:
             self._abandon()
             raise
@@ -686,9 +708,25 @@ _MAX_UNPACK: Final = 4000  # arguments per command in the commit script (Lua's u
 
 # Returns {version, clock, {{hash, ttl in ms} or false per key}}: a hash is sent only when the caller's copy may
 # be out of date, i.e. the caller does not hold it or the domain's version is not the one it last committed.
-_LOAD_LUA: Final = """
+_WRONG_LUA: Final = """
+local function wrong(key, want)
+  local kind = redis.call('TYPE', key)['ok']
+  return kind ~= 'none' and kind ~= want
+end
+"""
+
+# A key someone broke (another type, a counter that is not a number) is named, {'damaged', key}, before anything
+# is read, so the engine can move it aside instead of failing on it for ever.
+_LOAD_LUA: Final = _WRONG_LUA + """
+if wrong(KEYS[1], 'hash') then return {'damaged', KEYS[1]} end
 local version = redis.call('HGET', KEYS[1], 'version') or ''
 local clock = redis.call('HGET', KEYS[1], 'clock') or ''
+if (version ~= '' and not string.match(version, '^%d+$')) or (clock ~= '' and not tonumber(clock)) then
+  return {'damaged', KEYS[1]}
+end
+for i = 2, #KEYS do
+  if wrong(KEYS[i], 'hash') then return {'damaged', KEYS[i]} end
+end
 local current = version == ARGV[1]
 local hashes = {}
 for i = 2, #KEYS do
@@ -706,9 +744,15 @@ return {version, clock, hashes}
 # ARGV[3] the consumer, ARGV[4] the count n of entry ids that follow (ascending); then each command as its name,
 # the index of its key in KEYS, the count of its other arguments, and those arguments.
 # Runs every command and bumps the version, or nothing: {0, current} when the version moved, {-1, current} when
-# one of the entries is no longer pending on this consumer (another took it over, and so its effect).
-_COMMIT_LUA: Final = """
+# one of the entries is no longer pending on this consumer (another took it over, and so its effect), {-2, key}
+# when a key it would write was broken by someone (another type, a counter that is not an integer). Every key is
+# checked before the first write: Redis keeps what a script wrote before an error, so failing halfway would apply
+# half a batch.
+_COMMIT_LUA: Final = _WRONG_LUA + """
+if wrong(KEYS[1], 'hash') then return {-2, KEYS[1]} end
+if wrong(KEYS[2], 'stream') then return {-2, KEYS[2]} end
 local version = redis.call('HGET', KEYS[1], 'version') or ''
+if version ~= '' and not string.match(version, '^%d+$') then return {-2, KEYS[1]} end
 if version ~= ARGV[1] then return {0, version} end
 local n = tonumber(ARGV[4])
 if n > 0 then
@@ -719,8 +763,24 @@ if n > 0 then
     if not mine[ARGV[i]] then return {-1, version} end
   end
 end
-local i = 5 + n
+local want = {HSET = 'hash', HINCRBY = 'hash', HDEL = 'hash', XADD = 'stream', XACK = 'stream'}
+local checked = {}
 local last = #ARGV
+local i = 5 + n
+while i <= last do
+  local k = tonumber(ARGV[i + 1])
+  local kind = want[ARGV[i]]
+  if kind and not checked[k] then
+    if wrong(KEYS[k], kind) then return {-2, KEYS[k]} end
+    checked[k] = true
+  end
+  if ARGV[i] == 'HINCRBY' then
+    local value = redis.call('HGET', KEYS[k], ARGV[i + 3])
+    if value and not string.match(value, '^-?%d+$') then return {-2, KEYS[k]} end
+  end
+  i = i + 3 + tonumber(ARGV[i + 2])
+end
+i = 5 + n
 while i <= last do
   local count = tonumber(ARGV[i + 2])
   redis.call(ARGV[i], KEYS[tonumber(ARGV[i + 1])], unpack(ARGV, i + 3, i + 2 + count))
@@ -793,7 +853,8 @@ class _Committer:
 
     def receive(self) -> tuple[int, str | None]:
         """Wait for the oldest commit in flight: (1, the new version) if applied; (0, current) if refused for a
-        moved version; (-1, current) if refused because its entries are no longer all this consumer's."""
+        moved version; (-1, current) if refused because its entries are no longer all this consumer's; (-2, a key)
+        if refused because that key was broken by someone."""
         reply = self._connection.read_response()
         self.in_flight.pop(0)
         outcome, version = reply

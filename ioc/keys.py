@@ -95,9 +95,10 @@ class Keys:
         """Hash declaring the namespace's simulated clock (format in ioc/clock.py); absent: real time."""
         return f"{self._tag('meta')}:clock"
 
-    def quarantine(self, domain: Domain, at_ms: int) -> str:
-        """Where a raw stream key holding the wrong type is moved aside (same slot), so the domain flows again."""
-        return f"{self._tag(domain)}:events:quarantined:{at_ms}"
+    def quarantined(self, key: str, at_ms: int) -> str:
+        """Where a key someone broke (a raw stream holding another type, a damaged state hash) is moved aside: the
+        same name and hash slot with a suffix, so its domain flows again and a person can still look at it."""
+        return f"{key}:quarantined:{at_ms}"
 
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (used to wipe a test or exercise namespace)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -130,6 +131,7 @@ class SpeedSeries:
     segments: dict[str, list[float | None]] = field(default_factory=dict)
 
 
+log = logging.getLogger(__name__)
 RECENT_ALERTS = 12
 LIVE_SEGMENT_AGE_S = 15 * 60  # a segment speed older than this (city clock) no longer counts as current
 
@@ -145,6 +147,15 @@ def _loads(raw: str | None) -> dict[str, Any]:
 
 def _float(raw: str | None) -> float | None:
     return float(raw) if raw not in (None, "") else None
+
+
+def _readable(replies: list[Any]) -> list[Any]:
+    """Pipeline replies with any key Redis refused to read (someone gave it another type) read as empty: one
+    broken key shows as missing data, not a blank wall. (The aggregator moves such a key aside.)"""
+    refused = [reply for reply in replies if isinstance(reply, redis.ResponseError)]
+    if refused:
+        log.warning("reading the wall's state: %s", refused[0])
+    return [{} if isinstance(reply, redis.ResponseError) else reply for reply in replies]
 
 
 def empty_snapshot(stale_reason: str | None, city: City) -> WallSnapshot:
@@ -184,7 +195,7 @@ def read_wall_snapshot(
         pipe.hgetall(keys.active(domain))
         pipe.xrevrange(keys.alerts(domain), count=RECENT_ALERTS)
     try:
-        replies: list[Any] = pipe.execute()
+        replies: list[Any] = _readable(pipe.execute(raise_on_error=False))
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return empty_snapshot("redis", city)
     seg_raw, st_raw, gauge_raw, health_raw, wifi_raw, heartbeat, declared = replies[:7]
@@ -290,7 +301,7 @@ def read_speed_series(
     pipe = client.pipeline(transaction=False)
     for minute in minutes:
         pipe.hgetall(keys.speed_minute(minute))
-    buckets: list[dict[str, str]] = pipe.execute()
+    buckets: list[dict[str, str]] = _readable(pipe.execute(raise_on_error=False))
 
     per_minute: list[dict[str, float]] = []
     for bucket in buckets:

@@ -328,18 +328,47 @@ def test_free_text_with_undecodable_bytes_is_rejected(redis_url: str, r: redis.R
     assert json.loads(letter["fields"])["detail"] == "mờ\\xff"
 
 
-def test_a_damaged_state_record_is_skipped_not_fatal(r: redis.Redis, keys: Keys, city: City, running) -> None:
-    """Someone breaks a stored document (an HSET by hand): the aggregator reads around it, the station's next
-    reading replaces it, and the wall's snapshot skips what it cannot read."""
+def test_a_damaged_state_record_is_skipped_not_fatal(r: redis.Redis, keys: Keys, city: City, running,
+                                                     caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    """Someone breaks stored state by hand: a document that is not JSON, a last-seen time that is not a number, a
+    state key of another type, counters that are not numbers. The aggregator reads around a damaged document,
+    moves a broken key aside (logged), and goes on applying every reading exactly once, never half a batch."""
     _, worker = running
     station, other = city.sensors_of("water_station")[:2]
+    camera = city.sensors_of("traffic_camera")[0]
     r.hset(keys.stations(), mapping={station.id: "{not json", other.id: "[1, 2]"})
     r.hset(keys.lastseen("flood"), mapping={station.id: "yesterday"})
-    r.hset(keys.stats("flood"), "version", "someone-else")  # so the aggregator reads the state afresh
+    r.hset(keys.stats("flood"), "version", "someone-else")
+    r.delete(keys.segments())
+    r.set(keys.segments(), "oops")  # a state hash replaced by a string
+    r.hset(keys.stats("traffic"), "processed", "many")  # a counter that is not a number
     snapshot = read_wall_snapshot(r, keys, city, stale_after_s=30)
     assert station.id not in snapshot.stations and other.id not in snapshot.stations
-    r.xadd(keys.events("flood"), encode_event(FloodWaterLevelObserved(
-        v=1, type="flood.water_level.observed", ts=datetime.now(UTC), sensor=station.id, level_m=1.1)))
-    _wait_for(r, keys, 1, worker)
-    assert worker.is_alive() and r.hget(keys.stats("flood"), "processed") == "1"
-    assert json.loads(r.hget(keys.stations(), station.id) or "{}")["level_m"] == 1.1
+
+    def level(metres: float) -> dict[str, str]:
+        return encode_event(FloodWaterLevelObserved(
+            v=1, type="flood.water_level.observed", ts=datetime.now(UTC), sensor=station.id, level_m=metres))
+
+    def speed(kmh: float) -> dict[str, str]:
+        return encode_event(TrafficSpeedObserved(
+            v=1, type="traffic.speed.observed", ts=datetime.now(UTC), sensor=camera.id, segment=camera.segments[0],
+            speed_kmh=kmh, vehicles=3, interval_s=60))  # fmt: skip
+
+    with caplog.at_level(logging.ERROR, logger="ioc.aggregator"):
+        r.xadd(keys.events("flood"), level(1.1))
+        r.xadd(keys.events("traffic"), speed(31.0))
+        deadline = time.monotonic() + 20
+        while r.hget(keys.stats("traffic"), "processed") != "1" or r.hget(keys.stats("flood"), "processed") != "1":
+            assert time.monotonic() < deadline and worker.is_alive(), r.hgetall(keys.stats("traffic"))
+            time.sleep(0.02)
+        r.xadd(keys.events("flood"), level(1.2))
+        r.xadd(keys.events("traffic"), speed(12.0))
+        _wait_for(r, keys, 4, worker)
+    assert worker.is_alive()
+    assert json.loads(r.hget(keys.stations(), station.id) or "{}")["level_m"] == 1.2
+    assert json.loads(r.hget(keys.segments(), camera.segments[0]) or "{}")["speed"] == 12.0
+    assert r.hget(keys.stats("traffic"), "processed") == "2"  # counted once each, from a fresh count
+    aside = {key.split(":quarantined:")[0] for key in r.scan_iter(match=keys.all_keys_pattern() + "quarantined*")}
+    assert aside == {keys.segments(), keys.stats("traffic"), keys.stats("flood")}
+    assert r.get(next(r.scan_iter(match=keys.segments() + ":quarantined:*"))) == "oops"  # kept for a person
+    assert sum("moved aside" in rec.getMessage() for rec in caplog.records) == 3
