@@ -19,3 +19,23 @@ class InvalidEvent(IocError):
 
 class ScenarioError(IocError):
     """A simulator scenario file is missing or malformed."""
+
+
+class InvalidInput(IocError):
+    """A value a person gave (a user name, password, role or token name) is not acceptable; the CLI exits 2."""
+
+
+class DatabaseError(IocError):
+    """The SQL database cannot be reached, is not migrated, or failed an operation."""
+
+
+class NotFound(IocError):
+    """A record asked for by name or id does not exist."""
+
+
+class AlreadyExists(IocError):
+    """A record with that unique name exists already."""
+
+
+class StaleVersion(IocError):
+    """A record changed since the caller read it (optimistic concurrency); read it again and retry."""

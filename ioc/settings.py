@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ioc.errors import SettingsError
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+PUBLIC_URL_SCHEMES = ("http", "https")
+MIN_SECRET_KEY_LENGTH = 32
 
 
 def _default_consumer_name() -> str:
@@ -52,6 +55,19 @@ class Settings(BaseSettings):
                                description="How far an event time may be ahead of its receive time.")
     max_behind_s: float = Field(default=86_400.0, ge=0, le=86_400 * 3660,
                                 description="How far an event time may be behind its receive time.")
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset uses the embedded SQLite file data_dir/ioc.sqlite3."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Key signing session cookies; unset: generated once in data_dir/secret_key."
+    )
+    session_idle_minutes: int = Field(default=720, ge=1, le=525_600, description="Idle time ending a session.")
+    cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
+    public_url: str | None = Field(
+        default=None, description="Base URL printed in display-token links; unset: the local web URL."
+    )
+    login_max_failures: int = Field(default=5, ge=1, le=1_000, description="Failed logins allowed per window.")
+    login_window_s: int = Field(default=300, ge=1, le=86_400, description="Login rate-limit window, seconds.")
 
     @field_validator("redis_url")
     @classmethod
@@ -73,6 +89,62 @@ class Settings(BaseSettings):
             raise ValueError(f"bad port: {exc}") from exc
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        """Accept only PostgreSQL URLs with a parsable port, so a typo fails at start and not on first use."""
+        if value is None or value == "":
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in DATABASE_SCHEMES:
+            raise ValueError(
+                f"scheme must be postgresql://, got {parsed.scheme or 'none'!r} "
+                "(leave it unset for the embedded SQLite file in IOC_DATA_DIR)"
+            )
+        if not parsed.hostname and "host=" not in parsed.query:
+            raise ValueError("URL needs a host, e.g. postgresql://user:password@127.0.0.1:5432/ioc")
+        try:
+            _ = parsed.port
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from exc
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A signing key short enough to guess is refused; empty means unset (generated)."""
+        if value is None or value.get_secret_value() == "":
+            return None
+        if len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_LENGTH} characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        """An http(s) base URL with a host, kept without its trailing slash."""
+        if value is None or value == "":
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in PUBLIC_URL_SCHEMES or not parsed.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. https://ioc.example.vn")
+        if parsed.query or parsed.fragment:
+            raise ValueError("must be a base URL without ?query or #fragment")
+        return value.rstrip("/")
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when the system runs on the embedded SQLite file instead of a database server."""
+        return self.database_url is None
+
+    @property
+    def public_base_url(self) -> str:
+        """IOC_PUBLIC_URL, or the local web address (a wildcard bind shown as loopback), without trailing slash."""
+        if self.public_url is not None:
+            return self.public_url
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.web_host, self.web_host)
+        return f"http://[{host}]:{self.web_port}" if ":" in host else f"http://{host}:{self.web_port}"
+
     @property
     def embedded(self) -> bool:
         """True when the system runs on the embedded Redis instead of a server."""
@@ -87,5 +159,6 @@ def load_settings() -> Settings:
         problems = []
         for error in exc.errors():
             name = "IOC_" + "_".join(str(part) for part in error["loc"]).upper()
-            problems.append(f"{name}: {error['msg']} (got {error.get('input')!r})")
+            shown = "hidden" if name == "IOC_SECRET_KEY" else repr(error.get("input"))
+            problems.append(f"{name}: {error['msg']} (got {shown})")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None

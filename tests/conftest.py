@@ -1,5 +1,6 @@
 """Shared fixtures: real Redis servers (embedded 6.2, and the server at IOC_TEST_REDIS_URL when set), one
-throw-away key namespace per test, removed afterwards, and web apps built through the app factory."""
+throw-away key namespace per test, removed afterwards, and web apps built through the app factory; real databases
+(an SQLite file, and the PostgreSQL at IOC_TEST_DATABASE_URL when set, one schema per test, dropped afterwards)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ from typing import Any
 
 import pytest
 import redis
+import sqlalchemy
+import sqlalchemy.pool
 from dash import Dash
 
 from ioc.city import City, load_city
+from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
 from ioc.keys import Keys
 from ioc.settings import Settings
 from ioc.store import connect_url
 
 BACKENDS = ["embedded", "server"]
+DATABASES = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +73,49 @@ def wipe_namespace(client: redis.Redis, keys: Keys) -> None:
     batch = list(client.scan_iter(match=keys.all_keys_pattern(), count=1000))
     for start in range(0, len(batch), 500):
         client.delete(*batch[start : start + 500])
+
+
+@pytest.fixture(params=DATABASES)
+def db_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """IOC_* variables selecting each database under test: the embedded SQLite file in a fresh IOC_DATA_DIR, or
+    the PostgreSQL at IOC_TEST_DATABASE_URL (CI sets it) in a schema of the test's own, dropped afterwards."""
+    env = {"IOC_DATA_DIR": str(tmp_path / "data")}
+    if request.param == "sqlite":
+        yield env
+        return
+    base = os.environ.get("IOC_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("IOC_TEST_DATABASE_URL not set: PostgreSQL variant skipped (CI sets it to the local PostgreSQL)")
+    from ioc.db import sqlalchemy_url
+
+    admin_url = sqlalchemy_url(base)
+    schema = f"t{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(admin_url, poolclass=sqlalchemy.pool.NullPool)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = admin_url.update_query_dict({"options": f"-csearch_path={schema}"})
+        env["IOC_DATABASE_URL"] = url.render_as_string(hide_password=False)
+        yield env
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def db_settings(db_env: dict[str, str]) -> Settings:
+    """Settings on the database under test (IOC_DATABASE_URL and IOC_DATA_DIR from db_env, the rest default)."""
+    return Settings(data_dir=Path(db_env["IOC_DATA_DIR"]), database_url=db_env.get("IOC_DATABASE_URL"))
+
+
+@pytest.fixture
+def db(db_settings: Settings) -> Iterator[Database]:
+    """The database under test, migrated to the newest revision; its connections closed afterwards."""
+    database = open_database(db_settings)
+    database.upgrade()
+    yield database
+    database.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,96 @@
+"""The audit log: who did what to which record, when, from where, with the record before and after.
+
+Rows are only ever added, inside the transaction of the change they describe (`record`), so a change and its
+audit row are committed together or not at all; database triggers refuse UPDATE and DELETE on the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ioc.db import AuditRow, Database, utcnow
+
+MAX_ADDRESS: Final = 64
+MAX_ACTOR: Final = 128
+MAX_OBJECT_ID: Final = 64
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row as plain data."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    address: str | None
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str | int | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    address: str | None = None,
+) -> None:
+    """Add an audit row to the caller's transaction (never commits by itself)."""
+    session.add(
+        AuditRow(
+            at=utcnow(),
+            actor=actor[:MAX_ACTOR],
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id)[:MAX_OBJECT_ID],
+            before=None if before is None else dict(before),
+            after=None if after is None else dict(after),
+            address=None if address is None else address[:MAX_ADDRESS],
+        )
+    )
+
+
+def entries(
+    db: Database,
+    *,
+    limit: int = 100,
+    object_type: str | None = None,
+    object_id: str | int | None = None,
+    action: str | None = None,
+) -> list[AuditEntry]:
+    """The newest audit rows first, optionally only those of one object type, object or action."""
+    query = sa.select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+    if object_type is not None:
+        query = query.where(AuditRow.object_type == object_type)
+    if object_id is not None:
+        query = query.where(AuditRow.object_id == str(object_id))
+    if action is not None:
+        query = query.where(AuditRow.action == action)
+    with db.read() as session:
+        rows = session.scalars(query).all()
+        return [
+            AuditEntry(
+                id=row.id,
+                at=row.at,
+                actor=row.actor,
+                action=row.action,
+                object_type=row.object_type,
+                object_id=row.object_id,
+                before=row.before,
+                after=row.after,
+                address=row.address,
+            )
+            for row in rows
+        ]
