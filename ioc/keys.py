@@ -100,6 +100,14 @@ class Keys:
         same name and hash slot with a suffix, so its domain flows again and a person can still look at it."""
         return f"{key}:quarantined:{at_ms}"
 
+    def login_failures_account(self, username: str) -> str:
+        """Counter of failed logins for one (lower-cased) user name in the current window; expires with it."""
+        return f"{self._tag('auth')}:login:account:{username}"
+
+    def login_failures_address(self, address: str) -> str:
+        """Counter of failed logins from one client address in the current window; expires with it."""
+        return f"{self._tag('auth')}:login:address:{address}"
+
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (used to wipe a test or exercise namespace)."""
         return f"{PREFIX}:{{{self.namespace}.*"
