@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import redis
 
-from ioc.errors import IocError, ScenarioError, SettingsError
+from ioc.errors import InvalidInput, IocError, ScenarioError, SettingsError
 from ioc.settings import Settings, load_settings
 
 log = logging.getLogger("ioc.cli")  # not __name__: it is "__main__" under `python -m ioc.cli`
@@ -192,6 +192,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from simulators import load_scenario
 
         load_scenario(args.scenario)
+    from ioc.cli_accounts import prepare_database
+
+    for line in prepare_database(settings, default_accounts=True):  # migrations; first run: default accounts
+        print(line, flush=True)
 
     def announce(text: str) -> None:
         print(text, flush=True)
@@ -276,7 +280,10 @@ def gunicorn_config_path() -> Path:
 
 def cmd_web(args: argparse.Namespace) -> int:
     """Replace this process with gunicorn serving the Dash app (settings from gunicorn.conf.py)."""
-    load_settings()  # a bad setting fails here with exit 2, not inside gunicorn
+    settings = load_settings()  # a bad setting fails here with exit 2, not inside gunicorn
+    from ioc.cli_accounts import prepare_database
+
+    prepare_database(settings, default_accounts=False)  # migrations and the session key, before any worker
     config = gunicorn_config_path()
     if not config.exists():
         raise IocError(f"{config} is missing: `ioc web` runs from a source checkout")
@@ -440,6 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     settings = add("settings", cmd_settings, "print the effective settings (secrets masked)")
     settings.add_argument("--json", action="store_true", help="print as JSON")
+
+    from ioc.cli_accounts import register
+
+    register(add)  # db, users, display-token
     return parser
 
 
@@ -474,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 0
-    except (SettingsError, ScenarioError) as exc:
+    except (SettingsError, ScenarioError, InvalidInput) as exc:
         print(f"ioc {args.command}: {exc}", file=sys.stderr)
         return 2
     except IocError as exc:
