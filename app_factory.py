@@ -16,13 +16,14 @@ from typing import Any, Final
 from dash import Dash
 from dash import _callback as dash_callbacks
 
-from callbacks import Resources, attach
+from callbacks import Resources, attach, auth
 from ioc.settings import Settings
 from layouts import shell
 
 ASSETS: Final = Path(__file__).resolve().parent / "assets"
 # Modules that register a page (dash.register_page) and its callbacks when imported, in navigation order.
-PAGES: Final = ("callbacks.wall.page",)
+PAGES: Final = ("callbacks.wall.page", "callbacks.admin.page")
+SHELL_CALLBACKS: Final = "callbacks.shell"  # the navigation's own callback
 
 # Callbacks registered with `dash.callback` by the page modules. Dash moves them from its global registry into the
 # first app that serves a request, and the next app of the process would get none; the factory takes them over
@@ -55,9 +56,15 @@ def create_app(settings: Settings) -> Dash:
         serve_locally=True,
         update_title="",
         title="IOC",
+        # Otherwise Dash's pages router builds a "validation layout" from every page's layout at the first request
+        # and puts it in every page's HTML: as the warm-up has no session, it held the guard's refusals instead of
+        # the pages (the browser then reported every wall callback as "ID not found in layout"), and built for a
+        # signed-in first request it would hand one principal's page (the admin's accounts) to everyone.
+        suppress_callback_exceptions=True,
     )
     attach(app.server, Resources.open(settings))
-    for module in PAGES:
+    auth.install(app)
+    for module in (*PAGES, SHELL_CALLBACKS):
         importlib.import_module(module)  # once per process: dash.register_page needs an app to exist first
     _take_page_callbacks()
     for key, spec in _callback_map.items():
@@ -75,7 +82,11 @@ def warm_up(app: Dash) -> None:
     # the component bundle paths, so other threads' first requests get HTTP 500 for the scripts and the page stays
     # blank. One request for the page runs every such hook (server set-up, the pages router) and renders the
     # index, which registers every bundle path the page refers to.
+    # Pages need a session now: the login page, served to anyone, runs the same first-request hooks; the index is
+    # then rendered in a request context of its own (no session needed to build the HTML, which holds no data).
     with app.server.test_client() as client:
-        response = client.get(app.config.routes_pathname_prefix)
+        response = client.get(auth.LOGIN_PATH)
     if response.status_code != 200:
-        raise RuntimeError(f"warm-up request for the page answered HTTP {response.status_code}")
+        raise RuntimeError(f"warm-up request for the login page answered HTTP {response.status_code}")
+    with app.server.test_request_context(app.config.routes_pathname_prefix):
+        app.index()  # type: ignore[no-untyped-call]

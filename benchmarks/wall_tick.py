@@ -1,15 +1,18 @@
 """Bytes a browser receives per wall tick, measured through the real Dash app (built by app_factory.create_app)
-with Flask's test client. The tick is posted exactly as the browser posts it (benchmarks.browser); the response's
-per-browser store is fed back into the next request, as the browser does, while simulated events flow between
-ticks.
+with Flask's test client. The tick is posted exactly as the browser posts it (benchmarks.browser), by a wall screen
+signed in with a display token (the bench makes a throw-away data folder with its own SQLite database for it); the
+response's per-browser store is fed back into the next request, as the browser does, while simulated events flow
+between ticks. Signing in adds a session cookie to the headers only: the tick bodies measured are the same.
 """
 
 from __future__ import annotations
 
 import gzip
 import statistics
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -22,6 +25,7 @@ from ioc.aggregator import Aggregator
 from ioc.city import City
 from ioc.keys import Keys
 from ioc.settings import Settings
+from ioc.tokens import create_display_token
 from layouts.wall import ids
 from layouts.wall.page import PATH
 from simulators.engine import SimEvent
@@ -35,28 +39,41 @@ def measure_tick_bytes(
 ) -> dict[str, Any]:
     """Post `ticks` wall ticks with events arriving between them; return first and steady response sizes.
 
-    The app reads the Redis of `settings` (the one `client` talks to) in a namespace of its own, removed after."""
+    The app reads the Redis of `settings` (the one `client` talks to) in a namespace of its own, removed after; its
+    accounts database is an SQLite file in a temporary folder, also removed after."""
+    with tempfile.TemporaryDirectory(prefix="ioc-bench-web-") as data_dir:
+        return _measure(client, settings, city, events, ticks=ticks, data_dir=Path(data_dir))
+
+
+def _measure(
+    client: redis.Redis, settings: Settings, city: City, events: Iterator[SimEvent], *, ticks: int, data_dir: Path
+) -> dict[str, Any]:
     keys = Keys(f"bench-tick-{uuid.uuid4().hex[:8]}")
-    app = create_app(settings.model_copy(update={"namespace": keys.namespace}))
+    app = create_app(settings.model_copy(update={
+        "namespace": keys.namespace, "data_dir": data_dir, "database_url": None, "secret_key": None,
+    }))  # fmt: skip
     aggregator = Aggregator(client, keys, city, consumer="bench-tick")
     aggregator.setup()
-    pending = next(events)
-
-    def feed(seconds: float) -> None:
-        nonlocal pending
-        batch: list[SimEvent] = []
-        until = pending.at + seconds
-        while pending.at < until:
-            batch.append(pending)
-            pending = next(events)
-        write_events(client, keys, batch, maxlen=1_000_000)
-        aggregator.heartbeat(aggregator.drain())
-
-    feed(2 * 3600)  # two hours of history, so the chart has a full window
     sizes: list[int] = []
     gzipped: list[int] = []
     try:
-        page = BrowserPage(app, PATH, "?lang=vi")
+        database = resources_of(app.server).database
+        database.upgrade()
+        _, token = create_display_token(database, "bench-wall", actor="bench")
+        pending = next(events)
+
+        def feed(seconds: float) -> None:
+            nonlocal pending
+            batch: list[SimEvent] = []
+            until = pending.at + seconds
+            while pending.at < until:
+                batch.append(pending)
+                pending = next(events)
+            write_events(client, keys, batch, maxlen=1_000_000)
+            aggregator.heartbeat(aggregator.drain())
+
+        feed(2 * 3600)  # two hours of history, so the chart has a full window
+        page = BrowserPage(app, PATH, "?lang=vi", token=token)
         for n in range(ticks):
             (reply,) = page.set(ids.INTERVAL, "n_intervals", n + 1)
             sizes.append(reply.size)

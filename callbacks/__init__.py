@@ -15,6 +15,7 @@ import redis
 from flask import Flask, current_app
 
 from ioc.city import City, cached_city
+from ioc.db import Database, open_database
 from ioc.keys import Keys
 from ioc.settings import Settings
 from ioc.store import connect
@@ -42,11 +43,20 @@ class Resources:
         serve its page, or in a test) must not start one."""
         return connect(self.settings)
 
+    @cached_property
+    def database(self) -> Database:
+        """The database of accounts and records (opened, and checked, at first use)."""
+        return open_database(self.settings)
+
     def close(self) -> None:
-        """Close the Redis client if it was opened (tests and benchmarks that build apps of their own)."""
+        """Close the Redis client and the database if they were opened (tests and benchmarks that build apps of
+        their own)."""
         client = self.__dict__.pop("redis", None)
         if client is not None:
             client.close()
+        database = self.__dict__.pop("database", None)
+        if database is not None:
+            database.close()
 
 
 def attach(server: Flask, resources: Resources) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ioc import audit
 from ioc.db import AccountRow, Database, utcnow
-from ioc.errors import AlreadyExists, InvalidInput, NotFound, StaleVersion
+from ioc.errors import AlreadyExists, InvalidInput, LastAdmin, NotFound, StaleVersion
 from ioc.ratelimit import LoginLimiter
 from ioc.roles import ROLE_PERMISSIONS, Permission, Role, may, parse_role
 
@@ -203,7 +203,7 @@ def _enabled_admins(session: Session) -> int:
 def _keep_an_admin(session: Session, row: AccountRow, what: str) -> None:
     """Refuse to disable or demote the last enabled admin (nobody could manage accounts on the web then)."""
     if row.role == Role.ADMIN.value and not row.disabled and _enabled_admins(session) <= 1:
-        raise InvalidInput(f"cannot {what} {row.username!r}: it is the last enabled admin")
+        raise LastAdmin(f"cannot {what} {row.username!r}: it is the last enabled admin")
 
 
 def _change(

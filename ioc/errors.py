@@ -25,6 +25,10 @@ class InvalidInput(IocError):
     """A value a person gave (a user name, password, role or token name) is not acceptable; the CLI exits 2."""
 
 
+class LastAdmin(InvalidInput):
+    """Disabling or demoting the last enabled admin is refused: nobody could manage accounts on the web then."""
+
+
 class DatabaseError(IocError):
     """The SQL database cannot be reached, is not migrated, or failed an operation."""
 

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None, description="Key signing session cookies; unset: generated once in data_dir/secret_key."
     )
-    session_idle_minutes: int = Field(default=720, ge=1, le=525_600, description="Idle time ending a session.")
+    session_idle_minutes: float = Field(default=720, gt=0, le=525_600, description="Idle time ending a session.")
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     public_url: str | None = Field(
         default=None, description="Base URL printed in display-token links; unset: the local web URL."

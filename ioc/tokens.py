@@ -20,7 +20,7 @@ from sqlalchemy import exc as sa_exc
 
 from ioc import audit
 from ioc.db import Database, DisplayTokenRow, utcnow
-from ioc.errors import AlreadyExists, InvalidInput, NotFound
+from ioc.errors import AlreadyExists, InvalidInput, NotFound, StaleVersion
 from ioc.settings import Settings
 
 TOKEN_BYTES: Final = 32  # secrets.token_urlsafe(32): 43 characters, 256 bits
@@ -121,13 +121,19 @@ def list_display_tokens(db: Database, *, include_revoked: bool = True) -> list[D
         return [_to_token(row) for row in session.scalars(query).all()]
 
 
-def revoke_display_token(db: Database, name: str, *, actor: str, address: str | None = None) -> DisplayToken:
-    """Revoke the active token of that name: its wall is refused from its next request on."""
+def revoke_display_token(
+    db: Database, name: str, *, actor: str, address: str | None = None, expected_id: int | None = None
+) -> DisplayToken:
+    """Revoke the active token of that name: its wall is refused from its next request on. With `expected_id`
+    (the token a page showed), StaleVersion if the active token of that name is another one: the shown one was
+    revoked and a new one made under its name meanwhile."""
     query = sa.select(DisplayTokenRow).where(DisplayTokenRow.name == name, DisplayTokenRow.revoked_at.is_(None))
     with db.transaction() as session:
         row = session.scalars(query).one_or_none()
         if row is None:
             raise NotFound(f"no active display token named {name[:80]!r}")
+        if expected_id is not None and row.id != expected_id:
+            raise StaleVersion(f"display token {name[:80]!r} was revoked and made again meanwhile; read it again")
         before = _to_token(row).public()
         row.revoked_at = utcnow()
         session.flush()

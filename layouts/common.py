@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from dash import no_update
@@ -23,6 +23,19 @@ def local_time(ts: float | None, tz: str, fmt: str = "%H:%M") -> str:
     if ts is None:
         return "--:--"
     return datetime.fromtimestamp(ts, zone(tz)).strftime(fmt)
+
+
+DATE_TIME_FORMATS: Final[dict[str, str]] = {"vi": "%d/%m/%Y %H:%M", "en": "%Y-%m-%d %H:%M"}
+
+
+def local_datetime(moment: datetime | None, tz: str, lang: str, *, seconds: bool = False) -> str:
+    """A stored time (UTC-aware; naive read as UTC) as the city's date and time, written as the language does:
+    `05/01/2026 15:00` in Vietnamese, `2026-01-05 15:00` in English; `—` when unknown."""
+    if moment is None:
+        return "—"
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    fmt = DATE_TIME_FORMATS.get(lang, DATE_TIME_FORMATS["vi"]) + (":%S" if seconds else "")
+    return aware.astimezone(zone(tz)).strftime(fmt)
 
 
 @cache

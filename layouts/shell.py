@@ -1,21 +1,26 @@
 """The shell around every page: one frame holding Dash Pages' container, with places for the header and the
-navigation (empty and hidden for now: the login, the user menu and the pages a role may open come next), and the
-inline scripts of the page HTML: the state tables for the map script and the page watchdog.
+navigation (filled by callbacks/shell.py for a signed-in person: the pages their role may open, who they are, sign
+out; hidden for a wall screen's display token), and the inline scripts of the page HTML: the page watchdog, the
+state tables for the map script and the access watch.
 
 Pure: the layout and the HTML template depend on nothing but their arguments.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
+from urllib.parse import parse_qs
 
 import dash
-from dash import html
+from dash import dcc, html
 from dash.development.base_component import Component
 
+from ioc.i18n import LANGS, t
 from layouts import states
 
 PREFIX: Final = "shell"
+LOCATION: Final = "_pages_location"  # Dash Pages' own dcc.Location inside dash.page_container
 ROOT: Final = "shell"
 HEADER: Final = "shell-header"
 NAV: Final = "shell-nav"
@@ -64,6 +69,49 @@ PAGE_WATCHDOG_JS: Final = """
 """
 
 
+ACCESS_WATCH_MS: Final = 10_000  # how often the page asks whether its session still stands (`?access_watch_ms=`)
+ACCESS_REVOKED_TEXT: Final = "Quyền truy cập đã bị thu hồi · Access revoked"
+# Polls /auth/status. A wall screen whose display token was revoked stops showing city data and says so (its ticks
+# are refused from then on; the server says "kind: display" for a revoked token's session, so this holds after a
+# reload too); a person whose session ended is taken to the login, back to this page afterwards.
+ACCESS_WATCH_JS: Final = """
+(function () {
+  var script = document.currentScript;
+  var asked = Number(new URLSearchParams(location.search).get("access_watch_ms"));
+  var WAIT = Math.max(200, asked || Number(script.getAttribute("data-every-ms")));
+  var display = false;
+  function revoked() {
+    if (!document.body) { setTimeout(revoked, 100); return; }
+    var root = document.getElementById("react-entry-point");
+    if (root) { root.style.display = "none"; }
+    if (!document.getElementById("ioc-access-revoked")) {
+      var box = document.createElement("div");
+      box.id = "ioc-access-revoked";
+      box.className = "ioc-access-revoked";
+      box.textContent = script.getAttribute("data-revoked");
+      document.body.appendChild(box);
+    }
+  }
+  function signIn() {
+    location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+  }
+  function check() {
+    fetch("/auth/status", { cache: "no-store", credentials: "same-origin" }).then(function (response) {
+      if (response.status === 401) {
+        response.json().then(function (why) {
+          if (display || why.kind === "display") { revoked(); } else { signIn(); }
+        }, function () { if (display) { revoked(); } else { signIn(); } });
+        return;
+      }
+      if (response.ok) { response.json().then(function (who) { display = who.kind === "display"; }); }
+      setTimeout(check, WAIT);
+    }, function () { setTimeout(check, WAIT); });
+  }
+  check();
+})();
+"""
+
+
 def layout() -> Component:
     """The frame of every page: header and navigation places (hidden while empty), then the page itself."""
     return html.Div(
@@ -77,13 +125,48 @@ def layout() -> Component:
     )
 
 
+@dataclass(frozen=True)
+class NavPage:
+    """A page in the navigation: its path and the key of its label (ioc/i18n.py)."""
+
+    path: str
+    label: str
+
+
+def query_lang(search: str | None) -> str | None:
+    """The `lang` of a query string ("?lang=en"), if any."""
+    values = parse_qs((search or "").lstrip("?")).get("lang")
+    return values[0] if values else None
+
+
+def nav(pages: list[NavPage], current: str, name: str, role: str, csrf: str, lang: str) -> list[Component]:
+    """The navigation of a signed-in person: the pages their role may open, who they are, and sign out (a form
+    POST carrying the session's CSRF token)."""
+    links = [
+        html.A(t(page.label, lang), href=f"{page.path}?lang={lang}", id=f"{NAV}-{page.path.strip('/') or 'wall'}",
+               className="shell-link is-current" if page.path == current else "shell-link")
+        for page in pages
+    ]  # fmt: skip
+    user = html.Span([html.B(name), f" · {t(f'role.{role}', lang)}"], className="shell-user", id=f"{NAV}-user")
+    logout = html.Form(
+        action="/logout", method="post", className="shell-logout",
+        children=[dcc.Input(type="hidden", name="csrf", value=csrf), dcc.Input(type="hidden", name="lang", value=lang),
+                  html.Button(t("shell.logout", lang), type="submit", id=f"{NAV}-logout")],
+    )  # fmt: skip
+    other = next(code for code in LANGS if code != lang)
+    switch = html.A(other.upper(), href=f"{current}?lang={other}", id=f"{NAV}-lang", className="shell-link")
+    return [*links, user, switch, logout]
+
+
 def index_string(template: str) -> str:
     """Dash's page HTML template with the inline scripts added after the stylesheets, before any asset script:
-    the page watchdog, and the state tables assets/wall_map.js reads (layouts/states.py)."""
+    the page watchdog, the state tables assets/wall_map.js reads (layouts/states.py) and the access watch."""
     scripts = (
         f'<script id="ioc-page-watchdog" data-after-ms="{PAGE_WATCHDOG_MS}" data-max-ms="{PAGE_WATCHDOG_MAX_MS}"'
         f' data-ready="{PAGE_READY_SELECTOR}">{PAGE_WATCHDOG_JS}</script>\n'
-        f'<script id="ioc-states">{states.script()}</script>'
+        f'<script id="ioc-states">{states.script()}</script>\n'
+        f'<script id="ioc-access-watch" data-every-ms="{ACCESS_WATCH_MS}" data-revoked="{ACCESS_REVOKED_TEXT}">'
+        f"{ACCESS_WATCH_JS}</script>"
     )
     if "{%css%}" not in template:
         raise ValueError("the page template has no {%css%} placeholder to put the scripts after")

@@ -4,6 +4,7 @@ throw-away key namespace per test, removed afterwards, and web apps built throug
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -75,12 +76,12 @@ def wipe_namespace(client: redis.Redis, keys: Keys) -> None:
         client.delete(*batch[start : start + 500])
 
 
-@pytest.fixture(params=DATABASES)
-def db_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """IOC_* variables selecting each database under test: the embedded SQLite file in a fresh IOC_DATA_DIR, or
-    the PostgreSQL at IOC_TEST_DATABASE_URL (CI sets it) in a schema of the test's own, dropped afterwards."""
-    env = {"IOC_DATA_DIR": str(tmp_path / "data")}
-    if request.param == "sqlite":
+@contextlib.contextmanager
+def database_env(kind: str, data_dir: Path) -> Iterator[dict[str, str]]:
+    """IOC_* variables selecting a database under test: `sqlite`, the embedded file in `data_dir`, or `postgresql`,
+    the PostgreSQL at IOC_TEST_DATABASE_URL (skipped without it) in a schema of its own, dropped afterwards."""
+    env = {"IOC_DATA_DIR": str(data_dir)}
+    if kind == "sqlite":
         yield env
         return
     base = os.environ.get("IOC_TEST_DATABASE_URL")
@@ -101,6 +102,14 @@ def db_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
         with admin.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def db_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """IOC_* variables selecting each database under test: the embedded SQLite file in a fresh IOC_DATA_DIR, or
+    the PostgreSQL at IOC_TEST_DATABASE_URL (CI sets it) in a schema of the test's own, dropped afterwards."""
+    with database_env(request.param, tmp_path / "data") as env:
+        yield env
 
 
 @pytest.fixture
@@ -131,16 +140,17 @@ def repo_root() -> Path:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Iterator[Callable[..., Dash]]:
+def make_app(tmp_path: Path, embedded_redis: EmbeddedRedis) -> Iterator[Callable[..., Dash]]:
     """Build web apps through app_factory.create_app with the settings given (`redis_url=..., namespace=...`; the
-    data folder is the test's own); their Redis clients are closed afterwards."""
+    data folder is the test's own; Redis by default the session's embedded one, so no app starts a server of its
+    own that would outlive the test); their Redis clients are closed afterwards."""
     from app_factory import create_app
     from callbacks import resources_of
 
     made: list[Dash] = []
 
     def make(**values: Any) -> Dash:
-        app = create_app(Settings(**{"data_dir": tmp_path / "data", **values}))
+        app = create_app(Settings(**{"data_dir": tmp_path / "data", "redis_url": embedded_redis.url, **values}))
         made.append(app)
         return app
 

@@ -16,6 +16,7 @@ import app_factory
 from layouts import shell
 from layouts.wall import ids as wall_ids
 from layouts.wall.page import PATH as WALL_PATH
+from tests.sessions import display_http, operator_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +30,16 @@ def walk(node: object) -> list[Any]:
     return []
 
 
+def registers_itself(source: str) -> bool:
+    """Whether a module's source calls dash.register_page(__name__, ...)."""
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "register_page"
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "dash"
+                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "__name__"):
+            return True
+    return False
+
+
 def test_every_page_registers_itself_where_the_factory_lists_it(make_app) -> None:
     make_app()
     registered = {page["module"]: page["path"] for page in dash.page_registry.values()}
@@ -36,13 +47,14 @@ def test_every_page_registers_itself_where_the_factory_lists_it(make_app) -> Non
     assert registered["callbacks.wall.page"] == WALL_PATH == "/"
     for module in app_factory.PAGES:  # each registers itself in its own module, with dash.register_page
         source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
-        assert "dash.register_page(__name__" in source, module
+        assert registers_itself(source), module
+    assert not registers_itself("dash.register_page('elsewhere', path='/x')")
 
 
 def test_each_app_gets_every_page_callback(make_app) -> None:
     first, second = make_app(), make_app()
-    for app in (first, second):
-        assert app.server.test_client().get("/_dash-dependencies").status_code == 200
+    for app, http in ((first, display_http(first)), (second, operator_http(second))):
+        assert http.request("GET", "/_dash-dependencies").status == 200
         outputs = " ".join(app.callback_map)
         assert f"{wall_ids.CLOCK}.children" in outputs and f"{wall_ids.STALE_CLIENT}.className" in outputs
         assert "_pages_content.children" in outputs  # Dash Pages' own router
@@ -57,9 +69,11 @@ def test_shell_wraps_the_pages_with_room_for_header_and_navigation() -> None:
 
 
 def test_page_html_carries_the_watchdog_then_the_state_tables_before_any_script(make_app) -> None:
-    html = make_app().server.test_client().get("/").get_data(as_text=True)
-    watchdog, states, scripts = (html.index(s) for s in ('id="ioc-page-watchdog"', 'id="ioc-states"', "<script src="))
-    assert watchdog < states < scripts
+    html = operator_http(make_app()).request("GET", "/").text
+    watchdog, states, watch, scripts = (html.index(s) for s in (
+        'id="ioc-page-watchdog"', 'id="ioc-states"', 'id="ioc-access-watch"', "<script src="))  # fmt: skip
+    assert watchdog < states < watch < scripts
+    assert f'data-every-ms="{shell.ACCESS_WATCH_MS}"' in html
     assert f'data-after-ms="{shell.PAGE_WATCHDOG_MS}"' in html and f'data-ready="{shell.PAGE_READY_SELECTOR}"' in html
     with pytest.raises(ValueError, match="css"):
         shell.index_string("<html>no placeholder</html>")

@@ -1,11 +1,8 @@
-"""The wall in a real browser: gunicorn serving the app, the simulator and the aggregator feeding embedded Redis."""
+"""The wall in a real browser: `ioc web` (gunicorn) serving the app, the simulator and the aggregator feeding
+embedded Redis; the browser is a wall screen signed in with its display token, or an operator signed in."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -20,13 +17,18 @@ import redis
 
 from ioc.aggregator import Aggregator
 from ioc.city import City
+from ioc.db import open_database
 from ioc.embedded import EmbeddedRedis
 from ioc.events import FloodWaterLevelObserved, encode_event
 from ioc.keys import Keys
+from ioc.roles import Role
+from ioc.settings import Settings
 from ioc.snapshot import read_wall_snapshot
 from ioc.store import connect_url
 from simulators import SimEvent, run_simulation, write_events
 from tests.conftest import wipe_namespace
+from tests.sessions import new_account, new_display_token, sign_in_browser
+from tests.webserver import WebServer, server_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,27 +44,6 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """Wait until the server accepts connections (or fail with its log if it died)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"gunicorn exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"gunicorn did not listen on port {port} within {timeout} s")
-
-
 def settled_clock(client: redis.Redis, keys: Keys, city: City, timeout: float = 20.0) -> float:
     """The city clock once the aggregator has worked through everything written (it stops moving)."""
     deadline = time.monotonic() + timeout
@@ -74,44 +55,6 @@ def settled_clock(client: redis.Redis, keys: Keys, city: City, timeout: float = 
         last = clock
         time.sleep(0.5)
     raise AssertionError("the aggregator did not settle")
-
-
-@dataclass
-class WebServer:
-    """gunicorn serving webapp:server as a child process, restartable on the same port."""
-
-    root: Path
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Base URL of the app."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        """Start gunicorn and wait until it listens."""
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        self.process = subprocess.Popen(
-            [
-                str(gunicorn), "webapp:server", "--bind", f"127.0.0.1:{self.port}", "--workers", "1",
-                "--threads", "4", "--worker-class", "gthread", "--no-control-socket",
-            ],
-            cwd=self.root, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for_port(self.port, self.process)
-
-    def stop(self) -> None:
-        """Stop gunicorn (our child) and reap it."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
 
 
 @dataclass
@@ -150,21 +93,44 @@ def feed(embedded_redis: EmbeddedRedis, city: City) -> Iterator[Feed]:
     client.close()
 
 
+@dataclass
+class Web:
+    """The served app, a wall screen's display-token secret and an operator's user name (password: PASSWORD)."""
+
+    server: WebServer
+    display_token: str
+    operator: str
+
+    @property
+    def url(self) -> str:
+        """Base URL of the app."""
+        return self.server.url
+
+
 @pytest.fixture
-def web(embedded_redis: EmbeddedRedis, feed: Feed, repo_root: Path) -> Iterator[WebServer]:
-    """The app under gunicorn, reading the feed's namespace."""
-    env = dict(os.environ)
-    env.update({
-        "IOC_REDIS_URL": embedded_redis.url, "IOC_NAMESPACE": feed.keys.namespace,
-        "IOC_WALL_REFRESH_MS": str(REFRESH_MS), "IOC_LANGUAGE": "vi", "IOC_TILE_URL": "",
-    })  # fmt: skip
-    server = WebServer(repo_root, env)
-    server.start()
-    yield server
-    server.stop()
+def web(embedded_redis: EmbeddedRedis, feed: Feed, tmp_path: Path) -> Iterator[Web]:
+    """The app under `ioc web` (one worker), reading the feed's namespace, with its own SQLite database holding a
+    display token and an operator account."""
+    data = tmp_path / "data"
+    env = server_env(
+        data, IOC_REDIS_URL=embedded_redis.url, IOC_NAMESPACE=feed.keys.namespace, IOC_WEB_WORKERS="1",
+        IOC_WALL_REFRESH_MS=str(REFRESH_MS), IOC_LANGUAGE="vi",
+    )  # fmt: skip
+    server = WebServer(env, tmp_path / "web.log")
+    server.start()  # migrates the database
+    try:
+        database = open_database(Settings(data_dir=data))
+        try:
+            _, secret = new_display_token(database)
+            operator = new_account(database, Role.OPERATOR).username
+        finally:
+            database.close()
+        yield Web(server, secret, operator)
+    finally:
+        server.stop()
 
 
-def test_wall_lives_in_a_browser(web: WebServer, feed: Feed, embedded_redis, city: City, repo_root: Path, tmp_path):
+def test_wall_lives_in_a_browser(web: Web, feed: Feed, embedded_redis, city: City, repo_root: Path, tmp_path):
     from playwright.sync_api import sync_playwright
 
     artifacts = repo_root / "test-artifacts"
@@ -195,7 +161,8 @@ def test_wall_lives_in_a_browser(web: WebServer, feed: Feed, embedded_redis, cit
             )
             page.on("response", lambda r: failed.append(f"{r.url} {r.status}") if r.status >= 400 else None)
 
-            page.goto(web.url + "/")
+            page.goto(f"{web.url}/display?token={web.display_token}")  # a wall screen's address: on to the wall
+            assert page.url == web.url + "/"
             # The Leaflet map draws every road segment as an SVG path.
             page.wait_for_function(
                 f"document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length >= {len(city.segments)}"
@@ -209,6 +176,7 @@ def test_wall_lives_in_a_browser(web: WebServer, feed: Feed, embedded_redis, cit
                                    f" < {len(city.segments)}")  # fmt: skip
             page.wait_for_function("document.querySelectorAll('#wall-chart .scatterlayer .trace').length >= 2")
             assert page.locator(".wall-title").text_content() == "Trung tâm Điều hành Đô thị thông minh Tam Kỳ"
+            assert page.locator("#shell-nav").is_hidden()  # the kiosk look: no navigation for a display token
             page.wait_for_timeout(1500)  # let the chart and map settle for the picture (not a synchronisation)
             page.screenshot(path=str(artifacts / "wall.png"))
 
@@ -237,10 +205,11 @@ def test_wall_lives_in_a_browser(web: WebServer, feed: Feed, embedded_redis, cit
             assert not failed, failed
 
             # The server goes away: the page says so by itself, and the banner leaves once ticks come back.
+            # The session (its key kept in the data folder) outlives the restart.
             lost = page.locator("#wall-stale-client")
-            web.stop()
+            web.server.stop()
             lost.wait_for(state="visible", timeout=10 * REFRESH_MS)
-            web.start()
+            web.server.start()
             lost.wait_for(state="hidden", timeout=10 * REFRESH_MS)
         finally:
             context.close()
@@ -249,7 +218,7 @@ def test_wall_lives_in_a_browser(web: WebServer, feed: Feed, embedded_redis, cit
 WATCHDOG_MS = 2000
 
 
-def test_page_reloads_itself_when_its_scripts_failed(web: WebServer, city: City, tmp_path: Path) -> None:
+def test_page_reloads_itself_when_its_scripts_failed(web: Web, city: City, tmp_path: Path) -> None:
     from playwright.sync_api import Route, sync_playwright
 
     started = time.monotonic()
@@ -264,7 +233,7 @@ def test_page_reloads_itself_when_its_scripts_failed(web: WebServer, city: City,
         elif request.resource_type == "document":
             documents.append(at)
             route.continue_()
-        elif request.resource_type == "fetch" and "/_dash-" not in request.url:
+        elif request.resource_type == "fetch" and "/_dash-" not in request.url and "/auth/status" not in request.url:
             probes.append(at)
             if len(probes) == 1:
                 route.abort()  # the server seems away: no reload then (it would strand the browser on an error page)
@@ -285,6 +254,7 @@ def test_page_reloads_itself_when_its_scripts_failed(web: WebServer, city: City,
             viewport={"width": 1920, "height": 1080},
         )  # fmt: skip
         try:
+            sign_in_browser(context, web.url, web.operator)  # an operator this time, signed in before any page
             page = context.new_page()
             page.route("**/*", route)
             page.goto(f"{web.url}/?watchdog_ms={WATCHDOG_MS}")

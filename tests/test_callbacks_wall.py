@@ -1,4 +1,5 @@
-"""Wall callbacks as plain functions and over HTTP, against real Redis with simulator events and the aggregator."""
+"""Wall callbacks as plain functions and over HTTP, against real Redis with simulator events and the aggregator;
+the app's callbacks are called signed in, as an operator or a wall screen with its display token."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from dash import no_update
 from plotly.utils import PlotlyJSONEncoder
 
 from benchmarks.browser import BrowserPage
+from callbacks.auth import Principal, start_session
 from callbacks.wall.tick import TICK_OUTPUTS, tick, update_wall
 from ioc.aggregator import Aggregator
 from ioc.city import City
 from ioc.events import DeviceStatusChanged, FloodWaterLevelObserved, TrafficSpeedObserved, encode_event
 from ioc.keys import DOMAINS, Keys
+from ioc.roles import Role
 from ioc.snapshot import read_wall_snapshot
 from layouts.wall import ids
 from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES
@@ -29,6 +32,7 @@ from layouts.wall.kpis import KPI_TILES
 from layouts.wall.page import PATH
 from layouts.wall.tick import TickUpdate
 from simulators import SimEvent, generate, load_scenario, write_events
+from tests.sessions import PASSWORD, app_database, new_account, new_display_token
 
 ICT = timezone(timedelta(hours=7))
 # Minute roll-ups expire by event time, so the simulated hour must be a recent one.
@@ -175,8 +179,10 @@ def test_tick_outputs_are_matched_by_name() -> None:
 
 def test_unreachable_redis_gives_the_stale_banner_without_raising(make_app) -> None:
     app = make_app(redis_url="redis://127.0.0.1:1/0")
-    started = time.monotonic()
-    with app.server.app_context():
+    operator = new_account(app_database(app), Role.OPERATOR)
+    with app.server.test_request_context("/_dash-update-component", method="POST"):
+        start_session(Principal.of_account(operator))
+        started = time.monotonic()
         outputs = tick(1, "en", None)
     assert time.monotonic() - started < 5
     assert outputs["stale"].children == "Cannot reach Redis: the figures on screen may be out of date"
@@ -187,7 +193,8 @@ def test_unreachable_redis_gives_the_stale_banner_without_raising(make_app) -> N
 
 
 def test_tick_over_http_stays_small(r, keys, city, aggregator, redis_url, make_app) -> None:
-    page = BrowserPage(make_app(redis_url=redis_url, namespace=keys.namespace), PATH, "?lang=vi")
+    app = make_app(redis_url=redis_url, namespace=keys.namespace)
+    page = BrowserPage(app, PATH, "?lang=vi", token=new_display_token(app_database(app))[1])  # a wall screen
     assert page.props[(ids.LANG, "data")] == "vi"
     send(r, keys, city, sim_events(city, 0, 20))
     sizes = []
@@ -207,8 +214,11 @@ def test_tick_over_http_stays_small(r, keys, city, aggregator, redis_url, make_a
 
 def test_apps_of_one_process_each_serve_their_own_settings(r, keys, city, aggregator, redis_url, make_app) -> None:
     send(r, keys, city, sim_events(city, 0, 5))
-    live = BrowserPage(make_app(redis_url=redis_url, namespace=keys.namespace, language="en"), PATH)
-    away = BrowserPage(make_app(redis_url="redis://127.0.0.1:1/0", namespace=keys.namespace), PATH)
+    live_app = make_app(redis_url=redis_url, namespace=keys.namespace, language="en")
+    away_app = make_app(redis_url="redis://127.0.0.1:1/0", namespace=keys.namespace)
+    operator = new_account(app_database(live_app), Role.OPERATOR)  # the apps share the test's database
+    live = BrowserPage(live_app, PATH, user=(operator.username, PASSWORD))
+    away = BrowserPage(away_app, PATH, token=new_display_token(app_database(away_app))[1])
     assert live.props[(ids.LANG, "data")] == "en" and away.props[(ids.LANG, "data")] == "vi"
     (fresh,) = live.set(ids.INTERVAL, "n_intervals", 1)
     (lost,) = away.set(ids.INTERVAL, "n_intervals", 1)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from layouts.states import BAND_STATES, HEALTH_STATES, MARKER_RANKS, MARKER_STATES, SEGMENT_WEIGHTS, alarm_state
+from tests.sessions import display_http
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -38,6 +39,6 @@ def test_the_map_script_takes_its_tables_from_the_page_not_its_own_copy() -> Non
 
 
 def test_the_page_hands_the_tables_to_the_script(make_app) -> None:
-    html = make_app().server.test_client().get("/").get_data(as_text=True)
+    html = display_http(make_app()).request("GET", "/").text  # as a wall screen signed in with its display token
     assert 'window.iocStates = {"ranks":{"unknown":0,' in html
     assert html.index('id="ioc-states"') < html.index("wall_map.js")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from ioc import audit
 from ioc.db import Database, DisplayTokenRow
-from ioc.errors import AlreadyExists, InvalidInput, NotFound, SettingsError
+from ioc.errors import AlreadyExists, InvalidInput, NotFound, SettingsError, StaleVersion
 from ioc.secret_key import SECRET_KEY_FILE, secret_key
 from ioc.settings import Settings, load_settings
 from ioc.tokens import (
@@ -66,6 +66,15 @@ def test_revoked_token_is_refused(db: Database) -> None:
     listed = list_display_tokens(db)
     assert [(t.name, t.active) for t in listed] == [("lobby-wall", True), ("lobby-wall", False)]
     assert [t.name for t in list_display_tokens(db, include_revoked=False)] == ["lobby-wall"]
+
+
+def test_revoke_checks_the_token_the_caller_saw(db: Database) -> None:
+    first, _ = create_display_token(db, "lobby", actor=ACTOR)
+    revoke_display_token(db, "lobby", actor=ACTOR)
+    second, _ = create_display_token(db, "lobby", actor=ACTOR)
+    with pytest.raises(StaleVersion, match="lobby"):
+        revoke_display_token(db, "lobby", actor=ACTOR, expected_id=first.id)
+    assert revoke_display_token(db, "lobby", actor=ACTOR, expected_id=second.id).id == second.id
 
 
 def test_active_names_are_unique(db: Database) -> None:

@@ -8,8 +8,12 @@ from dash.development.base_component import Component
 
 import callbacks.wall.tick  # noqa: F401  (the page's callbacks)
 from callbacks import resources
+from callbacks.auth import guarded_layout
 from ioc.i18n import normalize_lang
+from ioc.roles import Permission
 from layouts.wall.page import PATH, layout
+
+PERMISSION = Permission.VIEW_WALL
 
 
 def page(lang: str | None = None, **_query: object) -> Component:
@@ -19,4 +23,7 @@ def page(lang: str | None = None, **_query: object) -> Component:
     return layout(res.city, lang=chosen, refresh_ms=res.settings.wall_refresh_ms, tile_url=res.settings.tile_url)
 
 
-dash.register_page(__name__, path=PATH, name="Wall", title="IOC", layout=page)  # type: ignore[no-untyped-call]
+dash.register_page(  # type: ignore[no-untyped-call]
+    __name__, path=PATH, name="Wall", title="IOC", layout=guarded_layout(PERMISSION, page), permission=PERMISSION,
+    nav_label="shell.page.wall",
+)

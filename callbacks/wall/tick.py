@@ -14,9 +14,11 @@ import redis
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback
 
 from callbacks import resources
+from callbacks.auth import guarded
 from ioc.city import City
 from ioc.i18n import normalize_lang
 from ioc.keys import Keys
+from ioc.roles import Permission
 from ioc.snapshot import SpeedSeries, read_speed_series, read_wall_snapshot
 from layouts.wall import ids
 from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES
@@ -83,6 +85,7 @@ def update_wall(
 
 
 @callback(output=TICK_OUTPUTS, inputs=TICK_INPUTS)
+@guarded(Permission.VIEW_WALL)
 def tick(n_intervals: int | None, lang: str | None, store: object) -> dict[str, Any]:
     """The wall's refresh: everything that changed since this browser's last tick, by output name."""
     res = resources()

@@ -1,0 +1,460 @@
+"""Sign-in and roles, checked on the server: every callback goes through the guard (a walk of app.callback_map);
+the role matrix over HTTP against `ioc web` (gunicorn) on a real Redis and both databases, its expectations derived
+from ioc.roles.ROLE_PERMISSIONS and each page's and callback's permission; login rate limits, idle sessions, a
+disabled account or a changed role ending an open session, sign-out by POST with the CSRF token only, and a `next`
+that cannot leave the site."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import dash
+import pytest
+from dash import Dash, Input, Output
+from flask import Response
+
+import app_factory
+from benchmarks.browser import (
+    ROUTER_CONTENT,
+    UPDATE_PATH,
+    BrowserPage,
+    HttpReply,
+    UrlHttp,
+    components,
+    login_form,
+    post_login,
+    prop_ids,
+    sign_in,
+    sign_in_with_token,
+)
+from callbacks.auth import GUARD_ATTRIBUTE, SIGNED_IN, Principal, guarded, start_session
+from ioc.accounts import disable, set_role
+from ioc.audit import entries
+from ioc.db import Database, open_database
+from ioc.embedded import EmbeddedRedis
+from ioc.keys import Keys
+from ioc.ratelimit import LoginLimiter
+from ioc.roles import ROLE_PERMISSIONS, Permission, Role
+from ioc.settings import Settings
+from ioc.store import connect_url
+from ioc.tokens import revoke_display_token
+from layouts import shell
+from tests.conftest import DATABASES, database_env, wipe_namespace
+from tests.sessions import PASSWORD, app_database, new_account, new_display_token
+from tests.webserver import WebServer, server_env
+
+ROUTER_OUTPUT = f"..{ROUTER_CONTENT}.children..._pages_store.data.."  # Dash Pages' own router: renders page layouts
+MAX_FAILURES = 3
+WINDOW_S = 4.0  # long enough for the attempts below (argon2 and audit rows) on a busy machine
+IDLE_MINUTES = 0.05  # 3 s
+ADDRESS = "127.0.0.1"
+REFUSALS = ({"error": "login required"}, {"error": "not allowed for this role"})
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
+    """Poll until the condition holds, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+# ---------------------------------------------------------------- the guard on every callback and page
+
+
+def guard_of(function: Any) -> Any:
+    """The permission `guarded` marked on a callback function (or on a function it wraps), else None."""
+    while function is not None:
+        if GUARD_ATTRIBUTE in getattr(function, "__dict__", {}):
+            return vars(function)[GUARD_ATTRIBUTE]
+        function = getattr(function, "__wrapped__", None)
+    return None
+
+
+def unguarded_callbacks(app: Dash) -> list[str]:
+    """The outputs of the app's server callbacks that skip the guard. Clientside callbacks have no server function;
+    the pages router only renders page layouts, which are guarded themselves (see the page test)."""
+    return [
+        output for output, spec in app.callback_map.items()
+        if spec.get("callback") is not None and output != ROUTER_OUTPUT and guard_of(spec["callback"]) is None
+    ]  # fmt: skip
+
+
+def test_every_server_callback_goes_through_the_guard(make_app) -> None:
+    app = make_app()
+    assert app.server.test_client().get("/login").status_code == 200  # Dash adds the pages router at this request
+    server_side = [output for output, spec in app.callback_map.items() if spec.get("callback") is not None]
+    assert ROUTER_OUTPUT in server_side and len(server_side) >= 3, server_side
+    assert unguarded_callbacks(app) == []
+
+
+def test_the_walk_finds_a_callback_without_the_guard() -> None:
+    def echo(value: object) -> object:
+        return value
+
+    app = Dash(__name__)
+    app.callback(Output("forgot", "children"), Input("source", "value"))(echo)
+    app.callback(Output("kept", "children"), Input("source", "value"))(guarded(Permission.VIEW_WALL)(echo))
+    app.clientside_callback(  # type: ignore[no-untyped-call]
+        "function (v) { return v; }", Output("client", "children"), Input("source", "value")
+    )
+    assert unguarded_callbacks(app) == ["forgot.children"]
+
+
+def test_every_page_layout_is_guarded_with_the_page_permission(make_app) -> None:
+    make_app()
+    pages = list(dash.page_registry.values())
+    assert set(app_factory.PAGES) <= {page["module"] for page in pages}
+    for page in pages:
+        assert isinstance(page.get("permission"), Permission), page["module"]
+        assert guard_of(page["layout"]) == page["permission"], page["module"]
+    assert guard_of(lambda: None) is None
+
+
+def test_the_guard_answers_401_or_403_with_no_data(make_app) -> None:
+    from werkzeug.exceptions import HTTPException
+
+    app = make_app()
+    database = app_database(app)
+    accounts_only = guarded(Permission.MANAGE_ACCOUNTS)(lambda: "the accounts")
+    with app.server.test_request_context(UPDATE_PATH, method="POST"):
+        with pytest.raises(HTTPException) as nobody:
+            accounts_only()
+        start_session(Principal.of_token(new_display_token(database)[0]))
+        with pytest.raises(HTTPException) as wall:
+            accounts_only()
+        start_session(Principal.of_account(new_account(database, Role.ADMIN)))
+        assert accounts_only() == "the accounts"
+    for refused, status in ((nobody.value, 401), (wall.value, 403)):
+        assert isinstance(refused.response, Response) and refused.response.status_code == status
+        assert refused.response.get_json() in REFUSALS
+
+
+# ---------------------------------------------------------------- the running app: `ioc web` on both databases
+
+
+@dataclass
+class Served:
+    """`ioc web` with its settings, and the same database and Redis namespace opened by the test."""
+
+    server: WebServer
+    env: dict[str, str]
+    database: Database
+    limiter: LoginLimiter
+
+    @property
+    def url(self) -> str:
+        """Base URL of the app."""
+        return self.server.url
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, embedded_redis: EmbeddedRedis
+) -> Iterator[Served]:
+    """The app under `ioc web` (2 workers) on each database, on the machine's Redis 7 when IOC_TEST_REDIS_URL is
+    set (else the embedded one), in a namespace of its own; small login limits."""
+    root = tmp_path_factory.mktemp("auth-web")
+    with database_env(request.param, root / "data") as database_vars:
+        redis_url = os.environ.get("IOC_TEST_REDIS_URL") or embedded_redis.url
+        keys = Keys(f"a{uuid.uuid4().hex[:10]}")
+        env = server_env(
+            root / "data", **database_vars, IOC_REDIS_URL=redis_url, IOC_NAMESPACE=keys.namespace,
+            IOC_WEB_WORKERS="2", IOC_LOGIN_MAX_FAILURES=str(MAX_FAILURES), IOC_LOGIN_WINDOW_S=str(WINDOW_S),
+        )  # fmt: skip
+        server = WebServer(env, root / "web.log")
+        client = connect_url(redis_url)
+        settings = Settings(data_dir=root / "data", database_url=database_vars.get("IOC_DATABASE_URL"))
+        try:
+            server.start()  # migrates the database
+            database = open_database(settings)
+            try:
+                limiter = LoginLimiter(client, keys, max_failures=MAX_FAILURES, window_s=WINDOW_S)
+                yield Served(server, env, database, limiter)
+            finally:
+                database.close()
+        finally:
+            server.stop()
+            wipe_namespace(client, keys)
+            client.close()
+
+
+Who = Role | None  # None: no session
+
+
+def signed_in(served: Served, who: Who) -> UrlHttp:
+    """A browser of the served app: without a session, a wall screen with a new display token, or a new account of
+    that role signed in through the login form."""
+    http = UrlHttp(served.url)
+    if who is Role.DISPLAY:
+        sign_in_with_token(http, new_display_token(served.database)[1])
+    elif who is not None:
+        sign_in(http, new_account(served.database, who).username, PASSWORD)
+    return http
+
+
+def may(who: Who, permission: Any) -> bool:
+    """Whether `who` holds a permission (SIGNED_IN: any session), straight from ROLE_PERMISSIONS."""
+    return who is not None and (permission == SIGNED_IN or permission in ROLE_PERMISSIONS[who])
+
+
+def expected(who: Who, kind: str, permission: Any) -> str:
+    """THE TABLE: what a page, the pages router showing a page, or a callback answers `who`.
+
+    page:     no session -> redirect to the login; the role may -> 200; else 403 (no page).
+    route:    no session -> 401; the role may -> the page; else the refusal in place of the page.
+    callback: no session -> 401; the role may -> 200 or 204 (nothing to update); else 403."""
+    if who is None:
+        return {"page": "302 login", "route": "401", "callback": "401"}[kind]
+    if may(who, permission):
+        return {"page": "200", "route": "the page", "callback": "200/204"}[kind]
+    return {"page": "403", "route": "refused", "callback": "403"}[kind]
+
+
+def outcome(kind: str, reply: HttpReply) -> str:
+    """What a reply amounts to, in the table's words; refusals must carry nothing but the refusal."""
+    if reply.status in (401, 403) and kind != "page":
+        assert reply.json() in REFUSALS, reply.body[:300]  # no city data, no page
+        return str(reply.status)
+    if kind == "page":
+        if reply.status == 302:
+            return "302 login" if (reply.location or "").startswith("/login?next=") else f"302 {reply.location}"
+        return str(reply.status)
+    if kind == "route" and reply.status == 200:
+        content = reply.json()["response"][ROUTER_CONTENT]["children"]
+        return "refused" if content["props"].get("id") == "auth-forbidden" else "the page"
+    return "200/204" if reply.status in (200, 204) else str(reply.status)
+
+
+PRINCIPALS: tuple[Who, ...] = (None, Role.OPERATOR, Role.MANAGER, Role.TRAINER, Role.ADMIN, Role.DISPLAY)
+
+
+def test_role_matrix_over_http(served: Served, make_app) -> None:
+    # What the code declares: each page's permission, each server callback's (the same code the server runs).
+    local = make_app()
+    local.server.test_client().get("/login")
+    pages = {page["path"]: page["permission"] for page in dash.page_registry.values()}
+    permissions = {o: guard_of(s["callback"]) for o, s in local.callback_map.items() if s.get("callback") is not None}
+    assert "/" in pages and pages["/"] is Permission.VIEW_WALL
+
+    browsers = {who: signed_in(served, who) for who in PRINCIPALS}
+    # Each page as someone who may open it shows: the values its callbacks are posted with.
+    shown = {
+        path: BrowserPage(browsers[next(w for w in PRINCIPALS if may(w, permission))], path)
+        for path, permission in pages.items()
+    }
+    dependencies = shown["/"].dependencies
+    server_side = [d for d in dependencies if d.get("clientside_function") is None]
+    assert {d["output"] for d in server_side} == set(permissions)  # the server runs what the code declares
+
+    def where(dependency: dict[str, Any]) -> BrowserPage:
+        """The page showing every component a callback names (the shell's are on every page)."""
+        named = [i for i, _ in prop_ids(dependency["output"])] + [d["id"] for d in dependency["inputs"]]
+        named += [d["id"] for d in dependency["state"]]
+        wanted = [i if isinstance(i, str) else json.dumps(i) for i in named]
+        return next(page for page in shown.values() if all(page.knows(i) for i in wanted))
+
+    seen: dict[tuple[str, str], str] = {}
+    table: dict[tuple[str, str], str] = {}
+    for who in PRINCIPALS:
+        name = who.value if who is not None else "no session"
+        http = browsers[who]
+        for path, permission in pages.items():
+            table[(name, f"GET {path}")] = expected(who, "page", permission)
+            seen[(name, f"GET {path}")] = outcome("page", http.request("GET", path))
+            router = next(d for d in server_side if d["output"] == ROUTER_OUTPUT)
+            reply = http.request("POST", UPDATE_PATH, json_body=shown[path].body(router, BrowserPage.inputs_of(router)))
+            table[(name, f"route {path}")] = expected(who, "route", permission)
+            seen[(name, f"route {path}")] = outcome("route", reply)
+        for dependency in server_side:
+            if dependency["output"] == ROUTER_OUTPUT:
+                continue
+            body = where(dependency).body(dependency, BrowserPage.inputs_of(dependency))
+            reply = http.request("POST", UPDATE_PATH, json_body=body)
+            target = f"callback {dependency['output'][:60]}"
+            table[(name, target)] = expected(who, "callback", permissions[dependency["output"]])
+            seen[(name, target)] = outcome("callback", reply)
+            if dependency["output"] == f"..{shell.NAV}.children...{shell.NAV}.hidden.." and reply.status == 200:
+                nav = reply.json()["response"][shell.NAV]
+                assert nav["hidden"] is (who is Role.DISPLAY), who  # the kiosk wall has no navigation
+        for endpoint in ("/_dash-layout", "/_dash-dependencies"):
+            status = http.request("GET", endpoint).status
+            assert status == (401 if who is None else 200), (who, endpoint, status)
+    assert {key: value for key, value in seen.items() if table[key] != value} == {}, "expected: see the table"
+    assert len(table) >= len(PRINCIPALS) * (2 * len(pages) + 2)
+    assert {"403", "refused"} & set(table.values()) or len(pages) == 1  # some role is refused something
+
+
+# ---------------------------------------------------------------- login and sessions
+
+
+def still_signed_in(http: UrlHttp) -> bool:
+    """Whether the server still knows this browser's session."""
+    return http.request("GET", "/auth/status").status == 200
+
+
+def test_login_is_rate_limited_per_account_and_address(served: Served) -> None:
+    operator, manager = new_account(served.database, Role.OPERATOR), new_account(served.database, Role.MANAGER)
+    wait_for(lambda: served.limiter.failures("-", ADDRESS)[1] == 0, WINDOW_S + 5, "earlier failures to expire")
+    http = UrlHttp(served.url)
+    csrf = login_form(http)
+    started = time.monotonic()
+    for _ in range(MAX_FAILURES):
+        wrong = post_login(http, operator.username, "not the password", csrf=csrf)
+        assert wrong.status == 401 and "Sai tên đăng nhập hoặc mật khẩu." in wrong.text
+    refused = post_login(http, operator.username, "not the password", csrf=csrf)
+    took = f"{time.monotonic() - started:.2f} s after the first attempt"
+    assert refused.status == 429, (refused.status, took)
+    assert "Quá nhiều lần thử. Vui lòng thử lại sau" in refused.text
+    assert 1 <= int(refused.headers["retry-after"]) <= WINDOW_S
+    right = post_login(http, operator.username, PASSWORD, csrf=csrf, lang="en")  # even the right password waits
+    assert right.status == 429 and "Too many attempts. Try again in" in right.text, (right.status, took)
+    other = UrlHttp(served.url)  # another account from the same address waits too
+    assert post_login(other, manager.username, PASSWORD, csrf=login_form(other)).status == 429, took
+    assert not still_signed_in(http) and not still_signed_in(other)
+
+    def signs_in() -> bool:
+        return post_login(http, operator.username, PASSWORD, csrf=login_form(http)).status == 302
+
+    wait_for(signs_in, WINDOW_S + 10, "the window to pass", every=0.25)
+    assert time.monotonic() - started >= WINDOW_S - 0.5
+    assert still_signed_in(http)
+    assert served.limiter.failures(operator.username, ADDRESS) == (0, 0)  # a success forgives
+
+
+def test_disabled_account_changed_role_and_revoked_token_end_open_sessions(served: Served) -> None:
+    operator, manager = new_account(served.database, Role.OPERATOR), new_account(served.database, Role.MANAGER)
+    people = {operator.username: UrlHttp(served.url), manager.username: UrlHttp(served.url)}
+    for username, http in people.items():
+        sign_in(http, username, PASSWORD)
+        assert http.request("GET", "/").status == 200
+    token, secret = new_display_token(served.database)
+    wall = UrlHttp(served.url)
+    sign_in_with_token(wall, secret)
+    assert wall.request("GET", "/").status == 200
+
+    disable(served.database, operator.username, actor="test")
+    set_role(served.database, manager.username, Role.TRAINER, actor="test")
+    revoke_display_token(served.database, token.name, actor="test")
+    for http in people.values():
+        page = http.request("GET", "/?lang=en")
+        assert page.status == 302 and page.location == "/login?next=%2F%3Flang%3Den&lang=en"
+        assert http.request("POST", UPDATE_PATH, json_body={}).status == 401
+        assert http.request("GET", "/auth/status").json() == {"error": "login required"}
+    assert wall.request("GET", "/auth/status").json() == {"error": "access revoked", "kind": "display"}
+    revoked = wall.request("GET", "/")
+    assert revoked.status == 401 and "Quyền truy cập đã bị thu hồi" in revoked.text  # not a login form
+    assert wall.request("POST", UPDATE_PATH, json_body={}).status == 401
+
+    again = UrlHttp(served.url)
+    refused = post_login(again, operator.username, PASSWORD, csrf=login_form(again))
+    assert refused.status == 401 and "Tài khoản này đã bị khóa." in refused.text
+    sign_in(again, manager.username, PASSWORD)  # the trainer signs in anew
+    assert again.request("GET", "/auth/status").json()["role"] == "trainer"
+
+
+def session_value(http: UrlHttp) -> str:
+    """The session cookie's value in a browser's jar."""
+    return next(cookie.value for cookie in http.cookies if cookie.name == "ioc_session" and cookie.value)
+
+
+def status_with_cookie(url: str, value: str) -> int:
+    """GET with exactly this session cookie, as a browser that kept it beyond its expiry would send it."""
+    request = urllib.request.Request(url, headers={"Cookie": f"ioc_session={value}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_idle_session_ends_and_a_used_one_stays(served: Served, tmp_path: Path) -> None:
+    server = WebServer({**served.env, "IOC_SESSION_IDLE_MINUTES": str(IDLE_MINUTES)}, tmp_path / "web.log")
+    server.start()
+    try:
+        idle, busy = UrlHttp(server.url), UrlHttp(server.url)
+        sign_in(idle, new_account(served.database, Role.OPERATOR).username, PASSWORD)
+        last_used = time.monotonic()
+        kept = session_value(idle)  # the browser forgets it at its expiry; the server must refuse it by itself
+        sign_in(busy, new_account(served.database, Role.OPERATOR).username, PASSWORD)
+        limit = IDLE_MINUTES * 60
+        ended_after: float | None = None
+        while ended_after is None or time.monotonic() - last_used < 2 * limit:
+            assert busy.request("GET", "/").status == 200  # used every second: stays
+            if ended_after is None and status_with_cookie(f"{server.url}/auth/status", kept) == 401:
+                ended_after = time.monotonic() - last_used
+            assert time.monotonic() - last_used < 4 * limit, "the idle session did not end"
+            time.sleep(1)
+        assert ended_after is not None and ended_after > limit - 0.1, ended_after
+        assert not still_signed_in(idle) and still_signed_in(busy)
+        page = idle.request("GET", "/")
+        assert page.status == 302 and (page.location or "").startswith("/login")
+    finally:
+        server.stop()
+
+
+def sign_out_form(page: BrowserPage) -> dict[str, str]:
+    """The hidden fields of the navigation's sign-out form, as the browser would submit them."""
+    nav = page.props[(shell.NAV, "children")]
+    return {c["props"]["name"]: c["props"]["value"] for c in components(nav) if c["props"].get("type") == "hidden"}
+
+
+def test_sign_out_is_a_post_with_the_csrf_token(served: Served) -> None:
+    operator = new_account(served.database, Role.OPERATOR)
+    http = UrlHttp(served.url)
+    page = BrowserPage(http, "/", "?lang=en", user=(operator.username, PASSWORD))
+    form = sign_out_form(page)
+    assert set(form) == {"csrf", "lang"} and form["lang"] == "en" and len(form["csrf"]) >= 20
+
+    assert http.request("GET", "/logout").status == 405
+    assert http.request("POST", "/logout", form={"lang": "en"}).location == "/"  # no token: nothing happens
+    assert http.request("POST", "/logout", form={**form, "csrf": "x" * len(form["csrf"])}).location == "/"
+    assert still_signed_in(http)
+    assert entries(served.database, action="logout", object_id=operator.id) == []
+
+    out = http.request("POST", "/logout", form=form)
+    assert out.status == 302 and out.location == "/login?lang=en"
+    assert not still_signed_in(http)
+    assert http.request("GET", "/").status == 302
+    (logged,) = entries(served.database, action="logout", object_id=operator.id)
+    assert logged.actor == operator.username and logged.address == ADDRESS
+
+
+ELSEWHERE = (
+    "https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example", "\\\\evil.example",
+    "javascript:alert(1)", "http:/evil.example", " //evil.example", "/%0a/evil.example".replace("%0a", "\n"),
+)  # fmt: skip
+
+
+def test_next_cannot_lead_to_another_site(served: Served) -> None:
+    operator = new_account(served.database, Role.OPERATOR)
+    for target in ELSEWHERE:
+        http = UrlHttp(served.url)
+        csrf = login_form(http)
+        reply = post_login(http, operator.username, PASSWORD, csrf=csrf, next_path=target)
+        assert (reply.status, reply.location) == (302, "/"), target
+    for target in ("/?lang=en", "/admin", "/?lang=en&watchdog_ms=2000"):
+        http = UrlHttp(served.url)
+        reply = post_login(http, operator.username, PASSWORD, csrf=login_form(http), next_path=target)
+        assert (reply.status, reply.location) == (302, target)
+    # The gate sends the whole address there, encoded, and the page's language along.
+    anonymous = UrlHttp(served.url)
+    gate = anonymous.request("GET", "/?lang=en&watchdog_ms=2000")
+    assert gate.status == 302 and (gate.location or "").startswith("/login?")
+    query = parse_qs(urlsplit(gate.location or "").query)
+    assert query == {"next": ["/?lang=en&watchdog_ms=2000"], "lang": ["en"]}
+    form = anonymous.request("GET", gate.location or "")
+    assert 'name="next" value="/?lang=en&amp;watchdog_ms=2000"' in form.text and "Sign in" in form.text
+    evil = anonymous.request("GET", "/login?next=%2F%5Cevil.example")
+    assert 'name="next" value="/"' in evil.text

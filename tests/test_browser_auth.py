@@ -1,0 +1,147 @@
+"""Sign-in in a real browser (Chromium through Playwright) against `ioc web`: the login form's messages in the
+chosen language, the wall with the navigation after a right password, signing out; and a wall screen whose
+display token is revoked while it is open turning into "access revoked"."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ioc.db import Database, open_database
+from ioc.embedded import EmbeddedRedis
+from ioc.roles import Role
+from ioc.settings import Settings
+from ioc.tokens import revoke_display_token
+from tests.sessions import PASSWORD, new_account, new_display_token
+from tests.test_browser_wall import CHROMIUM, CHROMIUM_ARGS
+from tests.webserver import WebServer, server_env
+
+REFRESH_MS = 1000
+WATCH_MS = 500  # the access watch's interval, shortened through the page's address (?access_watch_ms=)
+TIMEOUT_MS = 20_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
+]
+
+
+@dataclass
+class Site:
+    """The served app and its database (opened by the test too)."""
+
+    server: WebServer
+    database: Database
+
+    @property
+    def url(self) -> str:
+        """Base URL of the app."""
+        return self.server.url
+
+
+@pytest.fixture(scope="module")
+def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """`ioc web` (one worker) on an SQLite database of its own; no live data is needed to see the wall's frame."""
+    root = tmp_path_factory.mktemp("browser-auth")
+    env = server_env(
+        root / "data", IOC_REDIS_URL=embedded_redis.url, IOC_NAMESPACE=f"ba{uuid.uuid4().hex[:8]}",
+        IOC_WEB_WORKERS="1", IOC_WALL_REFRESH_MS=str(REFRESH_MS), IOC_LANGUAGE="vi",
+    )  # fmt: skip
+    server = WebServer(env, root / "web.log")
+    server.start()  # migrates the database
+    try:
+        database = open_database(Settings(data_dir=root / "data"))
+        try:
+            yield Site(server, database)
+        finally:
+            database.close()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A fresh Chromium profile with one page; nothing leaves the machine."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 900},
+        )  # fmt: skip
+        try:
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+            yield page
+        finally:
+            context.close()
+
+
+def test_login_in_the_chosen_language_then_the_wall_then_sign_out(site: Site, browser: Any) -> None:
+    page = browser
+    operator = new_account(site.database, Role.OPERATOR)
+
+    page.goto(site.url + "/")  # no session: the login, in Vietnamese by default
+    assert page.url == f"{site.url}/login?next=%2F"
+    page.fill("#login-username", operator.username)
+    page.fill("#login-password", "not the password")
+    page.click("#login-submit")
+    problem = page.locator("#login-problem")
+    problem.wait_for()
+    assert problem.text_content() == "Sai tên đăng nhập hoặc mật khẩu."
+    assert page.locator("#login-username").input_value() == operator.username  # kept; the password is not
+    assert page.locator("#login-password").input_value() == ""
+
+    page.goto(site.url + "/login?lang=en")
+    page.fill("#login-username", operator.username)
+    page.fill("#login-password", "still not the password")
+    page.click("#login-submit")
+    assert page.locator("#login-problem").text_content() == "Wrong user name or password."
+
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    page.wait_for_url(f"{site.url}/?lang=en")
+    page.locator(".wall-title", has_text="Tam Ky Intelligent Operations Centre").wait_for()
+    user = page.locator("#shell-nav-user")
+    user.wait_for()
+    assert user.text_content() == f"{operator.username} · operator"
+    sign_out = page.locator("#shell-nav-logout")
+    assert sign_out.is_visible() and sign_out.text_content() == "Sign out"
+
+    sign_out.click()
+    page.wait_for_url(f"{site.url}/login?lang=en")
+    assert page.locator("#login-submit").text_content() == "Sign in"
+    page.goto(site.url + "/")  # signed out for good
+    assert page.url.startswith(f"{site.url}/login")
+
+
+def test_revoked_display_token_turns_its_open_wall_into_access_revoked(site: Site, browser: Any) -> None:
+    page = browser
+    token, secret = new_display_token(site.database)
+    page.goto(f"{site.url}/display?token={secret}")
+    assert page.url == site.url + "/"
+    page.goto(f"{site.url}/?access_watch_ms={WATCH_MS}")
+    page.locator(".wall-title").wait_for()
+    assert page.locator("#shell-nav").is_hidden()  # the kiosk wall: no navigation
+    with page.expect_response(lambda r: "/_dash-update-component" in r.url and r.status == 200):
+        pass  # the wall ticks
+
+    revoke_display_token(site.database, token.name, actor="test")
+    notice = page.locator("#ioc-access-revoked")
+    notice.wait_for(timeout=WATCH_MS + 3000)  # within the watch's interval (and a request's time)
+    assert "Access revoked" in (notice.text_content() or "")
+    assert page.locator(".wall-title").is_hidden() and page.locator("#react-entry-point").is_hidden()
+    with page.expect_response(lambda r: "/_dash-update-component" in r.url) as tick:
+        pass
+    assert tick.value.status == 401  # its ticks are refused meanwhile
+    assert tick.value.json() == {"error": "login required"}
+
+    page.reload()  # after a reload (e.g. the page watchdog's) it still says so, and offers no login form
+    assert page.locator("h1").text_content() == "Quyền truy cập đã bị thu hồi"
+    assert page.locator("#login-form").count() == 0
