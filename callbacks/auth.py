@@ -311,8 +311,11 @@ def _login() -> Response | str:
 def start_session(who: Principal) -> None:
     """Sign `who` in for the current request's browser: a fresh session (and CSRF token), renewed by every request
     until it idles out (IOC_SESSION_IDLE_MINUTES)."""
-    session.clear()  # a fresh session (and CSRF token) on every sign-in
+    session.clear()
     session.permanent = True
+    # The CSRF token is made here, with the session: made later by whichever request came first, two requests at
+    # once (the navigation's callback and the access watch) could each make one, and the cookie kept only one.
+    session[CSRF_KEY] = secrets.token_urlsafe(24)
     login_user(who)
 
 
@@ -354,4 +357,4 @@ def _status() -> Response:
         response = jsonify({"error": "access revoked", "kind": "display"})
         response.status_code = 401
         return response
-    return jsonify({"name": who.name, "role": who.role.value, "kind": who.kind, "csrf": _csrf_token()})
+    return jsonify({"name": who.name, "role": who.role.value, "kind": who.kind})
