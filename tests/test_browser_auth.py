@@ -18,7 +18,7 @@ from ioc.roles import Role
 from ioc.settings import Settings
 from ioc.tokens import revoke_display_token
 from tests.sessions import PASSWORD, new_account, new_display_token
-from tests.test_browser_wall import CHROMIUM, CHROMIUM_ARGS
+from tests.test_browser_wall import CHROMIUM, chromium
 from tests.webserver import WebServer, server_env
 
 REFRESH_MS = 1000
@@ -67,20 +67,11 @@ def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """A fresh Chromium profile with one page; nothing leaves the machine."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 900},
-        )  # fmt: skip
-        try:
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
-            yield page
-        finally:
-            context.close()
+    with chromium(tmp_path / "profile", 1600, 900) as context:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+        yield page
 
 
 def test_login_in_the_chosen_language_then_the_wall_then_sign_out(site: Site, browser: Any) -> None:

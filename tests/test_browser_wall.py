@@ -7,9 +7,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,6 +39,22 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 REFRESH_MS = 1000
 TIMEOUT_MS = 30_000
+
+
+@contextmanager
+def chromium(profile: Path, width: int, height: int) -> Iterator[Any]:
+    """A headless Debian Chromium (never a downloaded one) with a fresh profile and this window size; closed after."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": width, "height": height},
+        )  # fmt: skip
+        try:
+            yield context
+        finally:
+            context.close()
 
 pytestmark = [
     pytest.mark.browser,
@@ -131,95 +149,87 @@ def web(embedded_redis: EmbeddedRedis, feed: Feed, tmp_path: Path) -> Iterator[W
 
 
 def test_wall_lives_in_a_browser(web: Web, feed: Feed, embedded_redis, city: City, repo_root: Path, tmp_path):
-    from playwright.sync_api import sync_playwright
 
     artifacts = repo_root / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     console_errors: list[str] = []
     failed: list[str] = []
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1920, "height": 1080},
-        )  # fmt: skip
-        try:
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            # Nothing leaves the machine: map tiles or anything else off the app's origin is refused.
-            page.route(
-                "**/*", lambda route: route.continue_() if route.request.url.startswith(web.url) else route.abort()
-            )
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            # A tick still in flight when the page navigates is cancelled (net::ERR_ABORTED): not a failure of the app.
-            page.on(
-                "requestfailed",
-                lambda r: (
-                    failed.append(f"{r.url} {r.failure}")
-                    if r.url.startswith(web.url) and "ERR_ABORTED" not in (r.failure or "")
-                    else None
-                ),
-            )
-            page.on("response", lambda r: failed.append(f"{r.url} {r.status}") if r.status >= 400 else None)
+    with chromium(tmp_path / "profile", 1920, 1080) as context:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        # Nothing leaves the machine: map tiles or anything else off the app's origin is refused.
+        page.route(
+            "**/*", lambda route: route.continue_() if route.request.url.startswith(web.url) else route.abort()
+        )
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        # A tick still in flight when the page navigates is cancelled (net::ERR_ABORTED): not a failure of the app.
+        page.on(
+            "requestfailed",
+            lambda r: (
+                failed.append(f"{r.url} {r.failure}")
+                if r.url.startswith(web.url) and "ERR_ABORTED" not in (r.failure or "")
+                else None
+            ),
+        )
+        page.on("response", lambda r: failed.append(f"{r.url} {r.status}") if r.status >= 400 else None)
 
-            page.goto(f"{web.url}/display?token={web.display_token}")  # a wall screen's address: on to the wall
-            assert page.url == web.url + "/"
-            # The Leaflet map draws every road segment as an SVG path.
-            page.wait_for_function(
-                f"document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length >= {len(city.segments)}"
-            )
-            # Live data arrives: the speed KPI gets a value, and then a different one as events keep flowing.
-            speed = page.locator(".wall-kpi-value").nth(1)
-            page.wait_for_function("el => el.textContent !== '—'", arg=speed.element_handle())
-            first = speed.text_content()
-            page.wait_for_function("([el, old]) => el.textContent !== old", arg=[speed.element_handle(), first])
-            page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path.wall-seg--unknown').length"
-                                   f" < {len(city.segments)}")  # fmt: skip
-            page.wait_for_function("document.querySelectorAll('#wall-chart .scatterlayer .trace').length >= 2")
-            assert page.locator(".wall-title").text_content() == "Trung tâm Điều hành Đô thị thông minh Tam Kỳ"
-            assert page.locator("#shell-nav").is_hidden()  # the kiosk look: no navigation for a display token
-            page.wait_for_timeout(1500)  # let the chart and map settle for the picture (not a synchronisation)
-            page.screenshot(path=str(artifacts / "wall.png"))
+        page.goto(f"{web.url}/display?token={web.display_token}")  # a wall screen's address: on to the wall
+        assert page.url == web.url + "/"
+        # The Leaflet map draws every road segment as an SVG path.
+        page.wait_for_function(
+            f"document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length >= {len(city.segments)}"
+        )
+        # Live data arrives: the speed KPI gets a value, and then a different one as events keep flowing.
+        speed = page.locator(".wall-kpi-value").nth(1)
+        page.wait_for_function("el => el.textContent !== '—'", arg=speed.element_handle())
+        first = speed.text_content()
+        page.wait_for_function("([el, old]) => el.textContent !== old", arg=[speed.element_handle(), first])
+        page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path.wall-seg--unknown').length"
+                               f" < {len(city.segments)}")  # fmt: skip
+        page.wait_for_function("document.querySelectorAll('#wall-chart .scatterlayer .trace').length >= 2")
+        assert page.locator(".wall-title").text_content() == "Trung tâm Điều hành Đô thị thông minh Tam Kỳ"
+        assert page.locator("#shell-nav").is_hidden()  # the kiosk look: no navigation for a display token
+        page.wait_for_timeout(1500)  # let the chart and map settle for the picture (not a synchronisation)
+        page.screenshot(path=str(artifacts / "wall.png"))
 
-            # A BĐ III reading takes over the wall: banner, pulsing station, map flown to it.
-            feed.sim_stop.set()
-            feed.threads[1].join(timeout=15)
-            client = connect_url(embedded_redis.url)
-            clock = settled_clock(client, feed.keys, city)  # a reading older than the last one would be ignored
-            station = city.sensors["wl-tam-ky"]
-            at = datetime.fromtimestamp(clock + 60, ZoneInfo(city.timezone))
-            fields = encode_event(FloodWaterLevelObserved(
-                v=1, type="flood.water_level.observed", ts=at, sensor=station.id, level_m=2.95))  # fmt: skip
-            write_events(client, feed.keys, [SimEvent(at.timestamp(), "flood", fields)], 10_000)
-            client.close()
-            banner = page.locator(".wall-banner--critical")
-            banner.wait_for(state="visible")
-            assert station.name in (banner.text_content() or "")
-            page.locator(".wall-pin.is-focus").wait_for(state="visible")
-            page.wait_for_timeout(1500)  # the fly-to animation, for the picture
-            page.screenshot(path=str(artifacts / "wall-takeover.png"))
+        # A BĐ III reading takes over the wall: banner, pulsing station, map flown to it.
+        feed.sim_stop.set()
+        feed.threads[1].join(timeout=15)
+        client = connect_url(embedded_redis.url)
+        clock = settled_clock(client, feed.keys, city)  # a reading older than the last one would be ignored
+        station = city.sensors["wl-tam-ky"]
+        at = datetime.fromtimestamp(clock + 60, ZoneInfo(city.timezone))
+        fields = encode_event(FloodWaterLevelObserved(
+            v=1, type="flood.water_level.observed", ts=at, sensor=station.id, level_m=2.95))  # fmt: skip
+        write_events(client, feed.keys, [SimEvent(at.timestamp(), "flood", fields)], 10_000)
+        client.close()
+        banner = page.locator(".wall-banner--critical")
+        banner.wait_for(state="visible")
+        assert station.name in (banner.text_content() or "")
+        page.locator(".wall-pin.is-focus").wait_for(state="visible")
+        page.wait_for_timeout(1500)  # the fly-to animation, for the picture
+        page.screenshot(path=str(artifacts / "wall-takeover.png"))
 
-            page.goto(web.url + "/?lang=en")
-            page.locator(".wall-title", has_text="Tam Ky Intelligent Operations Centre").wait_for()
-            page.locator(".wall-banner--critical", has_text="Alarm III").wait_for()
-            assert not console_errors, console_errors
-            assert not failed, failed
+        page.goto(web.url + "/?lang=en")
+        page.locator(".wall-title", has_text="Tam Ky Intelligent Operations Centre").wait_for()
+        page.locator(".wall-banner--critical", has_text="Alarm III").wait_for()
+        assert not console_errors, console_errors
+        assert not failed, failed
 
-            # The server goes away: the page says so by itself, and the banner leaves once ticks come back.
-            # The session (its key kept in the data folder) outlives the restart.
-            lost = page.locator("#wall-stale-client")
-            web.server.stop()
-            lost.wait_for(state="visible", timeout=10 * REFRESH_MS)
-            web.server.start()
-            lost.wait_for(state="hidden", timeout=10 * REFRESH_MS)
-        finally:
-            context.close()
+        # The server goes away: the page says so by itself, and the banner leaves once ticks come back.
+        # The session (its key kept in the data folder) outlives the restart.
+        lost = page.locator("#wall-stale-client")
+        web.server.stop()
+        lost.wait_for(state="visible", timeout=10 * REFRESH_MS)
+        web.server.start()
+        lost.wait_for(state="hidden", timeout=10 * REFRESH_MS)
 
 
 WATCHDOG_MS = 2000
 
 
 def test_page_reloads_itself_when_its_scripts_failed(web: Web, city: City, tmp_path: Path) -> None:
-    from playwright.sync_api import Route, sync_playwright
+    from playwright.sync_api import Route
 
     started = time.monotonic()
     documents: list[float] = []  # when the page itself was requested (the first load and each reload)
@@ -248,28 +258,21 @@ def test_page_reloads_itself_when_its_scripts_failed(web: Web, city: City, tmp_p
         else:
             route.continue_()
 
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1920, "height": 1080},
-        )  # fmt: skip
-        try:
-            sign_in_browser(context, web.url, web.operator)  # an operator this time, signed in before any page
-            page = context.new_page()
-            page.route("**/*", route)
-            page.goto(f"{web.url}/?watchdog_ms={WATCHDOG_MS}")
-            # By itself, with no one touching it: the wall is drawn after the reloads.
-            page.wait_for_function(
-                f"document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length >= {len(city.segments)}",
-                timeout=60_000,
-            )
-            assert len(renderer_requests) == 3 and len(documents) == 3, (documents, renderer_requests)
-            # Each wait doubles: the first load waits 1x and its first probe fails (so 2x more), the second 4x.
-            base = WATCHDOG_MS / 1000
-            assert len(probes) == 3 and probes[0] >= documents[0] + base, (documents, probes)
-            assert documents[1] - documents[0] >= base + 2 * base, documents
-            assert documents[2] - documents[1] >= 4 * base, documents
-            # Rendered: the back-off starts from the beginning again next time.
-            page.wait_for_function("sessionStorage.getItem('ioc-page-reloads') === null", timeout=10_000)
-        finally:
-            context.close()
+    with chromium(tmp_path / "profile", 1920, 1080) as context:
+        sign_in_browser(context, web.url, web.operator)  # an operator this time, signed in before any page
+        page = context.new_page()
+        page.route("**/*", route)
+        page.goto(f"{web.url}/?watchdog_ms={WATCHDOG_MS}")
+        # By itself, with no one touching it: the wall is drawn after the reloads.
+        page.wait_for_function(
+            f"document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length >= {len(city.segments)}",
+            timeout=60_000,
+        )
+        assert len(renderer_requests) == 3 and len(documents) == 3, (documents, renderer_requests)
+        # Each wait doubles: the first load waits 1x and its first probe fails (so 2x more), the second 4x.
+        base = WATCHDOG_MS / 1000
+        assert len(probes) == 3 and probes[0] >= documents[0] + base, (documents, probes)
+        assert documents[1] - documents[0] >= base + 2 * base, documents
+        assert documents[2] - documents[1] >= 4 * base, documents
+        # Rendered: the back-off starts from the beginning again next time.
+        page.wait_for_function("sessionStorage.getItem('ioc-page-reloads') === null", timeout=10_000)
