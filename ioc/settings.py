@@ -68,6 +68,38 @@ class Settings(BaseSettings):
     )
     login_max_failures: int = Field(default=5, ge=1, le=1_000, description="Failed logins allowed per window.")
     login_window_s: int = Field(default=300, ge=1, le=86_400, description="Login rate-limit window, seconds.")
+    # Incidents: which alerts open one, and the time limits of each severity (ioc/incidents/).
+    incident_flood_alarm: int = Field(default=2, ge=1, le=3, description="BĐ level at which a station opens one.")
+    incident_congestion_s: float = Field(default=900.0, ge=0, description="Congested this long (city time) opens one.")
+    incident_offline_s: float = Field(default=900.0, ge=0, description="Offline this long (city time) opens one.")
+    incident_violations: int = Field(default=5, ge=1, description="Violations at one camera in the window open one.")
+    incident_violations_window_s: float = Field(default=600.0, gt=0, description="Window for a violation burst.")
+    incident_ack_critical_s: float = Field(default=300.0, gt=0, description="Time to acknowledge a critical one.")
+    incident_ack_warning_s: float = Field(default=900.0, gt=0, description="Time to acknowledge a warning.")
+    incident_ack_info_s: float = Field(default=3600.0, gt=0, description="Time to acknowledge an info one.")
+    incident_resolve_critical_s: float = Field(default=7200.0, gt=0, description="Time to resolve a critical one.")
+    incident_resolve_warning_s: float = Field(default=28_800.0, gt=0, description="Time to resolve a warning.")
+    incident_resolve_info_s: float = Field(default=86_400.0, gt=0, description="Time to resolve an info one.")
+    incident_units: tuple[str, ...] = Field(
+        default=("police-113", "fire-114", "ambulance-115", "public-works", "flood-response"),
+        min_length=1,
+        description="Units an incident can be dispatched to (JSON list).",
+    )
+    incident_consumer: str = Field(
+        default_factory=lambda: f"incidents-{socket.gethostname()}", pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Consumer name of this incident engine in the alerts streams' group.",
+    )
+
+    @field_validator("incident_units")
+    @classmethod
+    def _check_units(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Unit names are short slugs, each once."""
+        for unit in value:
+            if not (1 <= len(unit) <= 64) or not unit.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"unit {unit!r} must be 1-64 letters, digits, '-' or '_'")
+        if len(set(value)) != len(value):
+            raise ValueError("units must be unique")
+        return value
 
     @field_validator("redis_url")
     @classmethod

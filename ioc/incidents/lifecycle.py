@@ -1,0 +1,251 @@
+"""Incidents in the database: open one, take an action on one, read one and its timeline.
+
+Every change is one transaction holding the change and its audit row (who, when, what, the audited fields before
+and after), so the log explains every incident's state. Every change to an existing incident names the version the
+caller saw: if someone changed it meanwhile, the change is refused with IncidentChanged carrying the incident as it
+is now (optimistic concurrency through the row's version column, checked by the UPDATE itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from ioc import audit
+from ioc.audit import AuditEntry
+from ioc.city import City
+from ioc.db import AuditRow, Database, IncidentRow, utcnow
+from ioc.errors import NotFound
+from ioc.incidents.model import (
+    AUDITED_FIELDS,
+    INCIDENT_TYPES,
+    MAX_TEXT,
+    OPEN_STATUSES,
+    TRANSITIONS,
+    Action,
+    Incident,
+    IncidentChanged,
+    IncidentRefused,
+    Limits,
+    Status,
+)
+from ioc.incidents.places import Place, nearest_cameras, nearest_place
+from ioc.roles import Permission, Role, may
+from ioc.rules import Severity
+
+OBJECT_TYPE: Final = "incident"
+SEVERITIES: Final = ("info", "warning", "critical")
+
+
+def to_incident(row: IncidentRow) -> Incident:
+    """The plain form of a row."""
+    return Incident(**{name: getattr(row, name) for name in Incident.__dataclass_fields__})
+
+
+def audited(row: IncidentRow) -> dict[str, Any]:
+    """The audited fields of a row (an audit row's before or after)."""
+    return {name: getattr(row, name) for name in AUDITED_FIELDS}
+
+
+def open_key(incident_type: str, place: str) -> str:
+    """The key at most one open engine-made incident holds: one per type and place."""
+    return f"{incident_type}:{place}"
+
+
+def new_row(
+    *,
+    incident_type: str,
+    source: str,
+    place: Place,
+    severity: Severity,
+    detected_at: datetime,
+    opened_by: str,
+    limits: Limits,
+    city: City,
+    description: str = "",
+    key: str | None = None,
+    now: datetime | None = None,
+) -> IncidentRow:
+    """A new incident row (status new), its limits counted from now and its three nearest cameras attached."""
+    now = now or utcnow()
+    return IncidentRow(
+        type=incident_type, source=source, place=place.id, place_kind=place.kind, place_name=place.name[:200],
+        ward=place.ward, lat=place.lat, lon=place.lon, open_key=key, severity=severity, peak_severity=severity,
+        status=Status.NEW.value, description=description, condition="active" if source == "engine" else "none",
+        condition_at=None, detected_at=detected_at, opened_at=now, opened_by=opened_by, acknowledged_at=None,
+        dispatched_at=None, resolved_at=None, closed_at=None, updated_at=now, unit=None,
+        ack_due_at=limits.ack_due(now, severity), resolve_due_at=limits.resolve_due(now, severity),
+        ack_overdue=False, resolve_overdue=False, alert_count=0, last_alert_at=None,
+        cameras=nearest_cameras(city, place.lat, place.lon),
+    )  # fmt: skip
+
+
+def record_open(session: Session, row: IncidentRow, *, actor: str, address: str | None = None,
+                details: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """Add a new row and its audit entry to the caller's transaction."""
+    session.add(row)
+    session.flush()  # the id, for the audit row
+    after = {**audited(row), "type": row.type, "place": row.place, "description": row.description, **(details or {})}
+    audit.record(session, actor=actor, action="incident.open", object_type=OBJECT_TYPE, object_id=row.id,
+                 before=None, after=after, address=address)  # fmt: skip
+
+
+def _text(value: str | None, what: str, required: bool) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise IncidentRefused(f"incident.needs.{what}", f"a {what} is needed")
+    if len(text) > MAX_TEXT:
+        raise IncidentRefused("incident.too_long", f"the {what} is longer than {MAX_TEXT} characters", limit=MAX_TEXT)
+    return text
+
+
+def open_by_hand(
+    db: Database,
+    *,
+    city: City,
+    limits: Limits,
+    actor: str,
+    role: Role | str,
+    incident_type: str,
+    lat: float,
+    lon: float,
+    description: str,
+    severity: Severity = "warning",
+    address: str | None = None,
+) -> Incident:
+    """An incident an operator reports: a type, a point picked on the map (the nearest road or sensor names it)."""
+    if not may(role, Permission.HANDLE_INCIDENTS):
+        raise IncidentRefused("incident.refused.role", "your role may not open incidents")
+    if incident_type not in INCIDENT_TYPES:
+        raise IncidentRefused("incident.bad_type", f"unknown incident type {incident_type[:40]!r}")
+    if severity not in SEVERITIES:
+        raise IncidentRefused("incident.bad_severity", f"unknown severity {str(severity)[:20]!r}")
+    if not city.contains(lat, lon):
+        raise IncidentRefused("incident.outside_city", "the place is outside the city")
+    text = _text(description, "description", required=True)
+    now = utcnow()
+    row = new_row(incident_type=incident_type, source="manual", place=nearest_place(city, lat, lon),
+                  severity=severity, detected_at=now, opened_by=actor, limits=limits, city=city, description=text,
+                  now=now)  # fmt: skip
+    with db.transaction() as session:
+        record_open(session, row, actor=actor, address=address)
+        return to_incident(row)
+
+
+def get_incident(db: Database, incident_id: int) -> Incident:
+    """One incident; NotFound if there is none with this id."""
+    with db.read() as session:
+        row = session.get(IncidentRow, incident_id)
+        if row is None:
+            raise NotFound(f"no incident {incident_id}")
+        return to_incident(row)
+
+
+def timeline(db: Database, incident_id: int) -> list[AuditEntry]:
+    """Everything that happened to an incident, oldest first (from the audit log)."""
+    query = (
+        sa.select(AuditRow)
+        .where(AuditRow.object_type == OBJECT_TYPE, AuditRow.object_id == str(incident_id))
+        .order_by(AuditRow.id)
+    )
+    with db.read() as session:
+        return [
+            AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, object_type=r.object_type,
+                       object_id=r.object_id, before=r.before, after=r.after, address=r.address)
+            for r in session.scalars(query)
+        ]
+
+
+def _apply(row: IncidentRow, action: Action, text: str, unit: str | None, limits: Limits, now: datetime,
+           session: Session) -> None:  # fmt: skip
+    """Change the row as the action says (its state checked by the caller)."""
+    if action is Action.ACKNOWLEDGE:
+        row.acknowledged_at = now
+        row.ack_overdue = row.ack_overdue or now > row.ack_due_at
+    elif action is Action.DISPATCH:
+        row.dispatched_at = now
+        row.unit = unit
+    elif action is Action.RESOLVE:
+        row.resolved_at = now
+        row.resolve_overdue = row.resolve_overdue or now > row.resolve_due_at
+        row.open_key = None  # a new alert for this place opens a new incident
+    elif action is Action.CLOSE:
+        row.closed_at = now
+        row.open_key = None
+    elif action is Action.REOPEN:
+        row.resolved_at = None
+        row.closed_at = None
+        row.resolve_due_at = limits.resolve_due(now, row.severity)
+        if row.source == "engine":
+            key = open_key(row.type, row.place)
+            taken = session.scalar(sa.select(IncidentRow.id).where(IncidentRow.open_key == key))
+            row.open_key = None if taken is not None else key
+    target = TRANSITIONS[action].target
+    if target is not None:
+        row.status = target.value
+
+
+def act(
+    db: Database,
+    incident_id: int,
+    action: Action | str,
+    *,
+    actor: str,
+    role: Role | str,
+    expected_version: int,
+    limits: Limits,
+    units: Sequence[str],
+    text: str | None = None,
+    unit: str | None = None,
+    address: str | None = None,
+) -> Incident:
+    """Take an action on an incident as `actor` with `role`, if the rules allow it and nobody changed it since
+    `expected_version`. Refusals: IncidentRefused (not allowed, missing text), IncidentChanged (someone else was
+    first: carries the incident now), NotFound."""
+    try:
+        action = Action(action)
+    except ValueError:
+        raise IncidentRefused("incident.bad_action", f"unknown action {str(action)[:40]!r}") from None
+    rule = TRANSITIONS[action]
+    if not may(role, rule.permission):
+        raise IncidentRefused("incident.refused.role", f"your role may not {action.value} incidents",
+                              action=action.value)  # fmt: skip
+    words = _text(text, rule.needs or "comment", required=rule.needs in ("comment", "note"))
+    if rule.needs == "unit" and unit not in units:
+        raise IncidentRefused("incident.needs.unit", "choose a unit to dispatch", units=", ".join(units))
+    try:
+        with db.transaction() as session:
+            row = session.get(IncidentRow, incident_id)
+            if row is None:
+                raise NotFound(f"no incident {incident_id}")
+            if row.version != expected_version:
+                raise IncidentChanged(to_incident(row))
+            if row.status not in rule.sources:
+                raise IncidentRefused("incident.refused.transition",
+                                      f"cannot {action.value} an incident that is {row.status}",
+                                      action=action.value, status=row.status)  # fmt: skip
+            before = audited(row)
+            now = utcnow()
+            _apply(row, action, words, unit, limits, now, session)
+            row.updated_at = now
+            session.flush()  # UPDATE ... WHERE version = expected: a concurrent winner makes this fail
+            after: dict[str, Any] = audited(row)
+            if words:
+                after["text"] = words
+            if unit is not None and action is Action.DISPATCH:
+                after["unit"] = unit
+            audit.record(session, actor=actor, action=f"incident.{action.value}", object_type=OBJECT_TYPE,
+                         object_id=row.id, before=before, after=after, address=address)  # fmt: skip
+            return to_incident(row)
+    except StaleDataError:
+        raise IncidentChanged(get_incident(db, incident_id)) from None
+
+
+def is_open(status: str) -> bool:
+    """Whether an incident in this status still needs someone to act."""
+    return status in OPEN_STATUSES
