@@ -221,6 +221,19 @@ def cmd_aggregator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_incidents_engine(args: argparse.Namespace) -> int:
+    """Turn the alerts that matter into incidents until SIGINT/SIGTERM (the current batch finishes)."""
+    from ioc.cli_accounts import prepare_database
+    from ioc.incidents.engine import run_engine
+
+    settings = resolve_redis(load_settings())
+    prepare_database(settings, default_accounts=False)  # migrations first: the engine writes incident tables
+    stop = threading.Event()
+    stop_on_signals(stop, "finishing the current batch, then stopping")
+    run_engine(settings, stop)
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Play a scenario into the raw streams, or print its events with --dry-run (no Redis involved)."""
     from ioc.city import cached_city
@@ -411,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-simulator", action="store_true", help="start no simulator (events come from elsewhere)")
 
     add("aggregator", cmd_aggregator, "consume the raw streams into derived state (one process per host)")
+    add("incidents-engine", cmd_incidents_engine, "open and update incidents from the alerts streams")
 
     simulate = add("simulate", cmd_simulate, "play a scenario's events into the raw streams")
     simulate.add_argument("scenario", metavar="SCENARIO", help="scenario name (see `ioc scenarios`)")

@@ -17,7 +17,13 @@ import orjson
 from ioc.keys import StateHash
 from ioc.rules import RainClass, Severity, SpeedBand
 
-AlertKind = Literal["flood.level.changed", "flood.rain.changed", "traffic.congestion.changed", "device.health.changed"]
+AlertKind = Literal[
+    "flood.level.changed",
+    "flood.rain.changed",
+    "traffic.congestion.changed",
+    "device.health.changed",
+    "traffic.violation.detected",  # one speed violation (old: the limit, new: the measured speed), never active
+]
 ALERT_KINDS: Final[tuple[AlertKind, ...]] = get_args(AlertKind)
 SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)  # mildest first
 HealthStatus = Literal["online", "offline", "fault", "unknown"]

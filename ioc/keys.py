@@ -14,6 +14,7 @@ Domain = Literal["traffic", "flood", "wifi", "device"]
 StateHash = Literal["lastseen", "segments", "stations", "gauges", "health"]
 DOMAINS: Final[tuple[Domain, ...]] = ("traffic", "flood", "wifi", "device")
 AGGREGATOR_GROUP: Final = "aggregator"
+INCIDENTS_GROUP: Final = "incidents"  # the incident engine's consumer group on each domain's alerts stream
 PREFIX: Final = "ioc"
 
 
@@ -99,6 +100,10 @@ class Keys:
         """Where a key someone broke (a raw stream holding another type, a damaged state hash) is moved aside: the
         same name and hash slot with a suffix, so its domain flows again and a person can still look at it."""
         return f"{key}:quarantined:{at_ms}"
+
+    def incidents_heartbeat(self) -> str:
+        """Hash each incident engine refreshes per loop: its wall time, last batch and backlog, by consumer name."""
+        return f"{self._tag('meta')}:incidents:heartbeat"
 
     def login_failures_account(self, username: str) -> str:
         """Counter of failed logins for one (lower-cased) user name in the current window; expires with it."""

@@ -179,7 +179,7 @@ def stop_leftovers(data_dir: Path) -> list[str]:
             data_dir,
             ", ".join(f"{name} (pid {pid})" for name, pid in left.items()),
         )
-    for name in ("web", "simulator", "aggregator", "redis"):  # the stop order of a normal shutdown
+    for name in ("web", "simulator", "incidents-engine", "aggregator", "redis"):  # the stop order of a shutdown
         pid = left.get(name)
         if pid is None:
             continue
@@ -297,7 +297,8 @@ class Supervisor:
         if redis_url is None:
             return 0  # stopped during start-up
         env["IOC_REDIS_URL"] = redis_url
-        wanted = [Child("aggregator", self._command("aggregator"), env)]
+        wanted = [Child("aggregator", self._command("aggregator"), env),
+                  Child("incidents-engine", self._command("incidents-engine"), env)]  # fmt: skip
         if self.scenario is not None:
             argv = self._command("simulate", self.scenario, "--speed", repr(self.speed))
             if self.seed is not None:

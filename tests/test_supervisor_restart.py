@@ -169,7 +169,7 @@ def test_each_child_killed_is_restarted_alone_and_data_flows_again(data_dir: Pat
 
     try:
         wait_for(serving, 60, f"GET {url} to return 200", interval_s=0.3)
-        wait_for(lambda: len(run_file_children(data_dir)) == 4, 20, "every child in the run file")
+        wait_for(lambda: len(run_file_children(data_dir)) == 5, 20, "every child in the run file")
         seen.update(run_file_children(data_dir).values())
         client = connect_url(EmbeddedRedis(data_dir / "redis").url)
         keys = Keys("live")
@@ -177,7 +177,7 @@ def test_each_child_killed_is_restarted_alone_and_data_flows_again(data_dir: Pat
 
         # "redis-server": the server itself crashes (its wrapper `ioc redis` exits and is restarted); "redis": the
         # wrapper is killed and leaves its server running, which must make way for the restarted one.
-        for victim in ("aggregator", "simulator", "redis", "redis-server", "web"):
+        for victim in ("aggregator", "incidents-engine", "simulator", "redis", "redis-server", "web"):
             name = "redis" if victim == "redis-server" else victim
             old = run_file_children(data_dir)[name]
             ended = "exited with code 1" if victim == "redis-server" else "was killed by SIGKILL"

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import ClassVar, Final
 
 from ioc.documents import SegmentDoc
-from ioc.reducers.base import Batch, Checked, Reducer, alert_at
+from ioc.events import Reading
+from ioc.reducers.base import Batch, Checked, Reducer, alert_at, sensor_alert
 from ioc.rules import next_congested, speed_band
 
 SPEED: Final = "traffic.speed.observed"
@@ -87,6 +88,7 @@ class TrafficReducer(Reducer):
                     violations[f"camera:{r.sensor}"] += 1
                     violations[f"class:{r.values['vehicle_class']}"] += 1
                     violations["total"] += 1
+                    self._violation(r, b)
             except Exception as exc:
                 b.fail(self.domain, entry_id, flat, exc)
                 continue
@@ -98,6 +100,12 @@ class TrafficReducer(Reducer):
                                    "congested": congested, "ts": at, "sensor": sensor}  # fmt: skip
                 segments[segment_id] = doc
                 b.changed["segments"].add(segment_id)
+
+    def _violation(self, r: Reading, b: Batch) -> None:
+        """Each violation is an alert (info), so the incident engine can see a burst at one camera."""
+        values = r.values
+        b.alert(sensor_alert("traffic.violation.detected", r.at, self.city.sensors[r.sensor],
+                             f"{values['limit_kmh']:g}", f"{values['speed_kmh']:g}", "info"))  # fmt: skip
 
     def _congestion_changed(self, segment_id: str, at: float, congested: bool, b: Batch) -> None:
         segment = self.city.segments[segment_id]

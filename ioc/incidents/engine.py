@@ -1,0 +1,657 @@
+"""The incident engine: one process (`ioc incidents-engine`) that reads every domain's alerts stream with its own
+consumer group and turns the alerts that matter into incidents.
+
+Exactly once, even after a crash: each alert applied is stored with its stream entry as a unique key, in the same
+database transaction as the incident changes it caused, and acknowledged in Redis only after that commit. An
+entry delivered again (the engine died between commit and XACK, or another engine claimed it) finds its key
+taken and changes nothing. Two engines can run at once: a conflict (both opening the same incident, or a person
+changing an incident the engine is attaching to) rolls the whole batch back and it is applied again.
+
+Rules (thresholds in the settings): a station at BĐ II or above (IOC_INCIDENT_FLOOD_ALARM) and a heavy-rain class
+open an incident at once; congestion and a device offline only once they last (IOC_INCIDENT_CONGESTION_S,
+IOC_INCIDENT_OFFLINE_S, on the city clock, so a sped-up simulation behaves as real time would); speed violations
+once a camera records IOC_INCIDENT_VIOLATIONS within IOC_INCIDENT_VIOLATIONS_WINDOW_S. While an incident of the
+same type and place is open, alerts attach to it (raising its severity when worse); when the condition clears the
+incident says so, and a person still resolves it. Time limits are checked on the wall clock, since people act in
+real time: a missed limit marks the incident overdue and raises its severity, once per limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import orjson
+import redis
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from ioc import audit
+from ioc.city import City
+from ioc.clock import read_timebase
+from ioc.db import Database, IncidentAlertRow, IncidentConditionRow, IncidentRow, utcnow
+from ioc.documents import Alert, decode_stream_alert
+from ioc.errors import DatabaseError
+from ioc.events import deadletter_copy
+from ioc.incidents.lifecycle import OBJECT_TYPE, audited, new_row, open_key
+from ioc.incidents.model import OPEN_STATUSES, Limits, Status, raised, worse
+from ioc.incidents.places import place_of
+from ioc.keys import DOMAINS, INCIDENTS_GROUP, Domain, Keys
+from ioc.rules import Severity
+from ioc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ACTOR: Final = "incident-engine"
+MAX_VALUE_CHARS: Final = 32
+MAX_REASON_CHARS: Final = 500
+LATEST_TS: Final = 7_258_118_400.0  # 2200-01-01: an alert time beyond it is damaged, whatever wrote it
+MAX_RETRIES: Final = 5  # a batch refused for a conflict this many times in a row waits for the next round
+HEAVY: Final = {"heavy": "warning", "very_heavy": "critical"}
+DOWN: Final = ("offline", "fault")
+SUSTAINED: Final = ("congestion", "device_offline")  # conditions that open an incident only once they last
+
+Verb = Literal["raise", "start", "clear", "count", "note"]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The engine's thresholds, from the settings."""
+
+    flood_alarm: int = 2
+    congestion_s: float = 900.0
+    offline_s: float = 900.0
+    violations: int = 5
+    violations_window_s: float = 600.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> Rules:
+        """The rules the settings give."""
+        return cls(settings.incident_flood_alarm, settings.incident_congestion_s, settings.incident_offline_s,
+                   settings.incident_violations, settings.incident_violations_window_s)  # fmt: skip
+
+    def sustain_s(self, incident_type: str) -> float:
+        """How long a condition of this type must last before it opens an incident."""
+        return self.congestion_s if incident_type == "congestion" else self.offline_s
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an alert means for incidents: raise (open or attach now), start (a condition that must last), clear
+    (the condition ended), count (one more in a burst), note (attach if open, else nothing)."""
+
+    verb: Verb
+    incident_type: str
+    severity: Severity = "warning"
+
+
+def decide(alert: Alert, rules: Rules) -> Decision | None:
+    """The decision an alert leads to, or None when it concerns no incident."""
+    kind, new = alert.kind, alert.new
+    if kind == "flood.level.changed":
+        level = int(new) if new.isdigit() else 0
+        if level >= rules.flood_alarm:
+            return Decision("raise", "flood", "critical" if level >= 3 else "warning")
+        return Decision("clear", "flood") if level == 0 else Decision("note", "flood", "info")
+    if kind == "flood.rain.changed":
+        if new in HEAVY:
+            return Decision("raise", "heavy_rain", HEAVY[new])  # type: ignore[arg-type]
+        return Decision("clear", "heavy_rain")
+    if kind == "traffic.congestion.changed":
+        return Decision("start", "congestion") if new == "congested" else Decision("clear", "congestion")
+    if kind == "device.health.changed":
+        return Decision("start", "device_offline") if new in DOWN else Decision("clear", "device_offline")
+    if kind == "traffic.violation.detected":
+        return Decision("count", "speed_violations")
+    return None
+
+
+def as_utc(ts: float) -> datetime:
+    """An epoch time as an aware UTC datetime."""
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def alert_problem(alert: Alert | None, city: City) -> str:
+    """Why an alerts stream entry cannot be applied ("" if it can): the engine keeps it as a dead letter."""
+    if alert is None:
+        return "not an alert: unknown kind or a field that is not a number"
+    if not math.isfinite(alert.ts) or not 0 < alert.ts < LATEST_TS:
+        return f"alert time {alert.ts!r} is out of range"
+    if alert.place not in city.sensors and alert.place not in city.segments:
+        return f"unknown place {alert.place[:64]!r}"
+    for name, value in (("old", alert.old), ("new", alert.new)):
+        if len(value) > MAX_VALUE_CHARS:
+            return f"field {name!r} is longer than {MAX_VALUE_CHARS} characters"
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return f"field {name!r} is not valid UTF-8"
+    return ""
+
+
+@dataclass
+class _Applied:
+    """What one batch did, for the log and the tests."""
+
+    opened: int = 0
+    attached: int = 0
+    skipped: int = 0  # entries applied before (a redelivery)
+    rejected: int = 0
+
+
+@dataclass
+class _Batch:
+    """One batch's transaction. Nothing is flushed until finish(), so each incident gets exactly one INSERT or one
+    versioned UPDATE per batch and one audit row for everything the batch did to it (the alerts it took)."""
+
+    session: Session
+    rules: Rules
+    limits: Limits
+    city: City
+    now: datetime
+    open_by_key: dict[str, IncidentRow | None] = field(default_factory=dict)
+    new_rows: list[IncidentRow] = field(default_factory=list)
+    before: dict[int, dict[str, Any]] = field(default_factory=dict)  # existing incident id -> audited fields
+    taken: dict[int, int] = field(default_factory=dict)  # id(row) -> alerts attached in this batch
+    entries: dict[int, list[str]] = field(default_factory=dict)  # id(row) -> their stream entries
+    conditions: dict[str, IncidentConditionRow | None] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
+    alert_rows: list[tuple[IncidentAlertRow, IncidentRow | None]] = field(default_factory=list)
+    links: list[tuple[IncidentRow, str, datetime]] = field(default_factory=list)
+    applied: _Applied = field(default_factory=_Applied)
+
+    def open_incident(self, key: str) -> IncidentRow | None:
+        """The open incident holding `key`, if any (looked up once per batch, then kept)."""
+        if key not in self.open_by_key:
+            self.open_by_key[key] = self.session.scalar(sa.select(IncidentRow).where(IncidentRow.open_key == key))
+        return self.open_by_key[key]
+
+    def condition(self, key: str) -> IncidentConditionRow | None:
+        """The pending condition of `key`, if any (as this batch left it)."""
+        if key in self.dropped:
+            return None
+        if key not in self.conditions:
+            self.conditions[key] = self.session.get(IncidentConditionRow, key)
+        return self.conditions[key]
+
+    def start_condition(self, key: str, incident_type: str, alert: Alert, severity: Severity) -> IncidentConditionRow:
+        """A condition beginning now (reusing the row of one this batch dropped, as it has the same key)."""
+        row = self.conditions.get(key)
+        if row is None:
+            row = IncidentConditionRow(key=key)
+            self.session.add(row)
+            self.conditions[key] = row
+        self.dropped.discard(key)
+        row.type, row.place, row.since, row.severity = incident_type, alert.place, as_utc(alert.ts), severity
+        row.times, row.lat, row.lon = [], alert.lat, alert.lon
+        return row
+
+    def drop_condition(self, key: str) -> None:
+        """The condition of `key` ended (deleted at finish unless it begins again in this batch)."""
+        self.dropped.add(key)
+
+    def touch(self, row: IncidentRow) -> None:
+        """Remember an existing row's audited fields before the batch's first change to it."""
+        if row.id is not None and row.id not in self.before:
+            self.before[row.id] = audited(row)
+
+    def open(self, incident_type: str, alert: Alert, severity: Severity, detected: float, *,
+             cleared: bool = False) -> IncidentRow:  # fmt: skip
+        """A new engine-made incident for an alert's place, holding its open key."""
+        key = open_key(incident_type, alert.place)
+        row = new_row(incident_type=incident_type, source="engine", place=place_of(self.city, alert.place),
+                      severity=severity, detected_at=as_utc(detected), opened_by=ACTOR, limits=self.limits,
+                      city=self.city, key=key, now=self.now)  # fmt: skip
+        row.version = 1
+        if cleared:
+            row.condition, row.condition_at = "cleared", self.now
+        self.session.add(row)
+        self.new_rows.append(row)
+        self.open_by_key[key] = row
+        self.applied.opened += 1
+        return row
+
+    def attach(self, row: IncidentRow, alert: Alert, severity: Severity | None, entry: str) -> None:
+        """An alert joins an open incident: counted, and its severity raised when worse (limits tightened)."""
+        self.touch(row)
+        row.alert_count += 1
+        at = as_utc(alert.ts)
+        if row.last_alert_at is None or at > row.last_alert_at:
+            row.last_alert_at = at
+        if severity is not None and worse(row.severity, severity) != row.severity:
+            row.severity = severity
+            row.peak_severity = worse(row.peak_severity, severity)
+            row.ack_due_at = min(row.ack_due_at, self.limits.ack_due(row.opened_at, severity))
+            row.resolve_due_at = min(row.resolve_due_at, self.limits.resolve_due(row.opened_at, severity))
+        self.taken[id(row)] = self.taken.get(id(row), 0) + 1
+        self.entries.setdefault(id(row), []).append(entry)
+        self.applied.attached += 1
+
+    def record(self, entry: str, alert: Alert, row: IncidentRow | None) -> None:
+        """Keep the alert's stream entry (the key that makes a redelivery a no-op), linked to its incident."""
+        alert_row = IncidentAlertRow(entry=entry, kind=alert.kind, place=alert.place, old=alert.old, new=alert.new,
+                                     severity=alert.severity, at=as_utc(alert.ts), received_at=self.now)  # fmt: skip
+        self.session.add(alert_row)
+        self.alert_rows.append((alert_row, row))
+
+    def link(self, row: IncidentRow, place: str, since: datetime) -> None:
+        """At finish, attach the alerts that began a condition (kept before the incident existed) to it."""
+        self.links.append((row, place, since))
+
+    def _details(self, row: IncidentRow) -> dict[str, Any]:
+        entries = self.entries.get(id(row), [])
+        return {"alerts": self.taken.get(id(row), 0), "first": entries[:1], "last": entries[-1:]}
+
+    def finish(self) -> None:
+        """Write it all: one INSERT or versioned UPDATE per incident, then the alerts' links and the audit rows."""
+        for key in self.dropped:
+            condition = self.conditions.get(key)
+            if condition is not None:
+                if condition in self.session.new:
+                    self.session.expunge(condition)
+                else:
+                    self.session.delete(condition)
+        self.session.flush()
+        for alert_row, row in self.alert_rows:
+            alert_row.incident_id = None if row is None else row.id
+        for row, place, since in self.links:
+            self.session.execute(
+                sa.update(IncidentAlertRow)
+                .where(IncidentAlertRow.place == place, IncidentAlertRow.incident_id.is_(None),
+                       IncidentAlertRow.at >= since)
+                .values(incident_id=row.id)
+            )
+        for row in self.new_rows:
+            after = {**audited(row), "type": row.type, "place": row.place, **self._details(row)}
+            audit.record(self.session, actor=ACTOR, action="incident.open", object_type=OBJECT_TYPE,
+                         object_id=row.id, before=None, after=after)  # fmt: skip
+        for incident_id, before in self.before.items():
+            row = self.session.get(IncidentRow, incident_id)
+            assert row is not None
+            after = audited(row)
+            if after == before:
+                continue
+            action = "incident.alerts" if self.taken.get(id(row)) else "incident.condition"
+            audit.record(self.session, actor=ACTOR, action=action, object_type=OBJECT_TYPE, object_id=incident_id,
+                         before=before, after={**after, **self._details(row)})  # fmt: skip
+        self.session.flush()
+
+
+class IncidentEngine:
+    """Reads the alerts streams as one consumer of the `incidents` group and keeps the incidents in the database."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        db: Database,
+        keys: Keys,
+        city: City,
+        *,
+        rules: Rules,
+        limits: Limits,
+        consumer: str,
+        batch_size: int = 500,
+        claim_idle_ms: int = 60_000,
+        deadletter_maxlen: int = 100_000,
+        domains: Sequence[Domain] = DOMAINS,
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.keys = keys
+        self.city = city
+        self.rules = rules
+        self.limits = limits
+        self.consumer = consumer
+        self.batch_size = batch_size
+        self.claim_idle_ms = claim_idle_ms
+        self.deadletter_maxlen = deadletter_maxlen
+        self.domains = tuple(domains)
+        self._backlog = True  # our own pending entries are read first (after a start or any failure)
+        self._last_claim = 0.0
+        self.totals = _Applied()
+
+    # -- Redis ----------------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the consumer group on every alerts stream (from its first entry), if it does not exist yet."""
+        for domain in self.domains:
+            try:
+                self.client.xgroup_create(self.keys.alerts(domain), INCIDENTS_GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    log.error("cannot set up the incidents group on %s: %s", self.keys.alerts(domain), exc)
+
+    def _read(self, domain: Domain, start: str) -> list[tuple[str, dict[str, str] | None]]:
+        reply = self.client.xreadgroup(INCIDENTS_GROUP, self.consumer, {self.keys.alerts(domain): start},
+                                       count=self.batch_size)  # fmt: skip
+        if not reply:
+            return []
+        entries = reply[self.keys.alerts(domain)][0] if isinstance(reply, dict) else reply[0][1]
+        return [(entry_id, fields or None) for entry_id, fields in entries]
+
+    def _claim(self, domain: Domain) -> list[tuple[str, dict[str, str] | None]]:
+        key = self.keys.alerts(domain)
+        reply = self.client.xautoclaim(key, INCIDENTS_GROUP, self.consumer, min_idle_time=self.claim_idle_ms,
+                                       start_id="0-0", count=self.batch_size)  # fmt: skip
+        claimed = [(entry[0], entry[1] or None) for entry in reply[1] if entry is not None]
+        gone = reply[2] if len(reply) > 2 else []
+        return claimed + [(entry_id, None) for entry_id in gone]
+
+    def _ack(self, domain: Domain, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        if ids:
+            self.client.xack(self.keys.alerts(domain), INCIDENTS_GROUP, *ids)
+
+    def _deadletter(self, domain: Domain, entry_id: str, fields: dict[str, str] | None, reason: str) -> None:
+        """Keep an alerts entry the engine cannot apply, with why, in the domain's dead-letter stream."""
+        log.error("alert %s %s set aside: %s", self.keys.alerts(domain), entry_id, reason)
+        copy, note = deadletter_copy([text for pair in (fields or {}).items() for text in pair])
+        letter = {"reason": f"incident engine: {reason}"[:MAX_REASON_CHARS], "stream": self.keys.alerts(domain),
+                  "entry_id": entry_id, "at": f"{time.time():.3f}", "fields": orjson.dumps(copy).decode()}  # fmt: skip
+        if note:
+            letter["note"] = note
+        self.client.xadd(self.keys.deadletter(domain), letter, maxlen=self.deadletter_maxlen, approximate=True)
+
+    # -- applying alerts ------------------------------------------------------------------------------------
+
+    def entry_key(self, domain: Domain, entry_id: str) -> str:
+        """The unique key of an alerts stream entry in the database."""
+        return f"{self.keys.namespace}/{domain}/{entry_id}"
+
+    def process(self, domain: Domain, entries: list[tuple[str, dict[str, str] | None]]) -> _Applied:
+        """Apply a batch of one domain's alerts in one transaction, then acknowledge them."""
+        good: list[tuple[str, Alert]] = []
+        for entry_id, fields in entries:
+            alert = decode_stream_alert(fields) if fields else None
+            problem = "entry deleted before it was read" if fields is None else alert_problem(alert, self.city)
+            if problem:
+                self._deadletter(domain, entry_id, fields, problem)
+                self.totals.rejected += 1
+                continue
+            assert alert is not None
+            good.append((entry_id, alert))
+        applied = self._commit(domain, good) if good else _Applied()
+        self._ack(domain, (entry_id for entry_id, _ in entries))
+        self._add(applied)
+        return applied
+
+    def _add(self, applied: _Applied) -> None:
+        self.totals.opened += applied.opened
+        self.totals.attached += applied.attached
+        self.totals.skipped += applied.skipped
+
+    def _commit(self, domain: Domain, alerts: list[tuple[str, Alert]]) -> _Applied:
+        """Apply alerts in one transaction, again from the start if a concurrent change made it fail."""
+        for attempt in range(1, MAX_RETRIES + 1):
+            try:
+                with self.db.transaction() as session, session.no_autoflush:
+                    batch = _Batch(session, self.rules, self.limits, self.city, utcnow())
+                    keys = {self.entry_key(domain, entry_id): (entry_id, alert) for entry_id, alert in alerts}
+                    seen = set(session.scalars(sa.select(IncidentAlertRow.entry)
+                                               .where(IncidentAlertRow.entry.in_(keys))))  # fmt: skip
+                    batch.applied.skipped = len(seen)
+                    for key, (_, alert) in keys.items():
+                        if key not in seen:
+                            self._apply(batch, key, alert)
+                    batch.finish()
+                    return batch.applied
+            except (sa_exc.IntegrityError, StaleDataError) as exc:
+                log.info("alerts batch of %s met a concurrent change (attempt %d): %s", domain, attempt,
+                         type(exc).__name__)  # fmt: skip
+        raise DatabaseError(f"alerts batch of {domain} kept meeting concurrent changes; retrying later")
+
+    def _apply(self, b: _Batch, entry: str, alert: Alert) -> None:
+        """One alert: open, attach, start or clear a condition, as its decision says; record the entry."""
+        decision = decide(alert, self.rules)
+        incident = None if decision is None else self._decide(b, entry, alert, decision)
+        b.record(entry, alert, incident)
+
+    def _decide(self, b: _Batch, entry: str, alert: Alert, d: Decision) -> IncidentRow | None:
+        key = open_key(d.incident_type, alert.place)
+        row = b.open_incident(key)
+        if d.verb == "clear":
+            return self._clear(b, key, row, alert, entry)
+        if row is not None:
+            if d.verb in ("raise", "start") and row.condition != "active":
+                b.touch(row)
+                row.condition, row.condition_at = "active", b.now
+            b.attach(row, alert, None if d.verb == "note" else d.severity, entry)
+            return row
+        if d.verb == "raise":
+            row = b.open(d.incident_type, alert, d.severity, alert.ts)
+            b.attach(row, alert, d.severity, entry)
+            return row
+        if d.verb == "start":
+            if b.condition(key) is None:
+                b.start_condition(key, d.incident_type, alert, d.severity)
+            return None
+        if d.verb == "count":
+            return self._count(b, key, alert, d, entry)
+        return None  # a note with no incident open
+
+    def _count(self, b: _Batch, key: str, alert: Alert, d: Decision, entry: str) -> IncidentRow | None:
+        """One more violation at a camera: a burst once the window holds enough of them."""
+        condition = b.condition(key) or b.start_condition(key, d.incident_type, alert, d.severity)
+        window_start = alert.ts - self.rules.violations_window_s
+        times = sorted(t for t in [*condition.times, alert.ts] if t > window_start)
+        if len(times) < self.rules.violations:
+            condition.times = times
+            condition.since = as_utc(times[0])
+            return None
+        b.drop_condition(key)
+        row = b.open(d.incident_type, alert, d.severity, times[0])
+        b.attach(row, alert, d.severity, entry)
+        row.alert_count += len(times) - 1  # the burst's earlier violations, linked at finish
+        b.link(row, alert.place, as_utc(times[0]))
+        return row
+
+    def _clear(self, b: _Batch, key: str, row: IncidentRow | None, alert: Alert, entry: str) -> IncidentRow | None:
+        """The condition ended: an open incident says so; a pending one that lasted long enough still opens."""
+        if row is not None:
+            if row.condition != "cleared":
+                b.touch(row)
+                row.condition, row.condition_at = "cleared", b.now
+            b.attach(row, alert, None, entry)
+            return row
+        condition = b.condition(key)
+        if condition is None:
+            return None
+        b.drop_condition(key)
+        since = condition.since.timestamp()
+        kind = condition.type
+        if kind in SUSTAINED and alert.ts - since >= self.rules.sustain_s(kind):
+            # It lasted long enough while nobody checked (the engine was down): record it, already cleared.
+            opened = b.open(kind, alert, condition.severity, since, cleared=True)  # type: ignore[arg-type]
+            opened.alert_count += 1  # the alert that began it, linked at finish
+            b.link(opened, alert.place, condition.since)
+            b.attach(opened, alert, None, entry)
+            return opened
+        return None
+
+    # -- periodic checks ------------------------------------------------------------------------------------
+
+    def check(self, *, now: datetime | None = None, city_now: float | None = None) -> tuple[int, int]:
+        """Open incidents for conditions that lasted long enough (city clock), and escalate incidents past their
+        time limits (wall clock). Safe with two engines at once: each change is conditional on the row as read.
+        Returns (opened, escalated)."""
+        now = now or utcnow()
+        if city_now is None:
+            city_now = read_timebase(self.client, self.keys).now()
+        return self._open_sustained(city_now, now), self._escalate(now)
+
+    def _open_sustained(self, city_now: float, now: datetime) -> int:
+        with self.db.read() as session:
+            conditions = list(session.scalars(sa.select(IncidentConditionRow)))
+        due = [(c.key, c.since) for c in conditions
+               if c.type in SUSTAINED and city_now - c.since.timestamp() >= self.rules.sustain_s(c.type)]  # fmt: skip
+        stale_bursts = [c.key for c in conditions if c.type == "speed_violations"
+                        and (not c.times or city_now - max(c.times) > self.rules.violations_window_s)]  # fmt: skip
+        opened = 0
+        for key, since in due:
+            try:
+                with self.db.transaction() as session, session.no_autoflush:
+                    batch = _Batch(session, self.rules, self.limits, self.city, now)
+                    condition = batch.condition(key)
+                    if condition is None or condition.since != since:
+                        continue  # another engine opened it, or it cleared meanwhile
+                    batch.drop_condition(key)
+                    if batch.open_incident(key) is None:
+                        began = Alert(kind="traffic.congestion.changed", ts=since.timestamp(), place=condition.place,
+                                      old="", new="", severity="warning", lat=condition.lat,
+                                      lon=condition.lon)  # fmt: skip
+                        severity: Severity = "critical" if condition.severity == "critical" else "warning"
+                        row = batch.open(condition.type, began, severity, since.timestamp())
+                        row.alert_count = 1  # the alert that began it
+                        row.last_alert_at = since
+                        batch.link(row, condition.place, since)
+                        opened += 1
+                    batch.finish()
+            except (sa_exc.IntegrityError, StaleDataError):
+                continue  # another engine was first
+        if stale_bursts:
+            with self.db.transaction() as session:
+                session.execute(sa.delete(IncidentConditionRow).where(IncidentConditionRow.key.in_(stale_bursts)))
+        return opened
+
+    def _escalate(self, now: datetime) -> int:
+        open_values = [s.value for s in OPEN_STATUSES]
+        late_ack = sa.and_(IncidentRow.status == Status.NEW.value, ~IncidentRow.ack_overdue,
+                           IncidentRow.ack_due_at < now)  # fmt: skip
+        late_resolve = sa.and_(IncidentRow.status.in_(open_values), ~IncidentRow.resolve_overdue,
+                               IncidentRow.resolve_due_at < now)  # fmt: skip
+        with self.db.read() as session:
+            candidates = session.execute(
+                sa.select(IncidentRow.id, IncidentRow.version).where(sa.or_(late_ack, late_resolve)).limit(1000)
+            ).all()
+        escalated = 0
+        for incident_id, version in candidates:
+            try:
+                with self.db.transaction() as session:
+                    row = session.get(IncidentRow, incident_id)
+                    if row is None or row.version != version:
+                        continue  # changed meanwhile: looked at again at the next check
+                    before = audited(row)
+                    missed = []
+                    if row.status == Status.NEW.value and not row.ack_overdue and row.ack_due_at < now:
+                        row.ack_overdue = True
+                        missed.append("acknowledge")
+                    if row.status in open_values and not row.resolve_overdue and row.resolve_due_at < now:
+                        row.resolve_overdue = True
+                        missed.append("resolve")
+                    if not missed:
+                        continue
+                    row.severity = raised(row.severity)
+                    row.peak_severity = worse(row.peak_severity, row.severity)
+                    row.updated_at = now
+                    session.flush()
+                    audit.record(session, actor=ACTOR, action="incident.escalate", object_type=OBJECT_TYPE,
+                                 object_id=row.id, before=before, after={**audited(row), "missed": missed})  # fmt: skip
+                    escalated += 1
+            except StaleDataError:
+                continue  # another engine (or a person) was first
+        if escalated:
+            log.warning("%d incident(s) passed a time limit: marked overdue, severity raised", escalated)
+        return escalated
+
+    # -- the loop -------------------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """One round: our pending entries first (after a start or failure), then new ones; entries handled."""
+        handled = 0
+        start = "0" if self._backlog else ">"
+        for domain in self.domains:
+            entries = self._read(domain, start)
+            if entries:
+                self.process(domain, entries)
+                handled += len(entries)
+        if self._backlog and not handled:
+            self._backlog = False
+        return handled
+
+    def claim_stuck(self) -> int:
+        """Take over entries another engine left pending longer than claim_idle_ms (it died), and apply them."""
+        handled = 0
+        for domain in self.domains:
+            entries = self._claim(domain)
+            if entries:
+                self.process(domain, entries)
+                handled += len(entries)
+        self._last_claim = time.monotonic()
+        if handled:
+            log.warning("claimed %d alerts left by a stopped incident engine", handled)
+        return handled
+
+    def drain(self) -> int:
+        """Apply everything there is now (for tests and the benchmark); entries handled."""
+        self._backlog = True
+        total = 0
+        while True:
+            backlog = self._backlog
+            handled = self.run_once()
+            total += handled
+            if not handled and not backlog:
+                return total
+
+    def heartbeat(self, handled: int) -> None:
+        """Say this engine is alive, for `ioc incidents-engine` watchers and the tests."""
+        beat = {"at": time.time(), "handled": handled, "opened": self.totals.opened}
+        self.client.hset(self.keys.incidents_heartbeat(), self.consumer, orjson.dumps(beat).decode())
+
+    def run_forever(self, stop: threading.Event, idle_wait_s: float = 0.25, check_every_s: float = 2.0) -> None:
+        """Run until `stop` is set; a lost Redis or database is waited for and retried, never fatal."""
+        ready = False
+        backoff = 0.5
+        last_check = 0.0
+        while not stop.is_set():
+            try:
+                if not ready:
+                    self.setup()
+                    self._backlog = True
+                    ready = True
+                handled = self.run_once()
+                now = time.monotonic()
+                if now - self._last_claim >= self.claim_idle_ms / 2000:
+                    handled += self.claim_stuck()
+                if now - last_check >= check_every_s:
+                    self.check()
+                    last_check = now
+                self.heartbeat(handled)
+                backoff = 0.5
+                if not handled:
+                    stop.wait(idle_wait_s)
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, DatabaseError) as exc:
+                log.warning("incident engine paused (%s: %s); retrying in %.1f s", type(exc).__name__, exc, backoff)
+                ready = False
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+def run_engine(settings: Settings, stop: threading.Event) -> None:
+    """Entry point of `ioc incidents-engine`: connect to Redis and the database, run until stop is set."""
+    from ioc.city import cached_city
+    from ioc.db import open_database
+    from ioc.store import connect
+
+    client = connect(settings)
+    db = open_database(settings, check=False)
+    engine = IncidentEngine(client, db, Keys(settings.namespace), cached_city(settings.city_dir),
+                            rules=Rules.of(settings), limits=Limits.of(settings), consumer=settings.incident_consumer,
+                            batch_size=settings.batch_size, claim_idle_ms=settings.claim_idle_ms,
+                            deadletter_maxlen=settings.deadletter_maxlen)  # fmt: skip
+    log.info("incident engine %s on namespace %r, database %s", settings.incident_consumer, settings.namespace,
+             db.describe())  # fmt: skip
+    try:
+        engine.run_forever(stop)
+    finally:
+        client.close()
+        db.close()
+
+

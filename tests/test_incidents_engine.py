@@ -1,0 +1,308 @@
+"""The incident engine on a real Redis (embedded 6.2 and Redis 7) and a real database (SQLite and PostgreSQL): which
+alerts open incidents, deduplication, conditions that must last, bursts, time limits, damaged alerts, redelivery."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from ioc.city import City
+from ioc.db import AuditRow, Database, IncidentAlertRow, IncidentConditionRow, IncidentRow, utcnow
+from ioc.documents import Alert, AlertKind
+from ioc.incidents.engine import IncidentEngine, Rules
+from ioc.incidents.lifecycle import timeline
+from ioc.incidents.model import AUDITED_FIELDS, Limits
+from ioc.keys import INCIDENTS_GROUP, Domain, Keys
+from ioc.rules import Severity
+from ioc.settings import Settings
+
+T0 = 1_790_000_000.0  # an event time in 2026
+STATION = "wl-tam-ky"
+RULES = Rules(flood_alarm=2, congestion_s=900, offline_s=600, violations=5, violations_window_s=600)
+
+
+@pytest.fixture
+def engine(r: redis.Redis, db: Database, keys: Keys, city: City, db_settings: Settings) -> Iterator[IncidentEngine]:
+    """An engine on the Redis and database under test, its group created."""
+    made = IncidentEngine(r, db, keys, city, rules=RULES, limits=Limits.of(db_settings), consumer="test-engine")
+    made.setup()
+    yield made
+
+
+def station_id(city: City, index: int = 0) -> str:
+    """A water station of the city."""
+    return city.sensors_of("water_station")[index].id
+
+
+def send(r: redis.Redis, keys: Keys, domain: Domain, kind: AlertKind, place: str, new: str, *, ts: float = T0,
+         old: str = "", severity: Severity = "warning") -> str:
+    """Append an alert as the aggregator would; its entry id."""
+    alert = Alert(kind=kind, ts=ts, place=place, old=old, new=new, severity=severity, lat=15.57, lon=108.48)
+    return str(r.xadd(keys.alerts(domain), alert.stream_fields()))
+
+
+def incidents(db: Database) -> list[IncidentRow]:
+    """Every incident, oldest first."""
+    with db.read() as session:
+        return list(session.scalars(sa.select(IncidentRow).order_by(IncidentRow.id)))
+
+
+def assert_log_explains(db: Database) -> None:
+    """For every incident: the audit rows chain (each before = the previous after) and end at its current state."""
+    for row in incidents(db):
+        entries = timeline(db, row.id)
+        assert entries[0].action == "incident.open"
+        previous = entries[0].after
+        assert previous is not None
+        for entry in entries[1:]:
+            assert entry.before is not None and entry.after is not None
+            assert {k: entry.before[k] for k in AUDITED_FIELDS} == {k: previous[k] for k in AUDITED_FIELDS}, entry
+            previous = entry.after
+        assert {k: previous[k] for k in AUDITED_FIELDS} == {k: getattr(row, k) for k in AUDITED_FIELDS}
+
+
+def pending(r: redis.Redis, keys: Keys, domain: Domain) -> int:
+    """Entries of the incidents group read but not acknowledged."""
+    return int(r.xpending(keys.alerts(domain), INCIDENTS_GROUP)["pending"])
+
+
+def test_a_station_at_bd_ii_opens_one_incident_that_takes_later_alerts(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
+) -> None:
+    station = station_id(city)
+    send(r, keys, "flood", "flood.level.changed", station, "1", old="0")  # BĐ I: no incident
+    engine.drain()
+    assert incidents(db) == []
+    send(r, keys, "flood", "flood.level.changed", station, "2", old="1", ts=T0 + 60)
+    send(r, keys, "flood", "flood.level.changed", station, "3", old="2", ts=T0 + 120, severity="critical")
+    send(r, keys, "flood", "flood.level.changed", station, "2", old="3", ts=T0 + 180, severity="info")
+    engine.drain()
+    [incident] = incidents(db)
+    assert (incident.type, incident.place, incident.status) == ("flood", station, "new")
+    assert incident.severity == incident.peak_severity == "critical"  # raised by BĐ III, kept after it receded
+    assert incident.alert_count == 3 and incident.condition == "active"
+    assert incident.ward == city.sensors[station].ward and len(incident.cameras) == 3
+    send(r, keys, "flood", "flood.level.changed", station, "0", old="1", ts=T0 + 240, severity="info")
+    engine.drain()
+    [incident] = incidents(db)
+    assert incident.condition == "cleared" and incident.status == "new"  # a person still resolves it
+    assert incident.alert_count == 4
+    with db.read() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(IncidentAlertRow)) == 5  # every alert kept
+    assert pending(r, keys, "flood") == 0
+    assert_log_explains(db)
+
+
+def test_heavy_rain_opens_and_very_heavy_raises_it(engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database,
+                                                   city: City) -> None:  # fmt: skip
+    gauge = city.sensors_of("rain_gauge")[0].id
+    send(r, keys, "flood", "flood.rain.changed", gauge, "moderate", old="light", severity="info")
+    send(r, keys, "flood", "flood.rain.changed", gauge, "heavy", old="moderate")
+    send(r, keys, "flood", "flood.rain.changed", gauge, "very_heavy", old="heavy")
+    engine.drain()
+    [incident] = incidents(db)
+    assert (incident.type, incident.severity, incident.alert_count) == ("heavy_rain", "critical", 2)
+
+
+def test_a_redelivered_alert_changes_nothing(engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database,
+                                             city: City, db_settings: Settings) -> None:  # fmt: skip
+    """The engine died after its commit and before its XACK: the entries come again and are only acknowledged."""
+    station = station_id(city)
+    for level in ("2", "3", "2"):
+        send(r, keys, "flood", "flood.level.changed", station, level)
+    entries = engine._read("flood", ">")
+    engine._commit("flood", [(entry_id, engine_alert(fields)) for entry_id, fields in entries])  # no XACK: "crash"
+    assert pending(r, keys, "flood") == 3
+    restarted = IncidentEngine(r, db, keys, city, rules=RULES, limits=Limits.of(db_settings), consumer="test-engine")
+    assert restarted.drain() == 3
+    assert restarted.totals.skipped == 3 and restarted.totals.opened == 0
+    [incident] = incidents(db)
+    assert incident.alert_count == 3
+    assert pending(r, keys, "flood") == 0
+    assert_log_explains(db)
+
+
+def engine_alert(fields: dict[str, str] | None) -> Alert:
+    """An alerts stream entry as the engine decodes it."""
+    from ioc.documents import decode_stream_alert
+
+    alert = decode_stream_alert(fields or {})
+    assert alert is not None
+    return alert
+
+
+def test_congestion_opens_an_incident_only_once_it_lasts(engine: IncidentEngine, r: redis.Redis, keys: Keys,
+                                                         db: Database, city: City) -> None:  # fmt: skip
+    short, long = list(city.segments)[:2]
+    send(r, keys, "traffic", "traffic.congestion.changed", short, "congested", old="flowing")
+    send(r, keys, "traffic", "traffic.congestion.changed", long, "congested", old="flowing")
+    send(r, keys, "traffic", "traffic.congestion.changed", short, "flowing", old="congested", ts=T0 + 300)
+    engine.drain()
+    assert engine.check(city_now=T0 + 899) == (0, 0)
+    assert incidents(db) == []
+    assert engine.check(city_now=T0 + 900) == (1, 0)
+    assert engine.check(city_now=T0 + 1000) == (0, 0)  # opened once
+    [incident] = incidents(db)
+    assert (incident.type, incident.place, incident.alert_count) == ("congestion", long, 1)
+    assert incident.detected_at.timestamp() == T0
+    with db.read() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(IncidentConditionRow)) == 0
+        linked = session.scalar(sa.select(IncidentAlertRow.incident_id).where(IncidentAlertRow.place == long))
+    assert linked == incident.id
+    send(r, keys, "traffic", "traffic.congestion.changed", long, "flowing", old="congested", ts=T0 + 1200)
+    engine.drain()
+    [incident] = incidents(db)
+    assert incident.condition == "cleared" and incident.alert_count == 2
+    assert_log_explains(db)
+
+
+def test_an_outage_that_lasted_while_the_engine_was_away_is_still_recorded(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
+) -> None:
+    camera = city.sensors_of("traffic_camera")[0].id
+    send(r, keys, "device", "device.health.changed", camera, "offline", old="online")
+    send(r, keys, "device", "device.health.changed", camera, "online", old="offline", ts=T0 + 3600, severity="info")
+    engine.drain()  # both at once: nobody checked in between
+    [incident] = incidents(db)
+    assert (incident.type, incident.condition, incident.alert_count) == ("device_offline", "cleared", 2)
+    assert_log_explains(db)
+
+
+def test_a_burst_of_violations_at_one_camera_opens_an_incident(engine: IncidentEngine, r: redis.Redis, keys: Keys,
+                                                               db: Database, city: City) -> None:  # fmt: skip
+    camera, other = (s.id for s in city.sensors_of("speed_camera")[:2])
+    for minute in range(4):
+        send(r, keys, "traffic", "traffic.violation.detected", camera, "95", old="60", ts=T0 + 60 * minute,
+             severity="info")  # fmt: skip
+    send(r, keys, "traffic", "traffic.violation.detected", other, "95", old="60", ts=T0 + 100, severity="info")
+    send(r, keys, "traffic", "traffic.violation.detected", camera, "99", old="60", ts=T0 + 5000, severity="info")
+    engine.drain()
+    assert incidents(db) == []  # four in ten minutes, then one far later: no burst
+    for second in range(1, 5):
+        send(r, keys, "traffic", "traffic.violation.detected", camera, "90", old="60", ts=T0 + 5000 + second,
+             severity="info")  # fmt: skip
+    send(r, keys, "traffic", "traffic.violation.detected", camera, "90", old="60", ts=T0 + 5010, severity="info")
+    engine.drain()
+    [incident] = incidents(db)
+    assert (incident.type, incident.place, incident.alert_count) == ("speed_violations", camera, 6)
+    with db.read() as session:
+        linked = session.scalar(sa.select(sa.func.count()).where(IncidentAlertRow.incident_id == incident.id))
+    assert linked == 6  # the five of the burst and the one after it
+    assert_log_explains(db)
+
+
+def test_time_limits_escalate_once_even_with_two_engines(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City, db_settings: Settings
+) -> None:
+    send(r, keys, "flood", "flood.level.changed", station_id(city), "2")
+    engine.drain()
+    [incident] = incidents(db)
+    assert incident.severity == "warning"
+    assert engine.check(now=incident.ack_due_at - timedelta(seconds=1), city_now=T0) == (0, 0)
+    other = IncidentEngine(r, db, keys, city, rules=RULES, limits=Limits.of(db_settings), consumer="second")
+    late = incident.ack_due_at + timedelta(seconds=1)
+    results: list[tuple[int, int]] = []
+    barrier = threading.Barrier(2)
+
+    def check(which: IncidentEngine) -> None:
+        barrier.wait()
+        results.append(which.check(now=late, city_now=T0))
+
+    threads = [threading.Thread(target=check, args=(e,)) for e in (engine, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(escalated for _, escalated in results) == [0, 1]
+    [incident] = incidents(db)
+    assert incident.ack_overdue and not incident.resolve_overdue and incident.severity == "critical"
+    assert engine.check(now=late, city_now=T0) == (0, 0)
+    assert engine.check(now=incident.resolve_due_at + timedelta(seconds=1), city_now=T0) == (0, 1)
+    with db.read() as session:
+        actions = session.scalars(sa.select(AuditRow.action).where(AuditRow.action == "incident.escalate")).all()
+    assert len(actions) == 2
+    assert_log_explains(db)
+
+
+def test_damaged_alerts_become_dead_letters_and_the_rest_flows(engine: IncidentEngine, r: redis.Redis, keys: Keys,
+                                                               db: Database, city: City) -> None:  # fmt: skip
+    station = station_id(city)
+    stream = keys.alerts("flood")
+    r.xadd(stream, {"kind": "nonsense", "ts": "1"})
+    r.xadd(stream, {"kind": "flood.level.changed", "ts": "nan", "place": station, "new": "2", "severity": "warning",
+                    "lat": "1", "lon": "1"})  # fmt: skip
+    r.xadd(stream, {"kind": "flood.level.changed", "ts": "99999999999", "place": station, "new": "2"})
+    r.xadd(stream, {"kind": "flood.level.changed", "ts": str(T0), "place": "no-such-place", "new": "2"})
+    r.xadd(stream, {b"kind": b"flood.level.changed", b"ts": str(T0).encode(), b"place": station.encode(),
+                    b"new": b"2\xff\xfe", b"old": b"x" * 5000})  # fmt: skip
+    send(r, keys, "flood", "flood.level.changed", station, "2")
+    engine.drain()
+    assert [i.type for i in incidents(db)] == ["flood"]
+    letters = r.xrange(keys.deadletter("flood"))
+    reasons = [fields["reason"] for _, fields in letters]
+    assert len(reasons) == 5, reasons
+    assert any("unknown kind" in reason for reason in reasons)
+    assert any("out of range" in reason for reason in reasons)
+    assert any("unknown place" in reason for reason in reasons)
+    assert pending(r, keys, "flood") == 0
+
+
+def test_storm_of_5000_alerts_stays_a_short_list(engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database,
+                                                 city: City) -> None:  # fmt: skip
+    stations = [s.id for s in city.sensors_of("water_station")]
+    segments = list(city.segments)[:40]
+    sent = storm(r, keys, stations, segments, 5000)
+    started = time.perf_counter()
+    assert engine.drain() == 5000
+    seconds = time.perf_counter() - started
+    opened = incidents(db)
+    print(f"storm: 5000 alerts drained in {seconds:.2f} s ({5000 / seconds:.0f}/s), {len(opened)} incidents")
+    assert len(opened) == len(stations)  # flapping congestion never lasts: no incident
+    assert sum(i.alert_count for i in opened) == sent["flood"]
+    with db.read() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(IncidentAlertRow)) == 5000
+    assert_log_explains(db)
+
+
+def storm(r: redis.Redis, keys: Keys, stations: list[str], segments: list[str], total: int) -> dict[str, int]:
+    """An alarm storm: stations flapping between BĐ II and III (and back to normal), segments flapping in and out of
+    congestion within a minute; how many alerts went to each domain."""
+    sent = {"flood": 0, "traffic": 0}
+    pipe = r.pipeline(transaction=False)
+    for i in range(total):
+        ts = T0 + i * 0.5
+        if i % 2 == 0:
+            place = stations[(i // 2) % len(stations)]
+            level = ("2", "3", "2", "0")[(i // (2 * len(stations))) % 4]
+            alert = Alert("flood.level.changed", ts, place, "", level, "warning", 15.5, 108.5)
+            pipe.xadd(keys.alerts("flood"), alert.stream_fields())
+            sent["flood"] += 1
+        else:
+            place = segments[(i // 2) % len(segments)]
+            state = ("congested", "flowing")[(i // (2 * len(segments))) % 2]
+            alert = Alert("traffic.congestion.changed", ts, place, "", state, "warning", 15.5, 108.5)
+            pipe.xadd(keys.alerts("traffic"), alert.stream_fields())
+            sent["traffic"] += 1
+    pipe.execute()
+    return sent
+
+
+def test_conditions_are_visible_in_the_database_after_each_batch(engine: IncidentEngine, r: redis.Redis, keys: Keys,
+                                                                 db: Database, city: City) -> None:  # fmt: skip
+    """A condition that begins, ends and begins again in one batch is kept once, since its second beginning."""
+    segment = next(iter(city.segments))
+    send(r, keys, "traffic", "traffic.congestion.changed", segment, "congested")
+    engine.drain()
+    send(r, keys, "traffic", "traffic.congestion.changed", segment, "flowing", ts=T0 + 10)
+    send(r, keys, "traffic", "traffic.congestion.changed", segment, "congested", ts=T0 + 20)
+    engine.drain()
+    with db.read() as session:
+        [condition] = session.scalars(sa.select(IncidentConditionRow)).all()
+    assert condition.since.timestamp() == T0 + 20
+    assert utcnow() > condition.since
