@@ -3,10 +3,15 @@ alerts open incidents, deduplication, conditions that must last, bursts, time li
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -270,13 +275,14 @@ def test_storm_of_5000_alerts_stays_a_short_list(engine: IncidentEngine, r: redi
     assert_log_explains(db)
 
 
-def storm(r: redis.Redis, keys: Keys, stations: list[str], segments: list[str], total: int) -> dict[str, int]:
-    """An alarm storm: stations flapping between BĐ II and III (and back to normal), segments flapping in and out of
-    congestion within a minute; how many alerts went to each domain."""
+def storm(r: redis.Redis, keys: Keys, stations: list[str], segments: list[str], total: int,
+          base: float = T0) -> dict[str, int]:  # fmt: skip
+    """An alarm storm from `base` on: stations flapping between BĐ II and III (and back to normal), segments flapping
+    in and out of congestion within a minute; how many alerts went to each domain."""
     sent = {"flood": 0, "traffic": 0}
     pipe = r.pipeline(transaction=False)
     for i in range(total):
-        ts = T0 + i * 0.5
+        ts = base + i * 0.5
         if i % 2 == 0:
             place = stations[(i // 2) % len(stations)]
             level = ("2", "3", "2", "0")[(i // (2 * len(stations))) % 4]
@@ -306,3 +312,56 @@ def test_conditions_are_visible_in_the_database_after_each_batch(engine: Inciden
         [condition] = session.scalars(sa.select(IncidentConditionRow)).all()
     assert condition.since.timestamp() == T0 + 20
     assert utcnow() > condition.since
+
+
+def applied_rows(db: Database) -> int:
+    """Alerts the engine has committed."""
+    with db.read() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(IncidentAlertRow)) or 0)
+
+
+def test_engine_killed_in_a_storm_loses_nothing_and_opens_nothing_twice(
+    r: redis.Redis, keys: Keys, db: Database, db_env: dict[str, str], redis_url: str, city: City, tmp_path: Path
+) -> None:
+    """`ioc incidents-engine` is SIGKILLed three times while it drains a storm (small batches, so a kill lands
+    between a commit and its XACK or inside a transaction), then runs to the end: exact counts."""
+    stations = [s.id for s in city.sensors_of("water_station")]
+    # From now on: congestion never lasts long enough on the running engine's (real) clock to open an incident.
+    sent = storm(r, keys, stations, list(city.segments)[:40], 5000, base=time.time())
+    env = {**os.environ, **db_env, "IOC_REDIS_URL": redis_url, "IOC_NAMESPACE": keys.namespace,
+           "IOC_BATCH_SIZE": "20", "IOC_INCIDENT_CONSUMER": "kill-test", "IOC_LOG_LEVEL": "WARNING"}  # fmt: skip
+    log = (tmp_path / "engine.log").open("w")
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "ioc.cli", "incidents-engine"], env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+
+    killed_at: list[int] = []
+    for round_ in range(3):
+        proc = start()
+        target = applied_rows(db) + 600 + 150 * round_
+        deadline = time.monotonic() + 60
+        while applied_rows(db) < target and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "engine.log").read_text()
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait()
+        killed_at.append(applied_rows(db))
+    assert killed_at[-1] < 5000, "the storm must still be draining when the engine is killed"
+    proc = start()
+    deadline = time.monotonic() + 120
+    while (applied_rows(db) < 5000 or pending(r, keys, "flood") or pending(r, keys, "traffic")) and (
+        time.monotonic() < deadline
+    ):
+        assert proc.poll() is None, (tmp_path / "engine.log").read_text()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    log.close()
+    print(f"killed after {killed_at} applied alerts")
+    assert applied_rows(db) == 5000
+    assert pending(r, keys, "flood") == pending(r, keys, "traffic") == 0
+    opened = incidents(db)
+    assert len(opened) == len(stations)
+    assert sum(i.alert_count for i in opened) == sent["flood"]
+    assert_log_explains(db)
