@@ -17,6 +17,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from benchmarks.incidents import alarm_storm as storm
 from ioc.city import City
 from ioc.db import AuditRow, Database, IncidentAlertRow, IncidentConditionRow, IncidentRow, utcnow
 from ioc.documents import Alert, AlertKind
@@ -273,30 +274,6 @@ def test_storm_of_5000_alerts_stays_a_short_list(engine: IncidentEngine, r: redi
     with db.read() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(IncidentAlertRow)) == 5000
     assert_log_explains(db)
-
-
-def storm(r: redis.Redis, keys: Keys, stations: list[str], segments: list[str], total: int,
-          base: float = T0) -> dict[str, int]:  # fmt: skip
-    """An alarm storm from `base` on: stations flapping between BĐ II and III (and back to normal), segments flapping
-    in and out of congestion within a minute; how many alerts went to each domain."""
-    sent = {"flood": 0, "traffic": 0}
-    pipe = r.pipeline(transaction=False)
-    for i in range(total):
-        ts = base + i * 0.5
-        if i % 2 == 0:
-            place = stations[(i // 2) % len(stations)]
-            level = ("2", "3", "2", "0")[(i // (2 * len(stations))) % 4]
-            alert = Alert("flood.level.changed", ts, place, "", level, "warning", 15.5, 108.5)
-            pipe.xadd(keys.alerts("flood"), alert.stream_fields())
-            sent["flood"] += 1
-        else:
-            place = segments[(i // 2) % len(segments)]
-            state = ("congested", "flowing")[(i // (2 * len(segments))) % 2]
-            alert = Alert("traffic.congestion.changed", ts, place, "", state, "warning", 15.5, 108.5)
-            pipe.xadd(keys.alerts("traffic"), alert.stream_fields())
-            sent["traffic"] += 1
-    pipe.execute()
-    return sent
 
 
 def test_conditions_are_visible_in_the_database_after_each_batch(engine: IncidentEngine, r: redis.Redis, keys: Keys,
