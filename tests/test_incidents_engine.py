@@ -342,3 +342,18 @@ def test_engine_killed_in_a_storm_loses_nothing_and_opens_nothing_twice(
     assert len(opened) == len(stations)
     assert sum(i.alert_count for i in opened) == sent["flood"]
     assert_log_explains(db)
+
+
+def test_alerts_trimmed_before_the_engine_read_them_are_reported(engine: IncidentEngine, r: redis.Redis, keys: Keys,
+                                                                 city: City) -> None:  # fmt: skip
+    station = station_id(city)
+    send(r, keys, "flood", "flood.level.changed", station, "2")
+    engine.drain()
+    assert engine.missed() == {}
+    for _ in range(5):
+        send(r, keys, "flood", "flood.level.changed", station, "3")
+    r.xtrim(keys.alerts("flood"), maxlen=2, approximate=False)  # three unread alerts gone
+    first = r.xrange(keys.alerts("flood"), count=1)[0][0]
+    assert engine.missed() == {"flood": first}
+    engine.drain()
+    assert engine.missed() == {}

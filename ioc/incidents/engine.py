@@ -285,6 +285,12 @@ class _Batch:
         self.session.flush()
 
 
+def _entry_id(text: str) -> tuple[int, int]:
+    """A stream entry id as a comparable pair."""
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
 class IncidentEngine:
     """Reads the alerts streams as one consumer of the `incidents` group and keeps the incidents in the database."""
 
@@ -317,6 +323,7 @@ class IncidentEngine:
         self._backlog = True  # our own pending entries are read first (after a start or any failure)
         self._last_claim = 0.0
         self.totals = _Applied()
+        self._gap_logged: dict[Domain, str] = {}
 
     # -- Redis ----------------------------------------------------------------------------------------------
 
@@ -344,6 +351,23 @@ class IncidentEngine:
         claimed = [(entry[0], entry[1] or None) for entry in reply[1] if entry is not None]
         gone = reply[2] if len(reply) > 2 else []
         return claimed + [(entry_id, None) for entry_id in gone]
+
+    def missed(self) -> dict[Domain, str]:
+        """Alerts trimmed from a stream before this group read them (the engine was away longer than
+        IOC_ALERTS_MAXLEN alerts): per domain, the first id still there when it is past the last one delivered.
+        They cannot be applied any more; saying so is all that is left (logged as an error by the loop)."""
+        gaps: dict[Domain, str] = {}
+        for domain in self.domains:
+            key = self.keys.alerts(domain)
+            groups = {g["name"]: g for g in self.client.xinfo_groups(key)}
+            group = groups.get(INCIDENTS_GROUP)
+            first = self.client.xrange(key, count=1)
+            if group is None or not first:
+                continue
+            delivered = _entry_id(str(group["last-delivered-id"]))
+            if delivered != (0, 0) and _entry_id(first[0][0]) > (delivered[0], delivered[1] + 1):
+                gaps[domain] = first[0][0]
+        return gaps
 
     def _ack(self, domain: Domain, ids: Iterable[str]) -> None:
         ids = list(ids)
@@ -623,6 +647,12 @@ class IncidentEngine:
                 if now - last_check >= check_every_s:
                     self.check()
                     last_check = now
+                    for domain, first in self.missed().items():
+                        if self._gap_logged.get(domain) != first:
+                            log.error("alerts of %s were trimmed before the incident engine read them (the oldest "
+                                      "left is %s): raise IOC_ALERTS_MAXLEN or keep the engine running", domain,
+                                      first)  # fmt: skip
+                            self._gap_logged[domain] = first
                 self.heartbeat(handled)
                 backoff = 0.5
                 if not handled:
