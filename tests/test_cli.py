@@ -28,7 +28,9 @@ IOC_SCRIPT = Path(sys.executable).parent / "ioc"
 CITY_FILES = tuple(
     f"ioc/cities/tam_ky/{name}" for name in ("city.json", "roads.geojson", "sensors.json", "basemap.geojson")
 )
-SUBCOMMANDS = ("run", "aggregator", "simulate", "scenarios", "web", "redis", "redis-stop", "settings")
+SUBCOMMANDS = (
+    "run", "aggregator", "incidents-engine", "simulate", "scenarios", "web", "redis", "redis-stop", "settings",
+)  # fmt: skip
 
 
 def require(*paths: str) -> None:
@@ -318,7 +320,7 @@ def test_run_serves_the_dashboard_and_ctrl_c_stops_everything(data_dir: Path, tm
 
         wait_for(serving, 150, f"GET {url} to return 200", interval_s=0.5)
         children = run_file_children(data_dir)
-        assert set(children) == {"redis", "aggregator", "simulator", "web"}
+        assert set(children) == {"redis", "aggregator", "incidents-engine", "simulator", "web"}
         pids = list(children.values())
         wait_for(lambda: url in stdout.read_text(), 10, "the URL to be printed")
 
@@ -326,6 +328,7 @@ def test_run_serves_the_dashboard_and_ctrl_c_stops_everything(data_dir: Path, tm
         client = connect_url(server.url)
         keys = Keys("live")
         wait_for(lambda: client.exists(keys.heartbeat()) == 1, 30, "the aggregator to run")
+        wait_for(lambda: client.exists(keys.incidents_heartbeat()) == 1, 30, "the incident engine to run")
         wait_for(lambda: sum(client.xlen(keys.events(d)) for d in DOMAINS) > 0, 30, "simulated events")
         client.close()
 
@@ -359,7 +362,7 @@ def test_run_cleans_up_after_a_killed_supervisor(data_dir: Path, tmp_path: Path)
     require("ioc/aggregator.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
     proc, _, _ = start_run(data_dir, tmp_path, free_port())
     try:
-        wait_for(lambda: len(run_file_children(data_dir)) == 4, 60, "every child to start")
+        wait_for(lambda: len(run_file_children(data_dir)) == 5, 60, "every child to start")
         orphans = list(run_file_children(data_dir).values())
         proc.send_signal(signal.SIGKILL)  # no chance to clean up: the children live on
         proc.wait(timeout=10)
