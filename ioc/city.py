@@ -82,6 +82,8 @@ class Sensor:
     alarm_levels_m: tuple[float, float, float] | None = None  # water stations: BĐ I, II, III
     normal_level_m: float | None = None  # water stations: typical dry-season level
     capacity_clients: int | None = None  # wifi hotspots
+    snapshot_url: str | None = None  # cameras, optional: a still image of what it sees now
+    stream_url: str | None = None  # cameras, optional: its live stream (a page or a player URL)
 
     @property
     def domain(self) -> Domain:
@@ -182,6 +184,15 @@ def _load_segments(roads: dict[str, Any], wards: dict[str, Ward]) -> dict[str, S
     return segments
 
 
+def _web_url(value: Any, where: str) -> str | None:
+    """An optional http(s) address from the city data (shown as a link: no other scheme may reach a page)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")) or len(value) > 2000:
+        raise CityDataError(f"{where}: must be an http:// or https:// address")
+    return value
+
+
 def _load_sensors(data: dict[str, Any], segments: dict[str, Segment], wards: dict[str, Ward]) -> dict[str, Sensor]:
     intervals = _require(data, "report_interval_s", "sensors.json")
     sensors: dict[str, Sensor] = {}
@@ -203,6 +214,8 @@ def _load_sensors(data: dict[str, Any], segments: dict[str, Segment], wards: dic
                 alarm_levels_m=tuple(float(x) for x in alarm) if alarm is not None else None,  # type: ignore[arg-type]
                 normal_level_m=raw.get("normal_level_m"),
                 capacity_clients=raw.get("capacity_clients"),
+                snapshot_url=_web_url(raw.get("snapshot_url"), f"{where} snapshot_url"),
+                stream_url=_web_url(raw.get("stream_url"), f"{where} stream_url"),
             )
             if sensor.id in sensors:
                 raise CityDataError(f"sensors.json: duplicate sensor id {sensor.id!r}")
