@@ -6,6 +6,7 @@ from __future__ import annotations
 import dash
 from dash.development.base_component import Component
 
+import callbacks.wall.incidents
 import callbacks.wall.tick  # noqa: F401  (the page's callbacks)
 from callbacks import resources
 from callbacks.auth import guarded_layout

@@ -1,5 +1,6 @@
-"""The whole wall page: header, banners, KPI strip, map, chart, flood gauges and alerts, with the stores and the
-interval the tick works with. Data arrives with the first tick, so the page needs only the city and settings."""
+"""The whole wall page: header, banners, KPI strip, map with the incidents panel under it, chart, flood gauges and
+alerts, with the stores and the interval the tick works with (the incidents panel has its own). Data arrives with
+the first tick, so the page needs only the city and settings."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from layouts.wall.chart import speed_figure
 from layouts.wall.city_map import legend, wall_map
 from layouts.wall.flood import flood_panel
 from layouts.wall.header import header
+from layouts.wall.incidents import incidents_panel
 from layouts.wall.kpis import kpi_strip
 
 PATH: Final = "/"  # where the wall is served; the kiosk screens open it full screen
@@ -51,7 +53,15 @@ def layout(city: City, *, lang: str, refresh_ms: int, tile_url: str = "") -> Com
             html.Main(
                 className="wall-main",
                 children=[
-                    html.Div(className="wall-map-wrap", children=[wall_map(city, lang, tile_url), legend(lang)]),
+                    html.Div(
+                        className="wall-left",
+                        children=[
+                            html.Div(
+                                className="wall-map-wrap", children=[wall_map(city, lang, tile_url), legend(lang)]
+                            ),
+                            incidents_panel(lang),
+                        ],
+                    ),
                     html.Div(
                         className="wall-side",
                         children=[

@@ -1,0 +1,89 @@
+"""The wall's incidents panel on its own interval, outside the tick: the tick's first payload stays small, and a
+database that does not answer never stops the tick. While it does not answer, the panel says so quietly; the outage
+is logged once when it begins and once when it ends (per worker process: each keeps its own note, in its app's
+server, of whether the database answered last time), and the panel recovers by itself."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dash import Input, Output, State, callback
+from flask import current_app
+
+from callbacks import resources
+from callbacks.auth import guarded
+from ioc.db import utcnow
+from ioc.errors import DatabaseError
+from ioc.i18n import normalize_lang
+from ioc.incidents.queries import WallSummary, wall_summary
+from ioc.roles import Permission
+from layouts.wall import ids
+from layouts.wall.incidents import build_incidents
+
+log = logging.getLogger(__name__)
+
+OUTPUTS: Final = {
+    "body": Output(ids.INCIDENTS, "children"),
+    "class_name": Output(ids.INCIDENTS_PANEL, "className"),
+    "seen": Output(ids.INCIDENTS_SEEN, "data"),
+}
+INPUTS: Final = {
+    "n_intervals": Input(ids.INCIDENTS_INTERVAL, "n_intervals"),
+    "lang": State(ids.LANG, "data"),
+    "seen": State(ids.INCIDENTS_SEEN, "data"),
+}
+OUTAGE_EXTENSION: Final = "ioc.wall.incidents.outage"
+
+
+@dataclass
+class Outage:
+    """Whether the database failed the last read of this worker: an outage is logged when it begins and ends,
+    not on every read of every wall screen."""
+
+    down: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def failed(self, error: DatabaseError) -> None:
+        """A read failed: log it if it is the first since the database last answered."""
+        with self.lock:
+            began, self.down = not self.down, True
+        if began:
+            log.warning("wall incidents panel: the database does not answer (%s); the panel says so until it does",
+                        error)  # fmt: skip
+
+    def answered(self) -> None:
+        """A read succeeded: log the end of an outage."""
+        with self.lock:
+            ended, self.down = self.down, False
+        if ended:
+            log.info("wall incidents panel: the database answers again")
+
+
+def outage() -> Outage:
+    """The outage note of the app serving the request."""
+    found = current_app.extensions.setdefault(OUTAGE_EXTENSION, Outage())
+    assert isinstance(found, Outage)
+    return found
+
+
+def read_summary() -> WallSummary | None:
+    """The wall's incident summary, or None while the database does not answer."""
+    note = outage()
+    try:
+        summary = wall_summary(resources().database)
+    except DatabaseError as exc:
+        note.failed(exc)
+        return None
+    note.answered()
+    return summary
+
+
+@callback(output=OUTPUTS, inputs=INPUTS)
+@guarded(Permission.VIEW_WALL)
+def incidents(n_intervals: int | None, lang: str | None, seen: object) -> dict[str, Any]:
+    """The panel's refresh: its content if it changed since this browser last saw it."""
+    res = resources()
+    return build_incidents(read_summary(), res.city, normalize_lang(lang), seen, utcnow()).outputs()
