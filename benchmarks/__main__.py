@@ -1,5 +1,6 @@
-"""`python -m benchmarks` (`make bench`): measured throughput and payload figures, printed in one run so ratios
-are side by side; with --json also one JSON object on the last line."""
+"""`python -m benchmarks` (`make bench`): measured throughput and payload figures, then the managers' page over a
+year of incidents (benchmarks/managers.py; `--managers` runs only that, `--incidents 0` skips it), printed in one run
+so ratios are side by side; with --json also one JSON object on the last line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import platform
 import sys
 from typing import Any
 
+from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
 from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
 from benchmarks.wall_tick import measure_tick_bytes
 from ioc.aggregator import tune_gc
@@ -31,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=20, help="wall ticks to measure (default 20)")
     parser.add_argument("--redis-url", default=os.environ.get("IOC_REDIS_URL"),
                         help="Redis to measure (default: IOC_REDIS_URL, else a fresh embedded Redis)")  # fmt: skip
+    parser.add_argument("--managers", action="store_true", help="run only the managers' page benchmark")
+    parser.add_argument("--incidents", type=int, default=DEFAULT_INCIDENTS,
+                        help=f"incidents in the managers' year (default {DEFAULT_INCIDENTS}; 0 skips that benchmark)")
+    parser.add_argument("--database-url", default=None,
+                        help="PostgreSQL for the managers' benchmark, in a schema of its own (default: SQLite in a "
+                             "temporary folder)")
+    parser.add_argument("--managers-rounds", type=int, default=5, help="rounds of each managers' figure (median)")
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
@@ -41,15 +50,37 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "redis": where,
         }
-        figures |= measure_throughput(
-            client, city, events=args.events, rounds=args.rounds, batch_size=args.batch_size, seed=args.seed
-        )
-        events = generate(city, load_scenario("normal-day"), args.seed, BENCH_START)
-        app_settings = settings.model_copy(update={"redis_url": url})
-        figures |= measure_tick_bytes(client, app_settings, city, events, ticks=args.ticks)
+        if not args.managers:
+            figures |= measure_throughput(
+                client, city, events=args.events, rounds=args.rounds, batch_size=args.batch_size, seed=args.seed
+            )
+            events = generate(city, load_scenario("normal-day"), args.seed, BENCH_START)
+            app_settings = settings.model_copy(update={"redis_url": url})
+            figures |= measure_tick_bytes(client, app_settings, city, events, ticks=args.ticks)
+        managers = args.managers or args.incidents > 0
+        if managers:
+            figures |= measure_managers(city, url, database_url=args.database_url, count=max(args.incidents, 1),
+                                        rounds=args.managers_rounds, seed=args.seed)  # fmt: skip
+    parts = ("managers",) if args.managers else ("throughput", "managers") if managers else ("throughput",)
+    return _print(figures, json_line=args.json, parts=parts)
+
+
+def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) -> int:
+    """Print the figures of the parts that ran (and, with `json_line`, one JSON object on the last line)."""
     out = sys.stdout
     out.write(f"machine:                 {figures['machine']}\n")
     out.write(f"redis:                   {figures['redis']}\n")
+    if "throughput" in parts:
+        _print_throughput(figures)
+    if "managers" in parts:
+        out.write("\n".join(describe(figures)) + "\n")
+    if json_line:
+        out.write(json.dumps(figures, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _print_throughput(figures: dict[str, Any]) -> None:
+    out = sys.stdout
     out.write(f"events per round:        {figures['events']} (normal-day simulation), {figures['rounds']} rounds, "
               f"batch {figures['batch_size']}\n")  # fmt: skip
     out.write(f"aggregator:              {figures['aggregator_events_per_s']:,} events/s (median)\n")
@@ -61,9 +92,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{figures['tick_steady_max_bytes']:,} max over {figures['tick_count']} ticks of "
               f"{figures['tick_simulated_s']:.0f} simulated s (target < 20 KB); "
               f"{figures['tick_steady_gzip_bytes']:,} bytes gzipped\n")  # fmt: skip
-    if args.json:
-        out.write(json.dumps(figures, ensure_ascii=False) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -465,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ioc.cli_accounts import register
 
     register(add)  # db, users, display-token
+    from ioc.cli_incidents import register as register_incidents
+
+    register_incidents(add)  # incidents list, export
     return parser
 
 

@@ -12,9 +12,10 @@ none. Trends are per day, or per week (from Monday) for periods longer than TREN
 
 Exports (`export_bytes`, `export_file`): the incidents and the audit rows of those incidents. Times are the city's
 local time, to the second, the zone named in each time column's name (`opened_at (Asia/Ho_Chi_Minh)`). Excel: one
-.xlsx with the sheets `incidents` and `audit`. CSV: one .zip holding `incidents.csv` and `audit.csv` (UTF-8 with a
-byte-order mark, so spreadsheet programs read Vietnamese names right). Text a person typed that starts with = + - @
-gets a leading apostrophe, so a spreadsheet never runs it as a formula.
+.xlsx with the sheets `incidents` and `audit` (pandas builds the tables, openpyxl writes them in its write-only
+mode). CSV: one .zip holding `incidents.csv` and `audit.csv` (UTF-8 with a byte-order mark, so spreadsheet programs
+read Vietnamese names right). Text a person typed that starts with = + - @ gets a leading apostrophe, so a
+spreadsheet never runs it as a formula.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
+from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from ioc.db import AuditRow, Database, IncidentRow, utcnow
@@ -141,13 +143,19 @@ def _times(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+def _frame(db: Database, query: sa.Select[Any]) -> pd.DataFrame:
+    """The rows of a query as a frame (Core rows turned into plain tuples first: measured the fastest way in)."""
+    with db.read() as session:
+        result = session.connection().execute(query)
+        names = list(result.keys())
+        rows = [tuple(row) for row in result.fetchall()]
+    return pd.DataFrame.from_records(rows, columns=names)
+
+
 def read_incidents(db: Database, filters: Filters, columns: Sequence[str] = REPORT_COLUMNS) -> pd.DataFrame:
     """The incidents matching the filters, one row each, oldest first: one query, times as UTC datetimes."""
     query = sa.select(*_columns(columns)).where(*filters.where()).order_by(IncidentRow.id)
-    with db.read() as session:
-        result = session.execute(query)
-        frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-    return _times(frame, [c for c in columns if c in TIME_COLUMNS])
+    return _times(_frame(db, query), [c for c in columns if c in TIME_COLUMNS])
 
 
 def read_audit(db: Database, filters: Filters) -> pd.DataFrame:
@@ -163,9 +171,7 @@ def read_audit(db: Database, filters: Filters) -> pd.DataFrame:
         .where(table.object_type == OBJECT_TYPE, table.object_id.in_(ids))
         .order_by(table.id)
     )  # fmt: skip
-    with db.read() as session:
-        result = session.execute(query)
-        frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+    frame = _frame(db, query)
     frame["incident_id"] = pd.to_numeric(frame["incident_id"]).astype("int64")
     return _times(frame, ["at"])
 
@@ -362,10 +368,16 @@ def _check_format(fmt: str) -> Format:
 def write_export(incidents: pd.DataFrame, audit: pd.DataFrame, fmt: Format, target: io.BufferedIOBase | Path) -> None:
     """Write the two tables as one .xlsx (two sheets) or one .zip of two CSV files."""
     if fmt == "xlsx":
-        with pd.ExcelWriter(target, engine="openpyxl") as writer:
-            for name, frame in zip(SHEETS, (incidents, audit), strict=True):
-                frame.to_excel(writer, sheet_name=name, index=False)
-                writer.sheets[name].freeze_panes = "A2"
+        # openpyxl's write-only mode, row by row: about twice as fast as DataFrame.to_excel, in far less memory.
+        book = Workbook(write_only=True)
+        for name, frame in zip(SHEETS, (incidents, audit), strict=True):
+            sheet = book.create_sheet(name)
+            sheet.freeze_panes = "A2"
+            sheet.append(list(frame.columns))
+            plain = frame.astype(object).where(frame.notna(), None)  # NaN and NaT as empty cells
+            for row in plain.itertuples(index=False, name=None):
+                sheet.append(row)
+        book.save(target)
         return
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, frame in zip(SHEETS, (incidents, audit), strict=True):
