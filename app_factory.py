@@ -22,7 +22,7 @@ from layouts import shell
 
 ASSETS: Final = Path(__file__).resolve().parent / "assets"
 # Modules that register a page (dash.register_page) and its callbacks when imported, in navigation order.
-PAGES: Final = ("callbacks.wall.page", "callbacks.admin.page")
+PAGES: Final = ("callbacks.wall.page", "callbacks.incidents.page", "callbacks.managers.page", "callbacks.admin.page")
 SHELL_CALLBACKS: Final = "callbacks.shell"  # the navigation's own callback
 
 # Callbacks registered with `dash.callback` by the page modules. Dash moves them from its global registry into the
