@@ -18,7 +18,9 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import math
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,6 +59,9 @@ PUBLIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/")
 DASH_DATA_PREFIX: Final = "/_dash-"  # layout, dependencies and callbacks: city data, so a session is needed
 CSRF_KEY: Final = "csrf"
 SESSION_PRINCIPAL_KEY: Final = "_user_id"  # where Flask-Login keeps the principal id in the session
+DEGRADED_LOG_EVERY_S: Final = 60.0
+_degraded_logged_at = -math.inf  # when this process last said it serves sessions without the database
+SESSION_WHO_KEY: Final = "ioc_who"  # the principal as signed in (name, role), for when the database cannot answer
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class Principal:
     name: str
     role: Role
     version: int = 0
+    degraded: bool = False  # the database did not answer: known only from the signed session, may view the wall
 
     is_authenticated: bool = True
     is_active: bool = True
@@ -78,7 +84,9 @@ class Principal:
         return f"a:{self.ref}:{self.version}" if self.kind == "account" else f"d:{self.ref}"
 
     def may(self, permission: Permission) -> bool:
-        """Whether this principal's role holds the permission."""
+        """Whether this principal's role holds the permission (while degraded, only viewing the wall)."""
+        if self.degraded and permission != Permission.VIEW_WALL:
+            return False
         return may(self.role, permission)
 
     @classmethod
@@ -101,6 +109,35 @@ def principal() -> Principal | None:
 def _load_principal(principal_id: str) -> Principal | None:
     """Flask-Login's user loader: the session's principal if it still stands (account enabled and unchanged, token
     not revoked), else None, which ends the session."""
+    try:
+        return _check_principal(principal_id)
+    except DatabaseError as exc:
+        return _degraded_principal(principal_id, exc)
+
+
+def _degraded_principal(principal_id: str, exc: DatabaseError) -> Principal | None:
+    """With the database down, the session's own record of who signed in (a signed cookie) lets a wall keep showing
+    the city (read-only, VIEW_WALL) instead of going dark; nothing else is allowed until the database answers, and
+    a revocation made meanwhile takes effect then."""
+    who = session.get(SESSION_WHO_KEY)
+    if not isinstance(who, dict) or who.get("id") != principal_id:
+        return None
+    global _degraded_logged_at
+    now = time.monotonic()
+    if now - _degraded_logged_at >= DEGRADED_LOG_EVERY_S:
+        _degraded_logged_at = now
+        log.warning("database unavailable (%s): signed-in sessions are served the wall only, read-only, from their "
+                    "signed cookies until it answers", exc)  # fmt: skip
+    kind: Literal["account", "display"] = "account" if principal_id.startswith("a:") else "display"
+    try:
+        ref = int(principal_id.split(":")[1])
+        return Principal(kind, ref, str(who.get("name", "")), Role(str(who.get("role"))), degraded=True)
+    except (ValueError, IndexError):
+        return None
+
+
+def _check_principal(principal_id: str) -> Principal | None:
+    """The principal as the database has it now, or None if it no longer stands."""
     res = resources()
     kind, _, rest = principal_id.partition(":")
     try:
@@ -316,6 +353,7 @@ def start_session(who: Principal) -> None:
     # The CSRF token is made here, with the session: made later by whichever request came first, two requests at
     # once (the navigation's callback and the access watch) could each make one, and the cookie kept only one.
     session[CSRF_KEY] = secrets.token_urlsafe(24)
+    session[SESSION_WHO_KEY] = {"id": who.get_id(), "name": who.name, "role": who.role.value}
     login_user(who)
 
 

@@ -64,10 +64,6 @@ TEXTS: Final = {
 ENGINE_PLACES: Final = ("wl-tam-ky", "wl-khoi-pho-3")  # few places, so engine incidents meet on one open key
 CITY: Final = load_city()
 MAX_INCIDENTS: Final = 4  # few, so that steps take each one far along its life
-# A bug in the core (test_reopening_an_engine_incident_is_one_version, xfail): reopening an engine-made incident
-# raises its version by two. The state machine leaves that one step out while the bug stands; once it is fixed,
-# that test passes (strict xfail: the suite says so) and this flag goes.
-ENGINE_REOPEN_BUMPS_TWICE: Final = True
 
 
 def audited(incident: Incident) -> dict[str, Any]:
@@ -260,9 +256,6 @@ class LifecycleMachine(RuleBasedStateMachine):
         elif known.status not in rule_.sources:
             refusal = "incident.refused.transition"
 
-        if refusal is None and action is Action.REOPEN and known.source == "engine" and ENGINE_REOPEN_BUMPS_TWICE:
-            event("skipped: reopening an engine incident (see test_reopening_an_engine_incident_is_one_version)")
-            return
         try:
             after = act(self.db, incident_id, action, actor=f"{role}-1", role=role, expected_version=expected,
                         limits=LIMITS, units=UNITS, text=TEXTS[text], unit=unit)  # fmt: skip
@@ -380,15 +373,9 @@ def test_two_acknowledge_at_once_and_exactly_one_wins(kind: str) -> None:
             check_log_explains(db, incident.id)
 
 
-# ---------------------------------------------------------------- bugs found
+# ---------------------------------------------------------------- bugs found (fixed; kept as regression tests)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ioc/incidents/lifecycle.py _apply(), REOPEN branch: the query for another incident holding the open key "
-    "(session.scalar(select(IncidentRow.id).where(open_key == key))) autoflushes the row's pending changes "
-    "(resolved_at, closed_at, resolve_due_at) first; with version_id_col that UPDATE raises the version, and act()'s "
-    "own flush raises it again: one reopen, one audit row, version +2 (before 4, after 6)"
-))  # fmt: skip
 @pytest.mark.parametrize("kind", DATABASES)
 def test_reopening_an_engine_incident_is_one_version(kind: str) -> None:
     with fresh_database(kind) as db:

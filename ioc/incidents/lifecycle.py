@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -183,7 +184,8 @@ def _apply(row: IncidentRow, action: Action, text: str, unit: str | None, limits
         row.resolve_due_at = limits.resolve_due(now, row.severity)
         if row.source == "engine":
             key = open_key(row.type, row.place)
-            taken = session.scalar(sa.select(IncidentRow.id).where(IncidentRow.open_key == key))
+            with session.no_autoflush:  # a flush here would write the row twice (its version bumped twice)
+                taken = session.scalar(sa.select(IncidentRow.id).where(IncidentRow.open_key == key))
             row.open_key = None if taken is not None else key
     target = TRANSITIONS[action].target
     if target is not None:
@@ -218,6 +220,32 @@ def act(
     words = _text(text, rule.needs or "comment", required=rule.needs in ("comment", "note"))
     if rule.needs == "unit" and unit not in units:
         raise IncidentRefused("incident.needs.unit", "choose a unit to dispatch", units=", ".join(units))
+    for attempt in range(2):
+        try:
+            return _act_once(db, incident_id, action, actor=actor, expected_version=expected_version,
+                             limits=limits, words=words, unit=unit, address=address)  # fmt: skip
+        except sa_exc.IntegrityError:
+            # Only a reopen takes a unique key (the open key of its type and place); another incident took it at
+            # the same moment. Once more: this time the key is seen taken and left to the other incident.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _act_once(
+    db: Database,
+    incident_id: int,
+    action: Action,
+    *,
+    actor: str,
+    expected_version: int,
+    limits: Limits,
+    words: str,
+    unit: str | None,
+    address: str | None,
+) -> Incident:
+    """One attempt at act(): the action's transaction with its audit row."""
+    rule = TRANSITIONS[action]
     try:
         with db.transaction() as session:
             row = session.get(IncidentRow, incident_id)
