@@ -11,6 +11,7 @@ import platform
 import sys
 from typing import Any
 
+from benchmarks.incidents import measure_incident_engine
 from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
 from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
 from benchmarks.wall_tick import measure_tick_bytes
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="PostgreSQL for the managers' benchmark, in a schema of its own (default: SQLite in a "
                              "temporary folder)")
     parser.add_argument("--managers-rounds", type=int, default=5, help="rounds of each managers' figure (median)")
+    parser.add_argument("--alerts", type=int, default=5000,
+                        help="alerts in the incident engine's storm (default 5000; 0 skips that benchmark); on SQLite "
+                             "and, with --database-url, on PostgreSQL too")  # fmt: skip
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
@@ -57,11 +61,16 @@ def main(argv: list[str] | None = None) -> int:
             events = generate(city, load_scenario("normal-day"), args.seed, BENCH_START)
             app_settings = settings.model_copy(update={"redis_url": url})
             figures |= measure_tick_bytes(client, app_settings, city, events, ticks=args.ticks)
+        engine = not args.managers and args.alerts > 0
+        if engine:
+            figures |= measure_incident_engine(client, city, postgres_url=args.database_url, alerts=args.alerts,
+                                               rounds=3, batch_size=args.batch_size)  # fmt: skip
         managers = args.managers or args.incidents > 0
         if managers:
             figures |= measure_managers(city, url, database_url=args.database_url, count=max(args.incidents, 1),
                                         rounds=args.managers_rounds, seed=args.seed)  # fmt: skip
-    parts = ("managers",) if args.managers else ("throughput", "managers") if managers else ("throughput",)
+    parts = ("managers",) if args.managers else ("throughput", *(("engine",) if engine else ()),
+                                                  *(("managers",) if managers else ()))  # fmt: skip
     return _print(figures, json_line=args.json, parts=parts)
 
 
@@ -72,6 +81,13 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
     out.write(f"redis:                   {figures['redis']}\n")
     if "throughput" in parts:
         _print_throughput(figures)
+    if "engine" in parts:
+        for kind in ("sqlite", "postgresql"):
+            if (rate := figures.get(f"incident_engine_{kind}_alerts_per_s")) is not None:
+                out.write(f"incident engine, {kind + ':':<12}{rate:,} alerts/s "
+                          f"(median of {figures['incident_rounds']} storms of {figures['incident_alerts']:,} alerts; "
+                          f"rounds {figures[f'incident_engine_{kind}_per_round']}); "
+                          f"{figures[f'incident_engine_{kind}_incidents']} incidents opened\n")  # fmt: skip
     if "managers" in parts:
         out.write("\n".join(describe(figures)) + "\n")
     if json_line:

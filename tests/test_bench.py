@@ -14,7 +14,8 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
     env["IOC_DATA_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--json", "--events", "3000", "--rounds", "1", "--ticks", "4"],
+        [sys.executable, "-m", "benchmarks", "--json", "--events", "3000", "--rounds", "1", "--ticks", "4",
+         "--alerts", "400", "--incidents", "300", "--managers-rounds", "1"],
         cwd=repo_root, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
@@ -25,6 +26,9 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     assert figures["ratio"] == figures["ratio_per_round"][0] > 0  # one round: its own ratio
     assert 0 < figures["tick_steady_bytes"] <= figures["tick_steady_max_bytes"]
     assert figures["tick_first_bytes"] > 0 and figures["tick_count"] == 3
+    assert figures["incident_alerts"] == 400 and figures["incident_engine_sqlite_alerts_per_s"] > 0
+    assert figures["incident_engine_sqlite_incidents"] == 8  # the storm's eight stations, nothing twice
     text = "\n".join(lines[:-1])
     assert "aggregator:" in text and "raw XREADGROUP+XACK:" in text and "wall tick, steady:" in text
+    assert "incident engine, sqlite:" in text
     assert not list(tmp_path.iterdir()), "the benchmark must not touch the data folder (it uses its own Redis)"
