@@ -97,8 +97,9 @@ def parse_since(text: str, tz: str) -> datetime:
 def cmd_incidents_export(args: argparse.Namespace) -> int:
     """Write the incidents (all, or opened since --since) and their audit rows into the current folder."""
     from ioc.city import cached_city
+    from ioc.cli_accounts import cli_actor
     from ioc.incidents.queries import Filters
-    from ioc.incidents.reports import export_file
+    from ioc.incidents.reports import export_file, record_export
 
     settings = load_settings()
     tz = cached_city(settings.city_dir).timezone
@@ -106,6 +107,7 @@ def cmd_incidents_export(args: argparse.Namespace) -> int:
     db = open_migrated(settings)
     try:
         path = export_file(db, Filters(since=since), args.format, Path.cwd(), tz=tz)
+        record_export(db, actor=cli_actor(), name=path.name, filters=Filters(since=since), size=path.stat().st_size)
     finally:
         db.close()
     print(path.name)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ioc import audit
 from ioc.city import City
 from ioc.db import Database
 from tests.test_cli_users import clean_env, ok, refused
@@ -66,10 +67,12 @@ def test_list_as_json_and_as_a_table(env: dict[str, str], made: list[int], city:
     assert "no incidents in status dispatched" in ok(ioc("incidents", "list", "--status", "dispatched", env=env))
 
 
-def test_export_writes_a_file_in_the_current_folder(env: dict[str, str], made: list[int], tmp_path: Path) -> None:
+def test_export_writes_a_file_in_the_current_folder(env: dict[str, str], made: list[int], tmp_path: Path,
+                                                    db: Database) -> None:  # fmt: skip
     folder = tmp_path / "out"
     folder.mkdir()
-    name = ok(ioc("incidents", "export", "--format", "csv", "--since", "2026-03-01", env=env, cwd=folder)).strip()
+    name = first = ok(ioc("incidents", "export", "--format", "csv", "--since", "2026-03-01", env=env,
+                          cwd=folder)).strip()  # fmt: skip
     assert name.startswith("incidents-") and name.endswith(".zip") and (folder / name).is_file()
     with zipfile.ZipFile(folder / name) as archive:
         incidents = pd.read_csv(io.BytesIO(archive.read("incidents.csv")), encoding="utf-8-sig")
@@ -82,6 +85,10 @@ def test_export_writes_a_file_in_the_current_folder(env: dict[str, str], made: l
     sheets = pd.read_excel(folder / name, sheet_name=None)
     assert name.endswith(".xlsx") and sorted(sheets["incidents"]["id"]) == sorted(made)
     assert len(sheets["audit"]) == 5
+    exports = audit.entries(db, action="report.export")  # newest first
+    assert [e.object_id for e in exports][::-1] == [first, name] and all(e.actor.startswith("cli:") for e in exports)
+    assert exports[1].after is not None  # the first export: since 1 March, city time
+    assert exports[1].after["filters"] == {"since": "2026-02-28T17:00:00+00:00"}
 
 
 def test_bad_input_exits_2_and_an_unreachable_database_1(env: dict[str, str], tmp_path: Path) -> None:

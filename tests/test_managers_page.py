@@ -19,6 +19,7 @@ from dash.development.base_component import Component
 
 from benchmarks.browser import UPDATE_PATH, AppHttp, BrowserPage, sign_in
 from callbacks.managers.report import EXPORT_PERMISSION, PERMISSION, export, filters_of, page_outputs, refresh
+from ioc import audit
 from ioc.city import City
 from ioc.db import Database
 from ioc.i18n import t
@@ -246,6 +247,9 @@ def test_a_manager_exports_csv_and_excel(app: Dash, db: Database, city: City) ->
     sheets = pd.read_excel(io.BytesIO(content), sheet_name=None)
     assert list(sheets) == ["incidents", "audit"] and sheets["incidents"]["type"].tolist() == ["flood"]
     assert len(sheets["audit"]) == 2 and f"at ({TZ})" in sheets["audit"].columns
+    exports = audit.entries(db, action="report.export")  # each export leaves its trace, newest first
+    assert [e.object_id for e in exports] == [name, exports[1].object_id] and exports[1].object_id.endswith(".zip")
+    assert exports[0].after is not None and exports[0].after["filters"]["severities"] == ["critical"]
 
 
 def test_buttons_drawn_anew_export_nothing(app: Dash, db: Database) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Final
 import dash
 from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
+from flask import request
 
 from callbacks import resources
 from callbacks.auth import guarded, principal
@@ -32,6 +33,7 @@ from ioc.incidents.reports import (
     Report,
     export_bytes,
     page_filters,
+    record_export,
     report,
 )
 from ioc.roles import Permission
@@ -188,6 +190,12 @@ def export(
         return {"download": None, "message": problem(t("mgr.unavailable", chosen))}
     who = principal()
     log.info("%s exported incidents as %s (%d bytes)", who.name if who else "?", name, len(content))
+    try:
+        record_export(res.database, actor=who.name if who else "?", name=name, size=len(content),
+                      filters=filters_of(controls, city=res.city), address=request.remote_addr)  # fmt: skip
+    except DatabaseError as exc:  # not audited, not given: an export must leave its trace
+        log.error("managers' export cannot be audited: %s", exc)
+        return {"download": None, "message": problem(t("mgr.unavailable", chosen))}
     return {
         "download": download(content, name, MEDIA_TYPES[fmt]),
         "message": t("mgr.export.done", chosen, name=name),

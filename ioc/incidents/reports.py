@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from ioc import audit as audit_log
 from ioc.db import AuditRow, Database, IncidentRow, utcnow
 from ioc.errors import InvalidInput
 from ioc.incidents.lifecycle import OBJECT_TYPE
@@ -412,6 +413,16 @@ def export_file(
     with path.open("xb") as handle:  # x: a file made meanwhile is not overwritten either
         handle.write(buffer.getvalue())
     return path
+
+
+def record_export(db: Database, *, actor: str, name: str, filters: Filters, size: int,
+                  address: str | None = None) -> None:  # fmt: skip
+    """Audit an export: who took which incidents out, and when (an export carries people's names and notes)."""
+    chosen = {key: value.isoformat() if isinstance(value, datetime) else value
+              for key, value in asdict(filters).items() if value not in ((), None, False)}  # fmt: skip
+    with db.transaction() as session:
+        audit_log.record(session, actor=actor, action="report.export", object_type="report", object_id=name,
+                         after={"file": name, "bytes": size, "filters": chosen}, address=address)  # fmt: skip
 
 
 def with_period(filters: Filters, since: datetime | None, until: datetime | None = None) -> Filters:
