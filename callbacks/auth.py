@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urlsplit
 
 import dash
 import redis
-from flask import Flask, Response, abort, jsonify, redirect, request, session
+from flask import Flask, Response, abort, current_app, jsonify, redirect, request, session
 from flask_login import LoginManager, current_user, login_user, logout_user
 
 from callbacks import resources, resources_of
@@ -60,7 +60,7 @@ DASH_DATA_PREFIX: Final = "/_dash-"  # layout, dependencies and callbacks: city 
 CSRF_KEY: Final = "csrf"
 SESSION_PRINCIPAL_KEY: Final = "_user_id"  # where Flask-Login keeps the principal id in the session
 DEGRADED_LOG_EVERY_S: Final = 60.0
-_degraded_logged_at = -math.inf  # when this process last said it serves sessions without the database
+DEGRADED_NOTE: Final = "ioc.auth.degraded"  # the app's note of when it last said it serves without the database
 SESSION_WHO_KEY: Final = "ioc_who"  # the principal as signed in (name, role), for when the database cannot answer
 
 
@@ -122,10 +122,10 @@ def _degraded_principal(principal_id: str, exc: DatabaseError) -> Principal | No
     who = session.get(SESSION_WHO_KEY)
     if not isinstance(who, dict) or who.get("id") != principal_id:
         return None
-    global _degraded_logged_at
+    note: dict[str, float] = current_app.extensions.setdefault(DEGRADED_NOTE, {"logged_at": -math.inf})
     now = time.monotonic()
-    if now - _degraded_logged_at >= DEGRADED_LOG_EVERY_S:
-        _degraded_logged_at = now
+    if now - note["logged_at"] >= DEGRADED_LOG_EVERY_S:
+        note["logged_at"] = now
         log.warning("database unavailable (%s): signed-in sessions are served the wall only, read-only, from their "
                     "signed cookies until it answers", exc)  # fmt: skip
     kind: Literal["account", "display"] = "account" if principal_id.startswith("a:") else "display"
