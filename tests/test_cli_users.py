@@ -95,9 +95,9 @@ def login(db_settings: Settings, limiter: LoginLimiter, name: str, password: str
 
 def test_db_upgrade_and_current(env: dict[str, str]) -> None:
     assert "none" in ok(ioc("db", "current", env=env))
-    assert "upgraded from an empty database to 0001" in ok(ioc("db", "upgrade", env=env))
-    assert "already at the newest revision 0001" in ok(ioc("db", "upgrade", env=env))
-    assert ok(ioc("db", "current", env=env)).startswith("0001 (newest)")
+    assert "upgraded from an empty database to 0002" in ok(ioc("db", "upgrade", env=env))
+    assert "already at the newest revision 0002" in ok(ioc("db", "upgrade", env=env))
+    assert ok(ioc("db", "current", env=env)).startswith("0002 (newest)")
 
 
 def test_users_end_to_end(migrated: dict[str, str], db_settings: Settings, limiter: LoginLimiter) -> None:

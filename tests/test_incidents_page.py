@@ -183,6 +183,7 @@ def test_the_timeline_says_who_did_what_and_the_text_given() -> None:
         entry("incident.dispatch", {"status": "dispatched", "unit": "fire-114"}, {"status": "acknowledged"}),
         entry("incident.comment", {"status": "dispatched", "text": "crew on site"}, {"status": "dispatched"}),
         entry("incident.escalate", {"severity": "critical"}),
+        entry("incident.merged", {}),
     ]
     view = timeline_view(entries, "en", TZ)
     steps = [text(li) for li in view.children]
@@ -190,7 +191,8 @@ def test_the_timeline_says_who_did_what_and_the_text_given() -> None:
     assert steps[1] == "2026-01-05 08:30:00 ana Acknowledge New → Acknowledged on it"
     assert "Dispatch Acknowledged → Dispatched Unit: Fire 114" in steps[2]
     assert steps[3].endswith("Comment crew on site")
-    assert "incident.escalate" in steps[4]  # an action this page does not know: as stored
+    assert steps[4].endswith("Overdue: escalated")  # the engine's own entries have names too
+    assert "incident.merged" in steps[5]  # an action this page does not know: as stored
     assert entry_details(entries[2], "vi") == ["Đã tiếp nhận → Đã điều lực lượng", "Lực lượng: Cứu hỏa 114"]
     assert text(timeline_view([], "vi", TZ)) == "Chưa có diễn biến nào."
 
