@@ -239,6 +239,18 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
         "vi": "Mất kết nối máy chủ: đang thử kết nối lại…",
         "en": "Lost contact with the server: reconnecting…",
     },
+    # Dash's own controls (dropdowns, date pickers, the grid), so no English is left in a Vietnamese page
+    "common.dropdown.select_all": {"vi": "Chọn tất cả", "en": "Select all"},
+    "common.dropdown.deselect_all": {"vi": "Bỏ chọn tất cả", "en": "Deselect all"},
+    "common.dropdown.selected_count": {"vi": "Đã chọn {num_selected}", "en": "{num_selected} selected"},
+    "common.dropdown.search": {"vi": "Tìm", "en": "Search"},
+    "common.dropdown.clear_search": {"vi": "Xóa từ tìm", "en": "Clear search"},
+    "common.dropdown.clear_selection": {"vi": "Bỏ chọn", "en": "Clear selection"},
+    "common.dropdown.no_options_found": {"vi": "Không có lựa chọn nào khớp", "en": "No options found"},
+    "common.date.start": {"vi": "Từ ngày", "en": "Start date"},
+    "common.date.end": {"vi": "Đến ngày", "en": "End date"},
+    "common.grid.no_rows": {"vi": "Không có dòng nào", "en": "No rows to show"},
+    "common.grid.loading": {"vi": "Đang tải…", "en": "Loading…"},
     # Incidents: shared words (types, states, severities, units) and the lifecycle's refusals (ioc/incidents/)
     "shell.page.incidents": {"vi": "Sự cố", "en": "Incidents"},
     "shell.page.managers": {"vi": "Báo cáo quản lý", "en": "Managers' report"},

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from dash import no_update
 
 from ioc.city import City, Sensor
+from ioc.i18n import TEXTS, normalize_lang, t
 
 # ---------------------------------------------------------------- names and time
 
@@ -155,3 +156,18 @@ class SectionDiff:
         """A wildcard (ALL) output: the whole list when it changed, else no_update for each item."""
         result = self.value(section, values)
         return [no_update] * len(values) if result is no_update else values
+
+
+DROPDOWN_LABELS: Final = ("select_all", "deselect_all", "selected_count", "search", "clear_search", "clear_selection",
+                          "no_options_found")  # fmt: skip
+
+
+def dropdown_labels(lang: str) -> Any:
+    """The texts Dash's dropdown draws itself (search, select all, ...), in the page's language (a
+    `dcc.Dropdown.Labels`; `{num_selected}` is filled in by the dropdown)."""
+    return {name: TEXTS[f"common.dropdown.{name}"][normalize_lang(lang)] for name in DROPDOWN_LABELS}
+
+
+def grid_locale(lang: str) -> dict[str, str]:
+    """The texts AG Grid draws itself (no rows, loading), in the page's language."""
+    return {"noRowsToShow": t("common.grid.no_rows", lang), "loadingOoo": t("common.grid.loading", lang)}

@@ -13,7 +13,7 @@ from dash.development.base_component import Component
 from ioc.accounts import Account, Role
 from ioc.i18n import t
 from layouts.admin import ids
-from layouts.common import local_datetime
+from layouts.common import dropdown_labels, local_datetime
 
 ACTIONS: Final = ("disable", "enable", "set_role", "reset_password")
 GENERATE: Final = "generate"  # the value of the "generate a random password" box when ticked
@@ -47,6 +47,7 @@ def account_form(lang: str) -> Component:
                     field(
                         t("admin.col.role", lang),
                         dcc.Dropdown(
+                            labels=dropdown_labels(lang),
                             id=ids.NEW_ROLE,
                             options=role_options(lang),
                             value=DEFAULT_ROLE.value,
@@ -122,6 +123,7 @@ def account_row(account: Account, *, me: str | None, lang: str, tz: str) -> Comp
             html.Td(name, className="admin-cell-name"),
             html.Td(
                 dcc.Dropdown(
+                    labels=dropdown_labels(lang),
                     id={"type": ids.ACCOUNT_ROLE, "account": account.id},
                     options=role_options(lang),
                     value=account.role.value,

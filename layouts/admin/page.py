@@ -70,7 +70,7 @@ def layout(data: AdminData, *, me: str | None, lang: str, tz: str, message: Comp
     time zone for every time shown, `message` an initial message (e.g. the database does not answer)."""
     return html.Div(
         id=ids.ROOT,
-        className="admin",
+        className="admin desk",
         lang=lang,
         children=[
             dcc.Store(id=ids.LANG, data=lang),

@@ -18,7 +18,7 @@ from ioc.city import City
 from ioc.i18n import TEXTS, t
 from ioc.incidents.model import Action, Incident
 from ioc.incidents.texts import label
-from layouts.common import local_datetime
+from layouts.common import dropdown_labels, local_datetime
 from layouts.incidents import ids
 
 ACTION_BUTTONS: Final[dict[Action, str]] = {
@@ -328,6 +328,7 @@ def actions_panel(units: Sequence[str], lang: str) -> Component:
                 [
                     html.Span(t("incidents.action.unit", lang), className="inc-field-label"),
                     dcc.Dropdown(
+                        labels=dropdown_labels(lang),
                         id=ids.UNIT,
                         options=unit_options,
                         value=None,

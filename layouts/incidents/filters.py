@@ -15,7 +15,7 @@ from ioc.i18n import t
 from ioc.incidents.model import INCIDENT_TYPES, SEVERITY_ORDER, STATUSES
 from ioc.incidents.queries import Filters
 from ioc.incidents.texts import label
-from layouts.common import zone
+from layouts.common import dropdown_labels, zone
 from layouts.incidents import ids
 
 PERIODS: Final[dict[str, timedelta | None]] = {
@@ -88,6 +88,7 @@ def _choice(label_text: str, control: Component) -> Component:
 
 def _multi(component_id: str, options: list[dict[str, str]], lang: str) -> Component:
     return dcc.Dropdown(
+        labels=dropdown_labels(lang),
         id=component_id,
         options=options,
         value=[],
@@ -114,6 +115,7 @@ def filter_bar(city: City, lang: str) -> Component:
             _choice(
                 t("incidents.filter.period", lang),
                 dcc.Dropdown(
+                    labels=dropdown_labels(lang),
                     id=ids.PERIOD,
                     options=periods,
                     value=DEFAULT_PERIOD,

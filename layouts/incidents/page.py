@@ -69,7 +69,7 @@ def layout(
     marker they were read at (None: the database did not answer), `message` an initial message."""
     return html.Div(
         id=ids.ROOT,
-        className="inc",
+        className="inc desk",
         lang=lang,
         children=[
             dcc.Store(id=ids.LANG, data=lang),

@@ -13,7 +13,7 @@ from ioc.city import City
 from ioc.i18n import t
 from ioc.incidents.model import ENGINE_TYPES, MANUAL_TYPES, SEVERITY_ORDER
 from ioc.incidents.texts import label
-from layouts.common import content_bounds
+from layouts.common import content_bounds, dropdown_labels
 from layouts.incidents import ids
 from layouts.incidents.detail import base_layers
 
@@ -74,6 +74,7 @@ def report_form(city: City, lang: str, tile_url: str) -> Component:
                     field(
                         "type",
                         dcc.Dropdown(
+                            labels=dropdown_labels(lang),
                             id=ids.NEW_TYPE, options=types, value=DEFAULT_TYPE, clearable=False, className="inc-select"
                         ),
                     ),

@@ -14,7 +14,7 @@ from ioc.city import City
 from ioc.i18n import t
 from ioc.incidents.model import SEVERITY_ORDER, STATUSES, Incident
 from ioc.incidents.texts import label
-from layouts.common import local_datetime
+from layouts.common import grid_locale, local_datetime
 from layouts.incidents import ids
 
 # The wall's palette (assets/wall.css) in the grid's own theme parameters.
@@ -121,6 +121,7 @@ def incidents_table(table_rows: list[dict[str, Any]], lang: str) -> dag.AgGrid:
             "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
             "animateRows": False,
             "overlayNoRowsTemplate": t("incidents.none", lang),
+            "localeText": {**grid_locale(lang), "noRowsToShow": t("incidents.none", lang)},
         },
         selectedRows=[],
         className="inc-grid",

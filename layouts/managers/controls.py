@@ -13,6 +13,7 @@ from dash.development.base_component import Component
 from ioc.i18n import t
 from ioc.incidents.reports import DEFAULT_DAYS, PERIOD_DAYS
 from ioc.incidents.texts import label
+from layouts.common import dropdown_labels
 from layouts.managers import ids
 
 DATES: Final = "dates"  # the period value that takes the date picker's days
@@ -32,7 +33,7 @@ def _field(text: str, control: Component, *, wide: bool = False) -> Component:
 
 def _choice(component_id: str, options: list[dict[str, str]], lang: str) -> Component:
     return dcc.Dropdown(id=component_id, options=options, value=[], multi=True, placeholder=t("mgr.filter.all", lang),
-                        className="mgr-select")  # fmt: skip
+                        labels=dropdown_labels(lang), className="mgr-select")  # fmt: skip
 
 
 def controls(
@@ -58,6 +59,8 @@ def controls(
                 display_format="DD/MM/YYYY" if lang == "vi" else "YYYY-MM-DD",
                 first_day_of_week=1,
                 className="mgr-dates",
+                start_date_placeholder_text=t("common.date.start", lang),
+                end_date_placeholder_text=t("common.date.end", lang),
                 clearable=True,
             ),
             html.Span(t("mgr.period.dates_hint", lang), className="mgr-hint"),

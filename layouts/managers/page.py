@@ -88,7 +88,7 @@ def layout(
     empty = figures(None, lang, wards)
     return html.Div(
         id=ids.ROOT,
-        className="mgr",
+        className="mgr desk",
         lang=lang,
         children=[
             dcc.Store(id=ids.LANG, data=lang),
