@@ -209,6 +209,8 @@ def _gate() -> Response | None:
             return Response(login_page.revoked_html(_lang()), status=401, mimetype="text/html")
         return redirect(login_url(request.full_path, request.args.get("lang")))  # type: ignore[return-value]
     needed = page_permission(path)
+    if needed is not None and who.degraded and needed != Permission.VIEW_WALL and may(who.role, needed):
+        return Response(login_page.unavailable_html(_lang()), status=503, mimetype="text/html")
     if needed is not None and not who.may(needed):
         return Response(login_page.forbidden_html(_lang(), who.name), status=403, mimetype="text/html")
     return None

@@ -38,6 +38,11 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "auth.forbidden": {"vi": "Vai trò của bạn không được mở trang này", "en": "Your role may not open this page"},
     "auth.signed_in_as": {"vi": "Đang đăng nhập: {name}", "en": "Signed in as {name}"},
     "auth.back": {"vi": "Về màn hình chính", "en": "Back to the wall"},
+    "auth.unavailable": {"vi": "Tạm thời chưa mở được trang này", "en": "This page is unavailable for now"},
+    "auth.unavailable_hint": {
+        "vi": "Cơ sở dữ liệu không trả lời. Màn hình tổng vẫn hoạt động; trang này sẽ mở lại khi có kết nối.",
+        "en": "The database does not answer. The wall still works; this page opens again once it does.",
+    },
     "auth.revoked": {"vi": "Quyền truy cập đã bị thu hồi", "en": "Access revoked"},
     "auth.revoked_hint": {"vi": "Màn hình này không còn hiển thị số liệu thành phố. Liên hệ quản trị viên.",
                           "en": "This screen no longer shows city data. Ask an administrator for a new link."},

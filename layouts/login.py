@@ -86,6 +86,13 @@ def forbidden_component(lang: str, name: str | None) -> Component:
     return html.Div(lines, className="auth-forbidden", id="auth-forbidden")
 
 
+def unavailable_html(lang: str) -> str:
+    """A page that needs the database while it does not answer (HTTP 503): says so; the wall still works."""
+    body = (f"<h1>{escape(t('auth.unavailable', lang))}</h1><p>{escape(t('auth.unavailable_hint', lang))}</p>"
+            f'<p><a href="/" style="color:#9fb0c2">{escape(t("auth.back", lang))}</a></p>')  # fmt: skip
+    return _page(lang, t("auth.unavailable", lang), body)
+
+
 def revoked_html(lang: str) -> str:
     """A display link whose token is unknown or revoked (HTTP 401)."""
     body = f"<h1>{escape(t('auth.revoked', lang))}</h1><p>{escape(t('auth.revoked_hint', lang))}</p>"
