@@ -61,6 +61,7 @@ CSRF_KEY: Final = "csrf"
 SESSION_PRINCIPAL_KEY: Final = "_user_id"  # where Flask-Login keeps the principal id in the session
 DEGRADED_LOG_EVERY_S: Final = 60.0
 DEGRADED_NOTE: Final = "ioc.auth.degraded"  # the app's note of when it last said it serves without the database
+SESSION_ID_KEY: Final = "sid"  # a random id per sign-in, marked in Redis at sign-out (keys.ended_session)
 SESSION_WHO_KEY: Final = "ioc_who"  # the principal as signed in (name, role), for when the database cannot answer
 
 
@@ -109,6 +110,8 @@ def principal() -> Principal | None:
 def _load_principal(principal_id: str) -> Principal | None:
     """Flask-Login's user loader: the session's principal if it still stands (account enabled and unchanged, token
     not revoked), else None, which ends the session."""
+    if _session_ended():
+        return None
     try:
         return _check_principal(principal_id)
     except DatabaseError as exc:
@@ -356,6 +359,7 @@ def start_session(who: Principal) -> None:
     # once (the navigation's callback and the access watch) could each make one, and the cookie kept only one.
     session[CSRF_KEY] = secrets.token_urlsafe(24)
     session[SESSION_WHO_KEY] = {"id": who.get_id(), "name": who.name, "role": who.role.value}
+    session[SESSION_ID_KEY] = secrets.token_urlsafe(16)
     login_user(who)
 
 
@@ -373,9 +377,36 @@ def _logout() -> Response:
             account = get_account(resources().database, who.ref)
             if account is not None:
                 record_logout(resources().database, account, _address())
+        _end_session()
         logout_user()
         session.clear()
     return redirect(f"{LOGIN_PATH}?{urlencode({'lang': _lang()})}")  # type: ignore[return-value]
+
+
+def _end_session() -> None:
+    """Mark this session signed out in Redis: clearing the cookie is not enough, since a request still in flight
+    (a wall tick) answers after the sign-out with the old cookie, and the browser would keep it."""
+    session_id = session.get(SESSION_ID_KEY)
+    if not isinstance(session_id, str):
+        return
+    res = resources()
+    try:
+        res.redis.set(res.keys.ended_session(session_id), "1", ex=int(res.settings.session_idle_minutes * 60) + 60)
+    except (redis.RedisError, OSError) as exc:
+        log.error("cannot mark a signed-out session in Redis (%s): a copy of its cookie stays valid until idle", exc)
+
+
+def _session_ended() -> bool:
+    """Whether this request's session was signed out (or predates session ids); Redis not answering: not known to
+    have ended, so it is let through (the database check still applies)."""
+    session_id = session.get(SESSION_ID_KEY)
+    if not isinstance(session_id, str):
+        return True
+    res = resources()
+    try:
+        return bool(res.redis.exists(res.keys.ended_session(session_id)))
+    except (redis.RedisError, OSError):
+        return False
 
 
 def _display() -> Response:

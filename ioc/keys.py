@@ -113,6 +113,11 @@ class Keys:
         """Counter of failed logins from one client address in the current window; expires with it."""
         return f"{self._tag('auth')}:login:address:{address}"
 
+    def ended_session(self, session_id: str) -> str:
+        """Marks a signed-out session (its random id), kept as long as the session could have stayed idle: a copy of
+        its cookie (a request still in flight at sign-out re-sets it) is refused until it would have expired."""
+        return f"{self._tag('auth')}:session:ended:{session_id}"
+
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (used to wipe a test or exercise namespace)."""
         return f"{PREFIX}:{{{self.namespace}.*"

@@ -423,10 +423,13 @@ def test_sign_out_is_a_post_with_the_csrf_token(served: Served) -> None:
     assert still_signed_in(http)
     assert entries(served.database, action="logout", object_id=operator.id) == []
 
+    kept = session_value(http)  # a wall tick still in flight at sign-out answers later and re-sets this cookie
+    assert status_with_cookie(f"{served.url}/auth/status", kept) == 200
     out = http.request("POST", "/logout", form=form)
     assert out.status == 302 and out.location == "/login?lang=en"
     assert not still_signed_in(http)
     assert http.request("GET", "/").status == 302
+    assert status_with_cookie(f"{served.url}/auth/status", kept) == 401  # signed out means signed out
     (logged,) = entries(served.database, action="logout", object_id=operator.id)
     assert logged.actor == operator.username and logged.address == ADDRESS
 
