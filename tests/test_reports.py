@@ -52,6 +52,9 @@ def local(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=LOCAL)
 
 
+FAR = timedelta(days=36_500)
+
+
 def make(db: Database, city: City, items: list[Made]) -> list[int]:
     """Open each incident with its times set on the row, in one transaction each (with its audit row); an
     acknowledged one gets an acknowledge audit row too."""
@@ -67,6 +70,10 @@ def make(db: Database, city: City, items: list[Made]) -> list[int]:
         if item.resolve_min is not None:
             row.resolved_at = opened + timedelta(minutes=item.resolve_min)
         row.ack_overdue, row.resolve_overdue, row.status = item.ack_overdue, item.resolve_overdue, item.status
+        # The flags say who was late; the limits agree with them (due at once, or far later), so a figure reading
+        # the times (an unfinished incident past its limit) reads the same.
+        row.ack_due_at = opened if item.ack_overdue else opened + FAR
+        row.resolve_due_at = opened if item.resolve_overdue else opened + FAR
         with db.transaction() as session:
             record_open(session, row, actor="tester")
             if item.ack_min is not None:
@@ -268,3 +275,35 @@ def test_typed_text_cannot_become_a_formula(db: Database, city: City, places: di
     assert row["description"] == "'=HYPERLINK(\"x\")"  # a text, not a formula; the control character removed
     book = openpyxl.load_workbook(io.BytesIO(content))
     assert not any(cell.data_type == "f" for r in book["incidents"].iter_rows() for cell in r)
+
+
+def test_unfinished_incidents_past_their_limit_count_as_late_before_any_engine_flags_them(
+    db: Database, city: City
+) -> None:
+    """The overdue share reads the times too: an incident not acknowledged (or not resolved) whose limit has passed
+    is late even if no engine has checked it yet, and a step done after its limit is late without a flag."""
+    limits = Limits.of(Settings())  # critical: 5 min to acknowledge, 2 h to resolve; warning: 15 min, 8 h
+    place = place_of(city, next(iter(city.sensors)))
+    start = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
+    rows = [
+        new_row(incident_type="fire", source="manual", place=place, severity="critical", detected_at=start,
+                opened_by="t", limits=limits, city=city, now=start),  # never acknowledged
+        new_row(incident_type="fire", source="manual", place=place, severity="warning", detected_at=start,
+                opened_by="t", limits=limits, city=city, now=start),  # acknowledged after 20 min, then resolved
+        new_row(incident_type="fire", source="manual", place=place, severity="warning", detected_at=start,
+                opened_by="t", limits=limits, city=city, now=start),  # acknowledged after 3 min, resolved in 1 h
+    ]  # fmt: skip
+    rows[1].acknowledged_at, rows[1].resolved_at = start + timedelta(minutes=20), start + timedelta(hours=1)
+    rows[2].acknowledged_at, rows[2].resolved_at = start + timedelta(minutes=3), start + timedelta(hours=1)
+    with db.transaction() as session:
+        for row in rows:
+            record_open(session, row, actor="t")
+    assert not any(row.ack_overdue or row.resolve_overdue for row in rows)  # no engine has looked
+
+    early = reports.report(db, Filters(), tz=TZ, now=start + timedelta(minutes=4))
+    assert (early.ack_overdue, early.resolve_overdue) == (1, 0)  # the 20-minute acknowledgement only
+    later = reports.report(db, Filters(), tz=TZ, now=start + timedelta(minutes=6))
+    assert (later.ack_overdue, later.resolve_overdue) == (2, 0)  # the critical one's 5 minutes are up
+    day = reports.report(db, Filters(), tz=TZ, now=start + timedelta(hours=3))
+    assert (day.ack_overdue, day.resolve_overdue, day.overdue) == (2, 1, 2)
+    assert day.overdue_share == pytest.approx(2 / 3)

@@ -53,8 +53,8 @@ TIME_COLUMNS: Final = (
     "ack_due_at", "resolve_due_at",
 )  # fmt: skip
 REPORT_COLUMNS: Final = (
-    "id", "type", "ward", "severity", "status", "opened_at", "acknowledged_at", "resolved_at", "ack_overdue",
-    "resolve_overdue",
+    "id", "type", "ward", "severity", "status", "opened_at", "acknowledged_at", "resolved_at", "ack_due_at",
+    "resolve_due_at", "ack_overdue", "resolve_overdue",
 )  # fmt: skip
 EXPORT_COLUMNS: Final = (
     "id", "type", "source", "place", "place_kind", "place_name", "ward", "lat", "lon", "severity", "peak_severity",
@@ -259,14 +259,29 @@ def _local_day(moment: datetime | None, tz: str) -> pd.Timestamp | None:
     return pd.Timestamp(moment).tz_convert(tz).tz_localize(None).normalize()
 
 
-def summarize(frame: pd.DataFrame, *, tz: str, since: datetime | None = None, until: datetime | None = None) -> Report:
-    """Every figure of the managers' page from a frame of `read_incidents` (columns REPORT_COLUMNS)."""
+def past_limits(frame: pd.DataFrame, now: datetime) -> tuple[pd.Series, pd.Series]:
+    """Which incidents missed their time to acknowledge and to resolve: the engine's flags, or the times themselves
+    (done after the limit, or not done and the limit passed), so the figure holds even while no engine has
+    checked yet."""
+    moment = pd.Timestamp(now)
+    ack_late = frame["ack_overdue"].astype(bool) | (frame["acknowledged_at"] > frame["ack_due_at"]) | (
+        frame["acknowledged_at"].isna() & (frame["ack_due_at"] < moment)
+    )
+    resolve_late = frame["resolve_overdue"].astype(bool) | (frame["resolved_at"] > frame["resolve_due_at"]) | (
+        frame["resolved_at"].isna() & (frame["resolve_due_at"] < moment)
+    )
+    return ack_late, resolve_late
+
+
+def summarize(frame: pd.DataFrame, *, tz: str, since: datetime | None = None, until: datetime | None = None,
+              now: datetime | None = None) -> Report:  # fmt: skip
+    """Every figure of the managers' page from a frame of `read_incidents` (columns REPORT_COLUMNS); `now` decides
+    which unfinished incidents are already past a limit."""
     total = len(frame)
     opened = frame["opened_at"]
     ack = Durations.of((frame["acknowledged_at"] - opened).dt.total_seconds() / 60)
     resolve = Durations.of((frame["resolved_at"] - opened).dt.total_seconds() / 60)
-    ack_late = frame["ack_overdue"].astype(bool)
-    resolve_late = frame["resolve_overdue"].astype(bool)
+    ack_late, resolve_late = past_limits(frame, now or utcnow())
     late = ack_late | resolve_late
     local = opened.dt.tz_convert(tz)
     by_hour = local.dt.hour.value_counts().reindex(range(24), fill_value=0)
@@ -316,9 +331,9 @@ def summarize(frame: pd.DataFrame, *, tz: str, since: datetime | None = None, un
     )
 
 
-def report(db: Database, filters: Filters, *, tz: str) -> Report:
+def report(db: Database, filters: Filters, *, tz: str, now: datetime | None = None) -> Report:
     """The managers' figures for these filters (one query)."""
-    return summarize(read_incidents(db, filters), tz=tz, since=filters.since, until=filters.until)
+    return summarize(read_incidents(db, filters), tz=tz, since=filters.since, until=filters.until, now=now)
 
 
 # ---------------------------------------------------------------- exports
