@@ -11,10 +11,10 @@ from functools import cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from dash import no_update
+from dash import html, no_update
 
 from ioc.city import City, Sensor
-from ioc.i18n import TEXTS, normalize_lang, t
+from ioc.i18n import LANGS, TEXTS, normalize_lang, t
 
 # ---------------------------------------------------------------- names and time
 
@@ -171,3 +171,16 @@ def dropdown_labels(lang: str) -> Any:
 def grid_locale(lang: str) -> dict[str, str]:
     """The texts AG Grid draws itself (no rows, loading), in the page's language."""
     return {"noRowsToShow": t("common.grid.no_rows", lang), "loadingOoo": t("common.grid.loading", lang)}
+
+
+def language_switch(path: str, lang: str, prefix: str) -> html.Nav:
+    """The VI/EN links of a desk page (`prefix`-lang, `prefix`-lang-link classes), the current one marked."""
+    return html.Nav(
+        className=f"{prefix}-lang",
+        title=t("wall.language", lang),
+        children=[
+            html.A(code.upper(), href=f"{path}?lang={code}",
+                   className=f"{prefix}-lang-link{' is-active' if code == lang else ''}")
+            for code in LANGS
+        ],
+    )

@@ -13,12 +13,13 @@ from dash.development.base_component import Component
 
 from ioc.accounts import Account
 from ioc.audit import AuditEntry
-from ioc.i18n import LANGS, t
+from ioc.i18n import t
 from ioc.tokens import DisplayToken
 from layouts.admin import ids
 from layouts.admin.accounts import account_form, accounts_table
 from layouts.admin.audit import audit_table
 from layouts.admin.tokens import token_form, tokens_table
+from layouts.common import language_switch
 
 PATH: Final = "/admin"
 AUDIT_ROWS: Final = 50  # the newest audit entries the page shows
@@ -35,18 +36,7 @@ class AdminData:
 
 def header(lang: str) -> Component:
     """Title, a reload link (the tables as they are now) and the language switch."""
-    switch = html.Nav(
-        className="admin-lang",
-        title=t("wall.language", lang),
-        children=[
-            html.A(
-                code.upper(),
-                href=f"{PATH}?lang={code}",
-                className=f"admin-lang-link{' is-active' if code == lang else ''}",
-            )
-            for code in LANGS
-        ],
-    )
+    switch = language_switch(PATH, lang, "admin")
     return html.Header(
         className="admin-header",
         children=[

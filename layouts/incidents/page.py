@@ -11,7 +11,8 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from ioc.city import City
-from ioc.i18n import LANGS, t
+from ioc.i18n import t
+from layouts.common import language_switch
 from layouts.incidents import ids
 from layouts.incidents.detail import actions_panel, no_detail
 from layouts.incidents.filters import filter_bar
@@ -24,18 +25,7 @@ POLL_MS: Final = 3000
 
 def header(lang: str) -> Component:
     """Title and the language switch."""
-    switch = html.Nav(
-        className="inc-lang",
-        title=t("wall.language", lang),
-        children=[
-            html.A(
-                code.upper(),
-                href=f"{PATH}?lang={code}",
-                className=f"inc-lang-link{' is-active' if code == lang else ''}",
-            )
-            for code in LANGS
-        ],
-    )
+    switch = language_switch(PATH, lang, "inc")
     return html.Header(
         className="inc-header", children=[html.H1(t("incidents.title", lang), className="inc-title"), switch]
     )

@@ -11,9 +11,9 @@ from typing import Final
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from ioc.i18n import LANGS, fmt_number, t
+from ioc.i18n import fmt_number, t
 from ioc.incidents.reports import Report
-from layouts.common import zone
+from layouts.common import language_switch, zone
 from layouts.managers import ids
 from layouts.managers.charts import figures
 from layouts.managers.controls import controls
@@ -25,18 +25,7 @@ DATE_FORMATS: Final = {"vi": "%d/%m/%Y", "en": "%Y-%m-%d"}
 
 def header(lang: str) -> Component:
     """Title and the language switch."""
-    switch = html.Nav(
-        className="mgr-lang",
-        title=t("wall.language", lang),
-        children=[
-            html.A(
-                code.upper(),
-                href=f"{PATH}?lang={code}",
-                className=f"mgr-lang-link{' is-active' if code == lang else ''}",
-            )
-            for code in LANGS
-        ],
-    )
+    switch = language_switch(PATH, lang, "mgr")
     return html.Header(className="mgr-header", children=[html.H1(t("mgr.title", lang), className="mgr-title"), switch])
 
 
