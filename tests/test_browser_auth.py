@@ -18,7 +18,7 @@ from ioc.roles import Role
 from ioc.settings import Settings
 from ioc.tokens import revoke_display_token
 from tests.sessions import PASSWORD, new_account, new_display_token
-from tests.test_browser_wall import CHROMIUM, chromium
+from tests.test_browser_wall import CHROMIUM, local_page
 from tests.webserver import WebServer, server_env
 
 REFRESH_MS = 1000
@@ -67,10 +67,7 @@ def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """A fresh Chromium profile with one page; nothing leaves the machine."""
-    with chromium(tmp_path / "profile", 1600, 900) as context:
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+    with local_page(tmp_path / "profile", 1600, 900, TIMEOUT_MS) as page:
         yield page
 
 

@@ -32,7 +32,7 @@ from ioc.roles import Role
 from ioc.settings import Settings
 from ioc.store import connect_url
 from tests.sessions import new_account, sign_in_browser
-from tests.test_browser_wall import CHROMIUM, chromium
+from tests.test_browser_wall import CHROMIUM, local_page
 from tests.webserver import WebServer, server_env
 
 TIMEOUT_MS = 20_000
@@ -101,10 +101,7 @@ def system(embedded_redis: EmbeddedRedis, tmp_path: Path) -> Iterator[System]:
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """A fresh Chromium profile with one page; nothing leaves the machine."""
-    with chromium(tmp_path / "profile", 1600, 1000) as context:
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        context.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+    with local_page(tmp_path / "profile", 1600, 1000, TIMEOUT_MS) as page:
         yield page
 
 

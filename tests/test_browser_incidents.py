@@ -19,7 +19,7 @@ from ioc.incidents.model import Limits
 from ioc.roles import Role
 from ioc.settings import Settings
 from tests.sessions import new_account, sign_in_browser
-from tests.test_browser_wall import CHROMIUM, chromium
+from tests.test_browser_wall import CHROMIUM, local_page
 from tests.webserver import WebServer, server_env
 
 TIMEOUT_MS = 20_000
@@ -51,10 +51,7 @@ def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
     """A fresh Chromium profile with one page; nothing leaves the machine."""
-    with chromium(tmp_path / "profile", 1600, 1000) as context:
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        context.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+    with local_page(tmp_path / "profile", 1600, 1000, TIMEOUT_MS) as page:
         yield page
 
 

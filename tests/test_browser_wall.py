@@ -56,6 +56,16 @@ def chromium(profile: Path, width: int, height: int) -> Iterator[Any]:
         finally:
             context.close()
 
+@contextmanager
+def local_page(profile: Path, width: int, height: int, timeout_ms: int) -> Iterator[Any]:
+    """One page of a fresh Chromium profile that may reach this machine only (any other address is aborted)."""
+    with chromium(profile, width, height) as context:
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        context.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+        yield page
+
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium"),
