@@ -59,10 +59,11 @@ print("\\n".join(re.findall(r'<script src="([^"]+)"', page)))
 """
 
 
-def app_env(tmp_path: Path, **values: str) -> dict[str, str]:
-    """The caller's environment minus IOC_* variables, with a throw-away data folder and `values`."""
+def app_env(tmp_path: Path, redis_url: str, **values: str) -> dict[str, str]:
+    """The caller's environment minus IOC_* variables, with a throw-away data folder, the session's Redis (an app
+    without one would start an embedded Redis in its data folder, left running after the test) and `values`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
-    env.update({"IOC_DATA_DIR": str(tmp_path / "data"), "IOC_TILE_URL": "", **values})
+    env.update({"IOC_DATA_DIR": str(tmp_path / "data"), "IOC_TILE_URL": "", "IOC_REDIS_URL": redis_url, **values})
     return env
 
 
@@ -76,9 +77,9 @@ def python(code: str, *args: str, cwd: Path, env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def page_urls(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def page_urls(repo_root: Path, tmp_path_factory: pytest.TempPathFactory, embedded_redis: EmbeddedRedis) -> list[str]:
     """The page and every script it loads from Dash's component suites (and the app's assets)."""
-    scripts = python(SCRIPTS, cwd=repo_root, env=app_env(tmp_path_factory.mktemp("urls"))).split()
+    scripts = python(SCRIPTS, cwd=repo_root, env=app_env(tmp_path_factory.mktemp("urls"), embedded_redis.url)).split()
     assert any("/_dash-component-suites/dash/dash-renderer/" in s for s in scripts), scripts
     assert sum("/_dash-component-suites/" in s for s in scripts) >= 8, scripts
     return ["/", *scripts]
@@ -103,9 +104,9 @@ def first_requests(
 
 
 def test_warmed_up_process_serves_concurrent_first_requests(
-    page_urls: list[str], wall_cookie: tuple[str, str], repo_root: Path, tmp_path: Path
+    page_urls: list[str], wall_cookie: tuple[str, str], repo_root: Path, tmp_path: Path, embedded_redis: EmbeddedRedis
 ) -> None:
-    env = app_env(tmp_path)
+    env = app_env(tmp_path, embedded_redis.url)
     for _ in range(3):  # a fresh process each time: without the warm-up most rounds fail (see the next test)
         statuses = first_requests(page_urls, wall_cookie, warm=True, root=repo_root, env=env)
         assert len(statuses) == CONCURRENT
@@ -113,10 +114,10 @@ def test_warmed_up_process_serves_concurrent_first_requests(
 
 
 def test_without_warm_up_concurrent_first_requests_can_fail(
-    page_urls: list[str], wall_cookie: tuple[str, str], repo_root: Path, tmp_path: Path
+    page_urls: list[str], wall_cookie: tuple[str, str], repo_root: Path, tmp_path: Path, embedded_redis: EmbeddedRedis
 ) -> None:
     """The race the warm-up exists for (Dash 4.4): if this stops failing, Dash has fixed it upstream."""
-    env = app_env(tmp_path)
+    env = app_env(tmp_path, embedded_redis.url)
     for _ in range(COLD_ATTEMPTS):
         statuses = first_requests(page_urls, wall_cookie, warm=False, root=repo_root, env=env)
         failed = [(url, s) for url, s in statuses if s != 200]
@@ -192,10 +193,8 @@ def test_fresh_gunicorn_workers_serve_concurrent_first_requests(
     log_path = tmp_path / "gunicorn.log"
     for _ in range(3):  # fresh workers each time; without the hook about one round in three had a 500
         port = free_port()
-        env = app_env(
-            tmp_path, IOC_REDIS_URL=embedded_redis.url, IOC_WEB_HOST="127.0.0.1", IOC_WEB_PORT=str(port),
-            IOC_WEB_WORKERS="3",
-        )  # fmt: skip
+        env = app_env(tmp_path, embedded_redis.url, IOC_WEB_HOST="127.0.0.1", IOC_WEB_PORT=str(port),
+                      IOC_WEB_WORKERS="3")  # fmt: skip
         with log_path.open("w") as log:
             server = subprocess.Popen(
                 [str(gunicorn), "--config", str(repo_root / "gunicorn.conf.py"), "webapp:server"],
