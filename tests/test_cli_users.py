@@ -239,6 +239,9 @@ def run_in_terminal(args: list[str], env: dict[str, str], answers: list[str]) ->
                 os.write(fd, (answers[answered] + "\n").encode())
                 answered += 1
         finished, status = os.waitpid(pid, os.WNOHANG)
+        while finished == 0 and time.monotonic() < deadline:  # it closed the terminal and is on its way out
+            time.sleep(0.05)
+            finished, status = os.waitpid(pid, os.WNOHANG)
         if finished == 0:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
