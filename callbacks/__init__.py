@@ -16,6 +16,7 @@ from flask import Flask, current_app
 
 from ioc.city import City, cached_city
 from ioc.db import Database, open_database
+from ioc.i18n import Lang, normalize_lang
 from ioc.keys import Keys
 from ioc.settings import Settings
 from ioc.store import connect
@@ -75,3 +76,8 @@ def resources_of(server: Flask) -> Resources:
 def resources() -> Resources:
     """The resources of the app serving the current request (or app context)."""
     return resources_of(current_app)
+
+
+def chosen_lang(value: object) -> Lang:
+    """The language a page or callback was asked for, else the app's default (IOC_LANGUAGE)."""
+    return normalize_lang(value, resources().settings.language)

@@ -316,8 +316,17 @@ def _csrf_ok() -> bool:
     return isinstance(expected, str) and hmac.compare_digest(expected, given)
 
 
-def _address() -> str | None:
+def client_address() -> str | None:
+    """The address of the request's client (as the proxy in front passes it), for the audit log."""
     return request.remote_addr
+
+
+def acting_principal() -> Principal:
+    """The principal of a guarded callback (guarded() let the call through, so there is one)."""
+    who = principal()
+    if who is None:
+        raise RuntimeError("a guarded callback ran without a principal")
+    return who
 
 
 def _login() -> Response | str:
@@ -334,7 +343,7 @@ def _login() -> Response | str:
     username = request.form.get("username", "")
     try:
         outcome = authenticate(res.database, LoginLimiter.from_settings(res.redis, res.settings), username,
-                               request.form.get("password", ""), _address())  # fmt: skip
+                               request.form.get("password", ""), client_address())  # fmt: skip
     except (redis.RedisError, OSError, DatabaseError) as exc:
         log.error("login unavailable: %s", exc)
         html = login_page.login_html(lang, csrf=_csrf_token(), target=target, problem="unavailable", username=username)
@@ -376,7 +385,7 @@ def _logout() -> Response:
         if who.kind == "account":
             account = get_account(resources().database, who.ref)
             if account is not None:
-                record_logout(resources().database, account, _address())
+                record_logout(resources().database, account, client_address())
         _end_session()
         logout_user()
         session.clear()

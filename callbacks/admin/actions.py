@@ -18,15 +18,14 @@ from typing import Any, Final
 import dash
 from dash import ALL, Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
-from flask import request
 from flask_login import login_user
 
-from callbacks import resources
-from callbacks.auth import Principal, guarded, principal
+from callbacks import chosen_lang, resources
+from callbacks.auth import Principal, acting_principal, client_address, guarded
 from ioc import accounts, audit
 from ioc.db import Database
 from ioc.errors import DatabaseError, IocError, NotFound, StaleVersion
-from ioc.i18n import Lang, normalize_lang, t
+from ioc.i18n import Lang, t
 from ioc.roles import Permission
 from ioc.tokens import create_display_token, display_url, list_display_tokens, revoke_display_token
 from layouts.admin import ids
@@ -77,19 +76,7 @@ def new_password() -> str:
     return secrets.token_urlsafe(accounts.DEFAULT_PASSWORD_BYTES)
 
 
-def _who() -> Principal:
-    who = principal()
-    if who is None:  # guarded() let the call through, so there is one
-        raise RuntimeError("an admin callback ran without a principal")
-    return who
 
-
-def _lang(lang: object) -> Lang:
-    return normalize_lang(lang, resources().settings.language)
-
-
-def _address() -> str | None:
-    return request.remote_addr
 
 
 def _tables(parts: tuple[str, ...], lang: Lang) -> dict[str, Any]:
@@ -100,7 +87,7 @@ def _tables(parts: tuple[str, ...], lang: Lang) -> dict[str, Any]:
     except DatabaseError as exc:
         log.error("admin page cannot read the database: %s", exc)
         return dict.fromkeys(parts, no_update)
-    tz, me = res.city.timezone, _who().name
+    tz, me = res.city.timezone, acting_principal().name
     build: dict[str, Callable[[], Any]] = {
         "accounts": lambda: accounts_table(data.accounts, me=me, lang=lang, tz=tz),
         "tokens": lambda: tokens_table(data.tokens, lang=lang, tz=tz),
@@ -114,7 +101,7 @@ def _refused(error: IocError, lang: Lang, *, name: str, subject: Subject) -> Any
         log.error("admin action failed: %s", error)
     else:
         # Not the name nor the message: a refused name may be anything typed, a password in the wrong field too.
-        log.info("admin %s was refused an action on a %s: %s", _who().name, subject, type(error).__name__)
+        log.info("admin %s was refused an action on a %s: %s", acting_principal().name, subject, type(error).__name__)
     return refused(error, lang, name=name, subject=subject)
 
 
@@ -154,7 +141,7 @@ def create_account(
     """Create an account with the typed password (typed twice, the same) or a generated one shown once."""
     if not clicks:
         raise PreventUpdate
-    chosen = _lang(lang)
+    chosen = chosen_lang(lang)
     name = (username or "").strip()
     cleared = {"password": "", "again": ""}  # typed passwords never stay in the form
     generated = GENERATE in (generate or [])
@@ -176,8 +163,8 @@ def create_account(
             name,
             role or DEFAULT_ROLE.value,
             password or "",
-            actor=_who().name,
-            address=_address(),
+            actor=acting_principal().name,
+            address=client_address(),
         )
     except IocError as error:
         message = _refused(error, chosen, name=name, subject="account")
@@ -188,7 +175,7 @@ def create_account(
             **cleared,
             **_tables(("accounts", "audit"), chosen),
         }
-    log.info("admin %s created account %r (%s)", _who().name, account.username, account.role.value)
+    log.info("admin %s created account %r (%s)", acting_principal().name, account.username, account.role.value)
     message = done("admin.done.create", chosen, name=account.username, role=t(f"role.{account.role.value}", chosen))
     secret = password_secret(account.username, password or "", chosen) if generated else None
     return {"message": message, "secret": secret, "username": "", **cleared, **_tables(("accounts", "audit"), chosen)}
@@ -199,8 +186,8 @@ def _change(
 ) -> tuple[accounts.Account, str | None]:
     """Apply one row action (one of ACTIONS) as the signed-in admin: the account after it, and the new password to
     show once (reset_password) or None."""
-    db, who = resources().database, _who()
-    common: dict[str, Any] = {"actor": who.name, "address": _address(), "expected_version": version}
+    db, who = resources().database, acting_principal()
+    common: dict[str, Any] = {"actor": who.name, "address": client_address(), "expected_version": version}
     if action == "disable":
         return accounts.disable(db, account.username, **common), None
     if action == "enable":
@@ -232,7 +219,7 @@ def account_action(clicks: list[int | None], roles: list[str | None], lang: str 
     action, account_id, version = trigger.get("action"), trigger.get("account"), trigger.get("version")
     if action not in ACTIONS or not isinstance(account_id, int) or not isinstance(version, int):
         raise PreventUpdate  # not a row this page drew
-    chosen = _lang(lang)
+    chosen = chosen_lang(lang)
     shown_roles = dash.ctx.args_grouping["roles"]  # the role chosen in each row, with its row's id
     role = next((item.value for item in shown_roles if item.id.get("account") == account_id), None)
     name = f"#{account_id}"
@@ -246,7 +233,7 @@ def account_action(clicks: list[int | None], roles: list[str | None], lang: str 
     except IocError as error:
         message = _refused(error, chosen, name=name, subject="account")
     else:
-        log.info("admin %s: %s on account %r", _who().name, action, name)
+        log.info("admin %s: %s on account %r", acting_principal().name, action, name)
         if changed.version == version:
             message = done("admin.done.unchanged", chosen, name=name)
         else:
@@ -270,15 +257,16 @@ def create_token(clicks: int | None, name: str | None, lang: str | None) -> dict
     """Make a display token for a wall screen and show its address once."""
     if not clicks:
         raise PreventUpdate
-    chosen = _lang(lang)
+    chosen = chosen_lang(lang)
     wanted = (name or "").strip()
     res = resources()
     try:
-        token, secret = create_display_token(res.database, wanted, actor=_who().name, address=_address())
+        token, secret = create_display_token(res.database, wanted, actor=acting_principal().name,
+                                             address=client_address())  # fmt: skip
     except IocError as error:
         message = _refused(error, chosen, name=wanted, subject="token")
         return {"message": message, "secret": None, "token_name": no_update, **_tables(("tokens", "audit"), chosen)}
-    log.info("admin %s created display token %r", _who().name, token.name)
+    log.info("admin %s created display token %r", acting_principal().name, token.name)
     return {
         "message": done("admin.done.token", chosen, name=token.name),
         "secret": token_secret(token.name, display_url(res.settings, secret), chosen),
@@ -301,7 +289,7 @@ def revoke_token(clicks: list[int | None], lang: str | None) -> dict[str, Any]:
     token_id = _clicked().get("token")
     if not isinstance(token_id, int):
         raise PreventUpdate
-    chosen = _lang(lang)
+    chosen = chosen_lang(lang)
     db = resources().database
     name = f"#{token_id}"
     try:
@@ -311,10 +299,10 @@ def revoke_token(clicks: list[int | None], lang: str | None) -> dict[str, Any]:
         name = token.name
         if not token.active:
             raise StaleVersion(f"display token {name!r} was revoked meanwhile")
-        revoke_display_token(db, name, actor=_who().name, address=_address(), expected_id=token_id)
+        revoke_display_token(db, name, actor=acting_principal().name, address=client_address(), expected_id=token_id)
     except IocError as error:
         message = _refused(error, chosen, name=name, subject="token")
     else:
-        log.info("admin %s revoked display token %r", _who().name, name)
+        log.info("admin %s revoked display token %r", acting_principal().name, name)
         message = done("admin.done.revoke", chosen, name=name)
     return {"message": message, "secret": None, **_tables(("tokens", "audit"), chosen)}

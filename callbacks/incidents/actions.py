@@ -15,13 +15,12 @@ import dash
 import redis
 from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
-from flask import request
 
-from callbacks import resources
-from callbacks.auth import Principal, guarded, principal
+from callbacks import chosen_lang, resources
+from callbacks.auth import acting_principal, client_address, guarded
 from ioc.documents import decode_health
 from ioc.errors import DatabaseError, IocError, NotFound
-from ioc.i18n import Lang, normalize_lang, t
+from ioc.i18n import t
 from ioc.incidents import lifecycle
 from ioc.incidents.model import Incident, IncidentChanged, Limits, allowed_actions
 from ioc.incidents.places import nearest_place
@@ -57,15 +56,6 @@ def _dup(outputs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _who() -> Principal:
-    who = principal()
-    if who is None:  # guarded() let the call through, so there is one
-        raise RuntimeError("an incidents callback ran without a principal")
-    return who
-
-
-def _lang(lang: object) -> Lang:
-    return normalize_lang(lang, resources().settings.language)
 
 
 def now() -> datetime:
@@ -111,7 +101,7 @@ def detail_values(incident: Incident, lang: str) -> dict[str, Any]:
         lang=lang,
         tile_url=res.settings.tile_url,
     )
-    allowed = allowed_actions(incident.status, ROLE_PERMISSIONS[_who().role])
+    allowed = allowed_actions(incident.status, ROLE_PERMISSIONS[acting_principal().role])
     return {
         "detail": view,
         "shown": {"id": incident.id, "version": incident.version},
@@ -177,7 +167,7 @@ def reload_table(
 ) -> dict[str, Any]:
     """The table for the filters chosen: on a poll only when the change marker moved, at once when a filter
     changed. Selection is kept by the grid (rows are identified by incident id)."""
-    chosen = _lang(lang)
+    chosen = chosen_lang(lang)
     res = resources()
     polled = {item["prop_id"] for item in dash.ctx.triggered} == {f"{ids.POLL}.n_intervals"}
     try:
@@ -216,7 +206,7 @@ def reload_table(
 def show_detail(selected: Any, marker: str | None, shown: Any, lang: str | None) -> dict[str, Any]:
     """The detail of the selected row, read now; when only the incidents changed (the marker), rebuilt only if the
     incident shown is not the version on screen any more."""
-    chosen = _lang(lang)
+    chosen = chosen_lang(lang)
     first = selected[0] if isinstance(selected, list) and selected else None
     incident_id = first.get("id") if isinstance(first, dict) else None
     only_marker = {item["prop_id"] for item in dash.ctx.triggered} == {f"{ids.MARKER}.data"}
@@ -266,8 +256,8 @@ def act(clicks: list[int | None], shown: Any, text: str | None, unit: str | None
     if not isinstance(shown, dict) or not isinstance(shown.get("id"), int) or not isinstance(shown.get("version"), int):
         raise PreventUpdate
     action = BUTTONS[trigger]
-    chosen = _lang(lang)
-    res, who = resources(), _who()
+    chosen = chosen_lang(lang)
+    res, who = resources(), acting_principal()
     keep = {"text": no_update, "unit": no_update}
     try:
         incident = lifecycle.act(
@@ -281,7 +271,7 @@ def act(clicks: list[int | None], shown: Any, text: str | None, unit: str | None
             units=res.settings.incident_units,
             text=text,
             unit=unit,
-            address=request.remote_addr,
+            address=client_address(),
         )
     except IncidentChanged as exc:
         log.info("%s: %s on incident %s refused, changed meanwhile", who.name, action.value, shown["id"])
@@ -327,7 +317,7 @@ def pick_place(click: Any, lang: str | None) -> dict[str, Any]:
     point = clicked_point(click)
     if point is None:
         raise PreventUpdate
-    chosen = _lang(lang)
+    chosen = chosen_lang(lang)
     city = resources().city
     lat, lon = point
     if not city.contains(lat, lon):
@@ -366,11 +356,11 @@ def open_incident(
     """Open an incident by hand at the point picked on the map."""
     if not clicks:
         raise PreventUpdate
-    chosen = _lang(lang)
+    chosen = chosen_lang(lang)
     unchanged = {"description": no_update, "point": no_update, "pin": no_update, "place": no_update}
     if not isinstance(point, dict) or not all(isinstance(point.get(k), int | float) for k in ("lat", "lon")):
         return {"message": problem(t("incidents.new.needs_place", chosen)), **unchanged}
-    res, who = resources(), _who()
+    res, who = resources(), acting_principal()
     try:
         incident = lifecycle.open_by_hand(
             res.database,
@@ -383,7 +373,7 @@ def open_incident(
             lon=float(point["lon"]),
             description=description or "",
             severity=severity or "",  # type: ignore[arg-type]
-            address=request.remote_addr,
+            address=client_address(),
         )
     except IocError as exc:
         (log.error if isinstance(exc, DatabaseError) else log.info)(

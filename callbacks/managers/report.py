@@ -15,14 +15,13 @@ from typing import Any, Final
 import dash
 from dash import Input, Output, State, callback
 from dash.exceptions import PreventUpdate
-from flask import request
 
-from callbacks import resources
-from callbacks.auth import guarded, principal
+from callbacks import chosen_lang, resources
+from callbacks.auth import client_address, guarded, principal
 from ioc.city import City
 from ioc.db import Database
 from ioc.errors import DatabaseError
-from ioc.i18n import Lang, normalize_lang, t
+from ioc.i18n import Lang, t
 from ioc.incidents.model import INCIDENT_TYPES, SEVERITY_ORDER
 from ioc.incidents.queries import Filters
 from ioc.incidents.reports import (
@@ -129,9 +128,6 @@ def download(content: bytes, name: str, media_type: str) -> dict[str, Any]:
     return {"content": base64.b64encode(content).decode("ascii"), "filename": name, "type": media_type, "base64": True}
 
 
-def _lang(lang: object) -> Lang:
-    return normalize_lang(lang, resources().settings.language)
-
 
 @callback(
     output=OUTPUTS,
@@ -150,7 +146,7 @@ def refresh(
     """The figures for the period and filters chosen (and when the page loads)."""
     res = resources()
     controls = {"period": period, "start": start, "end": end, "types": types, "wards": wards, "severities": severities}
-    return page_outputs(res.database, res.city, filters_of(controls, city=res.city), _lang(lang))
+    return page_outputs(res.database, res.city, filters_of(controls, city=res.city), chosen_lang(lang))
 
 
 @callback(
@@ -181,7 +177,7 @@ def export(
     if trigger not in EXPORT_BUTTONS or not clicks[trigger]:
         raise PreventUpdate  # drawn anew, not clicked
     fmt = EXPORT_BUTTONS[trigger]
-    res, chosen = resources(), _lang(lang)
+    res, chosen = resources(), chosen_lang(lang)
     controls = {"period": period, "start": start, "end": end, "types": types, "wards": wards, "severities": severities}
     try:
         name, content = export_bytes(res.database, filters_of(controls, city=res.city), fmt, tz=res.city.timezone)
@@ -192,7 +188,7 @@ def export(
     log.info("%s exported incidents as %s (%d bytes)", who.name if who else "?", name, len(content))
     try:
         record_export(res.database, actor=who.name if who else "?", name=name, size=len(content),
-                      filters=filters_of(controls, city=res.city), address=request.remote_addr)  # fmt: skip
+                      filters=filters_of(controls, city=res.city), address=client_address())  # fmt: skip
     except DatabaseError as exc:  # not audited, not given: an export must leave its trace
         log.error("managers' export cannot be audited: %s", exc)
         return {"download": None, "message": problem(t("mgr.unavailable", chosen))}
