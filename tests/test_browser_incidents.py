@@ -79,6 +79,22 @@ def test_an_operator_acknowledges_an_incident_and_the_timeline_shows_it(site: tu
     detail = page.locator("#incidents-detail")
     detail.locator(".inc-detail-title", has_text=f"#{made.id}").wait_for()
     assert "two cars at the junction" in (detail.text_content() or "")
+    # The place is seen on the small map: its marker is the topmost thing where it is drawn (not under the basemap).
+    marker = page.locator(".inc-map--detail path.inc-map-incident")
+    marker.wait_for()
+    page.wait_for_timeout(500)  # the basemap's GeoJSON is drawn when its data arrives, possibly after the marker
+    on_top = page.evaluate("""() => { const m = document.querySelector('.inc-map--detail path.inc-map-incident');
+        const box = m.getBoundingClientRect();
+        const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+        return hit === m; }""")
+    assert on_top, "the incident's marker is hidden under the basemap"
+    # Whatever order the layers arrive in: the filled basemap sits in a pane below the markers' pane.
+    panes = page.evaluate("""() => { const map = document.querySelector('.inc-map--detail');
+        const z = p => Number(getComputedStyle(p).zIndex);
+        const marker = map.querySelector('path.inc-map-incident').closest('.leaflet-pane');
+        const filled = [...map.querySelectorAll('path')].filter(p => p.getAttribute('fill-opacity') === '1');
+        return {marker: z(marker), basemap: filled.map(p => z(p.closest('.leaflet-pane')))}; }""")
+    assert panes["basemap"] and all(z < panes["marker"] for z in panes["basemap"]), panes
     button = page.locator("#incidents-do-acknowledge")
     assert button.is_visible() and page.locator("#incidents-do-close").is_hidden()
 

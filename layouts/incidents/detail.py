@@ -171,12 +171,18 @@ def base_layers(city: City, tile_url: str) -> list[Component]:
     """The map underneath: tiles when configured, else the city's offline basemap (styled by assets/wall_map.js)."""
     if tile_url:
         return [dl.TileLayer(url=tile_url, opacity=0.6)]
+    # In a pane of its own under the overlays (as on the wall): the city outline is filled opaque, and GeoJSON data
+    # drawn after the markers would otherwise cover them.
     return [
-        dl.GeoJSON(
-            data=city.basemap,
-            style={"variable": "wallMap.basemapStyle"},
-            pointToLayer={"variable": "wallMap.basemapPoint"},
-            interactive=False,
+        dl.Pane(
+            dl.GeoJSON(
+                data=city.basemap,
+                style={"variable": "wallMap.basemapStyle"},
+                pointToLayer={"variable": "wallMap.basemapPoint"},
+                interactive=False,
+            ),
+            name="inc-basemap",
+            style={"zIndex": 250},
         )
     ]
 

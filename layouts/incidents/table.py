@@ -120,7 +120,6 @@ def incidents_table(table_rows: list[dict[str, Any]], lang: str) -> dag.AgGrid:
             "theme": {"function": GRID_THEME},
             "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
             "animateRows": False,
-            "overlayNoRowsTemplate": t("incidents.none", lang),
             "localeText": {**grid_locale(lang), "noRowsToShow": t("incidents.none", lang)},
         },
         selectedRows=[],
