@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Literal, ParamSpec, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import dash
 import redis
@@ -36,6 +36,7 @@ from callbacks import resources, resources_of
 from ioc.accounts import Account, LoginRefused, authenticate, get_account, record_logout
 from ioc.errors import DatabaseError
 from ioc.i18n import normalize_lang
+from ioc.links import site_path
 from ioc.ratelimit import LoginLimiter
 from ioc.roles import Permission, Role, may
 from ioc.secret_key import secret_key
@@ -285,17 +286,8 @@ def _lang() -> str:
 
 
 def _local(target: str | None) -> str:
-    """A redirect target kept on this site: a path only (no scheme or host), else the front page. Backslashes,
-    spaces and control characters are refused too: browsers read "/\\evil.example" and "/<tab>/evil.example" as
-    "//evil.example", another site."""
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    if "\\" in target or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or parts.path == LOGIN_PATH:
-        return "/"
-    return target.rstrip("?") or "/"
+    """A redirect target kept on this site (ioc.links.site_path), never the login page itself."""
+    return site_path(target, refuse=(LOGIN_PATH,))
 
 
 def csrf_token() -> str:

@@ -15,6 +15,7 @@ from dash import html, no_update
 
 from ioc.city import City, Sensor
 from ioc.i18n import LANGS, TEXTS, normalize_lang, t
+from ioc.links import lang_link
 
 # ---------------------------------------------------------------- names and time
 
@@ -179,7 +180,7 @@ def language_switch(path: str, lang: str, prefix: str) -> html.Nav:
         className=f"{prefix}-lang",
         title=t("wall.language", lang),
         children=[
-            html.A(code.upper(), href=f"{path}?lang={code}",
+            html.A(code.upper(), href=lang_link(path, code),
                    className=f"{prefix}-lang-link{' is-active' if code == lang else ''}")
             for code in LANGS
         ],

@@ -11,6 +11,7 @@ from dash import html
 from dash.development.base_component import Component
 
 from ioc.i18n import LANGS, t
+from ioc.links import lang_link
 
 _STYLE: Final = """
 body { margin: 0; min-height: 100vh; display: flex; align-items: center; justify-content: center;
@@ -36,7 +37,7 @@ def _page(lang: str, title: str, body: str) -> str:
 
 
 def _langs(lang: str, path: str) -> str:
-    links = "".join(f'<a href="{path}?lang={code}">{code.upper()}</a>' for code in LANGS if code != lang)
+    links = "".join(f'<a href="{escape(lang_link(path, code))}">{code.upper()}</a>' for code in LANGS if code != lang)
     return f'<div class="langs">{links}</div>'
 
 

@@ -17,6 +17,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from ioc.i18n import LANGS, t
+from ioc.links import lang_link
 from layouts import states
 
 PREFIX: Final = "shell"
@@ -143,7 +144,7 @@ def nav(pages: list[NavPage], current: str, name: str, role: str, csrf: str, lan
     """The navigation of a signed-in person: the pages their role may open, who they are, and sign out (a form
     POST carrying the session's CSRF token)."""
     links = [
-        html.A(t(page.label, lang), href=f"{page.path}?lang={lang}", id=f"{NAV}-{page.path.strip('/') or 'wall'}",
+        html.A(t(page.label, lang), href=lang_link(page.path, lang), id=f"{NAV}-{page.path.strip('/') or 'wall'}",
                className="shell-link is-current" if page.path == current else "shell-link")
         for page in pages
     ]  # fmt: skip
@@ -154,7 +155,7 @@ def nav(pages: list[NavPage], current: str, name: str, role: str, csrf: str, lan
                   html.Button(t("shell.logout", lang), type="submit", id=f"{NAV}-logout")],
     )  # fmt: skip
     other = next(code for code in LANGS if code != lang)
-    switch = html.A(other.upper(), href=f"{current}?lang={other}", id=f"{NAV}-lang", className="shell-link")
+    switch = html.A(other.upper(), href=lang_link(current, other), id=f"{NAV}-lang", className="shell-link")
     return [*links, user, switch, logout]
 
 

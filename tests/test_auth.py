@@ -461,3 +461,8 @@ def test_next_cannot_lead_to_another_site(served: Served) -> None:
     assert 'name="next" value="/?lang=en&amp;watchdog_ms=2000"' in form.text and "Sign in" in form.text
     evil = anonymous.request("GET", "/login?next=%2F%5Cevil.example")
     assert 'name="next" value="/"' in evil.text
+    # A dot segment before a double slash: the browser would resolve "/.//evil.example" to "//evil.example".
+    for target in ("/.//evil.example", "/%2e//evil.example/x"):
+        http = UrlHttp(served.url)
+        reply = post_login(http, operator.username, PASSWORD, csrf=login_form(http), next_path=target)
+        assert reply.status == 302 and (reply.location or "").startswith("/evil.example"), (target, reply.location)
