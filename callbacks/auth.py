@@ -182,7 +182,7 @@ def install(app: dash.Dash) -> None:
     server.add_url_rule(LOGIN_PATH, "ioc_login", _login, methods=["GET", "POST"])
     # GET too, only to refuse it: Dash's catch-all page route would otherwise serve the app's page at /logout.
     server.add_url_rule(LOGOUT_PATH, "ioc_logout", _logout, methods=["GET", "POST"])
-    server.add_url_rule(DISPLAY_PATH, "ioc_display", _display, methods=["GET"])
+    server.add_url_rule(DISPLAY_PATH, "ioc_display", _display, methods=["GET", "POST"])
     server.add_url_rule(STATUS_PATH, "ioc_auth_status", _status, methods=["GET"])
 
 
@@ -411,12 +411,26 @@ def _session_ended() -> bool:
 
 
 def _display() -> Response:
-    """A wall screen opens its display-token URL once: signed in as that token, on to the kiosk wall."""
-    token = verify_display_token(resources().database, request.args.get("token"))
+    """A wall screen opens its display-token URL once: signed in as that token, on to the kiosk wall. In a browser
+    where a person is signed in, the link first asks (GET) and replaces that session only when the person confirms
+    (POST with the session's CSRF token): a link must not quietly turn someone's desk into a wall."""
+    given = request.form.get("token") if request.method == "POST" else request.args.get("token")
+    token = verify_display_token(resources().database, given)
     if token is None:
         return Response(login_page.revoked_html(_lang()), status=401, mimetype="text/html")
+    who = principal()
+    if who is not None and who.kind == "account":
+        if request.method == "GET" or not _csrf_ok():
+            html = login_page.display_confirm_html(_lang(), name=who.name, wall=token.name, csrf=_csrf_token(),
+                                                   token=given or "")  # fmt: skip
+            return Response(html, status=200 if request.method == "GET" else 400, mimetype="text/html")
+        account = get_account(resources().database, who.ref)
+        if account is not None:
+            record_logout(resources().database, account, client_address())
+        _end_session()
+        logout_user()
     start_session(Principal.of_token(token))
-    lang = request.args.get("lang")
+    lang = request.values.get("lang")
     return redirect(f"/?{urlencode({'lang': lang})}" if lang else "/")  # type: ignore[return-value]
 
 

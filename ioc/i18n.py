@@ -44,6 +44,16 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
         "en": "The database does not answer. The wall still works; this page opens again once it does.",
     },
     "auth.revoked": {"vi": "Quyền truy cập đã bị thu hồi", "en": "Access revoked"},
+    "auth.display_confirm": {
+        "vi": "Mở trình duyệt này làm màn hình tường?",
+        "en": "Turn this browser into a wall screen?",
+    },
+    "auth.display_confirm_hint": {
+        "vi": "Trình duyệt này đang đăng nhập với tên {name}. Mở liên kết màn hình “{wall}” sẽ đăng xuất {name}.",
+        "en": "This browser is signed in as {name}. Opening the wall screen link “{wall}” signs {name} out.",
+    },
+    "auth.display_open": {"vi": "Đăng xuất và mở màn hình tường", "en": "Sign out and open the wall screen"},
+    "auth.display_keep": {"vi": "Giữ phiên đăng nhập của tôi", "en": "Keep my session"},
     "auth.revoked_hint": {"vi": "Màn hình này không còn hiển thị số liệu thành phố. Liên hệ quản trị viên.",
                           "en": "This screen no longer shows city data. Ask an administrator for a new link."},
     "shell.logout": {"vi": "Đăng xuất", "en": "Sign out"},

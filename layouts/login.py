@@ -26,6 +26,7 @@ button { margin-top: 1.3rem; width: 100%; padding: 0.7rem; border: 0; border-rad
 .problem { margin: 0 0 0.8rem; padding: 0.6rem 0.8rem; border-radius: 0.4rem; background: #3a0710; color: #ffd2d9; }
 .langs { margin-top: 1.2rem; font-size: 0.9rem; text-align: right; }
 .langs a { color: #9fb0c2; margin-left: 0.6rem; }
+a.back { color: #9fb0c2; }
 """
 PROBLEMS: Final = ("invalid_credentials", "disabled", "rate_limited", "expired", "unavailable")
 
@@ -75,7 +76,7 @@ def login_html(
 def forbidden_html(lang: str, name: str) -> str:
     """A page this role may not open (HTTP 403): says so, and offers the way back."""
     body = (f"<h1>{escape(t('auth.forbidden', lang))}</h1><p>{escape(t('auth.signed_in_as', lang, name=name))}</p>"
-            f'<p><a href="/" style="color:#9fb0c2">{escape(t("auth.back", lang))}</a></p>')  # fmt: skip
+            f'<p><a href="/" class="back">{escape(t("auth.back", lang))}</a></p>')  # fmt: skip
     return _page(lang, t("auth.forbidden", lang), body)
 
 
@@ -90,7 +91,7 @@ def forbidden_component(lang: str, name: str | None) -> Component:
 def unavailable_html(lang: str) -> str:
     """A page that needs the database while it does not answer (HTTP 503): says so; the wall still works."""
     body = (f"<h1>{escape(t('auth.unavailable', lang))}</h1><p>{escape(t('auth.unavailable_hint', lang))}</p>"
-            f'<p><a href="/" style="color:#9fb0c2">{escape(t("auth.back", lang))}</a></p>')  # fmt: skip
+            f'<p><a href="/" class="back">{escape(t("auth.back", lang))}</a></p>')  # fmt: skip
     return _page(lang, t("auth.unavailable", lang), body)
 
 
@@ -98,3 +99,19 @@ def revoked_html(lang: str) -> str:
     """A display link whose token is unknown or revoked (HTTP 401)."""
     body = f"<h1>{escape(t('auth.revoked', lang))}</h1><p>{escape(t('auth.revoked_hint', lang))}</p>"
     return _page(lang, t("auth.revoked", lang), body)
+
+
+def display_confirm_html(lang: str, *, name: str, wall: str, csrf: str, token: str) -> str:
+    """A display-token link opened in a browser where a person is signed in: asks before that session is replaced
+    by the wall screen's (a POST with the session's CSRF token); the other choice keeps the session."""
+    body = (
+        f"<h1>{escape(t('auth.display_confirm', lang))}</h1>"
+        f"<p>{escape(t('auth.display_confirm_hint', lang, name=name, wall=wall))}</p>"
+        f'<form method="post" action="/display" id="display-form">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f'<input type="hidden" name="token" value="{escape(token)}">'
+        f'<input type="hidden" name="lang" value="{escape(lang)}">'
+        f'<button type="submit" id="display-open">{escape(t("auth.display_open", lang))}</button></form>'
+        f'<p><a href="/" class="back" id="display-keep">{escape(t("auth.display_keep", lang))}</a></p>'
+    )
+    return _page(lang, t("auth.display_confirm", lang), body)

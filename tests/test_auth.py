@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import dash
 import pytest
@@ -466,3 +467,34 @@ def test_next_cannot_lead_to_another_site(served: Served) -> None:
         http = UrlHttp(served.url)
         reply = post_login(http, operator.username, PASSWORD, csrf=login_form(http), next_path=target)
         assert reply.status == 302 and (reply.location or "").startswith("/evil.example"), (target, reply.location)
+
+
+def test_a_display_link_asks_before_replacing_a_signed_in_session(served: Served) -> None:
+    operator = new_account(served.database, Role.OPERATOR)
+    token, secret = new_display_token(served.database)
+    http = signed_in_as(served, operator.username)
+    link = f"/display?{urlencode({'token': secret, 'lang': 'en'})}"
+    asked = http.request("GET", link)
+    assert asked.status == 200 and "Turn this browser into a wall screen?" in asked.text and token.name in asked.text
+    assert http.request("GET", "/auth/status").json()["name"] == operator.username  # nothing replaced yet
+    form = dict(re.findall(r'name="(csrf|token|lang)" value="([^"]*)"', asked.text))
+    assert form["token"] == secret
+    forged = http.request("POST", "/display", form={**form, "csrf": "not the session's"})
+    assert forged.status == 400 and http.request("GET", "/auth/status").json()["name"] == operator.username
+    confirmed = http.request("POST", "/display", form=form)
+    assert (confirmed.status, confirmed.location) == (302, "/?lang=en")
+    assert http.request("GET", "/auth/status").json() == {"name": token.name, "role": "display", "kind": "display"}
+    (logged,) = entries(served.database, action="logout", object_id=operator.id)
+    assert logged.actor == operator.username
+    # Without a person's session the link signs the screen in at once, as before; a bad token is refused.
+    screen = UrlHttp(served.url)
+    assert screen.request("GET", link).status == 302
+    assert http.request("POST", "/display", form={**form, "token": "nope"}).status == 401
+
+
+def signed_in_as(served: Served, username: str) -> UrlHttp:
+    """A browser of the served app signed in through the login form."""
+    http = UrlHttp(served.url)
+    reply = post_login(http, username, PASSWORD, csrf=login_form(http))
+    assert reply.status == 302
+    return http
