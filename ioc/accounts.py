@@ -194,15 +194,26 @@ def _existing(session: Session, username: str, expected_version: int | None) -> 
     return row
 
 
-def _enabled_admins(session: Session) -> int:
-    """How many enabled admin accounts exist."""
-    query = sa.select(sa.func.count()).where(AccountRow.role == Role.ADMIN.value, AccountRow.disabled.is_(False))
-    return int(session.scalar(query) or 0)
+def _lock_enabled_admins(session: Session) -> list[int]:
+    """The ids of the enabled admins, each row locked until the transaction ends (SELECT ... FOR UPDATE, in id
+    order so two callers never deadlock). A concurrent demotion or disable waits here and then counts what the
+    first one left; on SQLite the write transaction already holds the database's write lock (BEGIN IMMEDIATE)."""
+    query = (
+        sa.select(AccountRow.id)
+        .where(AccountRow.role == Role.ADMIN.value, AccountRow.disabled.is_(False))
+        .order_by(AccountRow.id)
+        .with_for_update()
+    )
+    return list(session.scalars(query))
 
 
 def _keep_an_admin(session: Session, row: AccountRow, what: str) -> None:
-    """Refuse to disable or demote the last enabled admin (nobody could manage accounts on the web then)."""
-    if row.role == Role.ADMIN.value and not row.disabled and _enabled_admins(session) <= 1:
+    """Refuse to disable or demote the last enabled admin (nobody could manage accounts on the web then). The
+    other admins are counted locked, so they stay admins until this commits: two admins demoting each other at
+    once cannot both pass. If `row` itself changed since it was read, its versioned UPDATE fails (StaleVersion)."""
+    if row.role != Role.ADMIN.value or row.disabled:
+        return
+    if not [admin for admin in _lock_enabled_admins(session) if admin != row.id]:
         raise LastAdmin(f"cannot {what} {row.username!r}: it is the last enabled admin")
 
 

@@ -127,7 +127,13 @@ def revoke_display_token(
     """Revoke the active token of that name: its wall is refused from its next request on. With `expected_id`
     (the token a page showed), StaleVersion if the active token of that name is another one: the shown one was
     revoked and a new one made under its name meanwhile."""
-    query = sa.select(DisplayTokenRow).where(DisplayTokenRow.name == name, DisplayTokenRow.revoked_at.is_(None))
+    # Locked: a second revoke at the same moment waits, then finds the token revoked (PostgreSQL checks the WHERE
+    # again on the locked row) instead of revoking and auditing it twice.
+    query = (
+        sa.select(DisplayTokenRow)
+        .where(DisplayTokenRow.name == name, DisplayTokenRow.revoked_at.is_(None))
+        .with_for_update()
+    )
     with db.transaction() as session:
         row = session.scalars(query).one_or_none()
         if row is None:
