@@ -97,9 +97,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class UrlHttp:
     """HTTP to a real server at `base_url` (e.g. gunicorn in a test), with a cookie jar of its own."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30.0, headers: Mapping[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.headers = dict(headers or {})  # sent with every request (e.g. X-Forwarded-For, as a proxy would)
         self.cookies = CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect())
 
@@ -108,7 +109,7 @@ class UrlHttp:
     ) -> HttpReply:
         """Send one request over a new connection."""
         data: bytes | None = None
-        headers = {}
+        headers = dict(self.headers)
         if json_body is not None:
             data, headers["Content-Type"] = json.dumps(json_body).encode(), "application/json"
         elif form is not None:

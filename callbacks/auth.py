@@ -31,13 +31,15 @@ import dash
 import redis
 from flask import Flask, Response, abort, current_app, jsonify, redirect, request, session
 from flask_login import LoginManager, current_user, login_user, logout_user
+from itsdangerous import BadData, URLSafeSerializer
 
 from callbacks import resources, resources_of
 from ioc.accounts import Account, LoginRefused, authenticate, get_account, record_logout
 from ioc.errors import DatabaseError
 from ioc.i18n import normalize_lang
 from ioc.links import site_path
-from ioc.ratelimit import LoginLimiter
+from ioc.proxies import TrustedProxies
+from ioc.ratelimit import LoginLimiter, subject
 from ioc.roles import Permission, Role, may
 from ioc.secret_key import secret_key
 from ioc.tokens import DisplayToken, list_display_tokens, verify_display_token
@@ -63,6 +65,10 @@ SESSION_PRINCIPAL_KEY: Final = "_user_id"  # where Flask-Login keeps the princip
 DEGRADED_LOG_EVERY_S: Final = 60.0
 DEGRADED_NOTE: Final = "ioc.auth.degraded"  # the app's note of when it last said it serves without the database
 SESSION_ID_KEY: Final = "sid"  # a random id per sign-in, marked in Redis at sign-out (keys.ended_session)
+DEVICE_COOKIE: Final = "ioc_device"  # a browser where these names signed in before (ioc.ratelimit's device cookies)
+DEVICE_SALT: Final = "ioc-device"
+DEVICE_MAX_NAMES: Final = 8
+DEVICE_MAX_AGE_S: Final = 400 * 86_400  # the longest a browser keeps a cookie
 SESSION_WHO_KEY: Final = "ioc_who"  # the principal as signed in (name, role), for when the database cannot answer
 
 
@@ -178,6 +184,7 @@ def install(app: dash.Dash) -> None:
     manager.user_loader(_load_principal)
     manager.session_protection = "basic"
     manager.init_app(server)
+    server.wsgi_app = TrustedProxies(server.wsgi_app, settings.trusted_proxy_networks)  # type: ignore[method-assign]
     server.before_request(_gate)
     server.add_url_rule(LOGIN_PATH, "ioc_login", _login, methods=["GET", "POST"])
     # GET too, only to refuse it: Dash's catch-all page route would otherwise serve the app's page at /logout.
@@ -309,7 +316,8 @@ def _csrf_ok() -> bool:
 
 
 def client_address() -> str | None:
-    """The address of the request's client (as the proxy in front passes it), for the audit log."""
+    """The address of the request's client, for the audit log and the login limit: behind a trusted proxy
+    (IOC_TRUSTED_PROXIES) the one it reports, else the peer's (ioc.proxies, installed on the server)."""
     return request.remote_addr
 
 
@@ -335,7 +343,7 @@ def _login() -> Response | str:
     username = request.form.get("username", "")
     try:
         outcome = authenticate(res.database, LoginLimiter.from_settings(res.redis, res.settings), username,
-                               request.form.get("password", ""), client_address())  # fmt: skip
+                               request.form.get("password", ""), client_address(), _device_of(username))  # fmt: skip
     except (redis.RedisError, OSError, DatabaseError) as exc:
         log.error("login unavailable: %s", exc)
         html = login_page.login_html(lang, csrf=_csrf_token(), target=target, problem="unavailable", username=username)
@@ -348,7 +356,44 @@ def _login() -> Response | str:
             return Response(html, 429, headers={"Retry-After": str(wait or 1)})
         return Response(html, 401)
     start_session(Principal.of_account(outcome))
-    return redirect(target)  # type: ignore[return-value]
+    response: Response = redirect(target)  # type: ignore[assignment]
+    _remember_device(response, outcome.username)
+    return response
+
+
+def _device_signer() -> URLSafeSerializer:
+    """Signs device cookies with the app's secret key (a salt of their own: never valid as a session)."""
+    return URLSafeSerializer(current_app.secret_key or "", salt=DEVICE_SALT)
+
+
+def _device_cookie() -> dict[str, Any] | None:
+    """This browser's device cookie (signed with the app's key), or None."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw or len(raw) > 4096:
+        return None
+    try:
+        data = _device_signer().loads(raw)
+    except BadData:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not isinstance(data.get("names"), list):
+        return None
+    return data
+
+
+def _device_of(username: str) -> str | None:
+    """The id of this browser if `username` signed in here before (its login attempts then count on their own)."""
+    data = _device_cookie()
+    return data["id"] if data is not None and subject(username) in data["names"] else None
+
+
+def _remember_device(response: Response, username: str) -> None:
+    """Mark this browser as one where `username` signs in (the newest DEVICE_MAX_NAMES names are kept)."""
+    data = _device_cookie() or {"id": secrets.token_urlsafe(16), "names": []}
+    name = subject(username)
+    names = [kept for kept in data["names"] if kept != name and isinstance(kept, str)][-(DEVICE_MAX_NAMES - 1):]
+    value = _device_signer().dumps({"id": data["id"], "names": [*names, name]})
+    response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_MAX_AGE_S, path=LOGIN_PATH, httponly=True, samesite="Lax",
+                        secure=resources().settings.cookie_secure)  # fmt: skip
 
 
 def start_session(who: Principal) -> None:

@@ -390,11 +390,12 @@ def _audit_name(username: str) -> str:
 
 
 def authenticate(
-    db: Database, limiter: LoginLimiter, username: str, password: str, address: str | None
+    db: Database, limiter: LoginLimiter, username: str, password: str, address: str | None, device: str | None = None
 ) -> Account | LoginRefused:
     """Check a login: the Account, or LoginRefused with the reason; every outcome is audited, attempts are
-    rate-limited per user name and per address (Redis errors propagate: no Redis, no login)."""
-    wait_s = limiter.acquire(username, address)
+    rate-limited per user name and per address, or per browser where the name signed in before (`device`, see
+    ioc.ratelimit; Redis errors propagate: no Redis, no login)."""
+    wait_s = limiter.acquire(username, address, device)
     shown_name = _audit_name(username)
     if wait_s is not None:
         refused = LoginRefused(LoginFailure.RATE_LIMITED, retry_after_s=wait_s)
@@ -426,7 +427,7 @@ def authenticate(
                          object_id=None if row is None else row.id, after={"reason": outcome.reason.value},
                          address=address)  # fmt: skip
     if isinstance(outcome, Account):
-        limiter.succeeded(username, address)
+        limiter.succeeded(username, address, device)
     return outcome
 
 

@@ -113,6 +113,16 @@ class Keys:
         """Counter of failed logins from one client address in the current window; expires with it."""
         return f"{self._tag('auth')}:login:address:{address}"
 
+    def login_failures_device(self, username: str, device: str) -> str:
+        """Counter of failed logins for one user name from one browser where it signed in before (a device cookie);
+        the name's own and the address's counters do not apply there, so nobody else can lock that browser out."""
+        return f"{self._tag('auth')}:login:device:{username}:{device}"
+
+    def login_lockouts(self, username: str) -> str:
+        """How many times in a row a user name's (or a device's) failures reached the limit: each lockout lasts
+        twice the one before; forgotten a day after the last, or at a successful login."""
+        return f"{self._tag('auth')}:login:lockouts:{username}"
+
     def ended_session(self, session_id: str) -> str:
         """Marks a signed-out session (its random id), kept as long as the session could have stayed idle: a copy of
         its cookie (a request still in flight at sign-out re-sets it) is refused until it would have expired."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
 from typing import Literal
@@ -68,6 +69,17 @@ class Settings(BaseSettings):
     )
     login_max_failures: int = Field(default=5, ge=1, le=1_000, description="Failed logins allowed per window.")
     login_window_s: int = Field(default=300, ge=1, le=86_400, description="Login rate-limit window, seconds.")
+    login_max_failures_per_address: int = Field(
+        default=50, ge=1, le=100_000, description="Failed logins allowed per window from one client address."
+    )
+    login_max_lock_s: int = Field(
+        default=3600, ge=1, le=7 * 86_400, description="Longest lock of a user name after repeated lockouts."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Addresses or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8) of the reverse proxies in "
+        "front of the web, whose X-Forwarded-For and X-Forwarded-Proto are believed; empty: none.",
+    )
     # Incidents: which alerts open one, and the time limits of each severity (ioc/incidents/).
     incident_flood_alarm: int = Field(default=2, ge=1, le=3, description="BĐ level at which a station opens one.")
     incident_congestion_s: float = Field(default=900.0, ge=0, description="Congested this long (city time) opens one.")
@@ -100,6 +112,23 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("units must be unique")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        """Each entry an IP address or network, so a typo fails at start (and trusts nobody by accident)."""
+        networks = [part.strip() for part in value.split(",") if part.strip()]
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an IP address or network, e.g. 10.0.0.0/8") from None
+        return ",".join(networks)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """IOC_TRUSTED_PROXIES as networks."""
+        return tuple(ipaddress.ip_network(part, strict=False) for part in self.trusted_proxies.split(",") if part)
 
     @field_validator("redis_url")
     @classmethod

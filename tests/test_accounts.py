@@ -418,3 +418,41 @@ def test_no_default_accounts_once_someone_exists(db: Database) -> None:
     create_account(db, "ana", Role.ADMIN, PASSWORD, actor=ACTOR)
     assert create_default_accounts(db) == []
     assert [a.username for a in list_accounts(db)] == ["ana"]
+
+
+def test_repeated_lockouts_of_a_name_last_ever_longer(redis_url: str, keys: Keys) -> None:
+    client = connect_url(redis_url)
+    try:
+        limiter = LoginLimiter(client, keys, max_failures=2, window_s=1, max_lock_s=3)
+        waits = []
+        for _ in range(3):
+            deadline = time.monotonic() + 10
+            while limiter.acquire("ana", ADDRESS) is None:  # fail until locked
+                assert time.monotonic() < deadline
+            wait = limiter.acquire("ana", ADDRESS)
+            assert wait is not None
+            waits.append(wait)
+            while limiter.acquire("ana", ADDRESS) is not None:  # the lock ends by itself
+                assert time.monotonic() < deadline, waits
+                time.sleep(0.05)
+        assert waits[0] <= 1 and 1.2 < waits[1] <= 2 and 2.2 < waits[2] <= 3, waits  # doubled, up to the longest
+        limiter.succeeded("ana", ADDRESS)
+        assert limiter.acquire("ana", ADDRESS) is None and limiter.acquire("ana", ADDRESS) is None
+        first_again = limiter.acquire("ana", ADDRESS)
+        assert first_again is not None and first_again <= 1  # a success forgot the earlier lockouts
+    finally:
+        wipe_namespace(client, keys)
+        client.close()
+
+
+def test_a_known_browser_counts_on_its_own(db: Database, limiter: LoginLimiter) -> None:
+    create_account(db, "ana", Role.OPERATOR, PASSWORD, actor=ACTOR)
+    for _ in range(3):
+        assert isinstance(authenticate(db, limiter, "ana", "wrong", ADDRESS), LoginRefused)
+    locked = authenticate(db, limiter, "ana", PASSWORD, ADDRESS)
+    assert isinstance(locked, LoginRefused) and locked.reason is LoginFailure.RATE_LIMITED
+    assert isinstance(authenticate(db, limiter, "ana", PASSWORD, ADDRESS, device="desk-1"), Account)
+    for _ in range(3):
+        assert isinstance(authenticate(db, limiter, "ana", "wrong", ADDRESS, device="stolen"), LoginRefused)
+    stolen = authenticate(db, limiter, "ana", PASSWORD, ADDRESS, device="stolen")
+    assert isinstance(stolen, LoginRefused) and stolen.reason is LoginFailure.RATE_LIMITED
