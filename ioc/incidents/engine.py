@@ -4,8 +4,10 @@ consumer group and turns the alerts that matter into incidents.
 Exactly once, even after a crash: each alert applied is stored with its stream entry as a unique key, in the same
 database transaction as the incident changes it caused, and acknowledged in Redis only after that commit. An
 entry delivered again (the engine died between commit and XACK, or another engine claimed it) finds its key
-taken and changes nothing. Two engines can run at once: a conflict (both opening the same incident, or a person
-changing an incident the engine is attaching to) rolls the whole batch back and it is applied again.
+taken and changes nothing. Two engines can run at once: each transaction first locks the places (type and place)
+it touches (`lock_places`), so counters and pending conditions are changed by one engine at a time, and a conflict
+(a person changing an incident the engine is attaching to, or reopening one) rolls the whole batch back and it is
+applied again.
 
 Rules (thresholds in the settings): a station at BĐ II or above (IOC_INCIDENT_FLOOD_ALARM) and a heavy-rain class
 open an incident at once; congestion and a device offline only once they last (IOC_INCIDENT_CONGESTION_S,
@@ -18,6 +20,7 @@ real time: a missed limit marks the incident overdue and raises its severity, on
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -58,6 +61,7 @@ MAX_RETRIES: Final = 5  # a batch refused for a conflict this many times in a ro
 HEAVY: Final = {"heavy": "warning", "very_heavy": "critical"}
 DOWN: Final = ("offline", "fault")
 SUSTAINED: Final = ("congestion", "device_offline")  # conditions that open an incident only once they last
+PLACE_LOCKS: Final = 0x10C1  # the space (first key) of the PostgreSQL advisory locks taken per type and place
 
 Verb = Literal["raise", "start", "clear", "count", "note"]
 
@@ -285,6 +289,21 @@ class _Batch:
         self.session.flush()
 
 
+def lock_places(session: Session, keys: Iterable[str]) -> None:
+    """Hold, until the transaction ends, a lock on each type-and-place key (an open key), so engines applying
+    alerts of one place take turns: a burst's counter or a pending condition is read, changed and written by one
+    at a time (read committed would let two count from the same old value and lose one). PostgreSQL advisory
+    transaction locks, taken in one order so two batches never deadlock; on SQLite a write transaction holds the
+    database's write lock already (BEGIN IMMEDIATE), so nothing more is needed."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    ids = sorted({int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big", signed=True)
+                  for key in keys})  # fmt: skip
+    for lock_id in ids:
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(PLACE_LOCKS, lock_id)))
+
+
 def _entry_id(text: str) -> tuple[int, int]:
     """A stream entry id as a comparable pair."""
     ms, _, seq = text.partition("-")
@@ -422,6 +441,7 @@ class IncidentEngine:
                     seen = set(session.scalars(sa.select(IncidentAlertRow.entry)
                                                .where(IncidentAlertRow.entry.in_(keys))))  # fmt: skip
                     batch.applied.skipped = len(seen)
+                    lock_places(session, self._keys_of(alert for key, (_, alert) in keys.items() if key not in seen))
                     for key, (_, alert) in keys.items():
                         if key not in seen:
                             self._apply(batch, key, alert)
@@ -431,6 +451,11 @@ class IncidentEngine:
                 log.info("alerts batch of %s met a concurrent change (attempt %d): %s", domain, attempt,
                          type(exc).__name__)  # fmt: skip
         raise DatabaseError(f"alerts batch of {domain} kept meeting concurrent changes; retrying later")
+
+    def _keys_of(self, alerts: Iterable[Alert]) -> set[str]:
+        """The type-and-place keys these alerts may read or change (what a batch locks first)."""
+        decisions = ((decide(alert, self.rules), alert.place) for alert in alerts)
+        return {open_key(d.incident_type, place) for d, place in decisions if d is not None}
 
     def _apply(self, b: _Batch, entry: str, alert: Alert) -> None:
         """One alert: open, attach, start or clear a condition, as its decision says; record the entry."""
@@ -522,6 +547,7 @@ class IncidentEngine:
         for key, since in due:
             try:
                 with self.db.transaction() as session, session.no_autoflush:
+                    lock_places(session, [key])
                     batch = _Batch(session, self.rules, self.limits, self.city, now)
                     condition = batch.condition(key)
                     if condition is None or condition.since != since:
@@ -542,7 +568,11 @@ class IncidentEngine:
                 continue  # another engine was first
         if stale_bursts:
             with self.db.transaction() as session:
-                session.execute(sa.delete(IncidentConditionRow).where(IncidentConditionRow.key.in_(stale_bursts)))
+                lock_places(session, stale_bursts)  # a violation counted meanwhile keeps its burst
+                for c in session.scalars(sa.select(IncidentConditionRow)
+                                         .where(IncidentConditionRow.key.in_(stale_bursts))):  # fmt: skip
+                    if not c.times or city_now - max(c.times) > self.rules.violations_window_s:
+                        session.delete(c)
         return opened
 
     def _escalate(self, now: datetime) -> int:
