@@ -33,7 +33,7 @@ from flask import Flask, Response, abort, current_app, jsonify, redirect, reques
 from flask_login import LoginManager, current_user, login_user, logout_user
 from itsdangerous import BadData, URLSafeSerializer
 
-from callbacks import resources, resources_of
+from callbacks import headers, resources, resources_of
 from ioc.accounts import Account, LoginRefused, authenticate, get_account, record_logout
 from ioc.errors import DatabaseError
 from ioc.i18n import normalize_lang
@@ -185,6 +185,7 @@ def install(app: dash.Dash) -> None:
     manager.session_protection = "basic"
     manager.init_app(server)
     server.wsgi_app = TrustedProxies(server.wsgi_app, settings.trusted_proxy_networks)  # type: ignore[method-assign]
+    headers.install(app, settings.tile_url)
     server.before_request(_gate)
     server.add_url_rule(LOGIN_PATH, "ioc_login", _login, methods=["GET", "POST"])
     # GET too, only to refuse it: Dash's catch-all page route would otherwise serve the app's page at /logout.

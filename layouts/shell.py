@@ -159,6 +159,11 @@ def nav(pages: list[NavPage], current: str, name: str, role: str, csrf: str, lan
     return [*links, user, switch, logout]
 
 
+def inline_scripts() -> tuple[str, ...]:
+    """The bodies of the page's own inline scripts (index_string), for the Content-Security-Policy's hashes."""
+    return PAGE_WATCHDOG_JS, states.script(), ACCESS_WATCH_JS
+
+
 def index_string(template: str) -> str:
     """Dash's page HTML template with the inline scripts added after the stylesheets, before any asset script:
     the page watchdog, the state tables assets/wall_map.js reads (layouts/states.py) and the access watch."""
