@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ioc.cli import configure_logging, resolve_redis
+from ioc.datadir import set_private_umask
 from ioc.settings import load_settings
 
 _settings = load_settings()
@@ -34,7 +35,9 @@ control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:
-    """In the master, before workers fork: set up app logging and start the embedded Redis once if needed."""
+    """In the master, before workers fork: files private to the owner (also when run without `ioc web`), app
+    logging, and the embedded Redis started once if needed."""
+    set_private_umask()
     configure_logging("web")
     resolve_redis(_settings)
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import redis
 
+from ioc.datadir import private_opener, secure_data_folder, set_private_umask
 from ioc.errors import InvalidInput, IocError, ScenarioError, SettingsError
 from ioc.settings import Settings, load_settings
 
@@ -117,8 +118,8 @@ def stop_on_signals(stop: threading.Event, what: str) -> None:
 @contextlib.contextmanager
 def _start_lock(folder: Path) -> Iterator[None]:
     """Serialise embedded Redis start-up between ioc processes starting at the same moment (e.g. a Procfile)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / START_LOCK, "w") as handle:
+    secure_data_folder(folder)
+    with open(folder / START_LOCK, "w", opener=private_opener) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -132,7 +133,7 @@ def resolve_redis(settings: Settings) -> Settings:
         return settings
     from ioc.embedded import ensure_embedded
 
-    folder = settings.data_dir / "redis"
+    folder = secure_data_folder(settings.data_dir) / "redis"
     with _start_lock(folder):
         url = ensure_embedded(folder).url
     os.environ["IOC_REDIS_URL"] = url
@@ -486,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    set_private_umask()  # what ioc and its children write (the data folder, exports of the audit log) stays private
     try:
         if args.log_level:
             os.environ[LOG_LEVEL_ENV] = args.log_level  # children of `ioc run` inherit it

@@ -396,9 +396,15 @@ class Database:
 
 
 def open_database(settings: Settings, *, check: bool = True) -> Database:
-    """The database of these settings (the data folder created for SQLite), checked to answer unless told not to."""
+    """The database of these settings (for the embedded SQLite file, the data folder made private and the file
+    created 0600, which SQLite gives its -wal, -shm and -journal files too), checked to answer unless told not to."""
     url = database_url(settings)
-    if url.get_backend_name() == "sqlite" and url.database:
+    if settings.embedded_database and url.database:
+        from ioc.datadir import private_file, secure_data_folder
+
+        secure_data_folder(settings.data_dir)
+        private_file(Path(url.database))
+    elif url.get_backend_name() == "sqlite" and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     database = Database(url, embedded=settings.embedded_database)
     if check:

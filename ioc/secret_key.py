@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 from typing import Final
 
+from ioc.datadir import secure_data_folder
 from ioc.errors import IocError
 from ioc.settings import MIN_SECRET_KEY_LENGTH, Settings
 
@@ -41,11 +42,11 @@ def secret_key(settings: Settings) -> bytes:
         return settings.secret_key.get_secret_value().encode("utf-8")
     path = settings.data_dir / SECRET_KEY_FILE
     try:
+        secure_data_folder(settings.data_dir)
         try:
             return _read_key(path)
         except FileNotFoundError:
             pass
-        path.parent.mkdir(parents=True, exist_ok=True)
         draft = path.with_name(f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:

@@ -6,6 +6,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from ioc.datadir import secure_data_folder
 from ioc.embedded import ensure_embedded
 from ioc.settings import Settings
 
@@ -36,7 +37,7 @@ def redis_url(settings: Settings) -> str:
     """The URL to use: the configured server, or the embedded one in the data folder (started if needed)."""
     if settings.redis_url is not None:
         return settings.redis_url
-    return ensure_embedded(settings.data_dir / "redis").url
+    return ensure_embedded(secure_data_folder(settings.data_dir) / "redis").url
 
 
 def connect(settings: Settings, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ioc.datadir import private_opener, secure_data_folder
 from ioc.embedded import EmbeddedRedis, pid_alive
 from ioc.errors import IocError
 from ioc.settings import Settings
@@ -289,7 +290,7 @@ class Supervisor:
             raise IocError(f"`ioc run` is already running on {self.data_dir} (pid {other})")
         stop_leftovers(self.data_dir)
         check_port_free(self.settings.web_host, self.settings.web_port)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        secure_data_folder(self.data_dir)
         env = dict(os.environ)
         env["IOC_DATA_DIR"] = str(self.data_dir)
         env["PYTHONUNBUFFERED"] = "1"
@@ -448,7 +449,8 @@ class Supervisor:
         }
         path = self.data_dir / RUN_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
+        with open(tmp, "w", opener=private_opener) as handle:
+            handle.write(json.dumps(data, indent=2))
         tmp.replace(path)
 
     def _stop_children(self, children: list[Child], signum: signal.Signals, timeout_s: float, *, group: bool) -> None:
