@@ -312,7 +312,7 @@ def cmd_redis(args: argparse.Namespace) -> int:
     from ioc.embedded import EmbeddedRedis
 
     settings = load_settings()
-    server = EmbeddedRedis(settings.data_dir / "redis")
+    server = EmbeddedRedis(secure_data_folder(settings.data_dir) / "redis")
     if server.is_answering():
         raise IocError(f"an embedded Redis already answers at {server.url}; stop it with `ioc redis-stop`")
     if settings.redis_url is not None:
