@@ -28,6 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ioc import audit
 from ioc.db import AccountRow, Database, utcnow
 from ioc.errors import AlreadyExists, InvalidInput, LastAdmin, NotFound, StaleVersion
+from ioc.inputs import text_problem, valid_id
 from ioc.ratelimit import LoginLimiter
 from ioc.roles import ROLE_PERMISSIONS, Permission, Role, may, parse_role
 
@@ -137,15 +138,22 @@ def _to_account(row: AccountRow) -> Account:
 
 
 def check_username(username: str) -> str:
-    """The user name if it follows the rule, else InvalidInput saying the rule."""
-    if not _USERNAME.fullmatch(username):
-        raise InvalidInput(f"invalid user name {username[:80]!r}: {USERNAME_RULE}")
+    """The user name if it follows the rule, else InvalidInput saying the rule (its ASCII pattern is stricter than
+    ioc.inputs' rule for texts: no control, bidi or surrogate character can match it)."""
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+        raise InvalidInput(f"invalid user name {str(username)[:80]!r}: {USERNAME_RULE}")
     return username
 
 
 def check_password_rule(password: str, username: str | None = None) -> None:
     """Raise InvalidInput unless the password has MIN_PASSWORD_LENGTH to MAX_PASSWORD_LENGTH characters and is
-    not the user name (the password itself is never part of the message)."""
+    not the user name (the password itself is never part of the message). It is any text but a control character,
+    a lone surrogate (it could not be hashed) or a bidi control (ioc.inputs' rule; not normalised: it is hashed as
+    typed)."""
+    if not isinstance(password, str):
+        raise InvalidInput(f"the password must be a text, not {type(password).__name__}")
+    if text_problem(password, multiline=False):
+        raise InvalidInput("the password holds a control, bidi control or lone surrogate character")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
@@ -293,7 +301,9 @@ def list_accounts(db: Database) -> list[Account]:
 
 
 def get_account(db: Database, account_id: int) -> Account | None:
-    """The account with this id (what a session stores), or None."""
+    """The account with this id (what a session stores), or None (also for a value that cannot be an id)."""
+    if valid_id(account_id) is None:
+        return None
     with db.read() as session:
         row = session.get(AccountRow, account_id)
         return None if row is None else _to_account(row)

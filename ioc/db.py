@@ -10,6 +10,7 @@ alembic.ini. Times are stored and returned as timezone-aware UTC on both databas
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from ioc.errors import DatabaseError, SettingsError
+from ioc.errors import DatabaseError, InvalidInput, SettingsError
+from ioc.inputs import check_storable, decode_stored, displayable_json
 from ioc.roles import Role
 from ioc.settings import Settings
 
@@ -255,6 +257,7 @@ def database_url(settings: Settings) -> URL:
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     """Per SQLite connection: WAL, foreign keys, busy timeout; transactions begun by us, not by the driver."""
     dbapi_connection.isolation_level = None  # the driver's own implicit BEGIN would be deferred (see _sqlite_on_begin)
+    dbapi_connection.text_factory = decode_stored  # a text an older version stored undecodable is read, escaped
     cursor = dbapi_connection.cursor()
     try:
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_MS}", "synchronous=NORMAL"):
@@ -270,17 +273,44 @@ def _sqlite_on_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _json_dumps(value: Any) -> str:
+    """A JSON column's value as stored, refused (InvalidInput) if it holds a lone surrogate or a NUL anywhere."""
+    check_storable(value, where="a JSON value")
+    return json.dumps(value)
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """A JSON column's value as read, with any text stored before the input rule made displayable."""
+    return displayable_json(json.loads(text))
+
+
+def _check_parameters(_conn: Connection, _cursor: Any, statement: str, parameters: Any, _context: Any,
+                      executemany: bool) -> tuple[str, Any]:  # fmt: skip
+    """Before any statement reaches the database, whichever path built it: no text parameter may hold a lone
+    surrogate or a NUL (SQLite would keep them, PostgreSQL fails on them), on both databases alike."""
+    for row in parameters if executemany else (parameters,):
+        values = row.values() if isinstance(row, dict) else row or ()
+        for value in values:
+            if isinstance(value, str):
+                check_storable(value, where="a text")
+    return statement, parameters
+
+
 def _create_engine(url: URL) -> Engine:
-    """An engine for SQLite (pragmas and BEGIN handled by us) or PostgreSQL (pre-ping, connect timeout)."""
+    """An engine for SQLite (pragmas and BEGIN handled by us) or PostgreSQL (pre-ping, connect timeout); on both,
+    texts are checked before they are stored (ioc.inputs.check_storable) and JSON read is made displayable."""
+    json_codec: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
     if url.get_backend_name() == "sqlite":
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **json_codec)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
-        return engine
-    connect_args: dict[str, Any] = {}
-    if "connect_timeout" not in url.query:
-        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
-    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    else:
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args, **json_codec)
+    event.listen(engine, "before_cursor_execute", _check_parameters, retval=True)
+    return engine
 
 
 def _reason(exc: sa_exc.DBAPIError) -> str:
@@ -317,6 +347,10 @@ class Database:
             yield
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
             raise DatabaseError(f"database error on {self.describe()}: {_reason(exc)}") from exc
+        except sa_exc.StatementError as exc:
+            if isinstance(exc.orig, InvalidInput):  # refused by check_storable while binding a value
+                raise exc.orig from None
+            raise
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -30,11 +30,13 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from ioc.errors import InvalidEvent
+from ioc.inputs import text_rule
 from ioc.keys import Domain
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION: Final = 1
+
 
 def _utf8_only(text: str) -> str:
     """Free text must have been valid UTF-8 on the wire (undecodable bytes arrive as lone surrogates)."""
@@ -43,7 +45,8 @@ def _utf8_only(text: str) -> str:
     return text
 
 
-FreeText = Annotated[str, AfterValidator(_utf8_only)]  # any text a device may send, as long as it is UTF-8
+# Any text a device may send, as long as it is UTF-8 and follows ioc.inputs' rule for a single line of text.
+FreeText = Annotated[str, AfterValidator(_utf8_only), AfterValidator(text_rule)]
 SensorId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 VehicleClass = Literal["motorbike", "car", "truck", "bus"]
 DeviceStatus = Literal["online", "offline", "fault"]

@@ -318,6 +318,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     },
     "incident.needs.comment": {"vi": "Cần nhập ghi chú.", "en": "A comment is needed."},
     "incident.needs.note": {"vi": "Cần nhập nội dung xử lý.", "en": "A resolution note is needed."},
+    "input.invalid": {"vi": "Không hợp lệ: {detail}", "en": "Not accepted: {detail}"},
     "incident.needs.unit": {"vi": "Chọn lực lượng để điều động.", "en": "Choose a unit to dispatch."},
     "incident.needs.description": {"vi": "Cần nhập mô tả.", "en": "A description is needed."},
     "incident.too_long": {"vi": "Nội dung dài quá {limit} ký tự.", "en": "The text is longer than {limit} characters."},

@@ -58,8 +58,8 @@ def may(role: Role | str | None, permission: Permission) -> bool:
 
 
 def parse_role(text: str) -> Role:
-    """The Role named by `text` (any case); InvalidInput listing the roles otherwise."""
+    """The Role named by `text` (any case); InvalidInput listing the roles otherwise (also for a value not a text)."""
     try:
         return Role(text.strip().lower())
-    except ValueError:
-        raise InvalidInput(f"unknown role {text!r}; roles: {', '.join(r.value for r in Role)}") from None
+    except (ValueError, AttributeError):
+        raise InvalidInput(f"unknown role {str(text)[:40]!r}; roles: {', '.join(r.value for r in Role)}") from None

@@ -70,9 +70,9 @@ def _to_token(row: DisplayTokenRow) -> DisplayToken:
 
 
 def check_token_name(name: str) -> str:
-    """The name if it follows the rule, else InvalidInput saying the rule."""
-    if not _NAME.fullmatch(name):
-        raise InvalidInput(f"invalid display token name {name[:80]!r}: {NAME_RULE}")
+    """The name if it follows the rule, else InvalidInput saying the rule (stricter than ioc.inputs' rule for texts)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(f"invalid display token name {str(name)[:80]!r}: {NAME_RULE}")
     return name
 
 

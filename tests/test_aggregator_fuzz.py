@@ -43,6 +43,14 @@ def xadd_raw(client: redis.Redis, key: str, flat: Flat) -> str:
     return str(client.execute_command("XADD", key, "*", *flat).decode())
 
 
+# Characters ioc.inputs' rule allows in one line of text: no control, surrogate, bidi control or noncharacter.
+RULED_TEXT = st.characters(
+    exclude_categories=("Cc", "Cs"),
+    exclude_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+).filter(lambda c: not ("\ufdd0" <= c <= "\ufdef" or (ord(c) & 0xFFFE) == 0xFFFE))
+BREAKS_THE_RULE = ["\x00", "\x07", "\x1b[2J", "\x85", "\u202e", "\u2066", "\ufffe", "\U0010ffff", "\n"]
+
+
 def good_events(city: City) -> st.SearchStrategy[tuple[str, Flat]]:
     """Valid events of the city's sensors, dated now, as (domain, wire fields in bytes)."""
     cameras = city.sensors_of("traffic_camera")
@@ -78,7 +86,7 @@ def good_events(city: City) -> st.SearchStrategy[tuple[str, Flat]]:
     status = st.builds(
         lambda sensor, detail: ("device", DeviceStatusChanged(
             v=1, type="device.status.changed", ts=now(), sensor=sensor.id, status="fault", detail=detail)),
-        st.sampled_from(every), st.text(max_size=50).map(str.strip),
+        st.sampled_from(every), st.text(alphabet=RULED_TEXT, max_size=50).map(str.strip),
     )
     return st.one_of(speed, level, rain, wifi, status).map(
         lambda pair: (pair[0], [part.encode() for item in encode_event(pair[1]).items() for part in item])
@@ -118,9 +126,13 @@ def bad_entries(city: City) -> st.SearchStrategy[tuple[str, Flat]]:
     odd_numbers = st.tuples(good, st.sampled_from([b"NaN", b"inf", b"-inf", b"nan", b""])).map(
         lambda t: (t[0][0], _number_replaced(t[0][1], t[1])))
     future = good.map(lambda pair: (pair[0], _ts_replaced(pair[1], b"2099-01-01T00:00:00+07:00")))
+    bad_text = st.tuples(st.sampled_from(list(city.sensors.values())), st.sampled_from(BREAKS_THE_RULE)).map(
+        lambda t: ("device", [b"v", b"1", b"type", b"device.status.changed", b"ts",
+                              datetime.now(UTC).isoformat().encode(), b"sensor", t[0].id.encode(), b"status",
+                              b"fault", b"detail", f"lens{t[1]}fogged".encode()]))  # fmt: skip
     ancient = good.map(lambda pair: (pair[0], _ts_replaced(pair[1], b"1970-01-02T00:00:00Z")))
     return st.one_of(random_entry, broken_value, broken_name, repeated, crowded, thousands, empty_pairs, huge,
-                     odd_numbers, future, ancient)  # fmt: skip
+                     odd_numbers, future, ancient, bad_text)  # fmt: skip
 
 
 def _ts_replaced(flat: Flat, ts: bytes) -> Flat:

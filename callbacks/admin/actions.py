@@ -26,6 +26,7 @@ from ioc import accounts, audit
 from ioc.db import Database
 from ioc.errors import DatabaseError, IocError, NotFound, StaleVersion
 from ioc.i18n import Lang, t
+from ioc.inputs import valid_id
 from ioc.roles import Permission
 from ioc.tokens import create_display_token, display_url, list_display_tokens, revoke_display_token
 from layouts.admin import ids
@@ -74,9 +75,6 @@ def read_data(db: Database) -> AdminData:
 def new_password() -> str:
     """A random password for an account (shown once, then only its hash is kept)."""
     return secrets.token_urlsafe(accounts.DEFAULT_PASSWORD_BYTES)
-
-
-
 
 
 def _tables(parts: tuple[str, ...], lang: Lang) -> dict[str, Any]:
@@ -142,7 +140,7 @@ def create_account(
     if not clicks:
         raise PreventUpdate
     chosen = chosen_lang(lang)
-    name = (username or "").strip()
+    name = (username or "").strip() if isinstance(username, str | None) else username  # else refused by the core
     cleared = {"password": "", "again": ""}  # typed passwords never stay in the form
     generated = GENERATE in (generate or [])
     if generated:
@@ -216,9 +214,10 @@ def _change(
 def account_action(clicks: list[int | None], roles: list[str | None], lang: str | None) -> dict[str, Any]:
     """Disable, enable, change the role of or reset the password of the account of the row clicked."""
     trigger = _clicked()
-    action, account_id, version = trigger.get("action"), trigger.get("account"), trigger.get("version")
-    if action not in ACTIONS or not isinstance(account_id, int) or not isinstance(version, int):
-        raise PreventUpdate  # not a row this page drew
+    action = trigger.get("action")
+    account_id, version = valid_id(trigger.get("account")), valid_id(trigger.get("version"))
+    if action not in ACTIONS or account_id is None or version is None:
+        raise PreventUpdate  # not a row this page drew (or ids no database holds)
     chosen = chosen_lang(lang)
     shown_roles = dash.ctx.args_grouping["roles"]  # the role chosen in each row, with its row's id
     role = next((item.value for item in shown_roles if item.id.get("account") == account_id), None)
@@ -258,7 +257,7 @@ def create_token(clicks: int | None, name: str | None, lang: str | None) -> dict
     if not clicks:
         raise PreventUpdate
     chosen = chosen_lang(lang)
-    wanted = (name or "").strip()
+    wanted = (name or "").strip() if isinstance(name, str | None) else name  # else refused by the core
     res = resources()
     try:
         token, secret = create_display_token(res.database, wanted, actor=acting_principal().name,

@@ -26,6 +26,7 @@ from ioc.incidents.model import Incident, IncidentChanged, Limits, allowed_actio
 from ioc.incidents.places import nearest_place
 from ioc.incidents.queries import DEFAULT_LIMIT, Filters, change_marker, list_incidents
 from ioc.incidents.texts import label, refusal
+from ioc.inputs import valid_id
 from ioc.roles import ROLE_PERMISSIONS, Permission
 from layouts.incidents import ids
 from layouts.incidents.detail import ACTION_BUTTONS, action_hidden, cameras_of, detail, no_detail
@@ -54,8 +55,6 @@ def _dup(outputs: dict[str, Any]) -> dict[str, Any]:
         k: _dup(v) if isinstance(v, dict) else Output(v.component_id, v.component_property, allow_duplicate=True)
         for k, v in outputs.items()
     }
-
-
 
 
 def now() -> datetime:
@@ -208,9 +207,9 @@ def show_detail(selected: Any, marker: str | None, shown: Any, lang: str | None)
     incident shown is not the version on screen any more."""
     chosen = chosen_lang(lang)
     first = selected[0] if isinstance(selected, list) and selected else None
-    incident_id = first.get("id") if isinstance(first, dict) else None
+    incident_id = valid_id(first.get("id")) if isinstance(first, dict) else None  # none of ours beyond the ids
     only_marker = {item["prop_id"] for item in dash.ctx.triggered} == {f"{ids.MARKER}.data"}
-    if not isinstance(incident_id, int):
+    if incident_id is None:
         if only_marker:
             raise PreventUpdate  # the incidents changed while none is selected: nothing to show
         return no_detail_values(chosen)
@@ -358,7 +357,8 @@ def open_incident(
         raise PreventUpdate
     chosen = chosen_lang(lang)
     unchanged = {"description": no_update, "point": no_update, "pin": no_update, "place": no_update}
-    if not isinstance(point, dict) or not all(isinstance(point.get(k), int | float) for k in ("lat", "lon")):
+    picked = clicked_point({"latlng": [point.get("lat"), point.get("lon")]}) if isinstance(point, dict) else None
+    if picked is None:
         return {"message": problem(t("incidents.new.needs_place", chosen)), **unchanged}
     res, who = resources(), acting_principal()
     try:
@@ -369,9 +369,9 @@ def open_incident(
             actor=who.name,
             role=who.role,
             incident_type=incident_type or "",
-            lat=float(point["lat"]),
-            lon=float(point["lon"]),
-            description=description or "",
+            lat=picked[0],
+            lon=picked[1],
+            description=description,  # any value posted: the core checks it (ioc.inputs' rule)
             severity=severity or "",  # type: ignore[arg-type]
             address=client_address(),
         )

@@ -36,6 +36,7 @@ from ioc.incidents.model import (
     Status,
 )
 from ioc.incidents.places import Place, nearest_cameras, nearest_place
+from ioc.inputs import clean_id, clean_text
 from ioc.roles import Permission, Role, may
 from ioc.rules import Severity
 
@@ -96,8 +97,10 @@ def record_open(session: Session, row: IncidentRow, *, actor: str, address: str 
                  before=None, after=after, address=address)  # fmt: skip
 
 
-def _text(value: str | None, what: str, required: bool) -> str:
-    text = (value or "").strip()
+def _text(value: object, what: str, required: bool) -> str:
+    """A comment, note or description as stored (ioc.inputs' rule: InvalidInput if it breaks it), checked for
+    presence and length in the incidents' own words."""
+    text = clean_text(value, field=what, max_length=None, multiline=True, allow_none=True)
     if required and not text:
         raise IncidentRefused(f"incident.needs.{what}", f"a {what} is needed")
     if len(text) > MAX_TEXT:
@@ -115,16 +118,16 @@ def open_by_hand(
     incident_type: str,
     lat: float,
     lon: float,
-    description: str,
+    description: str | None,
     severity: Severity = "warning",
     address: str | None = None,
 ) -> Incident:
     """An incident an operator reports: a type, a point picked on the map (the nearest road or sensor names it)."""
     if not may(role, Permission.HANDLE_INCIDENTS):
         raise IncidentRefused("incident.refused.role", "your role may not open incidents")
-    if incident_type not in INCIDENT_TYPES:
-        raise IncidentRefused("incident.bad_type", f"unknown incident type {incident_type[:40]!r}")
-    if severity not in SEVERITIES:
+    if not isinstance(incident_type, str) or incident_type not in INCIDENT_TYPES:
+        raise IncidentRefused("incident.bad_type", f"unknown incident type {str(incident_type)[:40]!r}")
+    if not isinstance(severity, str) or severity not in SEVERITIES:
         raise IncidentRefused("incident.bad_severity", f"unknown severity {str(severity)[:20]!r}")
     if not city.contains(lat, lon):
         raise IncidentRefused("incident.outside_city", "the place is outside the city")
@@ -139,7 +142,8 @@ def open_by_hand(
 
 
 def get_incident(db: Database, incident_id: int) -> Incident:
-    """One incident; NotFound if there is none with this id."""
+    """One incident; NotFound if there is none with this id (InvalidInput if it cannot be an id)."""
+    incident_id = clean_id(incident_id, field="incident id")
     with db.read() as session:
         row = session.get(IncidentRow, incident_id)
         if row is None:
@@ -217,6 +221,7 @@ def act(
     if not may(role, rule.permission):
         raise IncidentRefused("incident.refused.role", f"your role may not {action.value} incidents",
                               action=action.value)  # fmt: skip
+    incident_id = clean_id(incident_id, field="incident id")  # the version is compared in Python, never bound
     words = _text(text, rule.needs or "comment", required=rule.needs in ("comment", "note"))
     if rule.needs == "unit" and unit not in units:
         raise IncidentRefused("incident.needs.unit", "choose a unit to dispatch", units=", ".join(units))

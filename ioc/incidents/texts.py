@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ioc.errors import IocError, NotFound
+from ioc.errors import InvalidInput, IocError, NotFound
 from ioc.i18n import TEXTS, t
 from ioc.incidents.model import IncidentChanged, IncidentRefused
 
@@ -17,7 +17,7 @@ def label(kind: str, value: str | None, lang: str) -> str:
 
 
 def refusal(exc: IocError, lang: str) -> str:
-    """Why an action was refused, in `lang`: not allowed, missing text, or someone else was first."""
+    """Why an action was refused, in `lang`: not allowed, missing or unacceptable text, or someone else was first."""
     if isinstance(exc, IncidentChanged):
         return t("incident.changed", lang, status=label("status", exc.current.status, lang))
     if isinstance(exc, IncidentRefused):
@@ -29,4 +29,6 @@ def refusal(exc: IocError, lang: str) -> str:
         return t(exc.key, lang, **values)
     if isinstance(exc, NotFound):
         return t("incident.not_found", lang)
+    if isinstance(exc, InvalidInput):  # a text or id that breaks ioc.inputs' rule: the rule's words after a lead-in
+        return t("input.invalid", lang, detail=str(exc))
     return t("incident.unavailable", lang)

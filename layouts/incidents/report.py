@@ -3,6 +3,7 @@ nearest road or sensor names it). Pure: the city and plain values in, components
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import dash_leaflet as dl
@@ -28,12 +29,14 @@ def clicked_point(click: Any) -> tuple[float, float] | None:
     where = click.get("latlng")
     try:
         if isinstance(where, dict):
-            return float(where["lat"]), float(where["lng"])
-        if isinstance(where, list | tuple) and len(where) == 2:
-            return float(where[0]), float(where[1])
-    except (KeyError, TypeError, ValueError):
+            point = float(where["lat"]), float(where["lng"])
+        elif isinstance(where, list | tuple) and len(where) == 2:
+            point = float(where[0]), float(where[1])
+        else:
+            return None
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
-    return None
+    return point if all(math.isfinite(v) for v in point) else None
 
 
 def pin(lat: float, lon: float) -> list[Component]:
