@@ -80,9 +80,10 @@ def create_app(settings: Settings) -> Dash:
 def warm_up(app: Dash) -> None:
     """Run Dash's first-request set-up once, in this thread, so concurrent first requests all find it finished."""
     # Dash 4.4 sets up on the first request (a before_request hook) and marks itself done before it has registered
-    # the component bundle paths, so other threads' first requests get HTTP 500 for the scripts and the page stays
-    # blank. One request for the page runs every such hook (server set-up, the pages router) and renders the
-    # index, which registers every bundle path the page refers to.
+    # the component bundle paths, so other threads' first requests are refused the scripts (Dash's "not a registered
+    # library", HTTP 404 from callbacks.bad_input, 500 before it) and the page stays blank. One request for the
+    # page runs every such hook (server set-up, the pages router) and renders the index, which registers every
+    # bundle path the page refers to.
     # Pages need a session now: the login page, served to anyone, runs the same first-request hooks; the index is
     # then rendered in a request context of its own (no session needed to build the HTML, which holds no data).
     with app.server.test_client() as client:

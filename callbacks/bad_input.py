@@ -135,5 +135,8 @@ def _outputs_not_asked(error: InvalidCallbackReturnValue) -> Response:
 
 
 def _no_such_bundle(_error: DependencyException) -> Response:
-    """Dash's bundles serve only registered files: any other path (../../webapp.py) is not found."""
-    return bad_request("no such file", 404)
+    """Dash's bundles serve only registered files: any other path (../../webapp.py) is not found. Not to be cached:
+    Dash's set-up race (app_factory.warm_up) refuses real bundles this way too, and a kiosk must not keep that."""
+    response = bad_request("no such file", 404)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -53,8 +53,9 @@ def test_a_path_out_of_the_bundles_gets_404(app: Dash, caplog: pytest.LogCapture
              "/_dash-component-suites/nothing/here.js", "/_dash-component-suites/%2e%2e/webapp.py")  # fmt: skip
     for client in (AppHttp(app).client, operator_http(app).client):
         for path in paths:
-            status = client.get(path).status_code
-            assert status in (400, 404), (path, status)
+            response = client.get(path)
+            assert response.status_code in (400, 404), (path, response.status_code)
+            assert response.headers.get("Cache-Control") == "no-store"
     no_traceback(caplog)
 
 

@@ -122,10 +122,10 @@ def test_without_warm_up_concurrent_first_requests_can_fail(
         statuses = first_requests(page_urls, wall_cookie, warm=False, root=repo_root, env=env)
         failed = [(url, s) for url, s in statuses if s != 200]
         if failed:
-            assert {s for _, s in failed} == {500}
+            assert {s for _, s in failed} == {404}  # Dash's "not a registered library", answered by bad_input
             assert all("/_dash-component-suites/" in url for url, _ in failed), failed
             return
-    pytest.fail(f"no HTTP 500 in {COLD_ATTEMPTS} cold processes: Dash may have fixed its set-up race")
+    pytest.fail(f"no failed bundle in {COLD_ATTEMPTS} cold processes: Dash may have fixed its set-up race")
 
 
 # ---------------------------------------------------------------- real gunicorn
