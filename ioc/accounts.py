@@ -425,9 +425,7 @@ def authenticate(
             outcome = LoginRefused(LoginFailure.DISABLED)
         else:
             if _hasher.check_needs_rehash(row.password_hash):
-                row.password_hash = hash_password(password)  # parameters were raised since it was hashed
-                row.updated_at = utcnow()
-                session.flush()
+                _rehash(session, row, password)
             outcome = _to_account(row)
         if isinstance(outcome, Account):
             audit.record(session, actor=outcome.username, action="login.success", object_type=OBJECT_TYPE,
@@ -439,6 +437,18 @@ def authenticate(
     if isinstance(outcome, Account):
         limiter.succeeded(username, address, device)
     return outcome
+
+
+def _rehash(session: Session, row: AccountRow, password: str) -> None:
+    """Hash a right password again with today's parameters (they were raised since it was hashed). Two logins at
+    the same moment both find the old hash: the second one's versioned update finds the row changed and keeps the
+    first one's hash, instead of failing the login."""
+    try:
+        with session.begin_nested():
+            row.password_hash = hash_password(password)
+            row.updated_at = utcnow()
+    except StaleDataError:
+        session.refresh(row)
 
 
 def record_logout(db: Database, account: Account, address: str | None) -> None:

@@ -4,17 +4,24 @@ together by a barrier, each on its own connection, several rounds, the rule chec
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
-from ioc.accounts import create_account, disable, list_accounts, set_role
+from ioc.accounts import Account, authenticate, create_account, disable, list_accounts, set_role
 from ioc.db import AccountRow, AuditRow, Database
+from ioc.embedded import EmbeddedRedis
+from ioc.keys import Keys
+from ioc.ratelimit import LoginLimiter
 from ioc.roles import Role
+from ioc.store import connect_url
 from ioc.tokens import create_display_token, list_display_tokens, revoke_display_token
+from tests.conftest import wipe_namespace
 
 PASSWORD = "correct horse battery"
 ROUNDS = 10
@@ -151,3 +158,33 @@ def test_one_account_per_name_whatever_its_case(db: Database, connections: Calla
             partial(create_account, username=f"SAME{n}", role=Role.OPERATOR, password=PASSWORD, actor="x"),
         ])  # fmt: skip
         assert sorted(type(r).__name__ for r in results) == ["Account", "AlreadyExists"], results
+
+
+def test_two_logins_rehashing_one_old_password_at_once_both_succeed(
+    db: Database, connections: Callable[[], Database], embedded_redis: EmbeddedRedis
+) -> None:
+    # Both find a hash made with weaker parameters than today's and hash the password again: the second one's
+    # versioned update finds the row changed (a 500 on the login before the fix, on PostgreSQL).
+    keys = Keys(f"rh{uuid.uuid4().hex[:8]}")
+    client = connect_url(embedded_redis.url)
+    limiter = LoginLimiter(client, keys, max_failures=100, window_s=60)
+    old_hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    try:
+        for round_number in range(ROUNDS // 2):
+            name = f"rehash-{round_number}"
+            create_account(db, name, Role.OPERATOR, PASSWORD, actor="test")
+            with db.transaction() as session:
+                session.execute(sa.update(AccountRow).where(AccountRow.username == name)
+                                .values(password_hash=old_hasher.hash(PASSWORD)))  # fmt: skip
+
+            def login(handle: Database, name: str = name) -> Any:
+                return authenticate(handle, limiter, name, PASSWORD, "192.0.2.1")
+
+            results = race([connections(), connections()], [login, login])
+            assert all(isinstance(result, Account) for result in results), results
+            with db.read() as session:
+                stored = session.scalars(sa.select(AccountRow.password_hash).where(AccountRow.username == name)).one()
+            assert not PasswordHasher().check_needs_rehash(stored)
+    finally:
+        wipe_namespace(client, keys)
+        client.close()
