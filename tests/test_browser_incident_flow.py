@@ -21,6 +21,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from playwright.sync_api import expect
 
 from ioc.city import load_city
 from ioc.db import Database, open_database
@@ -166,7 +167,7 @@ def test_bd_ii_reading_to_closed_incident_in_the_managers_excel(system: System, 
     page.goto(f"{system.url}/managers?lang=en")
     total = page.locator(".mgr-kpi--total .mgr-kpi-value")
     total.wait_for()
-    page.wait_for_function("document.querySelector('.mgr-kpi--total .mgr-kpi-value').textContent.trim() === '1'")
+    expect(total).to_have_text("1", timeout=30_000)
     acknowledge = page.locator(".mgr-kpi--ack .mgr-kpi-value").text_content() or ""
     assert "median" in acknowledge and "—" not in acknowledge
     assert "0 not resolved yet" in (page.locator(".mgr-kpi--total .mgr-kpi-detail").text_content() or "")

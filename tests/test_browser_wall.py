@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+from playwright.sync_api import expect
 
 from ioc.aggregator import Aggregator
 from ioc.city import City
@@ -64,6 +65,19 @@ def local_page(profile: Path, width: int, height: int, timeout_ms: int) -> Itera
         page.set_default_timeout(timeout_ms)
         context.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
         yield page
+
+
+SEGMENT_PATHS = ".leaflet-overlay-pane path.wall-seg"
+
+
+def wait_in_page(page: Any, expression: str, timeout_s: float) -> None:
+    """Wait until a JavaScript expression is true in the page, asking it every 100 ms. Not Playwright's
+    wait_for_function, whose polling evaluates the text with eval(), which the pages' policy (no unsafe-eval)
+    refuses; page.evaluate runs through the DevTools protocol, outside the page's policy."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s: {expression}"
+        page.wait_for_timeout(100)
 
 
 pytestmark = [
@@ -186,17 +200,14 @@ def test_wall_lives_in_a_browser(web: Web, feed: Feed, embedded_redis, city: Cit
         page.goto(f"{web.url}/display?token={web.display_token}")  # a wall screen's address: on to the wall
         assert page.url == web.url + "/"
         # The Leaflet map draws every road segment as an SVG path.
-        page.wait_for_function(
-            f"document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length >= {len(city.segments)}"
-        )
+        page.locator(SEGMENT_PATHS).nth(len(city.segments) - 1).wait_for(state="attached")
         # Live data arrives: the speed KPI gets a value, and then a different one as events keep flowing.
         speed = page.locator(".wall-kpi-value").nth(1)
-        page.wait_for_function("el => el.textContent !== '—'", arg=speed.element_handle())
-        first = speed.text_content()
-        page.wait_for_function("([el, old]) => el.textContent !== old", arg=[speed.element_handle(), first])
-        page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path.wall-seg--unknown').length"
-                               f" < {len(city.segments)}")  # fmt: skip
-        page.wait_for_function("document.querySelectorAll('#wall-chart .scatterlayer .trace').length >= 2")
+        expect(speed).not_to_have_text("—", timeout=TIMEOUT_MS)
+        first = speed.text_content() or ""
+        expect(speed).not_to_have_text(first, timeout=TIMEOUT_MS)
+        page.locator(f"{SEGMENT_PATHS}:not(.wall-seg--unknown)").first.wait_for(state="attached")  # one has a band
+        page.locator("#wall-chart .scatterlayer .trace").nth(1).wait_for(state="attached")
         assert page.locator(".wall-title").text_content() == "Trung tâm Điều hành Đô thị thông minh Tam Kỳ"
         assert page.locator("#shell-nav").is_hidden()  # the kiosk look: no navigation for a display token
         page.wait_for_timeout(1500)  # let the chart and map settle for the picture (not a synchronisation)
@@ -274,10 +285,7 @@ def test_page_reloads_itself_when_its_scripts_failed(web: Web, city: City, tmp_p
         page.route("**/*", route)
         page.goto(f"{web.url}/?watchdog_ms={WATCHDOG_MS}")
         # By itself, with no one touching it: the wall is drawn after the reloads.
-        page.wait_for_function(
-            f"document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length >= {len(city.segments)}",
-            timeout=60_000,
-        )
+        page.locator(SEGMENT_PATHS).nth(len(city.segments) - 1).wait_for(state="attached", timeout=60_000)
         assert len(renderer_requests) == 3 and len(documents) == 3, (documents, renderer_requests)
         # Each wait doubles: the first load waits 1x and its first probe fails (so 2x more), the second 4x.
         base = WATCHDOG_MS / 1000
@@ -285,4 +293,4 @@ def test_page_reloads_itself_when_its_scripts_failed(web: Web, city: City, tmp_p
         assert documents[1] - documents[0] >= base + 2 * base, documents
         assert documents[2] - documents[1] >= 4 * base, documents
         # Rendered: the back-off starts from the beginning again next time.
-        page.wait_for_function("sessionStorage.getItem('ioc-page-reloads') === null", timeout=10_000)
+        wait_in_page(page, "sessionStorage.getItem('ioc-page-reloads') === null", timeout_s=10)

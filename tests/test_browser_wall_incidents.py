@@ -15,7 +15,7 @@ from ioc.incidents.model import Limits
 from ioc.roles import Role
 from ioc.settings import Settings
 from tests import test_browser_wall as wall_browser
-from tests.test_browser_wall import CHROMIUM, TIMEOUT_MS, Web, chromium
+from tests.test_browser_wall import CHROMIUM, SEGMENT_PATHS, TIMEOUT_MS, Web, chromium
 
 feed = wall_browser.feed  # the live city and the served app, as the wall's own browser tests use them
 web = wall_browser.web
@@ -64,7 +64,7 @@ def test_incidents_panel_on_the_wall(web: Web, city: City, repo_root: Path, tmp_
         box, map_box = panel.bounding_box(), page.locator(".wall-map-wrap").bounding_box()
         assert box is not None and map_box is not None
         assert box["y"] + box["height"] <= 1080 and map_box["height"] > 2.5 * box["height"], (box, map_box)
-        page.wait_for_function("document.querySelectorAll('.leaflet-overlay-pane path.wall-seg').length > 0")
+        page.locator(SEGMENT_PATHS).first.wait_for(state="attached")
         page.wait_for_timeout(1500)  # the map and chart settle, for the picture (not a synchronisation)
         page.screenshot(path=str(artifacts / "wall-incidents.png"))
 
