@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,15 +45,12 @@ class Site:
         return self.server.url
 
 
-@pytest.fixture(scope="module")
-def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """`ioc web` (one worker) on an SQLite database of its own; no live data is needed to see the wall's frame."""
-    root = tmp_path_factory.mktemp("browser-auth")
-    env = server_env(
-        root / "data", IOC_REDIS_URL=embedded_redis.url, IOC_NAMESPACE=f"ba{uuid.uuid4().hex[:8]}",
-        IOC_WEB_WORKERS="1", IOC_WALL_REFRESH_MS=str(REFRESH_MS), IOC_LANGUAGE="vi",
-    )  # fmt: skip
-    server = WebServer(env, root / "web.log")
+@contextmanager
+def served_site(root: Path, redis_url: str, **env: str) -> Iterator[Site]:
+    """`ioc web` on an SQLite database of its own in `root`, in a namespace of its own, with these IOC_* settings;
+    the database opened by the test too."""
+    variables = server_env(root / "data", IOC_REDIS_URL=redis_url, IOC_NAMESPACE=f"b{uuid.uuid4().hex[:8]}", **env)
+    server = WebServer(variables, root / "web.log")
     server.start()  # migrates the database
     try:
         database = open_database(Settings(data_dir=root / "data"))
@@ -62,6 +60,15 @@ def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory
             database.close()
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """`ioc web` (one worker); no live data is needed to see the wall's frame."""
+    root = tmp_path_factory.mktemp("browser-auth")
+    with served_site(root, embedded_redis.url, IOC_WEB_WORKERS="1", IOC_WALL_REFRESH_MS=str(REFRESH_MS),
+                     IOC_LANGUAGE="vi") as served:  # fmt: skip
+        yield served
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ policy violation reported; and another page cannot frame them."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,17 +11,14 @@ from typing import Any
 import pytest
 
 from benchmarks.browser import UrlHttp
-from ioc.db import open_database
 from ioc.embedded import EmbeddedRedis
 from ioc.roles import Role
-from ioc.settings import Settings
 from layouts.admin import ids as admin_ids
 from layouts.incidents import ids as incidents_ids
 from layouts.managers import ids as managers_ids
 from tests.sessions import PASSWORD, new_account, new_display_token
-from tests.test_browser_auth import Site
+from tests.test_browser_auth import Site, served_site
 from tests.test_browser_wall import CHROMIUM, local_page
-from tests.webserver import WebServer, server_env
 
 TIMEOUT_MS = 30_000
 # Recorded in the page from its first script on: every CSP violation the browser reports.
@@ -42,21 +38,9 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """`ioc web` (two workers) on an SQLite database of its own."""
-    root = tmp_path_factory.mktemp("browser-headers")
-    env = server_env(
-        root / "data", IOC_REDIS_URL=embedded_redis.url, IOC_NAMESPACE=f"bh{uuid.uuid4().hex[:8]}",
-        IOC_WEB_WORKERS="2", IOC_LANGUAGE="en",
-    )  # fmt: skip
-    server = WebServer(env, root / "web.log")
-    server.start()
-    try:
-        database = open_database(Settings(data_dir=root / "data"))
-        try:
-            yield Site(server, database)
-        finally:
-            database.close()
-    finally:
-        server.stop()
+    with served_site(tmp_path_factory.mktemp("browser-headers"), embedded_redis.url, IOC_WEB_WORKERS="2",
+                     IOC_LANGUAGE="en") as served:  # fmt: skip
+        yield served
 
 
 @pytest.fixture
