@@ -1,22 +1,75 @@
-"""Sessions beyond the login: a wall's request finds its display token by id in one query; CSRF comes from
-Flask-WTF's CSRFProtect, on every form POST by default, Dash's JSON callback endpoint exempt."""
+"""Sessions beyond the login: a person's session ends at its absolute lifetime (IOC_SESSION_MAX_HOURS) however busy,
+a wall screen's lasts until its token is revoked; a wall's request finds its display token by id in one query; CSRF
+comes from Flask-WTF's CSRFProtect, on every form POST by default, Dash's JSON callback endpoint exempt."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from dash import Dash
-from flask import Response
+from flask import Response, session
 from flask_wtf.csrf import CSRFProtect
 
 from benchmarks.browser import UPDATE_PATH, AppHttp, BrowserPage, sign_in_with_token
+from callbacks.auth import Principal, start_session
+from callbacks.auth.sessions import STARTED_KEY
+from ioc.roles import Role
 from ioc.tokens import get_display_token, revoke_display_token
 from layouts.wall import ids
-from tests.sessions import ACTOR, app_database, new_display_token
+from tests.sessions import ACTOR, app_database, new_account, new_display_token, operator_http
 
 HOUR_S = 3600
+
+
+def cookie_started(app: Dash, who: Principal, age_s: float) -> tuple[str, str]:
+    """The session cookie of a browser that signed in as `who` `age_s` seconds ago."""
+    server = app.server
+    with server.test_request_context("/"):
+        start_session(who)
+        session[STARTED_KEY] = int(time.time() - age_s)
+        value = server.session_interface.get_signing_serializer(server).dumps(dict(session))
+    return server.config["SESSION_COOKIE_NAME"], value
+
+
+def status_with(app: Dash, cookie: tuple[str, str]) -> int:
+    """/auth/status for a browser holding exactly this cookie."""
+    client = app.server.test_client()
+    client.set_cookie(*cookie)
+    return int(client.get("/auth/status").status_code)
+
+
+def test_a_person_session_ends_at_its_absolute_lifetime_a_wall_screen_keeps_its_own(make_app) -> None:
+    app = make_app()  # IOC_SESSION_MAX_HOURS: 12 by default
+    database = app_database(app)
+    person = Principal.of_account(new_account(database, Role.OPERATOR))
+    screen = Principal.of_token(new_display_token(database)[0])
+    assert status_with(app, cookie_started(app, person, 11 * HOUR_S)) == 200
+    assert status_with(app, cookie_started(app, person, 12 * HOUR_S + 5)) == 401
+    assert status_with(app, cookie_started(app, screen, 30 * 24 * HOUR_S)) == 200  # until revoked
+    with app.server.test_request_context("/"):
+        start_session(person)
+        del session[STARTED_KEY]  # a cookie from before the limit: ended too
+        older = app.server.session_interface.get_signing_serializer(app.server).dumps(dict(session))
+    assert status_with(app, (app.server.config["SESSION_COOKIE_NAME"], older)) == 401
+
+
+def test_a_busy_session_ends_at_its_absolute_lifetime_on_the_real_clock(make_app) -> None:
+    max_s = 3.0
+    app = make_app(session_max_hours=max_s / HOUR_S)
+    person = operator_http(app)
+    started = time.monotonic()
+    screen = AppHttp(app)
+    sign_in_with_token(screen, new_display_token(app_database(app))[1])
+    while person.request("GET", "/auth/status").status == 200:  # used all the time: the idle limit never ends it
+        assert time.monotonic() - started < max_s + 10, "the session outlived its absolute lifetime"
+        time.sleep(0.2)
+    assert time.monotonic() - started >= max_s - 1.0  # the cookie's start is counted in whole seconds
+    page = person.request("GET", "/")
+    assert page.status == 302 and (page.location or "").startswith("/login")
+    assert screen.request("GET", "/auth/status").status == 200  # a wall screen is not a person
 
 
 def count_statements(app: Dash) -> Callable[[], list[str]]:

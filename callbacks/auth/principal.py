@@ -94,9 +94,9 @@ def client_address() -> str | None:
 
 
 def load_principal(principal_id: str) -> Principal | None:
-    """Flask-Login's user loader: the session's principal if it still stands (not signed out, account enabled and
-    unchanged, token not revoked), else None, which ends it."""
-    if sessions.ended():
+    """Flask-Login's user loader: the session's principal if it still stands (not signed out, a person's session
+    within its absolute lifetime, account enabled and unchanged, token not revoked), else None, which ends it."""
+    if sessions.ended() or (principal_id.startswith("a:") and sessions.expired()):
         return None
     try:
         return _check_principal(principal_id)
