@@ -1,6 +1,7 @@
 """Sessions beyond the login: a person's session ends at its absolute lifetime (IOC_SESSION_MAX_HOURS) however busy,
 a wall screen's lasts until its token is revoked; a wall's request finds its display token by id in one query; CSRF
-comes from Flask-WTF's CSRFProtect, on every form POST by default, Dash's JSON callback endpoint exempt."""
+comes from Flask-WTF's CSRFProtect, on every form POST by default, Dash's JSON callback endpoint exempt; an address
+where no page is answers 404 with the shell's own page in the user's language."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from dash import Dash
 from flask import Response, session
@@ -116,3 +118,19 @@ def test_csrf_comes_from_flask_wtf_on_every_form_and_dash_callbacks_are_exempt(m
     (tick,) = wall.set(ids.INTERVAL, "n_intervals", 1)
     assert tick.status == 200  # Dash's renderer sends no token: its JSON endpoint is exempt
     assert AppHttp(app).request("POST", UPDATE_PATH, json_body={}).status == 401  # and still needs a session
+
+
+@pytest.mark.parametrize(("query", "title"), [("", "Không tìm thấy trang"), ("?lang=en", "Page not found")])
+def test_an_address_with_no_page_answers_404_in_the_users_language(make_app, query: str, title: str) -> None:
+    app = make_app()
+    operator = operator_http(app)
+    reply = operator.request("GET", f"/trainer{query}")
+    assert reply.status == 404 and title in reply.text and "404 - Page not found" not in reply.text
+    assert "/trainer" in reply.text and 'href="/"' in reply.text
+    assert operator.request("GET", f"/no/such/page{query}").status == 404
+    assert operator.request("GET", "/incidents/").status == 200  # a page with a trailing slash is that page
+    assert operator.request("GET", "/admin/").status == 403  # and keeps its permission
+    assert AppHttp(app).request("GET", "/trainer").status == 302  # without a session: the login, nothing told
+    screen = AppHttp(app)
+    sign_in_with_token(screen, new_display_token(app_database(app))[1])
+    assert screen.request("GET", "/trainer").status == 404

@@ -5,7 +5,7 @@ the one gate and the guards every page and every callback goes through. One modu
   that checks it against the database on every request (one query by id), the database-down degraded mode.
 - `sessions`: a session's start, its absolute lifetime for a person (IOC_SESSION_MAX_HOURS), sign-out marked in
   Redis so a copy of the cookie is refused too.
-- `gate`: the before_request hook (401 / login redirect / 403).
+- `gate`: the before_request hook (401 / login redirect / 403 / 404 for an address with no page).
 - `guards`: `guarded(permission)` on each callback, `guarded_layout(permission, build)` on each page layout.
 - `views`: the login, logout, display and status views, a Flask blueprint.
 - `csrf`: Flask-WTF's CSRFProtect on the forms (Dash's JSON callback endpoint exempt: see there why).

@@ -2,7 +2,7 @@
 Dash endpoints answer 401 with no city data and pages redirect to the login (the address to come back to goes along,
 encoded, and `next` is only ever a path on this site); a wall screen whose display token was revoked gets "access
 revoked" (401) instead of a login form nobody is there to fill in; a page the role may not open answers 403 (503
-while the database is down and only the wall is served)."""
+while the database is down and only the wall is served); an address where no page is registered answers 404."""
 
 from __future__ import annotations
 
@@ -28,14 +28,16 @@ STATUS_PATH: Final = "/auth/status"
 PUBLIC_PATHS: Final = frozenset({LOGIN_PATH, LOGOUT_PATH, DISPLAY_PATH, STATUS_PATH, "/favicon.ico", "/_favicon.ico"})
 PUBLIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/")
 DASH_DATA_PREFIX: Final = "/_dash-"  # layout, dependencies and callbacks: city data, so a session is needed
+PAGE_RULE: Final = "<path:path>"  # Dash's route serving every page address but the root (its index HTML)
 
 
 def page_permission(path: str) -> Permission | None:
-    """The permission a registered page needs (its `permission` in dash.register_page), None if no such page."""
+    """The permission a registered page needs (its `permission` in dash.register_page), None if no such page. A
+    trailing slash names the same page, as it does for Dash's pages router."""
     prefix = dash.get_app().config.requests_pathname_prefix.rstrip("/")  # type: ignore[no-untyped-call]
     wanted = path[len(prefix):] if prefix and path.startswith(prefix) else path
     for page in dash.page_registry.values():
-        if page.get("path") == (wanted or "/"):
+        if str(page.get("path", "")).strip("/") == wanted.strip("/"):
             permission = page.get("permission")
             return permission if isinstance(permission, Permission) else Permission.VIEW_WALL
     return None
@@ -56,11 +58,23 @@ def gate() -> Response | None:
             return Response(login_page.revoked_html(lang()), status=401, mimetype="text/html")
         return redirect(login_url(request.full_path, request.args.get("lang")))  # type: ignore[return-value]
     needed = page_permission(path)
-    if needed is not None and who.degraded and needed != Permission.VIEW_WALL and may(who.role, needed):
+    if needed is None:
+        if _is_page_address():
+            return Response(login_page.not_found_html(lang(), path), status=404, mimetype="text/html")
+        return None
+    if who.degraded and needed != Permission.VIEW_WALL and may(who.role, needed):
         return Response(login_page.unavailable_html(lang()), status=503, mimetype="text/html")
-    if needed is not None and not who.may(needed):
+    if not who.may(needed):
         return Response(login_page.forbidden_html(lang(), who.name), status=403, mimetype="text/html")
     return None
+
+
+def _is_page_address() -> bool:
+    """Whether this request went to Dash's page route: an address served as a page of the app (any other route, the
+    auth views' or Dash's own endpoints, is not a page)."""
+    rule = request.url_rule
+    prefix = dash.get_app().config.routes_pathname_prefix  # type: ignore[no-untyped-call]
+    return rule is not None and rule.rule == prefix + PAGE_RULE
 
 
 def lang() -> str:
