@@ -38,6 +38,8 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "auth.forbidden": {"vi": "Vai trò của bạn không được mở trang này", "en": "Your role may not open this page"},
     "auth.signed_in_as": {"vi": "Đang đăng nhập: {name}", "en": "Signed in as {name}"},
     "auth.back": {"vi": "Về màn hình chính", "en": "Back to the wall"},
+    "auth.not_found": {"vi": "Không tìm thấy trang", "en": "Page not found"},
+    "auth.not_found_hint": {"vi": "Không có trang nào ở địa chỉ {path}.", "en": "There is no page at {path}."},
     "auth.unavailable": {"vi": "Tạm thời chưa mở được trang này", "en": "This page is unavailable for now"},
     "auth.unavailable_hint": {
         "vi": "Cơ sở dữ liệu không trả lời. Màn hình tổng vẫn hoạt động; trang này sẽ mở lại khi có kết nối.",

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         default=None, description="Key signing session cookies; unset: generated once in data_dir/secret_key."
     )
     session_idle_minutes: float = Field(default=720, gt=0, le=525_600, description="Idle time ending a session.")
+    session_max_hours: float = Field(
+        default=12, gt=0, le=8_784, description="A person's session ends this long after sign-in, however busy.",
+    )
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     public_url: str | None = Field(
         default=None, description="Base URL printed in display-token links; unset: the local web URL."

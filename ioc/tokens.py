@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 from ioc import audit
 from ioc.db import Database, DisplayTokenRow, utcnow
 from ioc.errors import AlreadyExists, InvalidInput, NotFound, StaleVersion
+from ioc.inputs import valid_id
 from ioc.settings import Settings
 
 TOKEN_BYTES: Final = 32  # secrets.token_urlsafe(32): 43 characters, 256 bits
@@ -107,6 +108,16 @@ def verify_display_token(db: Database, token: str | None) -> DisplayToken | None
     query = sa.select(DisplayTokenRow).where(DisplayTokenRow.token_hash == token_hash(token))
     with db.read() as session:
         row = session.scalars(query).one_or_none()
+        return None if row is None or row.revoked_at is not None else _to_token(row)
+
+
+def get_display_token(db: Database, token_id: int) -> DisplayToken | None:
+    """The active token with this id (what a wall screen's session stores), or None (unknown, revoked, or a value
+    that cannot be an id): one query by primary key."""
+    if valid_id(token_id) is None:
+        return None
+    with db.read() as session:
+        row = session.get(DisplayTokenRow, token_id)
         return None if row is None or row.revoked_at is not None else _to_token(row)
 
 

@@ -1,6 +1,6 @@
-"""The pages outside the app: the login form, "not allowed for your role" and "access revoked". Plain HTML served by
-Flask (no scripts needed, so they work even when the app's bundles do not load), dark like the wall, in Vietnamese
-or English. Pure: text in, text out."""
+"""The pages outside the app: the login form, "not allowed for your role", "no such page" and "access revoked".
+Plain HTML served by Flask (no scripts needed, so they work even when the app's bundles do not load), dark like the
+wall, in Vietnamese or English. Pure: text in, text out."""
 
 from __future__ import annotations
 
@@ -86,6 +86,13 @@ def forbidden_component(lang: str, name: str | None) -> Component:
     if name:
         lines.append(html.P(t("auth.signed_in_as", lang, name=name)))
     return html.Div(lines, className="auth-forbidden", id="auth-forbidden")
+
+
+def not_found_html(lang: str, path: str) -> str:
+    """An address where no page is (HTTP 404): says so, and offers the way back."""
+    body = (f"<h1>{escape(t('auth.not_found', lang))}</h1><p>{escape(t('auth.not_found_hint', lang, path=path))}</p>"
+            f'<p><a href="/" class="back" id="not-found-back">{escape(t("auth.back", lang))}</a></p>')  # fmt: skip
+    return _page(lang, t("auth.not_found", lang), body)
 
 
 def unavailable_html(lang: str) -> str:

@@ -140,3 +140,30 @@ def test_revoked_display_token_turns_its_open_wall_into_access_revoked(site: Sit
     page.reload()  # after a reload (e.g. the page watchdog's) it still says so, and offers no login form
     assert page.locator("h1").text_content() == "Quyền truy cập đã bị thu hồi"
     assert page.locator("#login-form").count() == 0
+
+
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Whether two bounding boxes (Playwright's x, y, width, height) overlap."""
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and (
+        b["y"] < a["y"] + a["height"]
+    )
+
+
+@pytest.mark.parametrize(("width", "height"), [(1600, 900), (1280, 720), (3840, 2160)])
+def test_the_navigation_covers_nothing_of_the_wall_for_a_signed_in_person(
+    site: Site, tmp_path: Path, width: int, height: int
+) -> None:
+    operator = new_account(site.database, Role.OPERATOR)
+    with local_page(tmp_path / "profile", width, height, TIMEOUT_MS) as page:
+        page.goto(site.url + "/login")
+        page.fill("#login-username", operator.username)
+        page.fill("#login-password", PASSWORD)
+        page.click("#login-submit")
+        page.locator("#shell-nav-user").wait_for()
+        incidents = page.locator(".wall-panel--incidents").bounding_box()
+        nav = page.locator("#shell-nav").bounding_box()
+        assert incidents is not None and nav is not None
+        page.screenshot(path=str(tmp_path / f"wall-{width}x{height}.png"))
+        assert not overlap(nav, incidents), (nav, incidents)
+        assert incidents["y"] + incidents["height"] <= nav["y"]  # the strip whole, above the navigation
+        assert nav["y"] + nav["height"] <= height  # and the navigation on the screen

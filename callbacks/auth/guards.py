@@ -1,0 +1,66 @@
+"""The guards on everything Dash runs: `guarded(permission)` around each callback and `guarded_layout(permission,
+build)` around each page layout. Each checks the role on the server; tests/test_auth.py walks app.callback_map and
+fails on a callback without the guard."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Final, Literal, ParamSpec, TypeVar
+
+from flask import Response, abort, jsonify
+
+from callbacks import resources
+from callbacks.auth.principal import principal
+from ioc.i18n import normalize_lang
+from ioc.roles import Permission
+from layouts import login as login_page
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+GUARD_ATTRIBUTE: Final = "__ioc_permission__"
+SIGNED_IN: Final = "signed-in"  # a callback any principal with a session may call (e.g. the shell's own)
+
+
+def refusal(status: int) -> Response:
+    """401 (no session) or 403 (another role) as a small JSON body: never any city data."""
+    response = jsonify({"error": "login required" if status == 401 else "not allowed for this role"})
+    response.status_code = status
+    return response
+
+
+def guarded(permission: Permission | Literal["signed-in"]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A callback that only a principal holding `permission` may run (SIGNED_IN: any principal with a session);
+    others get 401 (no session) or 403 (another role), with no data."""
+
+    def wrap(function: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(function)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            who = principal()
+            if who is None:
+                abort(refusal(401))
+            if permission != SIGNED_IN and not who.may(permission):
+                abort(refusal(403))
+            return function(*args, **kwargs)
+
+        setattr(checked, GUARD_ATTRIBUTE, permission)
+        return checked
+
+    return wrap
+
+
+def guarded_layout(permission: Permission, build: Callable[..., Any]) -> Callable[..., Any]:
+    """A page layout function that renders only for a principal holding `permission` (others see a refusal and no
+    data); marks the page's permission for the gate and the navigation."""
+
+    @functools.wraps(build)
+    def layout(**query: Any) -> Any:
+        who = principal()
+        if who is None or not who.may(permission):
+            lang = normalize_lang(query.get("lang"), resources().settings.language)  # the page's own query
+            return login_page.forbidden_component(lang, who.name if who else None)
+        return build(**query)
+
+    setattr(layout, GUARD_ATTRIBUTE, permission)
+    return layout
