@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from cli.supervisor import RUN_FILE
 from ioc.embedded import EmbeddedRedis, ensure_embedded, pid_alive
 from ioc.keys import DOMAINS, Keys
 from ioc.store import connect_url
-from ioc.supervisor import RUN_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 IOC_SCRIPT = Path(sys.executable).parent / "ioc"
@@ -49,9 +49,9 @@ def cli_env(data_dir: Path, **values: str) -> dict[str, str]:
 
 
 def ioc(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run `python -m ioc.cli ARGS` to completion and capture its output."""
+    """Run `python -m cli ARGS` to completion and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "ioc.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -225,7 +225,7 @@ def test_redis_foreground_stops_on_sigint(data_dir: Path, tmp_path: Path) -> Non
     log = tmp_path / "redis-cli.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ioc.cli", "redis"],
+            [sys.executable, "-m", "cli", "redis"],
             env=cli_env(data_dir),
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -259,7 +259,7 @@ def test_aggregator_stops_gracefully_on_sigterm(data_dir: Path, tmp_path: Path, 
     log = tmp_path / "aggregator.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ioc.cli", "aggregator"],
+            [sys.executable, "-m", "cli", "aggregator"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -287,7 +287,7 @@ def start_run(data_dir: Path, tmp_path: Path, port: int, *args: str) -> tuple[su
     env = cli_env(data_dir, IOC_WEB_PORT=str(port), IOC_WEB_WORKERS="1")
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ioc.cli", "run", *args],
+            [sys.executable, "-m", "cli", "run", *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -383,7 +383,7 @@ def test_a_reader_closing_the_pipe_early_ends_quietly(data_dir: Path) -> None:
     require(*CITY_FILES)
     # Far more lines than a pipe holds, so the writer surely meets the closed pipe mid-run (`... | head -n 3`).
     producer = subprocess.Popen(
-        [sys.executable, "-m", "ioc.cli", "simulate", "normal-day", "--dry-run", "--limit", "100000", "--seed", "7"],
+        [sys.executable, "-m", "cli", "simulate", "normal-day", "--dry-run", "--limit", "100000", "--seed", "7"],
         env=cli_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
     )  # fmt: skip
     assert producer.stdout is not None and producer.stderr is not None
@@ -399,7 +399,7 @@ def test_a_pipe_closed_before_the_first_line_ends_quietly(data_dir: Path) -> Non
     require(*CITY_FILES)
     # A few lines stay in Python's buffer until the final flush: that flush must not fail either.
     producer = subprocess.Popen(
-        [sys.executable, "-m", "ioc.cli", "simulate", "normal-day", "--dry-run", "--limit", "3", "--seed", "7"],
+        [sys.executable, "-m", "cli", "simulate", "normal-day", "--dry-run", "--limit", "3", "--seed", "7"],
         env=cli_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
     )  # fmt: skip
     assert producer.stdout is not None and producer.stderr is not None

@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from cli.accounts import cli_actor, prepare_database
 from ioc import audit
 from ioc.accounts import Account, LoginFailure, LoginRefused, authenticate
-from ioc.cli_accounts import cli_actor, prepare_database
 from ioc.db import open_database
 from ioc.embedded import EmbeddedRedis
 from ioc.keys import Keys
@@ -42,9 +42,9 @@ def clean_env(values: dict[str, str]) -> dict[str, str]:
 
 
 def ioc(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m ioc.cli ARGS` with `stdin` (not a terminal) and capture its output."""
+    """Run `python -m cli ARGS` with `stdin` (not a terminal) and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "ioc.cli", *args], env=env, cwd=ROOT, input=stdin if stdin is not None else "",
+        [sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, input=stdin if stdin is not None else "",
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
@@ -214,11 +214,11 @@ def test_external_database_must_be_migrated_first(env: dict[str, str]) -> None:
 
 
 def run_in_terminal(args: list[str], env: dict[str, str], answers: list[str]) -> tuple[int, str]:
-    """Run `python -m ioc.cli ARGS` on a new pseudo-terminal, typing each answer after its prompt."""
+    """Run `python -m cli ARGS` on a new pseudo-terminal, typing each answer after its prompt."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: its stdin, stdout and controlling terminal are the pty
         os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "ioc.cli", *args], env)
+        os.execve(sys.executable, [sys.executable, "-m", "cli", *args], env)
     seen = ""
     answered = 0
     deadline = time.monotonic() + 60

@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 import redis
 
 from ioc.datadir import private_opener, secure_data_folder, set_private_umask
-from ioc.errors import InvalidInput, IocError, ScenarioError, SettingsError
+from ioc.errors import InvalidInput, IocError, SettingsError
 from ioc.settings import Settings, load_settings
 
-log = logging.getLogger("ioc.cli")  # not __name__: it is "__main__" under `python -m ioc.cli`
+log = logging.getLogger(__name__)
 
 LOG_LEVEL_ENV = "IOC_LOG_LEVEL"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -184,7 +184,7 @@ def _positive_int(text: str) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start everything (embedded Redis, aggregator, simulator, web) and stop it all on Ctrl-C."""
-    from ioc.supervisor import Supervisor
+    from cli.supervisor import Supervisor
 
     settings = load_settings()
     if settings.redis_url is not None:
@@ -193,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from simulators import load_scenario
 
         load_scenario(args.scenario)
-    from ioc.cli_accounts import prepare_database
+    from cli.accounts import prepare_database
 
     for line in prepare_database(settings, default_accounts=True):  # migrations; first run: default accounts
         print(line, flush=True)
@@ -224,7 +224,7 @@ def cmd_aggregator(args: argparse.Namespace) -> int:
 
 def cmd_incidents_engine(args: argparse.Namespace) -> int:
     """Turn the alerts that matter into incidents until SIGINT/SIGTERM (the current batch finishes)."""
-    from ioc.cli_accounts import prepare_database
+    from cli.accounts import prepare_database
     from ioc.incidents.engine import run_engine
 
     settings = resolve_redis(load_settings())
@@ -287,21 +287,16 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-def gunicorn_config_path() -> Path:
-    """The project's gunicorn.conf.py (top of the source tree)."""
-    return Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+GUNICORN_CONFIG = "python:cli.gunicorn_conf"  # found through the package, from a checkout or an installed wheel
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    """Replace this process with gunicorn serving the Dash app (settings from gunicorn.conf.py)."""
+    """Replace this process with gunicorn serving the Dash app (settings from cli/gunicorn_conf.py)."""
     settings = load_settings()  # a bad setting fails here with exit 2, not inside gunicorn
-    from ioc.cli_accounts import prepare_database
+    from cli.accounts import prepare_database
 
     prepare_database(settings, default_accounts=False)  # migrations and the session key, before any worker
-    config = gunicorn_config_path()
-    if not config.exists():
-        raise IocError(f"{config} is missing: `ioc web` runs from a source checkout")
-    argv = [sys.executable, "-m", "gunicorn", "--config", str(config), "webapp:server"]
+    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "webapp:server"]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
@@ -336,7 +331,7 @@ def cmd_redis(args: argparse.Namespace) -> int:
 
 def _running_supervisor(data_dir: Path) -> int | None:
     """Pid of a live `ioc run` on this data folder, if any."""
-    from ioc.supervisor import running_supervisor
+    from cli.supervisor import running_supervisor
 
     return running_supervisor(data_dir)
 
@@ -452,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--dry-run", action="store_true", help="print the events as JSON lines; touch no Redis")
 
     add("scenarios", cmd_scenarios, "list the simulator's scenarios")
-    add("web", cmd_web, "serve the dashboard with gunicorn (gunicorn.conf.py)")
+    add("web", cmd_web, "serve the dashboard with gunicorn (cli/gunicorn_conf.py)")
     add("redis", cmd_redis, "run the embedded Redis in the foreground")
     add("redis-stop", cmd_redis_stop, "stop an embedded Redis running in the background")
 
@@ -463,10 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     settings = add("settings", cmd_settings, "print the effective settings (secrets masked)")
     settings.add_argument("--json", action="store_true", help="print as JSON")
 
-    from ioc.cli_accounts import register
+    from cli.accounts import register
 
     register(add)  # db, users, display-token
-    from ioc.cli_incidents import register as register_incidents
+    from cli.incidents import register as register_incidents
 
     register_incidents(add)  # incidents list, export
     return parser
@@ -480,6 +475,13 @@ def stdout_reader_gone() -> bool:
         return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
     except (OSError, ValueError):
         return False
+
+
+def exit_status(exc: IocError) -> int:
+    """2 for a bad setting, argument, input or scenario (the caller's to fix), 1 for any other failure."""
+    from simulators.errors import ScenarioError  # here, not at the top: every other command starts without it
+
+    return 2 if isinstance(exc, SettingsError | InvalidInput | ScenarioError) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -504,12 +506,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 0
-    except (SettingsError, ScenarioError, InvalidInput) as exc:
-        print(f"ioc {args.command}: {exc}", file=sys.stderr)
-        return 2
     except IocError as exc:
         print(f"ioc {args.command}: {exc}", file=sys.stderr)
-        return 1
+        return exit_status(exc)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         print(f"ioc {args.command}: cannot reach Redis: {exc}", file=sys.stderr)
         return 1
@@ -517,6 +516,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ioc {args.command}: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

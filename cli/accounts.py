@@ -1,6 +1,6 @@
 """The `ioc db`, `ioc users` and `ioc display-token` commands, and the database step of `ioc run` / `ioc web`.
 
-Kept apart from ioc/cli.py so that module only wires them in (`register`); SQLAlchemy and argon2 are imported
+Kept apart from cli/main.py so that module only wires them in (`register`); SQLAlchemy and argon2 are imported
 when a command runs, not when `ioc` starts. Every change is audited with the actor `cli:<os user>`. A password
 is read with getpass (asked twice) when standard input is a terminal, else as one line of standard input.
 """
