@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 LOG_LEVEL_ENV = "IOC_LOG_LEVEL"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s [{tag}] %(name)s: %(message)s"
-# Tam Kỳ local time, used when --start has no offset.
-CITY_TZ = timezone(timedelta(hours=7), "ICT")
 MASK = "****"
 SECRET_QUERY_WORDS = ("key", "token", "secret", "pass", "sig", "auth")
 START_LOCK = "cli-start.lock"
@@ -152,12 +150,21 @@ def _check_redis(settings: Settings) -> None:
 
 
 def _parse_start(text: str) -> datetime:
-    """An ISO date-time; without an offset it is Tam Kỳ local time (UTC+7)."""
+    """An ISO date-time; without an offset it stays naive, to be read in the city's time zone (`in_city_time`)."""
     try:
-        moment = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CITY_TZ)
+
+
+def in_city_time(moment: datetime, timezone: str) -> datetime:
+    """The moment as given if it has an offset; else the same wall-clock time in the city's zone (city.json's
+    `timezone`, Asia/Ho_Chi_Minh for Tam Kỳ)."""
+    if moment.tzinfo is not None and moment.utcoffset() is not None:
+        return moment
+    from zoneinfo import ZoneInfo
+
+    return moment.replace(tzinfo=ZoneInfo(timezone))
 
 
 def _positive_float(text: str) -> float:
@@ -246,12 +253,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = load_settings()
     load_scenario(args.scenario)  # an unknown or malformed scenario fails before anything starts
     city = cached_city(settings.city_dir)
+    start = in_city_time(args.start, city.timezone) if args.start is not None else None
     seed: int = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     if args.seed is None:
         log.info("random seed %d (pass --seed %d to repeat this run)", seed, seed)
     if args.dry_run:
         limit = args.limit if args.limit is not None else DRY_RUN_LIMIT
-        dry_run(city, args.scenario, seed, limit, out=sys.stdout, start=args.start)
+        dry_run(city, args.scenario, seed, limit, out=sys.stdout, start=start)
         return 0
     settings = resolve_redis(settings)
     stop = threading.Event()
@@ -266,7 +274,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             seed=seed,
             speed=args.speed,
             rate=args.rate,
-            start=args.start,
+            start=start,
             limit=args.limit,
             duration_s=args.duration,
             maxlen=settings.stream_maxlen,
@@ -442,7 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--start",
         type=_parse_start,
         default=None,
-        help="simulated start time, ISO; no offset means UTC+7 (default: now; dry run: a fixed Monday 05:00)",
+        help="simulated start time, ISO; no offset means the city's local time (default: now; dry run: a fixed Monday "
+        "05:00)",
     )
     simulate.add_argument("--dry-run", action="store_true", help="print the events as JSON lines; touch no Redis")
 

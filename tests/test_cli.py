@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -407,3 +408,24 @@ def test_a_pipe_closed_before_the_first_line_ends_quietly(data_dir: Path) -> Non
     stderr = producer.stderr.read().decode()
     assert producer.wait(timeout=60) == 0, stderr
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+def test_a_start_without_offset_is_the_city_own_local_time(data_dir: Path, tmp_path: Path) -> None:
+    """`--start` with no offset is read in the city folder's time zone (city.json), not a fixed UTC+7."""
+    require(*CITY_FILES)
+    city_dir = tmp_path / "city"
+    shutil.copytree(ROOT / "ioc" / "cities" / "tam_ky", city_dir)
+    meta = json.loads((city_dir / "city.json").read_text())
+    meta["timezone"] = "Asia/Tokyo"  # UTC+9
+    (city_dir / "city.json").write_text(json.dumps(meta, ensure_ascii=False))
+    args = ("simulate", "normal-day", "--dry-run", "--limit", "1", "--seed", "7")
+
+    def first_ts(city: Path | None, start: str) -> str:
+        env = cli_env(data_dir, **({"IOC_CITY_DIR": str(city)} if city else {}))
+        result = ioc(*args, "--start", start, env=env)
+        assert result.returncode == 0, result.stderr
+        return str(json.loads(result.stdout.splitlines()[0])["fields"]["ts"])
+
+    assert first_ts(None, "2026-01-05T05:00").startswith("2026-01-05T05:00:01.090+07:00")  # Tam Kỳ, as before
+    assert first_ts(city_dir, "2026-01-05T05:00").startswith("2026-01-05T05:00:01.090+09:00")
+    assert first_ts(city_dir, "2026-01-05T05:00+07:00").startswith("2026-01-05T07:00:01.090+09:00")  # an offset wins
