@@ -200,9 +200,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from simulators import load_scenario
 
         load_scenario(args.scenario)
-    from cli.accounts import prepare_database
+    from cli.accounts import prepare_web
 
-    for line in prepare_database(settings, default_accounts=True):  # migrations; first run: default accounts
+    for line in prepare_web(settings, default_accounts=True):  # migrations, session key; first run: accounts
         print(line, flush=True)
 
     def announce(text: str) -> None:
@@ -235,7 +235,7 @@ def cmd_incidents_engine(args: argparse.Namespace) -> int:
     from ioc.incidents.engine import run_engine
 
     settings = resolve_redis(load_settings())
-    prepare_database(settings, default_accounts=False)  # migrations first: the engine writes incident tables
+    prepare_database(settings, default_accounts=False)  # migrations first (no session key: not a web process)
     stop = threading.Event()
     stop_on_signals(stop, "finishing the current batch, then stopping")
     run_engine(settings, stop)
@@ -301,9 +301,9 @@ GUNICORN_CONFIG = "python:cli.gunicorn_conf"  # found through the package, from 
 def cmd_web(args: argparse.Namespace) -> int:
     """Replace this process with gunicorn serving the Dash app (settings from cli/gunicorn_conf.py)."""
     settings = load_settings()  # a bad setting fails here with exit 2, not inside gunicorn
-    from cli.accounts import prepare_database
+    from cli.accounts import prepare_web
 
-    prepare_database(settings, default_accounts=False)  # migrations and the session key, before any worker
+    prepare_web(settings, default_accounts=False)  # migrations and the session key, before any worker
     argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "webapp:server"]
     sys.stdout.flush()
     sys.stderr.flush()

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from cli.supervisor import RUN_FILE
+from ioc.db import SQLITE_FILE
 from ioc.embedded import EmbeddedRedis, ensure_embedded, pid_alive
 from ioc.keys import DOMAINS, Keys
+from ioc.secret_key import SECRET_KEY_FILE
 from ioc.store import connect_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,6 +281,39 @@ def test_aggregator_stops_gracefully_on_sigterm(data_dir: Path, tmp_path: Path, 
         for key in client.scan_iter(match=keys.all_keys_pattern()):
             client.delete(key)
         client.close()
+    assert "Traceback" not in log.read_text()
+
+
+def test_the_incident_engine_alone_migrates_and_makes_no_session_key(
+    data_dir: Path, tmp_path: Path, embedded_redis: EmbeddedRedis
+) -> None:
+    """`ioc incidents-engine` started on its own (a Procfile line) leaves no secret_key: only the web needs one."""
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    env = cli_env(data_dir, IOC_REDIS_URL=embedded_redis.url, IOC_NAMESPACE=namespace)
+    log = tmp_path / "engine.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "incidents-engine"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    client = connect_url(embedded_redis.url)
+    keys = Keys(namespace)
+    try:
+        wait_for(lambda: client.exists(keys.incidents_heartbeat()) == 1, 60, "the incident engine's heartbeat")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for key in client.scan_iter(match=keys.all_keys_pattern()):
+            client.delete(key)
+        client.close()
+    assert (data_dir / SQLITE_FILE).exists()  # migrated: the engine writes incident tables
+    assert not (data_dir / SECRET_KEY_FILE).exists()
     assert "Traceback" not in log.read_text()
 
 

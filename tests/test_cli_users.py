@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from cli.accounts import cli_actor, prepare_database
+from cli.accounts import cli_actor, prepare_database, prepare_web
 from ioc import audit
 from ioc.accounts import Account, LoginFailure, LoginRefused, authenticate
 from ioc.db import open_database
@@ -268,7 +268,7 @@ def test_first_run_creates_one_account_per_role_only_on_the_embedded_database(
     db_settings: Settings, limiter: LoginLimiter
 ) -> None:
     """What `ioc run` does before starting its children (the function, not a whole run)."""
-    lines = prepare_database(db_settings, default_accounts=True)
+    lines = prepare_web(db_settings, default_accounts=True)
     assert (db_settings.data_dir / SECRET_KEY_FILE).exists()
     if not db_settings.embedded_database:
         assert lines == []
@@ -279,11 +279,12 @@ def test_first_run_creates_one_account_per_role_only_on_the_embedded_database(
     for name, password in shown.items():
         account = login(db_settings, limiter, name, password)
         assert isinstance(account, Account) and account.role.value == name
-    assert prepare_database(db_settings, default_accounts=True) == []  # the next start shows nothing
+    assert prepare_web(db_settings, default_accounts=True) == []  # the next start shows nothing
 
 
 def test_web_start_creates_no_default_accounts(db_settings: Settings) -> None:
-    assert prepare_database(db_settings, default_accounts=False) == []
+    assert prepare_web(db_settings, default_accounts=False) == []
+    assert (db_settings.data_dir / SECRET_KEY_FILE).exists()
     db = open_database(db_settings)
     try:
         assert db.is_current()
@@ -292,3 +293,14 @@ def test_web_start_creates_no_default_accounts(db_settings: Settings) -> None:
         assert list_accounts(db) == []
     finally:
         db.close()
+
+
+def test_the_incident_engine_start_makes_no_session_key(db_settings: Settings) -> None:
+    """Only the web signs cookies: the engine's start-up step migrates and leaves no secret_key in the data folder."""
+    assert prepare_database(db_settings, default_accounts=False) == []
+    db = open_database(db_settings)
+    try:
+        assert db.is_current()
+    finally:
+        db.close()
+    assert not (db_settings.data_dir / SECRET_KEY_FILE).exists()
