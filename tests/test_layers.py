@@ -26,6 +26,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # The entry points may import everything below them (the simulators, the app, webapp), nothing beside them.
     "cli": ("benchmarks", "tests"),
     "benchmarks": ("webapp", "tests"),  # the benchmarks build their own app through the factory
+    "assets": ("ioc", *SIMULATORS, "layouts", "callbacks", *APP_AND_ABOVE),  # static files, a package to install
 }
 DYNAMIC_IMPORTS = ("importlib.import_module", "import_module", "__import__")
 
