@@ -1,7 +1,7 @@
 """The app gunicorn serves (`gunicorn webapp:server`): built once per process by app_factory.create_app from the
 settings in the environment.
 
-`warm_up()` finishes Dash's one-time set-up before a worker serves (gunicorn.conf.py calls it in each worker); an
+`warm_up()` finishes Dash's one-time set-up before a worker serves (cli/gunicorn_conf.py calls it in each worker); an
 inline script in the page reloads it when Dash's own scripts failed to start (layouts/shell.py), so a wall
 recovers unattended.
 """

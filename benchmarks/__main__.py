@@ -15,9 +15,9 @@ from benchmarks.incidents import measure_incident_engine
 from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
 from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
 from benchmarks.wall_tick import measure_tick_bytes
+from cli.main import configure_logging
 from ioc.aggregator import tune_gc
 from ioc.city import load_city
-from ioc.cli import configure_logging
 from ioc.settings import load_settings
 from simulators import load_scenario
 from simulators.engine import generate

@@ -17,10 +17,6 @@ class InvalidEvent(IocError):
     """An event cannot be accepted; the message is the reason stored in the dead-letter stream."""
 
 
-class ScenarioError(IocError):
-    """A simulator scenario file is missing or malformed."""
-
-
 class InvalidInput(IocError):
     """A value a person gave (a user name, password, role or token name) is not acceptable; the CLI exits 2."""
 

@@ -1,12 +1,14 @@
 """City simulators: scenarios as data files, an engine that turns them into v1 events, and a runner that sends them."""
 
 from simulators.engine import SimEvent, generate
+from simulators.errors import ScenarioError
 from simulators.runner import DRY_RUN_START, dry_run, run_simulation, write_events
 from simulators.scenario import Scenario, list_scenarios, load_scenario
 
 __all__ = [
     "DRY_RUN_START",
     "Scenario",
+    "ScenarioError",
     "SimEvent",
     "dry_run",
     "generate",

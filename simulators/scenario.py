@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Final, cast
 
 from ioc.city import ROAD_CLASSES, SEGMENT_TAGS
-from ioc.errors import ScenarioError
 from ioc.events import VehicleClass
+from simulators.errors import ScenarioError
 
 SCENARIO_DIR: Final = Path(__file__).parent / "scenarios"
 FORMAT_VERSION: Final = 1

@@ -75,7 +75,7 @@ def system(embedded_redis: EmbeddedRedis, tmp_path: Path) -> Iterator[System]:
             log = tmp_path / f"{command}.log"
             logs.append(log)
             with log.open("wb") as out:
-                workers.append(subprocess.Popen([sys.executable, "-m", "ioc.cli", command], env=env, stdout=out,
+                workers.append(subprocess.Popen([sys.executable, "-m", "cli", command], env=env, stdout=out,
                                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))  # fmt: skip
         database = open_database(Settings(data_dir=data))
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from cli.supervisor import RUN_FILE
+from ioc.db import SQLITE_FILE
 from ioc.embedded import EmbeddedRedis, ensure_embedded, pid_alive
 from ioc.keys import DOMAINS, Keys
+from ioc.secret_key import SECRET_KEY_FILE
 from ioc.store import connect_url
-from ioc.supervisor import RUN_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 IOC_SCRIPT = Path(sys.executable).parent / "ioc"
@@ -49,9 +52,9 @@ def cli_env(data_dir: Path, **values: str) -> dict[str, str]:
 
 
 def ioc(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run `python -m ioc.cli ARGS` to completion and capture its output."""
+    """Run `python -m cli ARGS` to completion and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "ioc.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -225,7 +228,7 @@ def test_redis_foreground_stops_on_sigint(data_dir: Path, tmp_path: Path) -> Non
     log = tmp_path / "redis-cli.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ioc.cli", "redis"],
+            [sys.executable, "-m", "cli", "redis"],
             env=cli_env(data_dir),
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -259,7 +262,7 @@ def test_aggregator_stops_gracefully_on_sigterm(data_dir: Path, tmp_path: Path, 
     log = tmp_path / "aggregator.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ioc.cli", "aggregator"],
+            [sys.executable, "-m", "cli", "aggregator"],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -281,13 +284,46 @@ def test_aggregator_stops_gracefully_on_sigterm(data_dir: Path, tmp_path: Path, 
     assert "Traceback" not in log.read_text()
 
 
+def test_the_incident_engine_alone_migrates_and_makes_no_session_key(
+    data_dir: Path, tmp_path: Path, embedded_redis: EmbeddedRedis
+) -> None:
+    """`ioc incidents-engine` started on its own (a Procfile line) leaves no secret_key: only the web needs one."""
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    env = cli_env(data_dir, IOC_REDIS_URL=embedded_redis.url, IOC_NAMESPACE=namespace)
+    log = tmp_path / "engine.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "incidents-engine"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    client = connect_url(embedded_redis.url)
+    keys = Keys(namespace)
+    try:
+        wait_for(lambda: client.exists(keys.incidents_heartbeat()) == 1, 60, "the incident engine's heartbeat")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for key in client.scan_iter(match=keys.all_keys_pattern()):
+            client.delete(key)
+        client.close()
+    assert (data_dir / SQLITE_FILE).exists()  # migrated: the engine writes incident tables
+    assert not (data_dir / SECRET_KEY_FILE).exists()
+    assert "Traceback" not in log.read_text()
+
+
 def start_run(data_dir: Path, tmp_path: Path, port: int, *args: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
     """Start `ioc run` in its own session (as a terminal would), output to files; the process and the files."""
     stdout, stderr = tmp_path / "run.out", tmp_path / "run.err"
     env = cli_env(data_dir, IOC_WEB_PORT=str(port), IOC_WEB_WORKERS="1")
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ioc.cli", "run", *args],
+            [sys.executable, "-m", "cli", "run", *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -383,7 +419,7 @@ def test_a_reader_closing_the_pipe_early_ends_quietly(data_dir: Path) -> None:
     require(*CITY_FILES)
     # Far more lines than a pipe holds, so the writer surely meets the closed pipe mid-run (`... | head -n 3`).
     producer = subprocess.Popen(
-        [sys.executable, "-m", "ioc.cli", "simulate", "normal-day", "--dry-run", "--limit", "100000", "--seed", "7"],
+        [sys.executable, "-m", "cli", "simulate", "normal-day", "--dry-run", "--limit", "100000", "--seed", "7"],
         env=cli_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
     )  # fmt: skip
     assert producer.stdout is not None and producer.stderr is not None
@@ -399,7 +435,7 @@ def test_a_pipe_closed_before_the_first_line_ends_quietly(data_dir: Path) -> Non
     require(*CITY_FILES)
     # A few lines stay in Python's buffer until the final flush: that flush must not fail either.
     producer = subprocess.Popen(
-        [sys.executable, "-m", "ioc.cli", "simulate", "normal-day", "--dry-run", "--limit", "3", "--seed", "7"],
+        [sys.executable, "-m", "cli", "simulate", "normal-day", "--dry-run", "--limit", "3", "--seed", "7"],
         env=cli_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
     )  # fmt: skip
     assert producer.stdout is not None and producer.stderr is not None
@@ -407,3 +443,24 @@ def test_a_pipe_closed_before_the_first_line_ends_quietly(data_dir: Path) -> Non
     stderr = producer.stderr.read().decode()
     assert producer.wait(timeout=60) == 0, stderr
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+def test_a_start_without_offset_is_the_city_own_local_time(data_dir: Path, tmp_path: Path) -> None:
+    """`--start` with no offset is read in the city folder's time zone (city.json), not a fixed UTC+7."""
+    require(*CITY_FILES)
+    city_dir = tmp_path / "city"
+    shutil.copytree(ROOT / "ioc" / "cities" / "tam_ky", city_dir)
+    meta = json.loads((city_dir / "city.json").read_text())
+    meta["timezone"] = "Asia/Tokyo"  # UTC+9
+    (city_dir / "city.json").write_text(json.dumps(meta, ensure_ascii=False))
+    args = ("simulate", "normal-day", "--dry-run", "--limit", "1", "--seed", "7")
+
+    def first_ts(city: Path | None, start: str) -> str:
+        env = cli_env(data_dir, **({"IOC_CITY_DIR": str(city)} if city else {}))
+        result = ioc(*args, "--start", start, env=env)
+        assert result.returncode == 0, result.stderr
+        return str(json.loads(result.stdout.splitlines()[0])["fields"]["ts"])
+
+    assert first_ts(None, "2026-01-05T05:00").startswith("2026-01-05T05:00:01.090+07:00")  # Tam Kỳ, as before
+    assert first_ts(city_dir, "2026-01-05T05:00").startswith("2026-01-05T05:00:01.090+09:00")
+    assert first_ts(city_dir, "2026-01-05T05:00+07:00").startswith("2026-01-05T07:00:01.090+09:00")  # an offset wins

@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def ioc(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run `python -m ioc.cli ARGS` in `cwd` and capture its output."""
+    """Run `python -m cli ARGS` in `cwd` and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "ioc.cli", *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
+        [sys.executable, "-m", "cli", *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
         text=True, timeout=120,
     )  # fmt: skip
 

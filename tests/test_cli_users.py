@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from cli.accounts import cli_actor, prepare_database, prepare_web
 from ioc import audit
 from ioc.accounts import Account, LoginFailure, LoginRefused, authenticate
-from ioc.cli_accounts import cli_actor, prepare_database
 from ioc.db import open_database
 from ioc.embedded import EmbeddedRedis
 from ioc.keys import Keys
@@ -42,9 +42,9 @@ def clean_env(values: dict[str, str]) -> dict[str, str]:
 
 
 def ioc(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m ioc.cli ARGS` with `stdin` (not a terminal) and capture its output."""
+    """Run `python -m cli ARGS` with `stdin` (not a terminal) and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "ioc.cli", *args], env=env, cwd=ROOT, input=stdin if stdin is not None else "",
+        [sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, input=stdin if stdin is not None else "",
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
@@ -214,11 +214,11 @@ def test_external_database_must_be_migrated_first(env: dict[str, str]) -> None:
 
 
 def run_in_terminal(args: list[str], env: dict[str, str], answers: list[str]) -> tuple[int, str]:
-    """Run `python -m ioc.cli ARGS` on a new pseudo-terminal, typing each answer after its prompt."""
+    """Run `python -m cli ARGS` on a new pseudo-terminal, typing each answer after its prompt."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: its stdin, stdout and controlling terminal are the pty
         os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "ioc.cli", *args], env)
+        os.execve(sys.executable, [sys.executable, "-m", "cli", *args], env)
     seen = ""
     answered = 0
     deadline = time.monotonic() + 60
@@ -268,7 +268,7 @@ def test_first_run_creates_one_account_per_role_only_on_the_embedded_database(
     db_settings: Settings, limiter: LoginLimiter
 ) -> None:
     """What `ioc run` does before starting its children (the function, not a whole run)."""
-    lines = prepare_database(db_settings, default_accounts=True)
+    lines = prepare_web(db_settings, default_accounts=True)
     assert (db_settings.data_dir / SECRET_KEY_FILE).exists()
     if not db_settings.embedded_database:
         assert lines == []
@@ -279,11 +279,12 @@ def test_first_run_creates_one_account_per_role_only_on_the_embedded_database(
     for name, password in shown.items():
         account = login(db_settings, limiter, name, password)
         assert isinstance(account, Account) and account.role.value == name
-    assert prepare_database(db_settings, default_accounts=True) == []  # the next start shows nothing
+    assert prepare_web(db_settings, default_accounts=True) == []  # the next start shows nothing
 
 
 def test_web_start_creates_no_default_accounts(db_settings: Settings) -> None:
-    assert prepare_database(db_settings, default_accounts=False) == []
+    assert prepare_web(db_settings, default_accounts=False) == []
+    assert (db_settings.data_dir / SECRET_KEY_FILE).exists()
     db = open_database(db_settings)
     try:
         assert db.is_current()
@@ -292,3 +293,14 @@ def test_web_start_creates_no_default_accounts(db_settings: Settings) -> None:
         assert list_accounts(db) == []
     finally:
         db.close()
+
+
+def test_the_incident_engine_start_makes_no_session_key(db_settings: Settings) -> None:
+    """Only the web signs cookies: the engine's start-up step migrates and leaves no secret_key in the data folder."""
+    assert prepare_database(db_settings, default_accounts=False) == []
+    db = open_database(db_settings)
+    try:
+        assert db.is_current()
+    finally:
+        db.close()
+    assert not (db_settings.data_dir / SECRET_KEY_FILE).exists()

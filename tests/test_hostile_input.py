@@ -328,7 +328,7 @@ def test_the_cli_refuses_names_and_passwords_that_break_the_rule(db: Database, d
         (["display-token", "create", "wall\x07"], ""),
     ):
         result = subprocess.run(
-            [sys.executable, "-m", "ioc.cli", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "cli", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60
         )
         assert result.returncode == 2 and "Traceback" not in result.stderr, (args, result.returncode, result.stderr)
     assert stored(db) == before

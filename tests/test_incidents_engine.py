@@ -310,7 +310,7 @@ def test_engine_killed_in_a_storm_loses_nothing_and_opens_nothing_twice(
     log = (tmp_path / "engine.log").open("w")
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "ioc.cli", "incidents-engine"], env=env,
+        return subprocess.Popen([sys.executable, "-m", "cli", "incidents-engine"], env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
     killed_at: list[int] = []

@@ -1,6 +1,7 @@
-"""Imports run downward only: the core knows no Dash and nothing above it, layouts read no Redis, callbacks never
-import the app, and only the top (webapp, benchmarks, tests) builds one. Every import counts, including those
-inside functions."""
+"""Imports run downward only: the core knows no Dash, no simulator and nothing above it, layouts read no Redis,
+callbacks never import the app, and only the top builds one: the entry points (`cli`), which alone start processes
+and may import the simulators, the app and `webapp`, beside the benchmarks and the tests. Every import counts:
+those inside functions, relative ones and `importlib.import_module` / `__import__` of a literal name."""
 
 from __future__ import annotations
 
@@ -10,26 +11,69 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_AND_ABOVE = ("webapp", "app_factory", "benchmarks", "tests")
+ENTRY_POINTS = ("cli",)
+APP_AND_ABOVE = ("webapp", "app_factory", *ENTRY_POINTS, "benchmarks", "tests")
+SIMULATORS = ("simulators",)
+DASH = ("dash", "dash_leaflet", "plotly")
 # Source folder or module -> the top-level packages (or dotted modules) it must never import.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "ioc": ("dash", "dash_leaflet", "plotly", "layouts", "callbacks", *APP_AND_ABOVE),
-    "simulators": ("dash", "dash_leaflet", "plotly", "layouts", "callbacks", *APP_AND_ABOVE),
-    "layouts": ("redis", "flask", "ioc.store", "ioc.settings", "callbacks", *APP_AND_ABOVE),
-    "callbacks": APP_AND_ABOVE,
-    "app_factory.py": ("webapp", "benchmarks", "tests"),
+    "ioc": (*DASH, *SIMULATORS, "layouts", "callbacks", *APP_AND_ABOVE),
+    "simulators": (*DASH, "layouts", "callbacks", *APP_AND_ABOVE),
+    "layouts": ("redis", "flask", "ioc.store", "ioc.settings", *SIMULATORS, "callbacks", *APP_AND_ABOVE),
+    "callbacks": (*SIMULATORS, *APP_AND_ABOVE),
+    "app_factory.py": (*SIMULATORS, "webapp", *ENTRY_POINTS, "benchmarks", "tests"),
+    "webapp.py": (*SIMULATORS, *ENTRY_POINTS, "benchmarks", "tests"),
+    # The entry points may import everything below them (the simulators, the app, webapp), nothing beside them.
+    "cli": ("benchmarks", "tests"),
     "benchmarks": ("webapp", "tests"),  # the benchmarks build their own app through the factory
+    "assets": ("ioc", *SIMULATORS, "layouts", "callbacks", *APP_AND_ABOVE),  # static files, a package to install
 }
+DYNAMIC_IMPORTS = ("importlib.import_module", "import_module", "__import__")
 
 
-def imported_names(path: Path) -> list[tuple[int, str]]:
-    """Every module a file imports, with its line: `import a.b` gives a.b, `from a.b import c` gives a.b.c."""
+def _package_of(path: Path) -> list[str]:
+    """The dotted package a source file belongs to, as parts (`ioc/incidents/engine.py` -> ioc, incidents)."""
+    return list(path.resolve().parent.relative_to(ROOT).parts)
+
+
+def _absolute(path: Path, module: str | None, level: int) -> str:
+    """The absolute name of `from <dots><module> import ...` in that file."""
+    if level == 0:
+        return module or ""
+    package = _package_of(path)
+    base = package[: len(package) - (level - 1)] if level > 1 else package
+    return ".".join([*base, *([module] if module else [])])
+
+
+def _call_name(func: ast.expr) -> str:
+    """A called function's dotted name (`importlib.import_module`), or empty when it is not a plain name."""
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        inner = _call_name(func.value)
+        return f"{inner}.{func.attr}" if inner else ""
+    return ""
+
+
+def imported_names(path: Path, source: str | None = None) -> list[tuple[int, str]]:
+    """Every module a file imports (or `source` would, as that file), with its line: `import a.b` gives a.b,
+    `from a.b import c` gives a.b.c (a relative import made absolute), `importlib.import_module("a.b")` gives a.b."""
     found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    text = path.read_text() if source is None else source
+    for node in ast.walk(ast.parse(text, str(path))):
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.extend((node.lineno, f"{node.module}.{alias.name}") for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = _absolute(path, node.module, node.level)
+            found.extend((node.lineno, f"{module}.{alias.name}" if module else alias.name) for alias in node.names)
+        elif (
+            isinstance(node, ast.Call)
+            and _call_name(node.func) in DYNAMIC_IMPORTS
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.append((node.lineno, node.args[0].value))
     return found
 
 
@@ -55,3 +99,38 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "upward.py"
     module.write_text("def f() -> None:\n    from callbacks.wall.tick import tick\n")
     assert imported_names(module) == [(2, "callbacks.wall.tick.tick")]
+
+
+def test_the_check_sees_relative_and_dynamic_imports() -> None:
+    """A relative import is named from the file's package; import_module with a literal name counts too."""
+    module = ROOT / "ioc" / "incidents" / "_layers_probe.py"  # never written: only its place matters
+    source = (
+        "import importlib\n"
+        "from . import engine\n"
+        "from ..errors import IocError\n"
+        "def f() -> None:\n"
+        "    importlib.import_module('simulators.runner')\n"
+        "    __import__('cli')\n"
+    )
+    assert sorted(imported_names(module, source)) == [
+        (1, "importlib"),
+        (2, "ioc.incidents.engine"),
+        (3, "ioc.errors.IocError"),
+        (5, "simulators.runner"),
+        (6, "cli"),
+    ]
+
+
+def test_the_core_may_not_import_the_entry_points_or_the_simulators() -> None:
+    """No hole: the core's rule names the simulators and the entry points, and every layer below the top too."""
+    for part in ("ioc", "simulators", "layouts", "callbacks", "app_factory.py", "webapp.py"):
+        assert "cli" in FORBIDDEN[part], part
+    for part in ("ioc", "layouts", "callbacks", "app_factory.py", "webapp.py"):
+        assert "simulators" in FORBIDDEN[part], part
+
+
+def test_every_part_of_the_source_has_a_rule() -> None:
+    """A new top-level package or module is checked too (the tests may import anything)."""
+    parts = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    parts |= {p.name for p in ROOT.glob("*.py")}
+    assert parts - {"tests"} <= set(FORBIDDEN), sorted(parts - {"tests"} - set(FORBIDDEN))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ioc.cli import mask_url, settings_lines
+from cli.main import mask_url, settings_lines
 from ioc.errors import SettingsError
 from ioc.settings import load_settings
 
@@ -129,9 +129,9 @@ def test_settings_lines_mask_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run `python -m ioc.cli ARGS` and capture its output."""
+    """Run `python -m cli ARGS` and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "ioc.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -20,7 +20,6 @@ import redis
 
 from ioc.city import City
 from ioc.embedded import EmbeddedRedis
-from ioc.errors import ScenarioError
 from ioc.events import (
     DeviceStatusChanged,
     FloodRainObserved,
@@ -43,6 +42,7 @@ from simulators import (
     run_simulation,
     write_events,
 )
+from simulators.errors import ScenarioError
 from simulators.scenario import SCENARIO_DIR
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from cli.supervisor import Child, RestartPolicy, Supervisor, runs_the_ioc_command
 from ioc.embedded import EmbeddedRedis, pid_alive
 from ioc.keys import DOMAINS, Keys
 from ioc.settings import Settings
 from ioc.store import connect_url
-from ioc.supervisor import Child, RestartPolicy, Supervisor
 from tests import test_cli
 from tests.test_cli import (
     CITY_FILES,
@@ -31,6 +31,18 @@ from tests.test_cli import (
 )
 
 data_dir = test_cli.data_dir  # the fixture: a fresh data folder; processes still using it afterwards are killed
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "ioc"),
+    [
+        (b"/srv/.venv/bin/python\0/srv/.venv/bin/ioc\0run\0", True),  # the installed script
+        (b"/srv/.venv/bin/python\0-m\0cli\0run\0", True),  # how `ioc run` starts its children
+        (b"/usr/bin/python3\0-m\0http.server\0", False),  # a reused pid: some other program
+    ],
+)
+def test_a_live_supervisor_is_known_by_its_command_line(cmdline: bytes, ioc: bool) -> None:
+    assert runs_the_ioc_command(cmdline) is ioc
 
 
 class FakeClock:
@@ -103,7 +115,7 @@ def test_restarts_in_the_watch_loop_and_a_stop_interrupts_a_pending_delay(
     children = [slow, flaky, finished, steady]
     outcome: list[int] = []
     watcher = threading.Thread(target=lambda: outcome.append(supervisor._watch()))
-    caplog.set_level(logging.INFO, logger="ioc.supervisor")
+    caplog.set_level(logging.INFO, logger="cli.supervisor")
     try:
         for child in children:
             supervisor._start(child)

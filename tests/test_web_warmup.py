@@ -197,8 +197,8 @@ def test_fresh_gunicorn_workers_serve_concurrent_first_requests(
                       IOC_WEB_WORKERS="3")  # fmt: skip
         with log_path.open("w") as log:
             server = subprocess.Popen(
-                [str(gunicorn), "--config", str(repo_root / "gunicorn.conf.py"), "webapp:server"],
-                cwd=repo_root, env=env, stdout=subprocess.DEVNULL, stderr=log,
+                [str(gunicorn), "--config", "python:cli.gunicorn_conf", "webapp:server"],
+                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
         try:
             # Fire the moment the master listens: the connections wait in the backlog while the workers boot,

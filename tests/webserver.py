@@ -1,5 +1,6 @@
 """The web server as production runs it, for tests: `ioc web` (migrations and the session key, then gunicorn with
-gunicorn.conf.py, its worker warm-up hook and gthread workers) as a child process on a port of its own."""
+cli/gunicorn_conf.py, its worker warm-up hook and gthread workers) as a child process on a port of its own, started
+in the test's own folder, outside the source checkout, as an installed package runs."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class WebServer:
         env = {**self.env, "IOC_WEB_HOST": "127.0.0.1", "IOC_WEB_PORT": str(self.port)}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([str(IOC), "web"], env=env, stdout=log, stderr=log,
-                                            stdin=subprocess.DEVNULL)  # fmt: skip
+                                            stdin=subprocess.DEVNULL, cwd=self.log.parent)  # fmt: skip
         deadline = time.monotonic() + timeout
         while not self._answers():
             if self.process.poll() is not None:

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,16 +24,14 @@ from urllib.parse import urlsplit
 import redis
 
 from ioc.datadir import private_opener, secure_data_folder, set_private_umask
-from ioc.errors import InvalidInput, IocError, ScenarioError, SettingsError
+from ioc.errors import InvalidInput, IocError, SettingsError
 from ioc.settings import Settings, load_settings
 
-log = logging.getLogger("ioc.cli")  # not __name__: it is "__main__" under `python -m ioc.cli`
+log = logging.getLogger(__name__)
 
 LOG_LEVEL_ENV = "IOC_LOG_LEVEL"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s [{tag}] %(name)s: %(message)s"
-# Tam Kỳ local time, used when --start has no offset.
-CITY_TZ = timezone(timedelta(hours=7), "ICT")
 MASK = "****"
 SECRET_QUERY_WORDS = ("key", "token", "secret", "pass", "sig", "auth")
 START_LOCK = "cli-start.lock"
@@ -152,12 +150,21 @@ def _check_redis(settings: Settings) -> None:
 
 
 def _parse_start(text: str) -> datetime:
-    """An ISO date-time; without an offset it is Tam Kỳ local time (UTC+7)."""
+    """An ISO date-time; without an offset it stays naive, to be read in the city's time zone (`in_city_time`)."""
     try:
-        moment = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CITY_TZ)
+
+
+def in_city_time(moment: datetime, timezone: str) -> datetime:
+    """The moment as given if it has an offset; else the same wall-clock time in the city's zone (city.json's
+    `timezone`, Asia/Ho_Chi_Minh for Tam Kỳ)."""
+    if moment.tzinfo is not None and moment.utcoffset() is not None:
+        return moment
+    from zoneinfo import ZoneInfo
+
+    return moment.replace(tzinfo=ZoneInfo(timezone))
 
 
 def _positive_float(text: str) -> float:
@@ -184,7 +191,7 @@ def _positive_int(text: str) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start everything (embedded Redis, aggregator, simulator, web) and stop it all on Ctrl-C."""
-    from ioc.supervisor import Supervisor
+    from cli.supervisor import Supervisor
 
     settings = load_settings()
     if settings.redis_url is not None:
@@ -193,9 +200,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from simulators import load_scenario
 
         load_scenario(args.scenario)
-    from ioc.cli_accounts import prepare_database
+    from cli.accounts import prepare_web
 
-    for line in prepare_database(settings, default_accounts=True):  # migrations; first run: default accounts
+    for line in prepare_web(settings, default_accounts=True):  # migrations, session key; first run: accounts
         print(line, flush=True)
 
     def announce(text: str) -> None:
@@ -224,11 +231,11 @@ def cmd_aggregator(args: argparse.Namespace) -> int:
 
 def cmd_incidents_engine(args: argparse.Namespace) -> int:
     """Turn the alerts that matter into incidents until SIGINT/SIGTERM (the current batch finishes)."""
-    from ioc.cli_accounts import prepare_database
+    from cli.accounts import prepare_database
     from ioc.incidents.engine import run_engine
 
     settings = resolve_redis(load_settings())
-    prepare_database(settings, default_accounts=False)  # migrations first: the engine writes incident tables
+    prepare_database(settings, default_accounts=False)  # migrations first (no session key: not a web process)
     stop = threading.Event()
     stop_on_signals(stop, "finishing the current batch, then stopping")
     run_engine(settings, stop)
@@ -246,12 +253,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     settings = load_settings()
     load_scenario(args.scenario)  # an unknown or malformed scenario fails before anything starts
     city = cached_city(settings.city_dir)
+    start = in_city_time(args.start, city.timezone) if args.start is not None else None
     seed: int = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     if args.seed is None:
         log.info("random seed %d (pass --seed %d to repeat this run)", seed, seed)
     if args.dry_run:
         limit = args.limit if args.limit is not None else DRY_RUN_LIMIT
-        dry_run(city, args.scenario, seed, limit, out=sys.stdout, start=args.start)
+        dry_run(city, args.scenario, seed, limit, out=sys.stdout, start=start)
         return 0
     settings = resolve_redis(settings)
     stop = threading.Event()
@@ -266,7 +274,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             seed=seed,
             speed=args.speed,
             rate=args.rate,
-            start=args.start,
+            start=start,
             limit=args.limit,
             duration_s=args.duration,
             maxlen=settings.stream_maxlen,
@@ -287,21 +295,16 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
-def gunicorn_config_path() -> Path:
-    """The project's gunicorn.conf.py (top of the source tree)."""
-    return Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+GUNICORN_CONFIG = "python:cli.gunicorn_conf"  # found through the package, from a checkout or an installed wheel
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    """Replace this process with gunicorn serving the Dash app (settings from gunicorn.conf.py)."""
+    """Replace this process with gunicorn serving the Dash app (settings from cli/gunicorn_conf.py)."""
     settings = load_settings()  # a bad setting fails here with exit 2, not inside gunicorn
-    from ioc.cli_accounts import prepare_database
+    from cli.accounts import prepare_web
 
-    prepare_database(settings, default_accounts=False)  # migrations and the session key, before any worker
-    config = gunicorn_config_path()
-    if not config.exists():
-        raise IocError(f"{config} is missing: `ioc web` runs from a source checkout")
-    argv = [sys.executable, "-m", "gunicorn", "--config", str(config), "webapp:server"]
+    prepare_web(settings, default_accounts=False)  # migrations and the session key, before any worker
+    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, "webapp:server"]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)
@@ -336,7 +339,7 @@ def cmd_redis(args: argparse.Namespace) -> int:
 
 def _running_supervisor(data_dir: Path) -> int | None:
     """Pid of a live `ioc run` on this data folder, if any."""
-    from ioc.supervisor import running_supervisor
+    from cli.supervisor import running_supervisor
 
     return running_supervisor(data_dir)
 
@@ -447,12 +450,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--start",
         type=_parse_start,
         default=None,
-        help="simulated start time, ISO; no offset means UTC+7 (default: now; dry run: a fixed Monday 05:00)",
+        help="simulated start time, ISO; no offset means the city's local time (default: now; dry run: a fixed Monday "
+        "05:00)",
     )
     simulate.add_argument("--dry-run", action="store_true", help="print the events as JSON lines; touch no Redis")
 
     add("scenarios", cmd_scenarios, "list the simulator's scenarios")
-    add("web", cmd_web, "serve the dashboard with gunicorn (gunicorn.conf.py)")
+    add("web", cmd_web, "serve the dashboard with gunicorn (cli/gunicorn_conf.py)")
     add("redis", cmd_redis, "run the embedded Redis in the foreground")
     add("redis-stop", cmd_redis_stop, "stop an embedded Redis running in the background")
 
@@ -463,10 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     settings = add("settings", cmd_settings, "print the effective settings (secrets masked)")
     settings.add_argument("--json", action="store_true", help="print as JSON")
 
-    from ioc.cli_accounts import register
+    from cli.accounts import register
 
     register(add)  # db, users, display-token
-    from ioc.cli_incidents import register as register_incidents
+    from cli.incidents import register as register_incidents
 
     register_incidents(add)  # incidents list, export
     return parser
@@ -480,6 +484,13 @@ def stdout_reader_gone() -> bool:
         return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
     except (OSError, ValueError):
         return False
+
+
+def exit_status(exc: IocError) -> int:
+    """2 for a bad setting, argument, input or scenario (the caller's to fix), 1 for any other failure."""
+    from simulators.errors import ScenarioError  # here, not at the top: every other command starts without it
+
+    return 2 if isinstance(exc, SettingsError | InvalidInput | ScenarioError) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -504,12 +515,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 0
-    except (SettingsError, ScenarioError, InvalidInput) as exc:
-        print(f"ioc {args.command}: {exc}", file=sys.stderr)
-        return 2
     except IocError as exc:
         print(f"ioc {args.command}: {exc}", file=sys.stderr)
-        return 1
+        return exit_status(exc)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         print(f"ioc {args.command}: cannot reach Redis: {exc}", file=sys.stderr)
         return 1
@@ -517,6 +525,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ioc {args.command}: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

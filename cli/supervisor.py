@@ -1,6 +1,6 @@
 """`ioc run`: start every process of the system as children, keep them running, and stop them all together.
 
-Each child runs `python -m ioc.cli <command>` in its own process group, so a Ctrl-C in the terminal reaches only
+Each child runs `python -m cli <command>` in its own process group, so a Ctrl-C in the terminal reaches only
 the supervisor, which then stops the children in order: producers, aggregator and web first (SIGTERM, then
 SIGKILL after a timeout, for the whole group), the embedded Redis last so it can save its data. A child that dies
 meanwhile is restarted on its own after a growing delay (`RestartPolicy`) while the others keep running; only a
@@ -11,6 +11,7 @@ restart), which also stops a second `ioc run` on the same folder.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -154,7 +155,14 @@ def running_supervisor(data_dir: Path) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return pid
-    return pid if b"ioc" in cmdline else None  # a reused pid belongs to some other program
+    return pid if runs_the_ioc_command(cmdline) else None  # a reused pid belongs to some other program
+
+
+def runs_the_ioc_command(cmdline: bytes) -> bool:
+    """Whether a process's command line (/proc/<pid>/cmdline) may be the `ioc` command: it names ioc (the installed
+    script) or runs `python -m cli`, as `ioc run` starts its children."""
+    argv = cmdline.split(b"\0")
+    return b"ioc" in cmdline or any(arg == b"-m" and after == b"cli" for arg, after in itertools.pairwise(argv))
 
 
 def _started_for(pid: int, data_dir: Path) -> bool:
@@ -252,7 +260,7 @@ class Supervisor:
 
     def _command(self, *args: str) -> list[str]:
         """Command line running an ioc subcommand with this interpreter."""
-        return [self.python, "-m", "ioc.cli", *args]
+        return [self.python, "-m", "cli", *args]
 
     def request_stop(self) -> None:
         """Ask the run loop to stop every child and return (safe from a signal handler)."""

@@ -1,6 +1,7 @@
-"""The `ioc db`, `ioc users` and `ioc display-token` commands, and the database step of `ioc run` / `ioc web`.
+"""The `ioc db`, `ioc users` and `ioc display-token` commands, and the start-up step of `ioc run` / `ioc web` / the
+incident engine (migrations; the session key for the web only).
 
-Kept apart from ioc/cli.py so that module only wires them in (`register`); SQLAlchemy and argon2 are imported
+Kept apart from cli/main.py so that module only wires them in (`register`); SQLAlchemy and argon2 are imported
 when a command runs, not when `ioc` starts. Every change is audited with the actor `cli:<os user>`. A password
 is read with getpass (asked twice) when standard input is a terminal, else as one line of standard input.
 """
@@ -65,11 +66,11 @@ def open_migrated(settings: Settings) -> Database:
 
 
 def prepare_database(settings: Settings, *, default_accounts: bool) -> list[str]:
-    """Start-up step of `ioc run` and `ioc web`: migrate, make the session key, and on the embedded database's
-    first run create one account per role; the lines to show the person starting it (passwords, once)."""
+    """Start-up step of every process that writes the database (`ioc run`, `ioc web`, the incident engine): migrate,
+    and on the embedded database's first run (`ioc run`) create one account per role; the lines to show the person
+    starting it (passwords, once). It makes no session key: only the web signs cookies (`prepare_web`)."""
     from ioc.accounts import create_default_accounts
     from ioc.db import open_database
-    from ioc.secret_key import secret_key
 
     db = open_database(settings)
     try:
@@ -77,13 +78,22 @@ def prepare_database(settings: Settings, *, default_accounts: bool) -> list[str]
         made = create_default_accounts(db) if default_accounts else []
     finally:
         db.close()
-    secret_key(settings)
     if not made:
         return []
     width = max(len(account.username) for account, _ in made)
     lines = ["", "First start: one account per role was created. The passwords are shown only this once:"]
     lines += [f"    {account.username:<{width}}  {password}" for account, password in made]
     lines += ["Change one with `ioc users reset-password NAME`; add people with `ioc users add NAME --role ROLE`.", ""]
+    return lines
+
+
+def prepare_web(settings: Settings, *, default_accounts: bool) -> list[str]:
+    """Start-up step of `ioc run` and `ioc web`: the database's (`prepare_database`), then the session key made once
+    before any worker starts (IOC_SECRET_KEY, else IOC_DATA_DIR/secret_key); the lines to show."""
+    from ioc.secret_key import secret_key
+
+    lines = prepare_database(settings, default_accounts=default_accounts)
+    secret_key(settings)
     return lines
 
 

@@ -1,7 +1,7 @@
 """The `ioc incidents` commands: `list` the incidents (a table, or JSON with --json) and `export` them with their
 audit rows as CSV (a .zip of two files) or Excel into the current folder (ioc/incidents/reports.py).
 
-Kept apart from ioc/cli.py so that module only wires them in (`register`); the database is opened as the account
+Kept apart from cli/main.py so that module only wires them in (`register`); the database is opened as the account
 commands open it (checked, at the newest migration; the embedded one migrated on the spot). Bad input exits 2, a
 database that does not answer or is not migrated exits 1.
 """
@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from ioc.cli_accounts import open_migrated
+from cli.accounts import open_migrated
 from ioc.errors import InvalidInput
 from ioc.incidents.model import STATUSES, Incident
 from ioc.settings import load_settings
@@ -96,8 +96,8 @@ def parse_since(text: str, tz: str) -> datetime:
 
 def cmd_incidents_export(args: argparse.Namespace) -> int:
     """Write the incidents (all, or opened since --since) and their audit rows into the current folder."""
+    from cli.accounts import cli_actor
     from ioc.city import cached_city
-    from ioc.cli_accounts import cli_actor
     from ioc.incidents.queries import Filters
     from ioc.incidents.reports import export_file, record_export
 

@@ -1,24 +1,22 @@
 """gunicorn settings for the web process, taken from the same IOC_* variables as the rest of the system.
 
-Used by `ioc web` and the Procfile (`gunicorn webapp:server -c gunicorn.conf.py`). Extra gunicorn options can be
-given in GUNICORN_CMD_ARGS, e.g. `--access-logfile -` to turn the access log on.
+A module of the installed package, so gunicorn finds it wherever it runs, from a checkout or an installed wheel:
+`ioc web` runs `gunicorn -c python:cli.gunicorn_conf webapp:server` (the same by hand). Extra gunicorn options can
+be given in GUNICORN_CMD_ARGS, e.g. `--access-logfile -` to turn the access log on.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ioc.cli import configure_logging, resolve_redis
+from cli.main import configure_logging, resolve_redis
 from ioc.datadir import set_private_umask
 from ioc.settings import load_settings
 
 _settings = load_settings()
 _host = f"[{_settings.web_host}]" if ":" in _settings.web_host else _settings.web_host
 
-wsgi_app = "webapp:server"
-# webapp.py sits at the top of the source tree; make it importable from any working directory.
-pythonpath = str(Path(__file__).resolve().parent)
+wsgi_app = "webapp:server"  # a top-level module of the package, importable wherever cli is
 bind = [f"{_host}:{_settings.web_port}"]
 workers = _settings.web_workers
 # Threads, not sync workers: a slow or long request must not block a whole worker.
