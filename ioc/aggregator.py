@@ -57,12 +57,14 @@ from ioc.keys import AGGREGATOR_GROUP, Domain, Keys, StateHash
 from ioc.reducers import REDUCERS, Batch, Checked, Reducer
 from ioc.rollup import decode_minute, encode_totals
 from ioc.rules import FloodHysteresis
+from ioc.streams import StreamConsumer
+from ioc.streams.replies import drop, entries_of, pairs
 
 log = logging.getLogger(__name__)
 
 ROLLUP_RETENTION_S: Final = 26 * 3600  # a day of per-minute speeds, plus slack for late events
 REPLAY_MIN_TTL_S: Final = 2 * 3600  # a replay of a past date keeps its roll-ups at least this long (wall time)
-Entry = RawEntry
+Entry = RawEntry  # as ioc.streams reads it
 MAX_REASON_CHARS: Final = 1_000
 
 
@@ -77,8 +79,10 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-class Aggregator:
+class Aggregator(StreamConsumer[Domain]):
     """Consumes every domain's raw stream as one consumer of the aggregator group."""
+
+    log = logging.getLogger(__name__)
 
     def __init__(
         self,
@@ -94,104 +98,62 @@ class Aggregator:
         hysteresis: FloodHysteresis | None = None,
         time_check: TimeCheck | None = None,
     ) -> None:
-        self.client = client
+        super().__init__(
+            client,
+            group=AGGREGATOR_GROUP,
+            consumer=consumer,
+            streams={domain: keys.events(domain) for domain in REDUCERS},
+            batch_size=batch_size,
+            claim_idle_ms=claim_idle_ms,
+        )
         self.keys = keys
         self.city = city
-        self.consumer = consumer
-        self.batch_size = batch_size
-        self.claim_idle_ms = claim_idle_ms
         self.alerts_maxlen = alerts_maxlen
         self.deadletter_maxlen = deadletter_maxlen
         self.hysteresis = hysteresis or FloodHysteresis()
         self.reducers: dict[Domain, Reducer] = {d: cls(city, keys, self.hysteresis) for d, cls in REDUCERS.items()}
         self.time_check = time_check or TimeCheck()
         self.timebase: Timebase = REAL_TIME  # the namespace's clock, read with every round of reads
-        # Reads go through a client of its own on the same pool: its replies keep every entry's fields as sent.
-        self._raw = _raw_client(client)
-        self._last_claim = 0.0
         self._caches: dict[Domain, _StateCache] = {domain: _StateCache() for domain in self.reducers}
         self._committer = _Committer(client, consumer)
-        self._recover_due = False  # entries of a dropped batch may still be pending on this consumer
         self._reader = _Reader(client, keys, tuple(self.reducers), consumer, batch_size)
         # per domain, (type, sensor, segment) -> why such an event does not fit here, "" if it does
         self._placements: dict[Domain, dict[tuple[str, str, str | None], str]] = {d: {} for d in self.reducers}
         self._read_error_logged: dict[Domain, float] = {}
 
-    # -- group set-up and recovery ------------------------------------------------------------------------------
+    # -- the stream-consumer base's hooks (ioc/streams) ---------------------------------------------------------
 
-    def setup(self) -> None:
-        """Create the consumer group on every raw stream (from the first entry), if it does not exist yet; a key
-        that is not a stream is moved aside first, so one wrong write to a stream key cannot stop its domain."""
-        for domain in self.reducers:
-            self._setup_domain(domain)
+    def group_refused(self, label: Domain, error: redis.ResponseError) -> None:
+        """A raw stream key that is not a stream is moved aside and the group created again, so one wrong write to
+        a stream key cannot stop its domain; any other refusal is raised."""
+        if "WRONGTYPE" not in str(error):
+            raise error
+        key = self.keys.events(label)
+        kind = self.client.type(key)
+        aside = self.keys.quarantined(key, int(time.time() * 1000))
+        self.client.rename(key, aside)
+        log.error("%s held a %s, not a stream: moved aside to %s so %s events flow again", key, kind, aside,
+                  label)  # fmt: skip
+        self.client.xgroup_create(key, AGGREGATOR_GROUP, id="0", mkstream=True)
 
-    def _setup_domain(self, domain: Domain) -> None:
-        key = self.keys.events(domain)
-        try:
-            self.client.xgroup_create(key, AGGREGATOR_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" in str(exc):
-                return
-            if "WRONGTYPE" not in str(exc):
-                raise
-            kind = self.client.type(key)
-            aside = self.keys.quarantined(key, int(time.time() * 1000))
-            self.client.rename(key, aside)
-            log.error("%s held a %s, not a stream: moved aside to %s so %s events flow again", key, kind, aside,
-                      domain)  # fmt: skip
-            self.client.xgroup_create(key, AGGREGATOR_GROUP, id="0", mkstream=True)
-
-    def recover(self) -> int:
-        """Re-process this consumer's own pending entries (read but never acknowledged before a crash)."""
-        self._recover_due = False
+    def prepare(self) -> None:
+        """Pending and claimed entries are judged by the namespace's clock as it is now."""
         self._use_timebase(read_timebase(self.client, self.keys))
-        total = 0
-        for domain in self.reducers:
-            while True:
-                total += self._finish_read_ahead()  # unconfirmed batches are pending too: not left-overs
-                entries = self._read(domain, "0")
-                if not entries:
-                    break
-                total += self._process(domain, entries)
-        self.flush()
-        if total:
-            log.info("recovered %d pending entries", total)
-        return total
 
-    def claim_stuck(self) -> int:
-        """Take over entries left pending longer than claim_idle_ms by consumers that died, and process them."""
-        total = 0
-        self._use_timebase(read_timebase(self.client, self.keys))
-        for domain in self.reducers:
-            cursor = "0-0"
-            while True:
-                total += self._finish_read_ahead()
-                reply = self._raw.xautoclaim(
-                    self.keys.events(domain),
-                    AGGREGATOR_GROUP,
-                    self.consumer,
-                    min_idle_time=self.claim_idle_ms,
-                    start_id=cursor,
-                    count=self.batch_size,
-                )
-                # Redis 6.2 replies [cursor, entries] (a deleted entry with no fields); 7 adds a third item, the ids
-                # of deleted entries, which it drops from the pending list: they become dead letters too.
-                cursor, claimed = reply[0], reply[1]
-                gone = reply[2] if len(reply) > 2 else []
-                entries = [(entry[0], entry[1]) for entry in claimed if entry is not None]
-                if len(entries) < len(claimed):
-                    # Redis 6.2 claims a deleted entry without naming it; reading our own pending entries does.
-                    self._recover_due = True
-                entries += [(entry_id, None) for entry_id in gone]
-                if entries:
-                    total += self._process(domain, entries)
-                if cursor == "0-0":
-                    break
-        self.flush()
-        self._last_claim = time.monotonic()
-        if total:
-            log.warning("claimed and processed %d entries left by dead consumers", total)
-        return total
+    def handle(self, label: Domain, entries: list[Entry]) -> int:
+        """Process one batch (pending or claimed) as one commit."""
+        return self._process(label, entries)
+
+    def settle(self) -> int:
+        """Process the entries of a read sent ahead, if any (how many): they are pending on this consumer, and
+        recovery or claiming must not take them for left-overs and process them twice."""
+        handled = self.run_once(read_ahead=False) if self._reader.sent else 0
+        self._settle()
+        return handled
+
+    def periodic(self) -> None:
+        """The device watchdog, every few seconds."""
+        self.check_devices()
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
@@ -204,7 +166,7 @@ class Aggregator:
         try:
             return self._round(read_ahead)
         except BaseException:
-            self._abandon()  # whatever was in flight is unknown: its entries stay pending, the state is read afresh
+            self.abandon()  # whatever was in flight is unknown: its entries stay pending, the state is read afresh
             raise
 
     def _round(self, read_ahead: bool) -> int:
@@ -246,7 +208,7 @@ class Aggregator:
         other domains flow on meanwhile); anything else is logged and tried again at the next round."""
         if "NOGROUP" in error or "WRONGTYPE" in error:
             log.warning("reading %s failed (%s); setting its stream up again", self.keys.events(domain), error)
-            self._setup_domain(domain)
+            self.create_group(domain)
             return
         now = time.monotonic()
         if now - self._read_error_logged.get(domain, -math.inf) > 60:
@@ -257,13 +219,6 @@ class Aggregator:
         """Wait until the commits in flight are confirmed, so Redis holds everything processed so far."""
         self._settle()
 
-    def _finish_read_ahead(self) -> int:
-        """Process the entries of a read sent ahead, if any (how many): they are pending on this consumer, and
-        recovery or claiming must not take them for left-overs and process them twice."""
-        handled = self.run_once(read_ahead=False) if self._reader.sent else 0
-        self._settle()
-        return handled
-
     def drain(self) -> int:
         """Process everything available now (pending, stuck, new) until the streams are empty; for tests and bench.
 
@@ -273,67 +228,12 @@ class Aggregator:
             handled = self.run_once()
             if not handled:
                 self.flush()
-                if not self._recover_due:
+                if not self.recover_due:
                     break
                 handled = self.recover()
             total += handled
         self.check_devices()
         return total
-
-    def run_forever(self, stop: threading.Event, idle_wait_s: float = 0.2, watchdog_every_s: float = 2.0) -> None:
-        """Run until `stop` is set; survive Redis outages by waiting and retrying (the wall shows stale data)."""
-        ready = False
-        last_watchdog = 0.0
-        backoff = 0.5
-        trouble_since: float | None = None  # when Redis last became unreachable or refused us
-        while not stop.is_set():
-            try:
-                if not ready:
-                    self.setup()
-                    self.recover()
-                    self.claim_stuck()
-                    ready = True
-                    if trouble_since is not None:
-                        log.info("Redis answers again after %.0f s; consuming", time.monotonic() - trouble_since)
-                        trouble_since = None
-                handled = self.run_once()
-                if not handled:
-                    self.flush()
-                if self._recover_due:
-                    self.recover()
-                now = time.monotonic()
-                if now - self._last_claim >= self.claim_idle_ms / 2000:
-                    self.claim_stuck()
-                if now - last_watchdog >= watchdog_every_s:
-                    self.check_devices()
-                    last_watchdog = now
-                self.heartbeat(handled)
-                backoff = 0.5
-                if not handled:
-                    stop.wait(idle_wait_s)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                self._abandon()
-                log.warning("Redis unreachable (%s); retrying in %.1f s", exc, backoff)
-                ready = False  # after an outage, re-check the group and our pending entries
-                trouble_since = trouble_since or time.monotonic()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except redis.ResponseError as exc:
-                # Say, a stream key replaced by another type or a group deleted by hand: set up again, go on.
-                self._abandon()
-                log.error("Redis refused a command (%s); setting up again in %.1f s", exc, backoff)
-                ready = False
-                trouble_since = trouble_since or time.monotonic()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except BaseException:
-                self._abandon()
-                raise
-        try:
-            self._finish_read_ahead()
-        except (redis.ConnectionError, redis.TimeoutError):
-            self._abandon()  # unconfirmed: their entries stay pending and are processed at the next start
-        self.close()
 
     def close(self) -> None:
         """Give this consumer's own connections back to the client's pool (call when done with it)."""
@@ -349,12 +249,6 @@ class Aggregator:
             mapping["event"] = f"{now:.3f}"
         self.client.hset(self.keys.heartbeat(), mapping=mapping)
 
-    def _read(self, domain: Domain, start: str) -> list[Entry]:
-        reply = self._raw.xreadgroup(
-            AGGREGATOR_GROUP, self.consumer, {self.keys.events(domain): start}, count=self.batch_size
-        )
-        return _entries_of(reply)
-
     # -- one batch ------------------------------------------------------------------------------------------------
 
     def _process(self, domain: Domain, entries: Sequence[Entry]) -> int:
@@ -364,7 +258,7 @@ class Aggregator:
             commit = self._load_and_compute(domain, entries, *self._check_all(domain, entries))
             self._committer.send(commit, self._caches[domain].version)
         except BaseException:
-            self._abandon()
+            self.abandon()
             raise
         return len(entries)
 
@@ -391,13 +285,13 @@ class Aggregator:
                 else:
                     log.warning("a batch of %s was taken over by another consumer; dropped here", commit.domain)
                     dropped.add(commit.domain)
-                    self._recover_due = True  # what is still ours in that batch is pending: recover it
+                    self.recover_due = True  # what is still ours in that batch is pending: recover it
             for commit in refused:
                 log.info("state of %s changed under a batch (another writer); computing it again", commit.domain)
                 if not self._redo(commit):
                     dropped.add(commit.domain)
         except BaseException:
-            self._abandon()
+            self.abandon()
             raise
         return {commit.domain for commit in refused} | dropped
 
@@ -418,7 +312,7 @@ class Aggregator:
                 self._set_aside(str(version))
             elif outcome == -1:
                 log.warning("a batch of %s was taken over by another consumer; dropped here", commit.domain)
-                self._recover_due = True
+                self.recover_due = True
                 return False
 
     def _set_aside(self, key: str) -> None:
@@ -431,7 +325,7 @@ class Aggregator:
             return  # gone already (another consumer moved it)
         log.error("%s was damaged (another type, or a counter that is not a number): moved aside to %s", key, aside)
 
-    def _abandon(self) -> None:
+    def abandon(self) -> None:
         """After a failure: forget the commits in flight and all cached state (their entries stay pending)."""
         self._committer.abandon()
         self._reader.abandon()
@@ -698,7 +592,7 @@ class Aggregator:
                 if outcome == -2:
                     self._set_aside(str(version))
         except BaseException:
-            self._abandon()
+            self.abandon()
             raise
 
 
@@ -863,7 +757,7 @@ class _Committer:
     def abandon(self) -> None:
         """Drop the commits in flight and the connection (their replies may never be read)."""
         self.in_flight.clear()
-        _drop(self._pool, self._connection)
+        drop(self._pool, self._connection)
         self._connection = None
 
     def close(self) -> None:
@@ -910,14 +804,14 @@ class _Reader:
         batches: dict[Domain, list[Entry]] = {}
         for domain in self._domains:
             try:
-                entries = _entries_of(self._connection.read_response())
+                entries = entries_of(self._connection.read_response())
             except redis.ResponseError as exc:
                 self.failed[domain] = str(exc)
                 continue
             if entries:
                 batches[domain] = entries
         try:
-            self.timebase = decode_timebase(_pairs(self._connection.read_response()))
+            self.timebase = decode_timebase(pairs(self._connection.read_response()))
         except redis.ResponseError:
             self.timebase = REAL_TIME  # a clock key of the wrong type declares nothing
         self.sent = False
@@ -926,45 +820,12 @@ class _Reader:
     def abandon(self) -> None:
         """Drop reads in flight and the connection (their entries stay pending and are recovered)."""
         self.sent = False
-        _drop(self._pool, self._connection)
+        drop(self._pool, self._connection)
         self._connection = None
 
     def close(self) -> None:
         """Give the connection back to the pool (entries of a read still in flight stay pending)."""
         self.abandon()
-
-
-def _raw_client(client: redis.Redis) -> redis.Redis:
-    """A client on the same connection pool whose stream replies are left as Redis sent them (entry ids and flat
-    field lists), so a repeated field name is seen rather than merged into a dict."""
-    raw = redis.Redis(connection_pool=client.connection_pool)
-    for command in ("XREADGROUP", "XAUTOCLAIM"):
-        raw.set_response_callback(command, lambda response, **_options: response)
-    return raw
-
-
-def _entries_of(reply: Any) -> list[Entry]:
-    """The entries of a one-stream XREADGROUP reply, each [id, flat fields] as parsed (not copied: read as pairs);
-    a deleted entry has no fields."""
-    if not reply:
-        return []
-    entries: list[Entry] = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]  # RESP3, RESP2
-    return entries
-
-
-def _pairs(reply: dict[str, str] | list[str] | None) -> dict[str, str]:
-    """A hash as HGETALL replies: a map (RESP3) or a flat list (RESP2)."""
-    if isinstance(reply, dict):
-        return reply
-    it = iter(reply or ())
-    return dict(zip(it, it, strict=False))
-
-
-def _drop(pool: redis.ConnectionPool, connection: Any) -> None:
-    """Close a connection whose replies may be unread, and give it back to the pool."""
-    if connection is not None:
-        connection.disconnect()
-        pool.release(connection)
 
 
 class _StateCache:

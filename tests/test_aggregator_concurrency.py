@@ -136,7 +136,7 @@ def test_entry_deleted_before_it_was_processed_becomes_a_dead_letter(r, keys, ci
     camera = city.sensors_of("traffic_camera")[0]
     entry_id = add(r, keys, "traffic", speed(camera, T0, 25.0))
     dead = make(r, keys, city, consumer="agg-dead")
-    assert len(dead._read("traffic", ">")) == 1  # read, then that consumer died; then the entry was trimmed away
+    assert len(dead.read_entries("traffic", ">")) == 1  # read, then that consumer died; then the entry was trimmed away
     r.xdel(keys.events("traffic"), entry_id)
     survivor = make(r, keys, city, consumer="agg-survivor", claim_idle_ms=0)
     assert survivor.drain() == 1  # claimed (Redis 6.2 names it only once it is the survivor's own), dead-lettered
