@@ -34,18 +34,19 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-import hiredis
 import orjson
 import redis
 
+from ioc.aggregator.cache import StateCache
+from ioc.aggregator.commit import LOAD_LUA, MAX_UNPACK, Commit, Committer
+from ioc.aggregator.reader import BatchReader
 from ioc.city import City
-from ioc.clock import REAL_TIME, Timebase, TimeCheck, decode_timebase, read_timebase, receive_time
+from ioc.clock import REAL_TIME, Timebase, TimeCheck, read_timebase, receive_time
 from ioc.documents import decode_state, encode_doc
 from ioc.errors import InvalidEvent
 from ioc.events import (
     EVENT_DOMAINS,
     Flat,
-    RawEntry,
     Reading,
     deadletter_copy,
     decode_events,
@@ -57,14 +58,12 @@ from ioc.keys import AGGREGATOR_GROUP, Domain, Keys, StateHash
 from ioc.reducers import REDUCERS, Batch, Checked, Reducer
 from ioc.rollup import decode_minute, encode_totals
 from ioc.rules import FloodHysteresis
-from ioc.streams import StreamConsumer
-from ioc.streams.replies import drop, entries_of, pairs
+from ioc.streams import Entry, StreamConsumer
 
 log = logging.getLogger(__name__)
 
 ROLLUP_RETENTION_S: Final = 26 * 3600  # a day of per-minute speeds, plus slack for late events
 REPLAY_MIN_TTL_S: Final = 2 * 3600  # a replay of a past date keeps its roll-ups at least this long (wall time)
-Entry = RawEntry  # as ioc.streams reads it
 MAX_REASON_CHARS: Final = 1_000
 
 
@@ -114,9 +113,9 @@ class Aggregator(StreamConsumer[Domain]):
         self.reducers: dict[Domain, Reducer] = {d: cls(city, keys, self.hysteresis) for d, cls in REDUCERS.items()}
         self.time_check = time_check or TimeCheck()
         self.timebase: Timebase = REAL_TIME  # the namespace's clock, read with every round of reads
-        self._caches: dict[Domain, _StateCache] = {domain: _StateCache() for domain in self.reducers}
-        self._committer = _Committer(client, consumer)
-        self._reader = _Reader(client, keys, tuple(self.reducers), consumer, batch_size)
+        self._caches: dict[Domain, StateCache] = {domain: StateCache() for domain in self.reducers}
+        self._committer = Committer(client, consumer)
+        self._reader = BatchReader(client, keys, tuple(self.reducers), consumer, batch_size)
         # per domain, (type, sensor, segment) -> why such an event does not fit here, "" if it does
         self._placements: dict[Domain, dict[tuple[str, str, str | None], str]] = {d: {} for d in self.reducers}
         self._read_error_logged: dict[Domain, float] = {}
@@ -266,7 +265,7 @@ class Aggregator(StreamConsumer[Domain]):
         """Confirm the commits in flight. A batch whose domain another writer changed first is computed again and
         committed; one whose entries another consumer took over is dropped (that consumer applies them). Returns
         the domains of such batches: their cached state was read afresh or forgotten."""
-        refused: list[_Commit] = []
+        refused: list[Commit] = []
         dropped: set[Domain] = set()
         try:
             while self._committer.in_flight:
@@ -295,7 +294,7 @@ class Aggregator(StreamConsumer[Domain]):
             raise
         return {commit.domain for commit in refused} | dropped
 
-    def _redo(self, commit: _Commit) -> bool:
+    def _redo(self, commit: Commit) -> bool:
         """Compute a batch again on fresh state and commit it until it applies (True), or until its entries turn
         out to be another consumer's (False). Nothing else may be in flight."""
         domain, entries = commit.domain, commit.entries
@@ -402,24 +401,24 @@ class Aggregator(StreamConsumer[Domain]):
         readings: list[Checked],
         rejected: list[dict[str, str]],
         clock: float | None,
-    ) -> _Commit:
+    ) -> Commit:
         """Apply the readings to the (loaded) cached state and gather the batch's writes into one commit."""
         cache = self._caches[domain]
         batch = Batch(cache.hashes, cache.minutes)
         self.reducers[domain].apply(readings, batch)
         rejected += (self._deadletter(domain, *failed) for failed in batch.rejected)
-        commit = _Commit(domain, entries, self.keys.stats(domain), self.keys.events(domain))
+        commit = Commit(domain, entries, self.keys.stats(domain), self.keys.events(domain))
         self._queue_writes(commit, domain, batch, clock, rejected)
         if batch.clock is not None and (cache.clock is None or batch.clock > cache.clock):
             cache.clock = batch.clock  # as the commit leaves it
         ids = [entry_id for entry_id, _ in entries]
-        for start in range(0, len(ids), _MAX_UNPACK - 1):
-            commit.call("XACK", self.keys.events(domain), AGGREGATOR_GROUP, *ids[start : start + _MAX_UNPACK - 1])
+        for start in range(0, len(ids), MAX_UNPACK - 1):
+            commit.call("XACK", self.keys.events(domain), AGGREGATOR_GROUP, *ids[start : start + MAX_UNPACK - 1])
         return commit
 
     def _load_and_compute(
         self, domain: Domain, entries: Sequence[Entry], readings: list[Checked], rejected: list[dict[str, str]]
-    ) -> _Commit:
+    ) -> Commit:
         """_compute on the state the batch needs, reading first what the cache lacks (one domain)."""
         clock = self._load({domain: self.reducers[domain].rollup_minutes(readings)})[domain]
         return self._compute(domain, entries, readings, rejected, clock)
@@ -445,7 +444,7 @@ class Aggregator(StreamConsumer[Domain]):
             keys += [reducer.rollup_key(m) for m in domain_minutes]
             held = [name in cache.hashes for name in names] + [cache.holds(m) for m in domain_minutes]
             pipe.eval(
-                _LOAD_LUA, 1 + len(keys), self.keys.stats(domain), *keys,
+                LOAD_LUA, 1 + len(keys), self.keys.stats(domain), *keys,
                 cache.version or "", *("1" if h else "0" for h in held),
             )  # fmt: skip
             plans.append((domain, domain_minutes, names))
@@ -496,7 +495,7 @@ class Aggregator(StreamConsumer[Domain]):
         return letter
 
     def _queue_writes(
-        self, c: _Commit, domain: Domain, b: Batch, clock: float | None, deadletters: list[dict[str, str]]
+        self, c: Commit, domain: Domain, b: Batch, clock: float | None, deadletters: list[dict[str, str]]
     ) -> None:
         """Add the batch's writes to its commit; hash fields are grouped into one command per key."""
         k = self.keys
@@ -532,7 +531,7 @@ class Aggregator(StreamConsumer[Domain]):
         if b.clock is not None and (clock is None or b.clock > clock):
             c.call("HSET", k.stats(domain), "clock", f"{b.clock:.3f}")  # never moved back by late events
 
-    def _queue_alerts(self, c: _Commit, domain: Domain, b: Batch) -> None:
+    def _queue_alerts(self, c: Commit, domain: Domain, b: Batch) -> None:
         k = self.keys
         for alert in b.alerts:
             c.xadd(k.alerts(domain), alert, self.alerts_maxlen)
@@ -581,7 +580,7 @@ class Aggregator(StreamConsumer[Domain]):
                 changes = sum(map(len, batch.changed.values()))
                 if not changes:
                     return 0
-                commit = _Commit(domain, (), self.keys.stats(domain), self.keys.events(domain))
+                commit = Commit(domain, (), self.keys.stats(domain), self.keys.events(domain))
                 self._queue_writes(commit, domain, batch, domain_clock, [])
                 self._committer.send(commit, cache.version)
                 outcome, version = self._committer.receive()
@@ -594,287 +593,6 @@ class Aggregator(StreamConsumer[Domain]):
         except BaseException:
             self.abandon()
             raise
-
-
-CACHED_MINUTES: Final = 240  # speed roll-up minutes a consumer keeps in memory (a batch of a backlog spans many)
-EXPIRY_MARGIN_S: Final = 60.0  # a held minute this close to its key's expiry is read again rather than trusted
-_MAX_UNPACK: Final = 4000  # arguments per command in the commit script (Lua's unpack() stops near 8000)
-
-# Returns {version, clock, {{hash, ttl in ms} or false per key}}: a hash is sent only when the caller's copy may
-# be out of date, i.e. the caller does not hold it or the domain's version is not the one it last committed.
-_WRONG_LUA: Final = """
-local function wrong(key, want)
-  local kind = redis.call('TYPE', key)['ok']
-  return kind ~= 'none' and kind ~= want
-end
-"""
-
-# A key someone broke (another type, a counter that is not a number) is named, {'damaged', key}, before anything
-# is read, so the engine can move it aside instead of failing on it for ever.
-_LOAD_LUA: Final = _WRONG_LUA + """
-if wrong(KEYS[1], 'hash') then return {'damaged', KEYS[1]} end
-local version = redis.call('HGET', KEYS[1], 'version') or ''
-local clock = redis.call('HGET', KEYS[1], 'clock') or ''
-if (version ~= '' and not string.match(version, '^%d+$')) or (clock ~= '' and not tonumber(clock)) then
-  return {'damaged', KEYS[1]}
-end
-for i = 2, #KEYS do
-  if wrong(KEYS[i], 'hash') then return {'damaged', KEYS[i]} end
-end
-local current = version == ARGV[1]
-local hashes = {}
-for i = 2, #KEYS do
-  if current and ARGV[i] == '1' then
-    hashes[i - 1] = false
-  else
-    hashes[i - 1] = {redis.call('HGETALL', KEYS[i]), redis.call('PTTL', KEYS[i])}
-  end
-end
-return {version, clock, hashes}
-"""
-
-# KEYS[1] is the domain's stats hash, KEYS[2] its raw stream, KEYS[3..] every other key the batch writes (all in
-# one hash slot). ARGV[1] is the state version the batch was computed on ('' for none), ARGV[2] the group,
-# ARGV[3] the consumer, ARGV[4] the count n of entry ids that follow (ascending); then each command as its name,
-# the index of its key in KEYS, the count of its other arguments, and those arguments.
-# Runs every command and bumps the version, or nothing: {0, current} when the version moved, {-1, current} when
-# one of the entries is no longer pending on this consumer (another took it over, and so its effect), {-2, key}
-# when a key it would write was broken by someone (another type, a counter that is not an integer). Every key is
-# checked before the first write: Redis keeps what a script wrote before an error, so failing halfway would apply
-# half a batch.
-_COMMIT_LUA: Final = _WRONG_LUA + """
-if wrong(KEYS[1], 'hash') then return {-2, KEYS[1]} end
-if wrong(KEYS[2], 'stream') then return {-2, KEYS[2]} end
-local version = redis.call('HGET', KEYS[1], 'version') or ''
-if version ~= '' and not string.match(version, '^%d+$') then return {-2, KEYS[1]} end
-if version ~= ARGV[1] then return {0, version} end
-local n = tonumber(ARGV[4])
-if n > 0 then
-  local mine = {}
-  local pending = redis.call('XPENDING', KEYS[2], ARGV[2], ARGV[5], ARGV[4 + n], 2 * n + 64, ARGV[3])
-  for _, entry in ipairs(pending) do mine[entry[1]] = true end
-  for i = 5, 4 + n do
-    if not mine[ARGV[i]] then return {-1, version} end
-  end
-end
-local want = {HSET = 'hash', HINCRBY = 'hash', HDEL = 'hash', XADD = 'stream', XACK = 'stream'}
-local checked = {}
-local last = #ARGV
-local i = 5 + n
-while i <= last do
-  local k = tonumber(ARGV[i + 1])
-  local kind = want[ARGV[i]]
-  if kind and not checked[k] then
-    if wrong(KEYS[k], kind) then return {-2, KEYS[k]} end
-    checked[k] = true
-  end
-  if ARGV[i] == 'HINCRBY' then
-    local value = redis.call('HGET', KEYS[k], ARGV[i + 3])
-    if value and not string.match(value, '^-?%d+$') then return {-2, KEYS[k]} end
-  end
-  i = i + 3 + tonumber(ARGV[i + 2])
-end
-i = 5 + n
-while i <= last do
-  local count = tonumber(ARGV[i + 2])
-  redis.call(ARGV[i], KEYS[tonumber(ARGV[i + 1])], unpack(ARGV, i + 3, i + 2 + count))
-  i = i + 3 + count
-end
-return {1, tostring(redis.call('HINCRBY', KEYS[1], 'version', 1))}
-"""
-
-
-class _Commit:
-    """One batch's writes and XACK as the commit script's keys and arguments, with the entries they settle."""
-
-    def __init__(self, domain: Domain, entries: Sequence[Entry], stats_key: str, stream_key: str) -> None:
-        self.domain = domain
-        self.entries = entries
-        self.keys: list[str] = [stats_key, stream_key]
-        self._index: dict[str, int] = {stats_key: 1, stream_key: 2}
-        self.args: list[str | int] = []
-        # Entries that must still be pending on this consumer for the commit to apply: those read with their
-        # fields (an entry deleted from the stream may have left the pending list already, in Redis 7).
-        self.owned = [entry_id for entry_id, fields in entries if fields]
-
-    def call(self, command: str, key: str, *args: str | int, unit: int = 0) -> None:
-        """Add a command on one key. With `unit` (arguments that belong together, e.g. 2 for field-value pairs) a
-        command with more arguments than one Lua call can pass is split into several; without, it is refused."""
-        index = self._index.get(key)
-        if index is None:
-            self.keys.append(key)
-            index = self._index[key] = len(self.keys)
-        if len(args) <= _MAX_UNPACK:
-            self.args += (command, index, len(args), *args)
-            return
-        if not unit:
-            raise ValueError(f"{command} with {len(args)} arguments cannot be split")
-        step = _MAX_UNPACK - _MAX_UNPACK % unit
-        for start in range(0, len(args), step):
-            part = args[start : start + step]
-            self.args += (command, index, len(part), *part)
-
-    def hset(self, key: str, mapping: dict[str, str]) -> None:
-        """HSET many fields of one hash."""
-        self.call("HSET", key, *(item for pair in mapping.items() for item in pair), unit=2)
-
-    def xadd(self, key: str, fields: dict[str, str], maxlen: int) -> None:
-        """Append an entry to a bounded stream."""
-        self.call("XADD", key, "MAXLEN", "~", maxlen, "*", *(item for pair in fields.items() for item in pair))
-
-
-class _Committer:
-    """Sends commit scripts on a connection of its own and reads their replies later, so Redis applies a round's
-    batches while this process reads and checks the next round. Replies come back in the order sent."""
-
-    def __init__(self, client: redis.Redis, consumer: str) -> None:
-        self._pool = client.connection_pool
-        self._consumer = consumer
-        self._connection: Any = None
-        self.in_flight: list[_Commit] = []
-
-    def send(self, commit: _Commit, version: str | None) -> None:
-        """Send a commit computed on state `version`, without waiting for its reply."""
-        if self._connection is None:
-            self._connection = self._pool.get_connection()
-        command = ("EVAL", _COMMIT_LUA, len(commit.keys), *commit.keys, version or "", AGGREGATOR_GROUP,
-                   self._consumer, len(commit.owned), *commit.owned, *commit.args)  # fmt: skip
-        # A health-check PING while replies are unread would read one of them as its answer.
-        self._connection.send_packed_command(
-            [hiredis.pack_command(command)], check_health=not self.in_flight  # type: ignore[arg-type]
-        )
-        self.in_flight.append(commit)
-
-    def receive(self) -> tuple[int, str | None]:
-        """Wait for the oldest commit in flight: (1, the new version) if applied; (0, current) if refused for a
-        moved version; (-1, current) if refused because its entries are no longer all this consumer's; (-2, a key)
-        if refused because that key was broken by someone."""
-        reply = self._connection.read_response()
-        self.in_flight.pop(0)
-        outcome, version = reply
-        return int(outcome), version or None
-
-    def abandon(self) -> None:
-        """Drop the commits in flight and the connection (their replies may never be read)."""
-        self.in_flight.clear()
-        drop(self._pool, self._connection)
-        self._connection = None
-
-    def close(self) -> None:
-        """Give the connection back to the pool (nothing may be in flight)."""
-        if self._connection is not None:
-            self._pool.release(self._connection)
-            self._connection = None
-
-
-class _Reader:
-    """Reads the new entries of every domain on a connection of its own, so the next read can be sent ahead of a
-    round's commits: one XREADGROUP per stream (each in one cluster slot), all sent in one write. Replies are
-    parsed by the client's own reply parser, as client.xreadgroup would."""
-
-    def __init__(self, client: redis.Redis, keys: Keys, domains: tuple[Domain, ...], consumer: str, count: int) -> None:
-        self._pool = client.connection_pool
-        self._connection: Any = None
-        self.sent = False
-        self._domains = domains
-        # The namespace's clock is read after the entries, so it is at least as new as any entry's declaration.
-        self._packed = b"".join(
-            [hiredis.pack_command(("XREADGROUP", "GROUP", AGGREGATOR_GROUP, consumer, "COUNT", count,  # type: ignore[arg-type]
-                                   "STREAMS", keys.events(domain), ">"))
-             for domain in domains] + [hiredis.pack_command(("HGETALL", keys.clock()))]  # type: ignore[arg-type]
-        )  # fmt: skip
-        self.timebase: Timebase = REAL_TIME  # as read with the last reads taken
-        self.failed: dict[Domain, str] = {}  # domains whose read failed in the last take, with Redis's error
-
-    def request(self) -> None:
-        """Send the reads, if not sent already."""
-        if self.sent:
-            return
-        if self._connection is None:
-            self._connection = self._pool.get_connection()
-        self._connection.send_packed_command([self._packed])
-        self.sent = True
-
-    def take(self) -> dict[Domain, list[Entry]]:
-        """The entries of the reads sent (sending them now if not sent yet), by domain; empty domains left out.
-
-        A read Redis refuses (say, a stream key holding another type) is noted in `failed`; the others go on."""
-        self.request()
-        self.failed = {}
-        batches: dict[Domain, list[Entry]] = {}
-        for domain in self._domains:
-            try:
-                entries = entries_of(self._connection.read_response())
-            except redis.ResponseError as exc:
-                self.failed[domain] = str(exc)
-                continue
-            if entries:
-                batches[domain] = entries
-        try:
-            self.timebase = decode_timebase(pairs(self._connection.read_response()))
-        except redis.ResponseError:
-            self.timebase = REAL_TIME  # a clock key of the wrong type declares nothing
-        self.sent = False
-        return batches
-
-    def abandon(self) -> None:
-        """Drop reads in flight and the connection (their entries stay pending and are recovered)."""
-        self.sent = False
-        drop(self._pool, self._connection)
-        self._connection = None
-
-    def close(self) -> None:
-        """Give the connection back to the pool (entries of a read still in flight stay pending)."""
-        self.abandon()
-
-
-class _StateCache:
-    """The derived state of one domain as this consumer last committed it, and the domain version of that commit.
-
-    Valid while the domain's version in Redis is still that one: every write of these hashes goes through the
-    commit script, which bumps it. Any failure clears it, so the next batch reads afresh.
-    """
-
-    def __init__(self) -> None:
-        self.version: str | None = None
-        self.clock: float | None = None  # the domain clock as this consumer's commits leave it
-        self.hashes: dict[StateHash, dict[str, Any]] = {}  # state hash name -> id -> decoded value, each hash whole
-        self.minutes: dict[int, dict[str, list[int]]] = {}  # epoch minute -> segment -> [speed_sum, weight]
-        # Roll-up minutes after this one that the cache does not hold are empty in Redis: the domain clock was at
-        # or before it when the state was read, every roll-up is written at or before the clock of its commit,
-        # and since then only this consumer has written (the version is its own) and it keeps what it writes.
-        self.fresh_above: int | None = None
-        # Wall time each held minute's key expires in Redis: a copy kept past it would bring back expired totals.
-        self.expires: dict[int, float] = {}
-
-    def lacks(self, names: Sequence[StateHash], minutes: Sequence[int]) -> bool:
-        """Whether a batch needing these hashes and roll-up minutes has to read any of them from Redis."""
-        return self.version is None or any(n not in self.hashes for n in names) or not all(map(self.holds, minutes))
-
-    def holds(self, minute: int) -> bool:
-        """Whether the cache knows this minute's roll-up (held and not about to expire, or provably empty)."""
-        if minute in self.minutes:
-            return self.expires.get(minute, math.inf) > time.time() + EXPIRY_MARGIN_S
-        return self.fresh_above is not None and minute > self.fresh_above
-
-    def clear(self) -> None:
-        """Forget everything (the next batch reads all it needs)."""
-        self.version = None
-        self.clock = None
-        self.fresh_above = None
-        self.hashes.clear()
-        self.minutes.clear()
-        self.expires.clear()
-
-    def trim_minutes(self) -> None:
-        """Keep memory bounded: drop the oldest roll-up minutes beyond CACHED_MINUTES (re-read if ever needed)."""
-        if len(self.minutes) > CACHED_MINUTES:
-            dropped = sorted(self.minutes)[: len(self.minutes) - CACHED_MINUTES]
-            for minute in dropped:
-                del self.minutes[minute]
-                self.expires.pop(minute, None)
-            if self.fresh_above is not None:
-                self.fresh_above = max(self.fresh_above, dropped[-1])
 
 
 def tune_gc() -> None:
