@@ -103,7 +103,7 @@ def decide(alert: Alert, rules: Rules) -> Decision | None:
     """The decision an alert leads to, or None when it concerns no incident."""
     kind, new = alert.kind, alert.new
     if kind == "flood.level.changed":
-        level = int(new) if new.isdigit() else 0
+        level = alert.new_alarm() or 0
         if level >= rules.flood_alarm:
             return Decision("raise", "flood", "critical" if level >= 3 else "warning")
         return Decision("clear", "flood") if level == 0 else Decision("note", "flood", "info")

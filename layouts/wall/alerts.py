@@ -9,6 +9,7 @@ from dash import html
 from dash.development.base_component import Component
 
 from ioc.city import City
+from ioc.documents import alarm_level
 from ioc.i18n import TEXTS, t
 from ioc.snapshot import Alert, WallSnapshot
 from layouts.common import local_time, place_name
@@ -19,8 +20,8 @@ SEVERITY_RANK: Final = {"critical": 2, "warning": 1, "info": 0}
 
 def alert_value(kind: str, value: str, lang: str) -> str:
     """An alert's old or new value in words: alarm levels, congestion, rain classes and device health."""
-    if kind == "flood.level.changed" and value.isdigit():
-        return t(f"alarm.short.{value}", lang)
+    if kind == "flood.level.changed" and (level := alarm_level(value)) is not None:
+        return t(f"alarm.short.{level}", lang)
     if kind == "traffic.congestion.changed":
         return t(f"alerts.value.{value}", lang)
     if kind == "flood.rain.changed":
@@ -62,7 +63,7 @@ def alert_list(alerts: Sequence[Alert], city: City, lang: str, limit: int = MAX_
 
 
 def _flood_level(alert: Alert) -> int:
-    return int(alert.new) if alert.kind == "flood.level.changed" and alert.new.isdigit() else 0
+    return alert.new_alarm() or 0
 
 
 def active_alerts(snapshot: WallSnapshot) -> list[Alert]:
