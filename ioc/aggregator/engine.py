@@ -495,58 +495,59 @@ class Aggregator(StreamConsumer[Domain]):
         return letter
 
     def _queue_writes(
-        self, c: Commit, domain: Domain, b: Batch, clock: float | None, deadletters: list[dict[str, str]]
+        self, commit: Commit, domain: Domain, batch: Batch, clock: float | None, deadletters: list[dict[str, str]]
     ) -> None:
         """Add the batch's writes to its commit; hash fields are grouped into one command per key."""
-        k = self.keys
-        if b.latest:
-            c.hset(k.latest(domain), {s: _dumps(r.document()) for s, r in b.latest.items()})
-            lastseen = b.state["lastseen"]
-            stored = {s: f"{lastseen[s]:.3f}" for s in b.latest}
-            c.hset(k.lastseen(domain), stored)
-            lastseen.update((s, float(text)) for s, text in stored.items())  # as a fresh read would give
-        for name, changed in b.changed.items():
+        keys = self.keys
+        if batch.latest:
+            latest = {sensor: _dumps(reading.document()) for sensor, reading in batch.latest.items()}
+            commit.hset(keys.latest(domain), latest)
+            lastseen = batch.state["lastseen"]
+            stored = {sensor: f"{lastseen[sensor]:.3f}" for sensor in batch.latest}
+            commit.hset(keys.lastseen(domain), stored)
+            lastseen.update((sensor, float(text)) for sensor, text in stored.items())  # as a fresh read would give
+        for name, changed in batch.changed.items():
             if changed:
-                items = b.state[name]
-                c.hset(k.state(domain, name), {i: encode_doc(items[i]) for i in changed})
+                items = batch.state[name]
+                commit.hset(keys.state(domain, name), {i: encode_doc(items[i]) for i in changed})
         now = time.time()
         expires = self._caches[domain].expires
-        for minute, touched in b.rollup_changed.items():
-            totals = b.minutes[minute]
+        for minute, touched in batch.rollup_changed.items():
+            totals = batch.minutes[minute]
             key = self.reducers[domain].rollup_key(minute)
-            c.hset(key, {item: encode_totals(*totals[item]) for item in touched})
+            commit.hset(key, {item: encode_totals(*totals[item]) for item in touched})
             ttl = rollup_ttl_s(minute, now)
-            c.call("EXPIRE", key, ttl)
+            commit.call("EXPIRE", key, ttl)
             expires[minute] = now + ttl
-        for key, counts in b.counters.items():
+        for key, counts in batch.counters.items():
             for counter, count in counts.items():
-                c.call("HINCRBY", key, counter, count)
-        self._queue_alerts(c, domain, b)
+                commit.call("HINCRBY", key, counter, count)
+        self._queue_alerts(commit, domain, batch)
         for dead in deadletters:
-            c.xadd(k.deadletter(domain), dead, self.deadletter_maxlen)
-        if b.processed:
-            c.call("HINCRBY", k.stats(domain), "processed", b.processed)
+            commit.xadd(keys.deadletter(domain), dead, self.deadletter_maxlen)
+        if batch.processed:
+            commit.call("HINCRBY", keys.stats(domain), "processed", batch.processed)
         if deadletters:
-            c.call("HINCRBY", k.stats(domain), "deadletter", len(deadletters))
-        if b.clock is not None and (clock is None or b.clock > clock):
-            c.call("HSET", k.stats(domain), "clock", f"{b.clock:.3f}")  # never moved back by late events
+            commit.call("HINCRBY", keys.stats(domain), "deadletter", len(deadletters))
+        if batch.clock is not None and (clock is None or batch.clock > clock):
+            commit.call("HSET", keys.stats(domain), "clock", f"{batch.clock:.3f}")  # never moved back by late events
 
-    def _queue_alerts(self, c: Commit, domain: Domain, b: Batch) -> None:
-        k = self.keys
-        for alert in b.alerts:
-            c.xadd(k.alerts(domain), alert, self.alerts_maxlen)
-        if b.active_set:
-            c.hset(k.active(domain), b.active_set)
-        if b.active_del:
-            c.call("HDEL", k.active(domain), *b.active_del)
-        if b.alerts:
-            c.call("HINCRBY", k.stats(domain), "alerts", len(b.alerts))
+    def _queue_alerts(self, commit: Commit, domain: Domain, batch: Batch) -> None:
+        keys = self.keys
+        for alert in batch.alerts:
+            commit.xadd(keys.alerts(domain), alert, self.alerts_maxlen)
+        if batch.active_set:
+            commit.hset(keys.active(domain), batch.active_set)
+        if batch.active_del:
+            commit.call("HDEL", keys.active(domain), *batch.active_del)
+        if batch.alerts:
+            commit.call("HINCRBY", keys.stats(domain), "alerts", len(batch.alerts))
 
     # -- watchdogs ------------------------------------------------------------------------------------------------
 
     def check_devices(self) -> int:
-        """Run the reducers' watchdogs (the device watchdog marks devices offline that missed several expected
-        reports, and back online once data arrives again); returns the number of state changes written.
+        """Run the device watchdog (it marks devices offline that missed several expected reports, and back online
+        once data arrives again); returns the number of state changes written.
 
         Runs on the city clock (newest event time of any domain), so a sped-up simulation behaves as real time.
         """
@@ -566,7 +567,7 @@ class Aggregator(StreamConsumer[Domain]):
         lastseen: dict[str, float] = {}
         for mapping in replies[len(self.reducers) :]:
             lastseen.update({s: float(t) for s, t in mapping.items()})
-        return sum(self._watch(domain, clock, lastseen) for domain, r in self.reducers.items() if r.watches)
+        return self._watch("device", clock, lastseen) if "device" in self.reducers else 0
 
     def _watch(self, domain: Domain, clock: float, lastseen: dict[str, float]) -> int:
         """One reducer's watchdog as a batch of its own, committed like any other; the changes it wrote."""
