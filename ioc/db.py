@@ -288,14 +288,21 @@ def _check_parameters(_conn: Connection, _cursor: Any, statement: str, parameter
                       executemany: bool) -> tuple[str, Any]:  # fmt: skip
     """Before any statement reaches the database, whichever path built it: no text parameter may hold a lone
     surrogate or a NUL (SQLite would keep them, PostgreSQL fails on them), on both databases alike."""
-    # One row (a dict or a tuple), several rows, or, for an INSERT of many rows in one statement (SQLAlchemy's
-    # "insertmanyvalues", sent with executemany set), one flat tuple of every row's values.
-    for row in parameters if executemany else (parameters,):
-        values = row.values() if isinstance(row, dict) else row if isinstance(row, list | tuple) else (row,)
-        for value in values:
-            if isinstance(value, str):
-                check_storable(value, where="a text")
+    _check_texts(parameters)
     return statement, parameters
+
+
+def _check_texts(parameters: Any) -> None:
+    """check_storable on every text in a statement's parameters, however the driver call nests them (one row as a
+    dict or tuple, many rows as a list of them, a batched INSERT's values as one flat tuple)."""
+    if isinstance(parameters, str):
+        check_storable(parameters, where="a text")
+    elif isinstance(parameters, dict):
+        for value in parameters.values():
+            _check_texts(value)
+    elif isinstance(parameters, list | tuple):
+        for value in parameters:
+            _check_texts(value)
 
 
 def _create_engine(url: URL) -> Engine:
