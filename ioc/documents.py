@@ -137,6 +137,17 @@ def decode_state(name: StateHash, pairs: dict[str, str]) -> dict[str, Any]:
     return {item: doc for item, doc in ((item, decode(raw)) for item, raw in pairs.items()) if doc is not None}
 
 
+def alarm_text(level: int) -> str:
+    """A flood alarm level (0 below BĐ I, 1..3 BĐ I..III) as a flood.level.changed alert carries it in old/new."""
+    return str(level)
+
+
+def alarm_level(text: str) -> int | None:
+    """The flood alarm level a flood.level.changed alert's old or new carries, or None when the text is not one
+    (ASCII digits only: "²" passes str.isdigit() but not int())."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 @dataclass(frozen=True)
 class Alert:
     """A level change (an alerts stream entry) or an alert active now (an active-alert hash field)."""
@@ -151,6 +162,10 @@ class Alert:
     lon: float
     level: int | None = None  # flood alerts: the alarm level (1..3)
     status: str | None = None  # device alerts: the health status
+
+    def new_alarm(self) -> int | None:
+        """A flood level change's new alarm level; None for another kind or a value that is not a level."""
+        return alarm_level(self.new) if self.kind == "flood.level.changed" else None
 
     def stream_fields(self) -> dict[str, str]:
         """The fields of its alerts stream entry."""
@@ -189,7 +204,7 @@ def decode_active(raw: str | bytes | None) -> Alert | None:
     try:
         level = int(data["level"]) if data.get("level") is not None else None
         status = str(data["status"]) if data.get("status") is not None else None
-        new = str(level) if level is not None else status or ACTIVE_STATE.get(kind, "")
+        new = alarm_text(level) if level is not None else status or ACTIVE_STATE.get(kind, "")
         return Alert(kind=kind, ts=float(data.get("since", 0.0)), place=str(data.get("place", "")), old="", new=new,
                      severity=_severity(data.get("severity"), "warning"), lat=float(data.get("lat", 0.0)),
                      lon=float(data.get("lon", 0.0)), level=level, status=status)  # fmt: skip

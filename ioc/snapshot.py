@@ -79,7 +79,7 @@ class HotspotState:
 
 
 @dataclass(frozen=True)
-class Alert(StoredAlert):
+class WallAlert(StoredAlert):
     """An alert as the pages see it: the stored alert (ioc/documents.py), where it came from, and an id unique
     across domains."""
 
@@ -113,9 +113,9 @@ class WallSnapshot:
     gauges: dict[str, GaugeState]
     hotspots: dict[str, HotspotState]
     health: dict[str, Health]  # sensor id -> health
-    recent_alerts: list[Alert]  # level changes from the alerts streams, newest first
-    critical_alerts: list[Alert]  # alerts active now at critical severity, newest first
-    active_alerts: list[Alert]  # every alert active now (what the KPI counts), newest first
+    recent_alerts: list[WallAlert]  # level changes from the alerts streams, newest first
+    critical_alerts: list[WallAlert]  # alerts active now at critical severity, newest first
+    active_alerts: list[WallAlert]  # every alert active now (what the KPI counts), newest first
     stale: bool
     stale_reason: str | None  # "redis" when Redis cannot be reached, "no-data" when nothing arrived lately
     last_event_age_s: float | None  # wall seconds since the aggregator last processed an event
@@ -169,12 +169,12 @@ def empty_snapshot(stale_reason: str | None, city: City) -> WallSnapshot:
     )  # fmt: skip
 
 
-def _alert_view(domain: str, alert_id: str, alert: StoredAlert | None) -> Alert | None:
+def _alert_view(domain: str, alert_id: str, alert: StoredAlert | None) -> WallAlert | None:
     """An alert as the pages show it, from its stored form (None stays None: a damaged record is skipped)."""
     if alert is None:
         return None
     stored = {f.name: getattr(alert, f.name) for f in dataclasses.fields(StoredAlert)}
-    return Alert(**stored, id=alert_id, domain=domain)
+    return WallAlert(**stored, id=alert_id, domain=domain)
 
 
 def read_wall_snapshot(
@@ -204,8 +204,8 @@ def read_wall_snapshot(
 
     clock: float | None = None
     deadletters = 0
-    recent: list[Alert] = []
-    active_alerts: list[Alert] = []
+    recent: list[WallAlert] = []
+    active_alerts: list[WallAlert] = []
     for index, domain in enumerate(DOMAINS):
         stats, active, alerts = per_domain[3 * index : 3 * index + 3]
         domain_clock = _float(stats.get("clock"))

@@ -209,7 +209,7 @@ def test_crash_after_read_before_commit_loses_and_double_counts_nothing(r, keys,
     first.flush()  # ... committed
     # Everything else is read (the next round's read was already sent ahead; this reads the rest), so it is
     # delivered and pending, and then the process "dies" before committing any of it.
-    first._read("traffic", ">")
+    first.read_entries("traffic", ">")
     assert r.xpending(keys.events("traffic"), AGGREGATOR_GROUP)["pending"] == 12
 
     restarted = make(r, keys, city, batch_size=8)  # same consumer name, as after a restart
@@ -228,7 +228,7 @@ def test_entries_of_a_dead_consumer_are_claimed_by_another(r, keys, city) -> Non
     for minute in range(6):
         add(r, keys, "traffic", speed(camera, T0 + timedelta(minutes=minute), 30.0))
     dead = make(r, keys, city, consumer="agg-dead", batch_size=6)
-    assert len(dead._read("traffic", ">")) == 6  # read, then the host died for good
+    assert len(dead.read_entries("traffic", ">")) == 6  # read, then the host died for good
     survivor = make(r, keys, city, consumer="agg-survivor", claim_idle_ms=0)
     assert survivor.run_once() == 0  # nothing new
     assert survivor.claim_stuck() == 6

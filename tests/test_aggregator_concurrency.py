@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from ioc.aggregator import CACHED_MINUTES, _Commit, _StateCache
+from ioc.aggregator.cache import CACHED_MINUTES, StateCache
+from ioc.aggregator.commit import Commit
 from ioc.events import DeviceStatus, DeviceStatusChanged, encode_event
 from ioc.keys import AGGREGATOR_GROUP
 from ioc.rollup import decode_minute
@@ -98,7 +99,7 @@ def test_restarted_consumer_adds_late_readings_to_stored_minutes(r, keys, city) 
 
 
 def test_cache_knows_which_minutes_it_may_take_for_empty() -> None:
-    cache = _StateCache()
+    cache = StateCache()
     assert not cache.holds(1_000)  # knows nothing yet
     cache.fresh_above = 900  # the clock's minute when the state was read; since then it wrote 990 onwards
     cache.minutes = {m: {} for m in range(990, 990 + CACHED_MINUTES + 5)}
@@ -136,7 +137,7 @@ def test_entry_deleted_before_it_was_processed_becomes_a_dead_letter(r, keys, ci
     camera = city.sensors_of("traffic_camera")[0]
     entry_id = add(r, keys, "traffic", speed(camera, T0, 25.0))
     dead = make(r, keys, city, consumer="agg-dead")
-    assert len(dead._read("traffic", ">")) == 1  # read, then that consumer died; then the entry was trimmed away
+    assert len(dead.read_entries("traffic", ">")) == 1  # read, then that consumer died; then the entry was trimmed away
     r.xdel(keys.events("traffic"), entry_id)
     survivor = make(r, keys, city, consumer="agg-survivor", claim_idle_ms=0)
     assert survivor.drain() == 1  # claimed (Redis 6.2 names it only once it is the survivor's own), dead-lettered
@@ -147,14 +148,14 @@ def test_entry_deleted_before_it_was_processed_becomes_a_dead_letter(r, keys, ci
 
 
 def test_a_held_minute_near_its_expiry_is_read_again() -> None:
-    cache = _StateCache()
+    cache = StateCache()
     cache.minutes = {1_000: {"seg": [1, 1]}, 1_001: {"seg": [1, 1]}}
     cache.expires = {1_000: time.time() + 30, 1_001: time.time() + 3_600}  # its key expires within the margin
     assert not cache.holds(1_000) and cache.holds(1_001)
 
 
 def test_commit_splits_only_what_can_be_split() -> None:
-    commit = _Commit("traffic", [("1-0", ["v", "1"]), ("2-0", None)], "stats", "events")
+    commit = Commit("traffic", [("1-0", ["v", "1"]), ("2-0", None)], "stats", "events")
     assert commit.owned == ["1-0"]  # the entry deleted before it was read is not required to be pending
     commit.hset("h", {f"f{n}": "x" for n in range(3_000)})  # 6,000 arguments: two HSETs of whole pairs
     assert [a for a in commit.args if a == "HSET"] == ["HSET", "HSET"]

@@ -343,7 +343,7 @@ def run_file_children(data_dir: Path) -> dict[str, int]:
 
 
 def test_run_serves_the_dashboard_and_ctrl_c_stops_everything(data_dir: Path, tmp_path: Path) -> None:
-    require("ioc/aggregator.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
+    require("ioc/aggregator/engine.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
     port = free_port()
     proc, stdout, stderr = start_run(data_dir, tmp_path, port, "--speed", "600")
     url = f"http://127.0.0.1:{port}/"
@@ -395,7 +395,7 @@ def test_run_refuses_a_busy_port_before_starting_anything(data_dir: Path, tmp_pa
 
 
 def test_run_cleans_up_after_a_killed_supervisor(data_dir: Path, tmp_path: Path) -> None:
-    require("ioc/aggregator.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
+    require("ioc/aggregator/engine.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
     proc, _, _ = start_run(data_dir, tmp_path, free_port())
     try:
         wait_for(lambda: len(run_file_children(data_dir)) == 5, 60, "every child to start")

@@ -259,6 +259,19 @@ def test_damaged_alerts_become_dead_letters_and_the_rest_flows(engine: IncidentE
     assert pending(r, keys, "flood") == 0
 
 
+def test_a_level_that_only_looks_like_a_number_opens_nothing_and_stops_nothing(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
+) -> None:
+    """"²" passes str.isdigit() but not int(): the level travels typed (ioc.documents.alarm_level), so such an
+    entry reads as no level instead of stopping the engine; the alerts after it flow."""
+    station = station_id(city)
+    send(r, keys, "flood", "flood.level.changed", station, "²")
+    send(r, keys, "flood", "flood.level.changed", station, "3")
+    engine.drain()
+    assert [(i.type, i.severity) for i in incidents(db)] == [("flood", "critical")]
+    assert pending(r, keys, "flood") == 0
+
+
 def test_storm_of_5000_alerts_stays_a_short_list(engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database,
                                                  city: City) -> None:  # fmt: skip
     stations = [s.id for s in city.sensors_of("water_station")]

@@ -16,7 +16,7 @@ from plotly.utils import PlotlyJSONEncoder
 
 from ioc.city import City
 from ioc.i18n import LANGS
-from ioc.snapshot import Alert, Kpis, SegmentState, SpeedSeries, StationState, WallSnapshot
+from ioc.snapshot import Kpis, SegmentState, SpeedSeries, StationState, WallAlert, WallSnapshot
 from layouts.common import content_bounds, segments_geojson, sensors_geojson
 from layouts.wall import ids
 from layouts.wall.alerts import MAX_ALERTS, active_alerts, alert_list, alert_value
@@ -81,13 +81,15 @@ def by_id(node: Any, component_id: object) -> Any:
 
 
 def view_alert(ident: str, domain: str, kind: Any, ts: float, place: str, old: str, new: str, severity: Any,
-               lat: float, lon: float) -> Alert:
+               lat: float, lon: float) -> WallAlert:
     """An alert as the snapshot gives it to the pages."""
-    return Alert(kind=kind, ts=ts, place=place, old=old, new=new, severity=severity, lat=lat, lon=lon, id=ident,
+    return WallAlert(kind=kind, ts=ts, place=place, old=old, new=new, severity=severity, lat=lat, lon=lon, id=ident,
                  domain=domain)  # fmt: skip
 
 
-def critical(place: str = "wl-tam-ky", ts: float = NOW - 60, ident: str = "flood:active:flood:wl-tam-ky:1") -> Alert:
+def critical(
+    place: str = "wl-tam-ky", ts: float = NOW - 60, ident: str = "flood:active:flood:wl-tam-ky:1"
+) -> WallAlert:
     return view_alert(ident, "flood", "flood.level.changed", ts, place, "", "3", "critical", 15.55633, 108.49)
 
 
@@ -169,7 +171,7 @@ def test_alert_list_shows_changes_with_old_and_new_in_words(city: City) -> None:
     assert texts(alert_list([], city, "vi")) == ["Không có cảnh báo nào đang bật"]
 
 
-def active(kind: str, place: str, new: str, severity: str, ts: float) -> Alert:
+def active(kind: str, place: str, new: str, severity: str, ts: float) -> WallAlert:
     """An active alert as the snapshot reads it from an active-alert hash (no old value)."""
     domain = {"flood.level.changed": "flood", "traffic.congestion.changed": "traffic"}.get(kind, "device")
     return view_alert(f"{domain}:active:{place}:{ts}", domain, kind, ts, place, "", new, severity, 15.5, 108.4)

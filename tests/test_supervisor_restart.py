@@ -165,7 +165,7 @@ def wait_for_flow(client: redis.Redis, keys: Keys, when: str) -> None:
 
 
 def test_each_child_killed_is_restarted_alone_and_data_flows_again(data_dir: Path, tmp_path: Path) -> None:
-    require("ioc/aggregator.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
+    require("ioc/aggregator/engine.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     proc, _, stderr = start_run(data_dir, tmp_path, port, "--speed", "600", "--seed", "5")

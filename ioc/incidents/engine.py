@@ -50,6 +50,8 @@ from ioc.incidents.places import place_of
 from ioc.keys import DOMAINS, INCIDENTS_GROUP, Domain, Keys
 from ioc.rules import Severity
 from ioc.settings import Settings
+from ioc.streams import Entry, StreamConsumer
+from ioc.streams.replies import as_dict
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ def decide(alert: Alert, rules: Rules) -> Decision | None:
     """The decision an alert leads to, or None when it concerns no incident."""
     kind, new = alert.kind, alert.new
     if kind == "flood.level.changed":
-        level = int(new) if new.isdigit() else 0
+        level = alert.new_alarm() or 0
         if level >= rules.flood_alarm:
             return Decision("raise", "flood", "critical" if level >= 3 else "warning")
         return Decision("clear", "flood") if level == 0 else Decision("note", "flood", "info")
@@ -310,8 +312,12 @@ def _entry_id(text: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-class IncidentEngine:
+class IncidentEngine(StreamConsumer[Domain]):
     """Reads the alerts streams as one consumer of the `incidents` group and keeps the incidents in the database."""
+
+    log = logging.getLogger(__name__)
+    idle_wait_s = 0.25
+    transient_errors = (DatabaseError,)  # a lost database is waited for like a lost Redis
 
     def __init__(
         self,
@@ -328,48 +334,52 @@ class IncidentEngine:
         deadletter_maxlen: int = 100_000,
         domains: Sequence[Domain] = DOMAINS,
     ) -> None:
-        self.client = client
+        super().__init__(
+            client,
+            group=INCIDENTS_GROUP,
+            consumer=consumer,
+            streams={domain: keys.alerts(domain) for domain in domains},
+            batch_size=batch_size,
+            claim_idle_ms=claim_idle_ms,
+        )
         self.db = db
         self.keys = keys
         self.city = city
         self.rules = rules
         self.limits = limits
-        self.consumer = consumer
-        self.batch_size = batch_size
-        self.claim_idle_ms = claim_idle_ms
         self.deadletter_maxlen = deadletter_maxlen
         self.domains = tuple(domains)
-        self._backlog = True  # our own pending entries are read first (after a start or any failure)
-        self._last_claim = 0.0
         self.totals = _Applied()
         self._gap_logged: dict[Domain, str] = {}
 
-    # -- Redis ----------------------------------------------------------------------------------------------
+    # -- the stream-consumer base's hooks (ioc/streams) -----------------------------------------------------
 
-    def setup(self) -> None:
-        """Create the consumer group on every alerts stream (from its first entry), if it does not exist yet."""
-        for domain in self.domains:
-            try:
-                self.client.xgroup_create(self.keys.alerts(domain), INCIDENTS_GROUP, id="0", mkstream=True)
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    log.error("cannot set up the incidents group on %s: %s", self.keys.alerts(domain), exc)
+    def group_refused(self, label: Domain, error: redis.ResponseError) -> None:
+        """The group cannot be made on one alerts stream (say, the key holds another type): said, the others go on."""
+        log.error("cannot set up the incidents group on %s: %s", self.keys.alerts(label), error)
+
+    def handle(self, label: Domain, entries: list[Entry]) -> int:
+        """Apply a batch of one domain's alerts (pending, new or claimed)."""
+        self.process(label, [(entry_id, as_dict(fields)) for entry_id, fields in entries])
+        return len(entries)
+
+    def periodic(self) -> None:
+        """Conditions that lasted and time limits (check), and alerts trimmed before they were read (logged once)."""
+        self.check()
+        for domain, first in self.missed().items():
+            if self._gap_logged.get(domain) != first:
+                log.error("alerts of %s were trimmed before the incident engine read them (the oldest left is %s): "
+                          "raise IOC_ALERTS_MAXLEN or keep the engine running", domain, first)  # fmt: skip
+                self._gap_logged[domain] = first
+
+    def heartbeat(self, handled: int) -> None:
+        """Say this engine is alive, for `ioc incidents-engine` watchers and the tests."""
+        beat = {"at": time.time(), "handled": handled, "opened": self.totals.opened}
+        self.client.hset(self.keys.incidents_heartbeat(), self.consumer, orjson.dumps(beat).decode())
 
     def _read(self, domain: Domain, start: str) -> list[tuple[str, dict[str, str] | None]]:
-        reply = self.client.xreadgroup(INCIDENTS_GROUP, self.consumer, {self.keys.alerts(domain): start},
-                                       count=self.batch_size)  # fmt: skip
-        if not reply:
-            return []
-        entries = reply[self.keys.alerts(domain)][0] if isinstance(reply, dict) else reply[0][1]
-        return [(entry_id, fields or None) for entry_id, fields in entries]
-
-    def _claim(self, domain: Domain) -> list[tuple[str, dict[str, str] | None]]:
-        key = self.keys.alerts(domain)
-        reply = self.client.xautoclaim(key, INCIDENTS_GROUP, self.consumer, min_idle_time=self.claim_idle_ms,
-                                       start_id="0-0", count=self.batch_size)  # fmt: skip
-        claimed = [(entry[0], entry[1] or None) for entry in reply[1] if entry is not None]
-        gone = reply[2] if len(reply) > 2 else []
-        return claimed + [(entry_id, None) for entry_id in gone]
+        """One read of a domain's alerts as `process` takes them."""
+        return [(entry_id, as_dict(fields)) for entry_id, fields in self.read_entries(domain, start)]
 
     def missed(self) -> dict[Domain, str]:
         """Alerts trimmed from a stream before this group read them (the engine was away longer than
@@ -615,83 +625,12 @@ class IncidentEngine:
             log.warning("%d incident(s) passed a time limit: marked overdue, severity raised", escalated)
         return escalated
 
-    # -- the loop -------------------------------------------------------------------------------------------
-
-    def run_once(self) -> int:
-        """One round: our pending entries first (after a start or failure), then new ones; entries handled."""
-        handled = 0
-        start = "0" if self._backlog else ">"
-        for domain in self.domains:
-            entries = self._read(domain, start)
-            if entries:
-                self.process(domain, entries)
-                handled += len(entries)
-        if self._backlog and not handled:
-            self._backlog = False
-        return handled
-
-    def claim_stuck(self) -> int:
-        """Take over entries another engine left pending longer than claim_idle_ms (it died), and apply them."""
-        handled = 0
-        for domain in self.domains:
-            entries = self._claim(domain)
-            if entries:
-                self.process(domain, entries)
-                handled += len(entries)
-        self._last_claim = time.monotonic()
-        if handled:
-            log.warning("claimed %d alerts left by a stopped incident engine", handled)
-        return handled
-
     def drain(self) -> int:
-        """Apply everything there is now (for tests and the benchmark); entries handled."""
-        self._backlog = True
-        total = 0
-        while True:
-            backlog = self._backlog
-            handled = self.run_once()
+        """Apply everything there is now, pending entries first (for tests and the benchmark); entries handled."""
+        total = self.recover()
+        while handled := self.run_once():
             total += handled
-            if not handled and not backlog:
-                return total
-
-    def heartbeat(self, handled: int) -> None:
-        """Say this engine is alive, for `ioc incidents-engine` watchers and the tests."""
-        beat = {"at": time.time(), "handled": handled, "opened": self.totals.opened}
-        self.client.hset(self.keys.incidents_heartbeat(), self.consumer, orjson.dumps(beat).decode())
-
-    def run_forever(self, stop: threading.Event, idle_wait_s: float = 0.25, check_every_s: float = 2.0) -> None:
-        """Run until `stop` is set; a lost Redis or database is waited for and retried, never fatal."""
-        ready = False
-        backoff = 0.5
-        last_check = 0.0
-        while not stop.is_set():
-            try:
-                if not ready:
-                    self.setup()
-                    self._backlog = True
-                    ready = True
-                handled = self.run_once()
-                now = time.monotonic()
-                if now - self._last_claim >= self.claim_idle_ms / 2000:
-                    handled += self.claim_stuck()
-                if now - last_check >= check_every_s:
-                    self.check()
-                    last_check = now
-                    for domain, first in self.missed().items():
-                        if self._gap_logged.get(domain) != first:
-                            log.error("alerts of %s were trimmed before the incident engine read them (the oldest "
-                                      "left is %s): raise IOC_ALERTS_MAXLEN or keep the engine running", domain,
-                                      first)  # fmt: skip
-                            self._gap_logged[domain] = first
-                self.heartbeat(handled)
-                backoff = 0.5
-                if not handled:
-                    stop.wait(idle_wait_s)
-            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, DatabaseError) as exc:
-                log.warning("incident engine paused (%s: %s); retrying in %.1f s", type(exc).__name__, exc, backoff)
-                ready = False
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+        return total
 
 
 def run_engine(settings: Settings, stop: threading.Event) -> None:

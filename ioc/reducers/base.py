@@ -1,5 +1,5 @@
 """What the aggregator's engine hands a domain reducer and takes back: the batch being computed, and the shape of a
-reducer. A reducer holds one domain's rules; the engine (ioc/aggregator.py) holds exactly-once delivery."""
+reducer. A reducer holds one domain's rules; the engine (ioc/aggregator/) holds exactly-once delivery."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Final
 
-from ioc.documents import GaugeDoc, StationDoc
+from ioc.documents import GaugeDoc, StationDoc, alarm_text
 from ioc.events import Reading
 from ioc.reducers.base import Batch, Checked, Reducer, sensor_alert
 from ioc.rules import Severity, StationAlarm, alarm_severity, next_station_alarm, rain_class
@@ -53,7 +53,7 @@ class FloodReducer(Reducer):
             return
         # Rising water takes the new level's severity; receding water is news, not an alarm.
         severity = alarm_severity(after.alarm) if after.alarm > before.alarm else "info"
-        old, new = str(before.alarm), str(after.alarm)
+        old, new = alarm_text(before.alarm), alarm_text(after.alarm)
         b.alert(sensor_alert("flood.level.changed", at, sensor, old, new, severity))
         alert_key = f"flood:{sensor.id}"
         if after.alarm >= 1:

@@ -41,8 +41,9 @@ def takeover_banner(snapshot: WallSnapshot, city: City, lang: str) -> Component 
     when = local_time(alert.ts, city.timezone)
     station = snapshot.stations.get(alert.place)
     if alert.kind == "flood.level.changed" and station is not None:
+        level = alert.new_alarm()
         text = t(
-            "takeover.flood", lang, level=t(f"alarm.{alert.new}", lang) if alert.new.isdigit() else alert.new,
+            "takeover.flood", lang, level=t(f"alarm.{level}", lang) if level is not None else alert.new,
             place=place_name(city, alert.place), value=fmt_number(station.level_m, lang, 2), time=when,
         )  # fmt: skip
     else:
