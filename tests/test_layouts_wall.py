@@ -27,7 +27,7 @@ from layouts.wall.flood import flood_panel, gauge_scale, gauge_views
 from layouts.wall.header import clock_children
 from layouts.wall.kpis import KPI_TILES, kpi_strip, kpi_views
 from layouts.wall.page import layout
-from layouts.wall.tick import ClientState, build_tick, chart_query
+from layouts.wall.tick import ClientState, StoredClient, build_tick, chart_query
 
 NOW = 1_767_600_000.0  # 2026-01-05 15:00 in Tam Kỳ
 
@@ -394,6 +394,10 @@ def test_chart_segments_are_chosen_again_after_ten_minutes() -> None:
 
 def test_client_store_survives_garbage() -> None:
     assert ClientState.from_store("nonsense") == ClientState({})
+    full = ClientState({"clock": "abc"}, chart_minute=5, chart_segments=("seg-a",), chart_chosen_at=1.5, seen=("x",),
+                       focus="wl-tam-ky")  # fmt: skip
+    assert StoredClient.model_validate(full.to_store()).model_dump(mode="json") == full.to_store()
+    assert ClientState.from_store(json.loads(json.dumps(full.to_store()))) == full
     assert ClientState.from_store({"v": 3, "chart": [], "seen": [1, "x"]}).seen == ("x",)
 
 

@@ -102,9 +102,15 @@ class ClientState:
                    chart_chosen_at=stored.chart.chosen_at, seen=stored.seen, focus=stored.focus)  # fmt: skip
 
     def to_store(self) -> dict[str, Any]:
-        """The JSON kept in the browser."""
-        chart = StoredChart(minute=self.chart_minute, segments=self.chart_segments, chosen_at=self.chart_chosen_at)
-        return StoredClient(v=self.versions, chart=chart, seen=self.seen, focus=self.focus).model_dump(mode="json")
+        """The JSON kept in the browser, in StoredClient's shape (written by hand: a model instance and its dump cost
+        fifty times as much, on every tick of every screen; tests/test_layouts_wall.py checks the round trip)."""
+        return {
+            "v": self.versions,
+            "chart": {"minute": self.chart_minute, "segments": list(self.chart_segments),
+                      "chosen_at": self.chart_chosen_at},
+            "seen": list(self.seen),
+            "focus": self.focus,
+        }  # fmt: skip
 
 
 def chart_query(client: ClientState, now: float) -> ChartQuery:
