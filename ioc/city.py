@@ -7,10 +7,22 @@ A city is a folder holding `city.json`, `roads.geojson`, `sensors.json` and `bas
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from ioc.errors import CityDataError
 from ioc.keys import Domain
@@ -118,6 +130,192 @@ class City:
         return south <= lat <= north and west <= lon <= east
 
 
+# -- the files' shapes -------------------------------------------------------------------------------------------
+# One pydantic model per shape of the four files (docs/CITY.md); what spans items or files (unknown wards and
+# segments, duplicate ids, the bbox) is checked afterwards in _cross_check.
+
+
+def _custom(kind: str, message: str) -> PydanticCustomError:
+    """A problem said in our words; the value is in the message already, so no ", got ..." is added."""
+    return PydanticCustomError(f"city_{kind}", message)
+
+
+def _known_tag(tag: str) -> str:
+    if tag not in SEGMENT_TAGS:
+        raise _custom("tag", f"unknown tag {tag!r} (known: {', '.join(SEGMENT_TAGS)})")
+    return tag
+
+
+def _web_url(value: str) -> str:
+    """An http(s) address from the city data (shown as a link: no other scheme may reach a page)."""
+    if not value.lower().startswith(("http://", "https://")) or len(value) > 2000:
+        raise _custom("url", "must be an http:// or https:// address")
+    return value
+
+
+def _camera_segments(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise _custom("segments", "a camera must list the segments it observes")
+    return value
+
+
+def _three_ascending(value: tuple[float, ...]) -> tuple[float, ...]:
+    if len(value) != 3 or not value[0] < value[1] < value[2]:
+        raise _custom("alarm_levels", f"must be three ascending levels (BĐ I, II, III), got {list(value)}")
+    return value
+
+
+def _bd_levels(levels: tuple[float, ...]) -> tuple[float, float, float]:
+    """A station's checked alarm levels as the three they are."""
+    low, middle, high = levels
+    return (low, middle, high)
+
+
+def _line_of_points(value: list[list[float]]) -> list[list[float]]:
+    if len(value) < 2:
+        raise _custom("geometry", "a LineString needs at least 2 points")
+    return value
+
+
+Tag = Annotated[str, AfterValidator(_known_tag)]
+WebUrl = Annotated[str, AfterValidator(_web_url)]
+CameraSegments = Annotated[tuple[str, ...], AfterValidator(_camera_segments)]
+AlarmLevels = Annotated[tuple[float, ...], AfterValidator(_three_ascending)]
+Position = Annotated[list[float], Field(min_length=2)]  # [lon, lat], an altitude after them is ignored
+Point = tuple[float, float]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)  # unknown keys are ignored (e.g. "sources")
+
+
+class WardData(_Model):
+    """A ward in city.json."""
+
+    id: str
+    name: str
+    former: tuple[str, ...] = ()
+
+
+class CityFile(_Model):
+    """city.json: identity, map view, wards."""
+
+    id: str
+    name: str
+    name_en: str | None = None
+    timezone: str = "Asia/Ho_Chi_Minh"
+    center: Point
+    zoom: int = 13
+    bbox: tuple[Point, Point]
+    wards: list[WardData]
+
+
+class SegmentProperties(_Model):
+    """The properties of a road segment in roads.geojson."""
+
+    id: str
+    road: str
+    road_class: RoadClass
+    speed_limit_kmh: PositiveInt
+    ward: str
+    tags: tuple[Tag, ...] = ()
+    lanes: PositiveInt | None = None
+
+
+class LineString(_Model):
+    """A GeoJSON LineString of [lon, lat] points."""
+
+    type: Literal["LineString"]
+    coordinates: Annotated[list[Position], AfterValidator(_line_of_points)]
+
+
+class RoadFeature(_Model):
+    """One road segment: a GeoJSON Feature."""
+
+    properties: SegmentProperties
+    geometry: LineString
+
+
+class RoadsFile(_Model):
+    """roads.geojson: a FeatureCollection of road segments."""
+
+    features: list[RoadFeature]
+
+
+class SensorData(_Model):
+    """Fields every sensor in sensors.json has."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+    ward: str
+    report_interval_s: PositiveInt | None = None  # None: the kind's default
+    snapshot_url: WebUrl | None = None  # cameras, optional: a still image of what it sees now
+    stream_url: WebUrl | None = None  # cameras, optional: its live stream (a page or a player URL)
+
+
+class TrafficCameraData(SensorData):
+    """A traffic camera: the 1-2 segments it measures."""
+
+    segments: CameraSegments
+
+
+class SpeedCameraData(SensorData):
+    """A speed camera: the segment it enforces and the limit."""
+
+    segments: CameraSegments
+    limit_kmh: PositiveInt
+
+
+class WaterStationData(SensorData):
+    """A water-level station: its river, alarm levels BĐ I..III and typical dry-season level."""
+
+    river: str | None = None
+    alarm_levels_m: AlarmLevels
+    normal_level_m: float
+
+    @model_validator(mode="after")
+    def _normal_below_alarm(self) -> WaterStationData:
+        if self.normal_level_m >= self.alarm_levels_m[0]:
+            raise _custom("normal_level", "normal_level_m must lie below BĐ I")
+        return self
+
+
+class RainGaugeData(SensorData):
+    """A rain gauge."""
+
+
+class WifiHotspotData(SensorData):
+    """A public wifi hotspot: how many clients it is sized for."""
+
+    capacity_clients: PositiveInt
+
+
+class ReportIntervals(_Model):
+    """Seconds between reports, per sensor kind (a sensor may override its kind's)."""
+
+    traffic_camera: PositiveInt
+    speed_camera: PositiveInt
+    water_station: PositiveInt
+    rain_gauge: PositiveInt
+    wifi_hotspot: PositiveInt
+
+
+class SensorsFile(_Model):
+    """sensors.json: the report intervals and one list per sensor kind (each may be empty)."""
+
+    report_interval_s: ReportIntervals
+    traffic_camera: list[TrafficCameraData]
+    speed_camera: list[SpeedCameraData]
+    water_station: list[WaterStationData]
+    rain_gauge: list[RainGaugeData]
+    wifi_hotspot: list[WifiHotspotData]
+
+
+# -- reading and checking -----------------------------------------------------------------------------------------
+
+
 def _read_json(path: Path) -> Any:
     if not path.is_file():
         raise CityDataError(f"missing city file {path}")
@@ -129,120 +327,60 @@ def _read_json(path: Path) -> Any:
         raise CityDataError(f"{path.name}: not valid JSON: {exc}") from None
 
 
-def _require(obj: dict[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        raise CityDataError(f"{where}: missing {key!r}")
-    return obj[key]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+_MAX_PROBLEMS: Final = 5
 
 
-def _load_wards(data: dict[str, Any]) -> dict[str, Ward]:
-    wards: dict[str, Ward] = {}
-    for raw in _require(data, "wards", "city.json"):
-        ward = Ward(
-            id=_require(raw, "id", "city.json ward"),
-            name=_require(raw, "name", "city.json ward"),
-            former=tuple(raw.get("former", ())),
-        )
-        if ward.id in wards:
-            raise CityDataError(f"city.json: duplicate ward id {ward.id!r}")
-        wards[ward.id] = ward
-    return wards
+def _validated(model: type[ModelT], data: Any, file: str) -> ModelT:
+    """A file's data as its model, or CityDataError naming the file, the item (kind and id) and each problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        problems = [_problem(file, data, error) for error in errors[:_MAX_PROBLEMS]]
+        more = f" (and {len(errors) - _MAX_PROBLEMS} more)" if len(errors) > _MAX_PROBLEMS else ""
+        raise CityDataError("; ".join(problems) + more) from None
 
 
-def _load_segments(roads: dict[str, Any], wards: dict[str, Ward]) -> dict[str, Segment]:
-    segments: dict[str, Segment] = {}
-    for feature in _require(roads, "features", "roads.geojson"):
-        props = _require(feature, "properties", "roads.geojson feature")
-        where = f"roads.geojson segment {props.get('id')!r}"
-        geometry = _require(feature, "geometry", where)
-        if geometry.get("type") != "LineString" or len(geometry.get("coordinates", ())) < 2:
-            raise CityDataError(f"{where}: geometry must be a LineString of at least 2 points")
-        road_class = _require(props, "road_class", where)
-        if road_class not in ROAD_CLASSES:
-            raise CityDataError(f"{where}: road_class must be one of {ROAD_CLASSES}, got {road_class!r}")
-        tags = tuple(props.get("tags", ()))
-        for tag in tags:
-            if tag not in SEGMENT_TAGS:
-                raise CityDataError(f"{where}: unknown tag {tag!r} (known: {SEGMENT_TAGS})")
-        ward = _require(props, "ward", where)
-        if ward not in wards:
-            raise CityDataError(f"{where}: unknown ward {ward!r}")
-        segment = Segment(
-            id=_require(props, "id", where),
-            road=_require(props, "road", where),
-            road_class=road_class,
-            speed_limit_kmh=int(_require(props, "speed_limit_kmh", where)),
-            ward=ward,
-            tags=tags,
-            coords=tuple((float(point[1]), float(point[0])) for point in geometry["coordinates"]),
-        )
-        if segment.speed_limit_kmh <= 0:
-            raise CityDataError(f"{where}: speed_limit_kmh must be positive")
-        if segment.id in segments:
-            raise CityDataError(f"roads.geojson: duplicate segment id {segment.id!r}")
-        segments[segment.id] = segment
-    return segments
+def _problem(file: str, data: Any, error: ErrorDetails) -> str:
+    """One validation error as "<file> <item>: <field>: <problem>", the item named by its kind and id."""
+    where, path = _item(file, data, error["loc"])
+    if error["type"] == "missing" and path:
+        inside = f"{'.'.join(path[:-1])}: " if len(path) > 1 else ""
+        if path[-1].isdigit():  # a [lat, lon] pair or a bbox with too few items
+            return f"{where}: {inside}too few items"
+        return f"{where}: {inside}missing {path[-1]!r}"
+    field = f"{'.'.join(path)}: " if path else ""
+    got = "" if error["type"].startswith("city_") else f", got {_short(error['input'])}"
+    return f"{where}: {field}{error['msg']}{got}"
 
 
-def _web_url(value: Any, where: str) -> str | None:
-    """An optional http(s) address from the city data (shown as a link: no other scheme may reach a page)."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")) or len(value) > 2000:
-        raise CityDataError(f"{where}: must be an http:// or https:// address")
-    return value
+_ITEM_LISTS: Final[dict[str, tuple[str, ...]]] = {
+    "city.json": ("wards",), "roads.geojson": ("features",), "sensors.json": tuple(SENSOR_KINDS),
+}  # fmt: skip
 
 
-def _load_sensors(data: dict[str, Any], segments: dict[str, Segment], wards: dict[str, Ward]) -> dict[str, Sensor]:
-    intervals = _require(data, "report_interval_s", "sensors.json")
-    sensors: dict[str, Sensor] = {}
-    for kind in SENSOR_KINDS:
-        for raw in _require(data, kind, "sensors.json"):
-            where = f"sensors.json {kind} {raw.get('id')!r}"
-            alarm = raw.get("alarm_levels_m")
-            sensor = Sensor(
-                id=_require(raw, "id", where),
-                kind=kind,  # type: ignore[arg-type]
-                name=_require(raw, "name", where),
-                lat=float(_require(raw, "lat", where)),
-                lon=float(_require(raw, "lon", where)),
-                ward=_require(raw, "ward", where),
-                report_interval_s=int(raw.get("report_interval_s", _require(intervals, kind, "report_interval_s"))),
-                segments=tuple(raw.get("segments", ())),
-                limit_kmh=raw.get("limit_kmh"),
-                river=raw.get("river"),
-                alarm_levels_m=tuple(float(x) for x in alarm) if alarm is not None else None,  # type: ignore[arg-type]
-                normal_level_m=raw.get("normal_level_m"),
-                capacity_clients=raw.get("capacity_clients"),
-                snapshot_url=_web_url(raw.get("snapshot_url"), f"{where} snapshot_url"),
-                stream_url=_web_url(raw.get("stream_url"), f"{where} stream_url"),
-            )
-            if sensor.id in sensors:
-                raise CityDataError(f"sensors.json: duplicate sensor id {sensor.id!r}")
-            if sensor.ward not in wards:
-                raise CityDataError(f"{where}: unknown ward {sensor.ward!r}")
-            if kind in ("traffic_camera", "speed_camera"):
-                if not sensor.segments:
-                    raise CityDataError(f"{where}: a camera must list the segments it observes")
-                for seg in sensor.segments:
-                    if seg not in segments:
-                        raise CityDataError(f"{where}: unknown segment {seg!r}")
-            if kind == "speed_camera" and not sensor.limit_kmh:
-                raise CityDataError(f"{where}: a speed camera needs limit_kmh")
-            if kind == "water_station":
-                levels = sensor.alarm_levels_m
-                if levels is None or len(levels) != 3 or not levels[0] < levels[1] < levels[2]:
-                    raise CityDataError(f"{where}: alarm_levels_m must be three ascending levels (BĐ I, II, III)")
-                if sensor.normal_level_m is None:
-                    raise CityDataError(f"{where}: a water station needs normal_level_m")
-                if sensor.normal_level_m >= levels[0]:
-                    raise CityDataError(f"{where}: normal_level_m must lie below BĐ I")
-            if sensor.report_interval_s <= 0:
-                raise CityDataError(f"{where}: report_interval_s must be positive")
-            if kind == "wifi_hotspot" and not sensor.capacity_clients:
-                raise CityDataError(f"{where}: a wifi hotspot needs capacity_clients")
-            sensors[sensor.id] = sensor
-    return sensors
+def _item(file: str, data: Any, loc: tuple[int | str, ...]) -> tuple[str, list[str]]:
+    """Who an error is about (the file, or the file and the item by kind and id) and the path inside it."""
+    path = [str(part) for part in loc]
+    if len(loc) < 2 or loc[0] not in _ITEM_LISTS[file] or not isinstance(loc[1], int):
+        return file, path
+    try:
+        raw = data[loc[0]][loc[1]]
+        if file == "roads.geojson":
+            kind, ident = "segment", raw["properties"]["id"]
+            if path[2:3] == ["properties"]:
+                path = path[1:]  # a segment's fields are its properties
+        else:
+            kind, ident = (str(loc[0]) if file == "sensors.json" else "ward"), raw["id"]
+    except (KeyError, IndexError, TypeError):
+        return f"{file} {loc[0]}[{loc[1]}]", path[2:]
+    return f"{file} {kind} {ident!r}", path[2:]
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def load_city(city_dir: Path | None = None) -> City:
@@ -250,38 +388,40 @@ def load_city(city_dir: Path | None = None) -> City:
     folder = Path(city_dir) if city_dir is not None else DEFAULT_CITY_DIR
     if not folder.is_dir():
         raise CityDataError(f"city folder {folder} does not exist")
-    try:
-        return _load_checked(folder)
-    except CityDataError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        # A value of the wrong shape deep in a file: still a data error, never a crash with a traceback.
-        raise CityDataError(f"{folder}: malformed city data ({type(exc).__name__}: {exc})") from None
+    meta = _validated(CityFile, _read_json(folder / "city.json"), "city.json")
+    roads_json = _read_json(folder / "roads.geojson")
+    roads = _validated(RoadsFile, roads_json, "roads.geojson")
+    sensors = _validated(SensorsFile, _read_json(folder / "sensors.json"), "sensors.json")
+    basemap = _read_json(folder / "basemap.geojson")
+    return _cross_check(meta, roads, sensors, basemap=basemap, roads_geojson=roads_json)
 
 
-def _load_checked(folder: Path) -> City:
-    """Read every file of a city folder and cross-check them."""
-    meta = _read_json(folder / "city.json")
-    wards = _load_wards(meta)
-    roads = _read_json(folder / "roads.geojson")
-    segments = _load_segments(roads, wards)
-    sensors = _load_sensors(_read_json(folder / "sensors.json"), segments, wards)
-    bbox_raw = _require(meta, "bbox", "city.json")
+def _cross_check(
+    meta: CityFile, roads: RoadsFile, sensors: SensorsFile, *, basemap: Any, roads_geojson: Any
+) -> City:
+    """The city from its validated files, after the checks that span items and files."""
+    wards: dict[str, Ward] = {}
+    for ward in meta.wards:
+        if ward.id in wards:
+            raise CityDataError(f"city.json: duplicate ward id {ward.id!r}")
+        wards[ward.id] = Ward(id=ward.id, name=ward.name, former=ward.former)
+    segments: dict[str, Segment] = {}
+    for feature in roads.features:
+        props = feature.properties
+        if props.ward not in wards:
+            raise CityDataError(f"roads.geojson segment {props.id!r}: unknown ward {props.ward!r}")
+        if props.id in segments:
+            raise CityDataError(f"roads.geojson: duplicate segment id {props.id!r}")
+        segments[props.id] = Segment(
+            id=props.id, road=props.road, road_class=props.road_class, speed_limit_kmh=props.speed_limit_kmh,
+            ward=props.ward, tags=props.tags, coords=tuple((p[1], p[0]) for p in feature.geometry.coordinates),
+        )  # fmt: skip
     city = City(
-        id=_require(meta, "id", "city.json"),
-        name=_require(meta, "name", "city.json"),
-        name_en=meta.get("name_en", meta["name"]),
-        timezone=meta.get("timezone", "Asia/Ho_Chi_Minh"),
-        center=(float(meta["center"][0]), float(meta["center"][1])),
-        zoom=int(meta.get("zoom", 13)),
-        bbox=((float(bbox_raw[0][0]), float(bbox_raw[0][1])), (float(bbox_raw[1][0]), float(bbox_raw[1][1]))),
-        wards=wards,
-        segments=segments,
-        sensors=sensors,
-        basemap=_read_json(folder / "basemap.geojson"),
-        roads_geojson=roads,
-    )
-    for sensor in sensors.values():
+        id=meta.id, name=meta.name, name_en=meta.name_en if meta.name_en is not None else meta.name,
+        timezone=meta.timezone, center=meta.center, zoom=meta.zoom, bbox=meta.bbox, wards=wards, segments=segments,
+        sensors=_sensors(sensors, segments, wards), basemap=basemap, roads_geojson=roads_geojson,
+    )  # fmt: skip
+    for sensor in city.sensors.values():
         if not city.contains(sensor.lat, sensor.lon):
             raise CityDataError(f"sensors.json: {sensor.id} at {sensor.lat},{sensor.lon} lies outside the city bbox")
     for segment in segments.values():
@@ -289,6 +429,38 @@ def _load_checked(folder: Path) -> City:
             if not city.contains(lat, lon):
                 raise CityDataError(f"roads.geojson: segment {segment.id} has a point outside the city bbox")
     return city
+
+
+def _sensors(data: SensorsFile, segments: dict[str, Segment], wards: dict[str, Ward]) -> dict[str, Sensor]:
+    """Every sensor, in file order by kind, with its kind's report interval unless it has its own."""
+    sensors: dict[str, Sensor] = {}
+    kinds: tuple[tuple[SensorKind, Sequence[SensorData]], ...] = (
+        ("traffic_camera", data.traffic_camera), ("speed_camera", data.speed_camera),
+        ("water_station", data.water_station), ("rain_gauge", data.rain_gauge), ("wifi_hotspot", data.wifi_hotspot),
+    )  # fmt: skip
+    for kind, items in kinds:
+        for raw in items:
+            where = f"sensors.json {kind} {raw.id!r}"
+            if raw.id in sensors:
+                raise CityDataError(f"sensors.json: duplicate sensor id {raw.id!r}")
+            if raw.ward not in wards:
+                raise CityDataError(f"{where}: unknown ward {raw.ward!r}")
+            cameras = raw.segments if isinstance(raw, TrafficCameraData | SpeedCameraData) else ()
+            for segment in cameras:
+                if segment not in segments:
+                    raise CityDataError(f"{where}: unknown segment {segment!r}")
+            station = raw if isinstance(raw, WaterStationData) else None
+            sensors[raw.id] = Sensor(
+                id=raw.id, kind=kind, name=raw.name, lat=raw.lat, lon=raw.lon, ward=raw.ward,
+                report_interval_s=raw.report_interval_s or getattr(data.report_interval_s, kind), segments=cameras,
+                limit_kmh=raw.limit_kmh if isinstance(raw, SpeedCameraData) else None,
+                river=station.river if station else None,
+                alarm_levels_m=_bd_levels(station.alarm_levels_m) if station else None,
+                normal_level_m=station.normal_level_m if station else None,
+                capacity_clients=raw.capacity_clients if isinstance(raw, WifiHotspotData) else None,
+                snapshot_url=raw.snapshot_url, stream_url=raw.stream_url,
+            )  # fmt: skip
+    return sensors
 
 
 def cached_city(city_dir: Path | None = None) -> City:

@@ -2,17 +2,21 @@
 pages read (ioc/snapshot.py). Like ioc/rollup.py for roll-ups, this module is the only one that knows their form.
 
 Each document is a JSON object in a hash field (segment, station, gauge, health state; active alerts), or the
-fields of an alerts stream entry. Decoding is lenient with what an older version wrote: a missing key takes its
-default, and a damaged document reads as absent rather than breaking a page.
+fields of an alerts stream entry. Each shape is one TypedDict, the model pydantic checks a stored document
+against when it is read. Decoding is lenient with what an older version wrote: a missing key takes its default and
+an unknown key is ignored; a damaged document (not JSON, or a value of the wrong type) reads as absent rather than
+breaking a page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, NotRequired, TypedDict, get_args
+from typing import Annotated, Any, Final, Literal, NotRequired, cast, get_args, get_origin, get_type_hints
 
 import orjson
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from ioc.keys import StateHash
 from ioc.rules import RainClass, Severity, SpeedBand
@@ -29,10 +33,15 @@ SEVERITIES: Final[tuple[Severity, ...]] = get_args(Severity)  # mildest first
 HealthStatus = Literal["online", "offline", "fault", "unknown"]
 
 
+def _severity_or(default: Severity) -> BeforeValidator:
+    """An unknown severity reads as the default rather than making the whole alert damaged."""
+    return BeforeValidator(lambda value: value if value in SEVERITIES else default)
+
+
 class SegmentDoc(TypedDict):
     """A road segment's live state: its newest mean speed, band and congestion (with hysteresis)."""
 
-    speed: float
+    speed: float | None  # None only in a document written without one (read with the defaults)
     band: SpeedBand
     congested: bool
     ts: float | None
@@ -42,8 +51,8 @@ class SegmentDoc(TypedDict):
 class StationDoc(TypedDict):
     """A water-level station's live state: level, alarm (0 below BĐ I, 1..3 BĐ I..III), time below its line."""
 
-    level_m: float
-    alarm: int
+    level_m: float | None
+    alarm: Annotated[int, Field(ge=0, le=3)]
     below_since: float | None
     ts: float | None
 
@@ -68,61 +77,116 @@ class HealthDoc(TypedDict):
     last_report: NotRequired[float]
 
 
-_DEFAULTS: Final[dict[str, dict[str, Any]]] = {
-    "segment": {"speed": None, "band": "unknown", "congested": False, "ts": None},
-    "station": {"level_m": None, "alarm": 0, "below_since": None, "ts": None},
-    "gauge": {"hours": {}, "rain_1h_mm": 0.0, "rain_24h_mm": 0.0, "rain_class": "none", "ts": None},
-    "health": {"status": "unknown", "since": 0.0, "reason": "", "ts": None},
+class ActiveDoc(TypedDict):
+    """An alert active now, as stored in its domain's active-alert hash."""
+
+    kind: AlertKind
+    place: str
+    severity: Annotated[Severity, _severity_or("warning")]
+    since: float  # event time of the change that made it active, epoch seconds
+    lat: float
+    lon: float
+    level: NotRequired[int | None]  # flood alerts: the alarm level (1..3)
+    status: NotRequired[str | None]  # device alerts: the health status
+
+
+class AlertFields(TypedDict):
+    """The fields of an alerts stream entry (strings on the wire), as Alert.stream_fields writes them."""
+
+    kind: AlertKind
+    ts: float
+    place: str
+    old: str
+    new: str
+    severity: Annotated[Severity, _severity_or("info")]
+    lat: float
+    lon: float
+
+
+StateDoc = SegmentDoc | StationDoc | GaugeDoc | HealthDoc
+
+
+def _as_read(shape: type, defaults: Mapping[str, Any]) -> Any:
+    """A document's TypedDict as it is read: the same fields, types and constraints; a key with a default may be
+    absent (an older version did not write it) and reads as the default; an unknown key is ignored."""
+    fields: dict[str, Any] = {}
+    for name, hint in get_type_hints(shape, include_extras=True).items():
+        if name in defaults:
+            if get_origin(hint) is NotRequired:
+                hint = get_args(hint)[0]
+            fields[name] = NotRequired[Annotated[hint, Field(default=defaults[name])]]
+        else:
+            fields[name] = hint
+    read = _typed_dict(f"Stored{shape.__name__}", fields)
+    return with_config(ConfigDict(extra="ignore"))(read)
+
+
+_typed_dict: Any = TypedDict  # called with a name and fields made at run time, which type checkers cannot follow
+
+
+def _hash_of(read: Any) -> Any:
+    """A hash of documents: item id -> document."""
+    return dict[str, read]
+
+
+_STATE_SHAPES: Final[dict[str, tuple[type, dict[str, Any]]]] = {
+    "segments": (SegmentDoc, {"speed": None, "band": "unknown", "congested": False, "ts": None}),
+    "stations": (StationDoc, {"level_m": None, "alarm": 0, "below_since": None, "ts": None}),
+    "gauges": (GaugeDoc, {"hours": {}, "rain_1h_mm": 0.0, "rain_24h_mm": 0.0, "rain_class": "none", "ts": None}),
+    "health": (HealthDoc, {"status": "unknown", "since": 0.0, "reason": "", "ts": None}),
 }
+# Per state hash: a validator of one document, and of a whole hash in one call into pydantic-core (the wall reads
+# each hash on every tick, the aggregator when it loads its cache).
+_READ: Final[dict[str, Any]] = {name: _as_read(shape, defaults) for name, (shape, defaults) in _STATE_SHAPES.items()}
+_DOC: Final[dict[str, TypeAdapter[Any]]] = {name: TypeAdapter(read) for name, read in _READ.items()}
+_HASH: Final[dict[str, TypeAdapter[dict[str, Any]]]] = {
+    name: TypeAdapter(_hash_of(read)) for name, read in _READ.items()
+}
+_ACTIVE: Final[TypeAdapter[Any]] = TypeAdapter(
+    _as_read(ActiveDoc, {"place": "", "severity": "warning", "since": 0.0, "lat": 0.0, "lon": 0.0, "level": None,
+                         "status": None})
+)  # fmt: skip
+_STREAM_ALERT: Final[TypeAdapter[Any]] = TypeAdapter(
+    _as_read(AlertFields, {"ts": 0.0, "place": "", "old": "", "new": "", "severity": "info", "lat": 0.0, "lon": 0.0})
+)
 
 
-def encode_doc(doc: SegmentDoc | StationDoc | GaugeDoc | HealthDoc) -> str:
+def encode_doc(doc: StateDoc) -> str:
     """A state document as stored: compact JSON (as json.dumps with compact separators writes it)."""
     return orjson.dumps(doc).decode()
 
 
-def _json_object(raw: str | bytes | None) -> dict[str, Any] | None:
-    """A stored JSON object, or None when absent, damaged or not an object."""
+def _validated(adapter: TypeAdapter[Any], raw: str | bytes | None) -> Any:
+    """A stored JSON object validated, or None when absent, damaged, not an object or not of its shape."""
     if not raw:
         return None
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return adapter.validate_json(raw)
+    except ValidationError:
         return None
-    return data if isinstance(data, dict) else None
-
-
-def _decode(raw: str | bytes | None, kind: str) -> dict[str, Any] | None:
-    data = _json_object(raw)
-    return None if data is None else {**_DEFAULTS[kind], **data}
 
 
 def decode_segment(raw: str | bytes | None) -> SegmentDoc | None:
     """A stored segment state, or None when absent or damaged."""
-    return _decode(raw, "segment")  # type: ignore[return-value]
+    return cast("SegmentDoc | None", _validated(_DOC["segments"], raw))
 
 
 def decode_station(raw: str | bytes | None) -> StationDoc | None:
     """A stored station state, or None when absent or damaged."""
-    return _decode(raw, "station")  # type: ignore[return-value]
+    return cast("StationDoc | None", _validated(_DOC["stations"], raw))
 
 
 def decode_gauge(raw: str | bytes | None) -> GaugeDoc | None:
     """A stored gauge state, or None when absent or damaged."""
-    return _decode(raw, "gauge")  # type: ignore[return-value]
+    return cast("GaugeDoc | None", _validated(_DOC["gauges"], raw))
 
 
 def decode_health(raw: str | bytes | None) -> HealthDoc | None:
     """A stored health document, or None when absent or damaged."""
-    return _decode(raw, "health")  # type: ignore[return-value]
+    return cast("HealthDoc | None", _validated(_DOC["health"], raw))
 
 
-_STATE_DECODERS: Final[dict[str, Callable[[str | bytes | None], Any]]] = {
-    "segments": decode_segment, "stations": decode_station, "gauges": decode_gauge, "health": decode_health,
-}  # fmt: skip
-
-
-def decode_state(name: StateHash, pairs: dict[str, str]) -> dict[str, Any]:
+def decode_state(name: StateHash, pairs: Mapping[str, str]) -> dict[str, Any]:
     """A whole derived-state hash as stored (item id -> document; last-seen times as floats), damaged items left
     out: a record someone broke must not stop the aggregator or blank the wall."""
     if name == "lastseen":
@@ -133,8 +197,13 @@ def decode_state(name: StateHash, pairs: dict[str, str]) -> dict[str, Any]:
             except ValueError:
                 continue
         return times
-    decode = _STATE_DECODERS[name]
-    return {item: doc for item, doc in ((item, decode(raw)) for item, raw in pairs.items()) if doc is not None}
+    try:
+        # The usual hash, every document intact: each parsed in C, all validated in one call.
+        return _HASH[name].validate_python({item: orjson.loads(raw) for item, raw in pairs.items()})
+    except (orjson.JSONDecodeError, ValidationError):
+        pass  # at least one is damaged: each on its own
+    adapter = _DOC[name]
+    return {item: doc for item, doc in ((item, _validated(adapter, raw)) for item, raw in pairs.items()) if doc}
 
 
 def alarm_text(level: int) -> str:
@@ -175,21 +244,13 @@ class Alert:
 
 def encode_active(alert: Alert) -> str:
     """An active alert as stored in its domain's active-alert hash."""
-    doc: dict[str, Any] = {"kind": alert.kind, "place": alert.place, "severity": alert.severity, "since": alert.ts,
-                           "lat": alert.lat, "lon": alert.lon}  # fmt: skip
+    doc: ActiveDoc = {"kind": alert.kind, "place": alert.place, "severity": alert.severity, "since": alert.ts,
+                      "lat": alert.lat, "lon": alert.lon}  # fmt: skip
     if alert.level is not None:
         doc["level"] = alert.level
     if alert.status is not None:
         doc["status"] = alert.status
     return orjson.dumps(doc).decode()
-
-
-def _severity(value: Any, default: Severity) -> Severity:
-    return value if value in SEVERITIES else default
-
-
-def _kind(value: Any) -> AlertKind | None:
-    return value if value in ALERT_KINDS else None
 
 
 # The state an active alert of a kind is in when its record names none (congestion records carry no level).
@@ -198,29 +259,19 @@ ACTIVE_STATE: Final[dict[AlertKind, str]] = {"traffic.congestion.changed": "cong
 
 def decode_active(raw: str | bytes | None) -> Alert | None:
     """An active alert as stored, or None when damaged or of an unknown kind."""
-    data = _json_object(raw)
-    if data is None or (kind := _kind(data.get("kind"))) is None:
+    doc: ActiveDoc | None = _validated(_ACTIVE, raw)
+    if doc is None:
         return None
-    try:
-        level = int(data["level"]) if data.get("level") is not None else None
-        status = str(data["status"]) if data.get("status") is not None else None
-        new = alarm_text(level) if level is not None else status or ACTIVE_STATE.get(kind, "")
-        return Alert(kind=kind, ts=float(data.get("since", 0.0)), place=str(data.get("place", "")), old="", new=new,
-                     severity=_severity(data.get("severity"), "warning"), lat=float(data.get("lat", 0.0)),
-                     lon=float(data.get("lon", 0.0)), level=level, status=status)  # fmt: skip
-    except (TypeError, ValueError):
-        return None
+    level, status = doc.get("level"), doc.get("status")
+    new = alarm_text(level) if level is not None else status or ACTIVE_STATE.get(doc["kind"], "")
+    return Alert(kind=doc["kind"], ts=doc["since"], place=doc["place"], old="", new=new, severity=doc["severity"],
+                 lat=doc["lat"], lon=doc["lon"], level=level, status=status)  # fmt: skip
 
 
-def decode_stream_alert(fields: dict[str, str]) -> Alert | None:
+def decode_stream_alert(fields: Mapping[str, str]) -> Alert | None:
     """An alerts stream entry, or None when damaged or of an unknown kind."""
-    kind = _kind(fields.get("kind"))
-    if kind is None:
-        return None
     try:
-        return Alert(kind=kind, ts=float(fields.get("ts", 0)), place=fields.get("place", ""),
-                     old=fields.get("old", ""), new=fields.get("new", ""),
-                     severity=_severity(fields.get("severity"), "info"), lat=float(fields.get("lat", 0)),
-                     lon=float(fields.get("lon", 0)))  # fmt: skip
-    except ValueError:
+        values: AlertFields = _STREAM_ALERT.validate_python(fields)
+    except ValidationError:
         return None
+    return Alert(**values)

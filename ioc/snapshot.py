@@ -19,15 +19,7 @@ import redis
 from ioc.city import City
 from ioc.clock import decode_timebase
 from ioc.documents import Alert as StoredAlert
-from ioc.documents import (
-    HealthStatus,
-    decode_active,
-    decode_gauge,
-    decode_health,
-    decode_segment,
-    decode_station,
-    decode_stream_alert,
-)
+from ioc.documents import HealthStatus, decode_active, decode_state, decode_stream_alert
 from ioc.keys import DOMAINS, Keys
 from ioc.rollup import decode_minute, mean_speed_kmh
 from ioc.rules import RainClass, SpeedBand, band_thresholds
@@ -224,25 +216,24 @@ def read_wall_snapshot(
     active_alerts.sort(key=lambda a: a.ts, reverse=True)
 
     segments = {
-        sid: SegmentState(id=sid, speed_kmh=d["speed"], band=d["band"], congested=bool(d["congested"]), ts=d["ts"])
-        for sid, d in ((sid, decode_segment(raw)) for sid, raw in seg_raw.items()) if d is not None
+        sid: SegmentState(id=sid, speed_kmh=d["speed"], band=d["band"], congested=d["congested"], ts=d["ts"])
+        for sid, d in decode_state("segments", seg_raw).items()
     }
     stations = {
-        sid: StationState(id=sid, level_m=d["level_m"], alarm=int(d["alarm"]), ts=d["ts"])
-        for sid, d in ((sid, decode_station(raw)) for sid, raw in st_raw.items()) if d is not None
+        sid: StationState(id=sid, level_m=d["level_m"], alarm=d["alarm"], ts=d["ts"])
+        for sid, d in decode_state("stations", st_raw).items()
     }
     gauges = {
-        gid: GaugeState(id=gid, rain_1h_mm=float(d["rain_1h_mm"]), rain_24h_mm=float(d["rain_24h_mm"]),
+        gid: GaugeState(id=gid, rain_1h_mm=d["rain_1h_mm"], rain_24h_mm=d["rain_24h_mm"],
                         rain_class=d["rain_class"], ts=d["ts"])
-        for gid, d in ((gid, decode_gauge(raw)) for gid, raw in gauge_raw.items()) if d is not None
+        for gid, d in decode_state("gauges", gauge_raw).items()
     }
     hotspots = {
         hid: HotspotState(id=hid, clients=int(d.get("clients", 0)), mbps=float(d.get("mbps", 0.0)), ts=d.get("ts"))
         for hid, d in ((hid, _loads(raw)) for hid, raw in wifi_raw.items())
     }
     health: dict[str, Health] = {
-        sid: d["status"] for sid, d in ((sid, decode_health(raw)) for sid, raw in health_raw.items())
-        if d is not None and sid in city.sensors
+        sid: d["status"] for sid, d in decode_state("health", health_raw).items() if sid in city.sensors
     }
 
     live_speeds = [

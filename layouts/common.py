@@ -8,14 +8,16 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
-from dash import html, no_update
+from dash import NoUpdate, html, no_update
 
 from ioc.city import City, Sensor
 from ioc.i18n import LANGS, TEXTS, normalize_lang, t
 from ioc.links import lang_link
+
+T = TypeVar("T")
 
 # ---------------------------------------------------------------- names and time
 
@@ -139,7 +141,7 @@ class SectionDiff:
         self._hold = hold
         self._unless = frozenset(unless)
 
-    def changed(self, section: str, key: object, build: Callable[[], Any]) -> Any:
+    def changed(self, section: str, key: object, build: Callable[[], T]) -> T | NoUpdate:
         """`build()` if the section's content (`key`) differs from what the browser shows, else no_update."""
         if self._hold and section not in self._unless:
             return no_update
@@ -149,14 +151,14 @@ class SectionDiff:
         self.versions[section] = h
         return build()
 
-    def value(self, section: str, value: Any) -> Any:
+    def value(self, section: str, value: T) -> T | NoUpdate:
         """A section sent as its own content (e.g. a small map state): `value` if it changed, else no_update."""
         return self.changed(section, value, lambda: value)
 
-    def items(self, section: str, values: list[Any]) -> list[Any]:
+    def items(self, section: str, values: list[T]) -> list[T] | list[NoUpdate]:
         """A wildcard (ALL) output: the whole list when it changed, else no_update for each item."""
         result = self.value(section, values)
-        return [no_update] * len(values) if result is no_update else values
+        return [no_update] * len(values) if isinstance(result, NoUpdate) else values
 
 
 DROPDOWN_LABELS: Final = ("select_all", "deselect_all", "selected_count", "search", "clear_search", "clear_selection",

@@ -15,7 +15,8 @@ JSON object (times are local "HH:MM", hourly profiles are 24 numbers for local h
 - `episodes`: timed events [{kind, at_min, duration_min, ...}], the extension point for floods, crashes and
   outages (no kind is implemented yet; a new kind is a small engine feature plus data).
 A scenario may say `"extends": "<other>"` and give only what differs: objects merge key by key, other values
-replace the base's.
+replace the base's. The merged file is checked by its pydantic model (`ScenarioFile`, a model per section) and
+turned into the engine's frozen dataclasses; a mistake is a ScenarioError naming the file and the field.
 """
 
 from __future__ import annotations
@@ -25,7 +26,22 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Annotated, Any, Final, Generic, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from ioc.city import ROAD_CLASSES, SEGMENT_TAGS
 from ioc.events import VehicleClass
@@ -37,6 +53,8 @@ VEHICLE_CLASSES: Final = ("motorbike", "car", "truck", "bus")
 # Episode kinds the engine implements; a later scenario (flood, crash, outage) adds its kind here and in the engine.
 EPISODE_KINDS: Final[frozenset[str]] = frozenset()
 _MAX_EXTENDS_DEPTH: Final = 8
+_MAX_PROBLEMS: Final = 5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -210,211 +228,423 @@ class Scenario:
     episodes: tuple[Episode, ...]
 
 
-class _Reader:
-    """Typed access to one JSON object of a scenario file, raising ScenarioError that names the file and field."""
+# -- the file's shape -----------------------------------------------------------------------------------------------
+# One pydantic model per object of a scenario file; numbers are strict (a string or true is not a number) and
+# finite. A ValidationError becomes a ScenarioError naming the file and the field (_describe).
 
-    def __init__(self, data: Any, where: str) -> None:
-        if not isinstance(data, dict):
-            raise ScenarioError(f"{where}: expected an object")
-        self.data: dict[str, Any] = data
-        self.where = where
 
-    def fail(self, key: str, message: str) -> ScenarioError:
-        return ScenarioError(f"{self.where}.{key}: {message}")
+def _custom(kind: str, message: str) -> PydanticCustomError:
+    """A problem said in our words (the value is in the message when it helps)."""
+    return PydanticCustomError(f"scenario_{kind}", message)
 
-    def raw(self, key: str) -> Any:
-        if key not in self.data:
-            raise ScenarioError(f"{self.where}: missing {key!r}")
-        return self.data[key]
 
-    def section(self, key: str) -> _Reader:
-        return _Reader(self.raw(key), f"{self.where}.{key}")
+Num = Annotated[float, Strict(), Field(allow_inf_nan=False)]  # a finite number: not a bool, not a string
 
-    def number(self, key: str, low: float = -math.inf, high: float = math.inf, default: float | None = None) -> float:
-        value = self.data.get(key, default) if default is not None else self.raw(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(key, f"expected a number, got {value!r}")
-        if not low <= value <= high:
-            raise self.fail(key, f"{value} is outside {low}..{high}")
-        return float(value)
 
-    def text(self, key: str, default: str | None = None) -> str:
-        value = self.data.get(key, default) if default is not None else self.raw(key)
-        if not isinstance(value, str):
-            raise self.fail(key, f"expected a string, got {value!r}")
+def _24_numbers(value: object) -> object:
+    if not isinstance(value, list) or len(value) != 24:
+        raise _custom("profile", "expected 24 numbers, one per local hour 0..23")
+    return value
+
+
+def _pair(value: object) -> object:
+    if not isinstance(value, list) or len(value) != 2:
+        raise _custom("range", f"expected [low, high], got {value!r}")
+    return value
+
+
+Profile = Annotated[list[Num], BeforeValidator(_24_numbers)]  # one number per local hour 0..23
+Pair = Annotated[tuple[Num, Num], BeforeValidator(_pair)]  # [low, high]
+
+
+def _hours_within(high: float) -> AfterValidator:
+    """A profile's values lie in 0..high."""
+
+    def check(values: list[float]) -> list[float]:
+        for hour, value in enumerate(values):
+            if not 0 <= value <= high:
+                raise _custom("profile", f"hour {hour}: expected a number in 0..{high:g}, got {value:g}")
+        return values
+
+    return AfterValidator(check)
+
+
+def _between(low: float, high: float = math.inf) -> AfterValidator:
+    """A [low, high] pair ordered and within the bounds."""
+
+    def check(value: tuple[float, float]) -> tuple[float, float]:
+        if not low <= value[0] <= value[1] <= high:
+            raise _custom("range", f"expected {low:g} <= low <= high <= {high:g}, got {list(value)!r}")
         return value
 
-    def texts(self, key: str) -> tuple[str, ...]:
-        value = self.raw(key)
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, "expected a non-empty list of strings")
-        return tuple(value)
-
-    def profile(self, key: str, high: float = math.inf) -> HourlyProfile:
-        value = self.raw(key)
-        if not isinstance(value, list) or len(value) != 24:
-            raise self.fail(key, "expected 24 numbers, one per local hour 0..23")
-        for hour, item in enumerate(value):
-            if isinstance(item, bool) or not isinstance(item, int | float) or not 0 <= item <= high:
-                raise self.fail(key, f"hour {hour}: expected a number in 0..{high}, got {item!r}")
-        return HourlyProfile(tuple(float(v) for v in value))
-
-    def range(self, key: str, low: float = 0.0, high: float = math.inf) -> Range:
-        value = self.raw(key)
-        if (
-            not isinstance(value, list)
-            or len(value) != 2
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        ):
-            raise self.fail(key, f"expected [low, high], got {value!r}")
-        if not low <= value[0] <= value[1] <= high:
-            raise self.fail(key, f"expected {low} <= low <= high <= {high}, got {value!r}")
-        return Range(float(value[0]), float(value[1]))
-
-    def per_class(self, key: str, low: float, high: float) -> dict[str, float]:
-        section = self.section(key)
-        for name in section.data:
-            if name not in ROAD_CLASSES:
-                raise section.fail(name, f"unknown road class (known: {', '.join(ROAD_CLASSES)})")
-        return {name: section.number(name, low, high) for name in ROAD_CLASSES}
-
-    def window(self) -> Window:
-        start = _clock(self, "start")
-        end = _clock(self, "end")
-        if end <= start:
-            raise self.fail("end", "must be later than start (windows do not cross midnight)")
-        return Window(start, end, self.number("ramp_min", 0, 180, default=30) * 60.0)
+    return AfterValidator(check)
 
 
-def _clock(reader: _Reader, key: str) -> float:
+def _clock(value: object) -> float:
     """A local time "HH:MM" as seconds since midnight."""
-    value = reader.text(key)
+    if not isinstance(value, str):
+        raise _custom("clock", f"expected a local time HH:MM, got {value!r}")
     hours, sep, minutes = value.partition(":")
     if not sep or not hours.isdigit() or not minutes.isdigit() or int(hours) > 24 or int(minutes) > 59:
-        raise reader.fail(key, f"expected a local time HH:MM, got {value!r}")
+        raise _custom("clock", f"expected a local time HH:MM, got {value!r}")
     seconds = int(hours) * 3600 + int(minutes) * 60
     if seconds > 86_400:
-        raise reader.fail(key, f"{value!r} is after midnight")
+        raise _custom("clock", f"{value!r} is after midnight")
     return float(seconds)
 
 
-def _traffic(r: _Reader) -> TrafficProfile:
-    demand = r.section("demand_by_hour")
-    weekday = demand.profile("weekday", high=5)
-    weekend = demand.profile("weekend", high=5) if "weekend" in demand.data else weekday
-    peaks = []
-    for i, raw in enumerate(r.raw("peaks")):
-        p = _Reader(raw, f"{r.where}.peaks[{i}]")
-        peaks.append(Peak(p.window(), p.number("boost", 0, 5), p.number("weekend_boost", 0, 5, default=0)))
-    load = r.section("load_range")
-    for name in load.data:
-        if name not in ROAD_CLASSES:
-            raise load.fail(name, f"unknown road class (known: {', '.join(ROAD_CLASSES)})")
-    slowdowns = []
-    for i, raw in enumerate(r.raw("tag_slowdowns")):
-        s = _Reader(raw, f"{r.where}.tag_slowdowns[{i}]")
-        tag = s.text("tag")
-        if tag not in SEGMENT_TAGS:
-            raise s.fail("tag", f"unknown segment tag {tag!r} (known: {', '.join(SEGMENT_TAGS)})")
-        slowdowns.append(TagSlowdown(tag, s.window(), s.number("speed_factor", 0.05, 1.5)))
-    congestion = r.section("congestion")
-    noise = r.section("noise")
-    return TrafficProfile(
-        weekday_demand=weekday,
-        weekend_demand=weekend,
-        peaks=tuple(peaks),
-        free_flow_fraction=r.per_class("free_flow_fraction", 0.1, 1.2),
-        load_range={name: load.range(name, 0, 5) for name in ROAD_CLASSES},
-        capacity_vph=r.per_class("capacity_vph", 0, 50_000),
-        congestion_alpha=congestion.number("alpha", 0, 100),
-        congestion_beta=congestion.number("beta", 0.5, 10),
-        noise_white=noise.number("white", 0, 0.5),
-        noise_drift=noise.number("drift", 0, 0.5),
-        drift_tau_s=noise.number("drift_tau_min", 1, 24 * 60) * 60.0,
-        tag_slowdowns=tuple(slowdowns),
-        min_speed_kmh=r.number("min_speed_kmh", 0, 50),
-    )
+def _texts(value: object) -> object:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise _custom("texts", "expected a non-empty list of strings")
+    return value
 
 
-def _violations(r: _Reader) -> ViolationProfile:
-    excess = r.range("excess_kmh", 0.1, 150)
-    mode = r.number("excess_mode_kmh", excess.low, excess.high)
-    classes = r.section("vehicle_classes")
-    for name in classes.data:
+def _segment_tag(tag: str) -> str:
+    if tag not in SEGMENT_TAGS:
+        raise _custom("tag", f"unknown segment tag {tag!r} (known: {', '.join(SEGMENT_TAGS)})")
+    return tag
+
+
+def _episode_kind(kind: str) -> str:
+    if kind not in EPISODE_KINDS:
+        known = ", ".join(sorted(EPISODE_KINDS)) or "none yet"
+        raise _custom("episode", f"unknown episode kind {kind!r} (this engine implements: {known})")
+    return kind
+
+
+Clock = Annotated[float, PlainValidator(_clock)]
+Texts = Annotated[tuple[StrictStr, ...], BeforeValidator(_texts)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True)  # keys it does not know are ignored
+
+
+class WindowData(_Section):
+    """A daily local-time window: start and end "HH:MM" (not crossing midnight), ramps outside each edge."""
+
+    start: Clock
+    end: Clock
+    ramp_min: Num = Field(30.0, ge=0, le=180)
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Self:
+        if self.end <= self.start:
+            raise _custom("window", "end must be later than start (windows do not cross midnight)")
+        return self
+
+    def window(self) -> Window:
+        """The window in seconds of the day."""
+        return Window(self.start, self.end, self.ramp_min * 60.0)
+
+
+class PeakData(WindowData):
+    """A rush hour."""
+
+    boost: Num = Field(ge=0, le=5)
+    weekend_boost: Num = Field(0.0, ge=0, le=5)
+
+
+class TagSlowdownData(WindowData):
+    """Segments with a tag run slower in a daily window."""
+
+    tag: Annotated[StrictStr, AfterValidator(_segment_tag)]
+    speed_factor: Num = Field(ge=0.05, le=1.5)
+
+
+class PerClass(_Section, Generic[T]):
+    """One value per road class, every class given and no other."""
+
+    expressway: T
+    national: T
+    arterial: T
+    collector: T
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_classes(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for name in data:
+                if name not in ROAD_CLASSES:
+                    raise _custom("road_class", f"{name!r}: unknown road class (known: {', '.join(ROAD_CLASSES)})")
+        return data
+
+    def by_class(self) -> dict[str, T]:
+        """The values keyed by road class."""
+        return {name: getattr(self, name) for name in ROAD_CLASSES}
+
+
+class DemandData(_Section):
+    """Road demand by local hour; the weekend's is the weekday's unless given."""
+
+    weekday: Annotated[Profile, _hours_within(5)]
+    weekend: Annotated[Profile, _hours_within(5)] | None = None
+
+
+class CongestionData(_Section):
+    """speed = free flow / (1 + alpha * (demand * load) ** beta), a BPR-style curve."""
+
+    alpha: Num = Field(ge=0, le=100)
+    beta: Num = Field(ge=0.5, le=10)
+
+
+class TrafficNoiseData(_Section):
+    """Relative noise of each observation and a slowly wandering per-segment deviation."""
+
+    white: Num = Field(ge=0, le=0.5)
+    drift: Num = Field(ge=0, le=0.5)
+    drift_tau_min: Num = Field(ge=1, le=24 * 60)
+
+
+class TrafficData(_Section):
+    """The `traffic` section."""
+
+    demand_by_hour: DemandData
+    peaks: list[PeakData]
+    free_flow_fraction: PerClass[Annotated[Num, Field(ge=0.1, le=1.2)]]
+    load_range: PerClass[Annotated[Pair, _between(0, 5)]]
+    capacity_vph: PerClass[Annotated[Num, Field(ge=0, le=50_000)]]
+    congestion: CongestionData
+    noise: TrafficNoiseData
+    tag_slowdowns: list[TagSlowdownData]
+    min_speed_kmh: Num = Field(ge=0, le=50)
+
+
+class ViolationsData(_Section):
+    """The `violations` section."""
+
+    per_camera_by_hour: Annotated[Profile, _hours_within(100)]
+    excess_kmh: Annotated[Pair, _between(0.1, 150)]
+    excess_mode_kmh: Num = Field()
+    vehicle_classes: Annotated[
+        dict[VehicleClass, Annotated[Num, Field(ge=0, le=1e6)]],
+        BeforeValidator(_known_vehicle_classes), AfterValidator(_some_weight),
+    ]  # fmt: skip
+
+    @model_validator(mode="after")
+    def _mode_in_range(self) -> Self:
+        low, high = self.excess_kmh
+        if not low <= self.excess_mode_kmh <= high:
+            raise _custom("mode", f"excess_mode_kmh: {self.excess_mode_kmh:g} is outside {low:g}..{high:g}")
+        return self
+
+
+def _known_vehicle_classes(value: object) -> object:
+    for name in value if isinstance(value, dict) else ():
         if name not in VEHICLE_CLASSES:
-            raise classes.fail(name, f"unknown vehicle class (known: {', '.join(VEHICLE_CLASSES)})")
-    weights = tuple((cast(VehicleClass, name), classes.number(name, 0, 1e6)) for name in classes.data)
-    if not weights or sum(w for _, w in weights) <= 0:
-        raise classes.fail("*", "needs at least one positive weight")
-    return ViolationProfile(r.profile("per_camera_by_hour", high=100), excess, mode, weights)
+            raise _custom("vehicle", f"{name!r}: unknown vehicle class (known: {', '.join(VEHICLE_CLASSES)})")
+    return value
 
 
-def _rain(r: _Reader) -> RainProfile:
-    return RainProfile(
-        showers_by_hour=r.profile("showers_by_hour", high=20),
-        intensity_mm_h=r.range("intensity_mm_h", 0, 300),
-        duration_min=r.range("duration_min", 1, 24 * 60),
-        radius_km=r.range("radius_km", 0.1, 200),
+def _some_weight(weights: dict[VehicleClass, float]) -> dict[VehicleClass, float]:
+    if sum(weights.values()) <= 0:
+        raise _custom("weights", "needs at least one positive weight")
+    return weights
+
+
+class RainData(_Section):
+    """The `rain` section."""
+
+    showers_by_hour: Annotated[Profile, _hours_within(20)]
+    intensity_mm_h: Annotated[Pair, _between(0, 300)]
+    duration_min: Annotated[Pair, _between(1, 24 * 60)]
+    radius_km: Annotated[Pair, _between(0.1, 200)]
+
+
+def _with_default(amplitudes: dict[str, float]) -> dict[str, float]:
+    if "default" not in amplitudes:
+        raise _custom("default", "missing 'default' (rivers not named take it)")
+    return amplitudes
+
+
+class WaterData(_Section):
+    """The `water` section; `tide_amplitude_m` has a `default` and may name rivers."""
+
+    tide_period_h: Num = Field(ge=1, le=48)
+    tide_amplitude_m: Annotated[dict[str, Annotated[Num, Field(ge=0, le=5)]], AfterValidator(_with_default)]
+    diurnal_ratio: Num = Field(ge=0, le=2)
+    tide_lag_h: Annotated[Pair, _between(0, 24)]
+    rain_response_m_per_mm: Num = Field(ge=0, le=1)
+    rain_rise_h: Num = Field(ge=0.01, le=240)
+    rain_memory_h: Num = Field(ge=0.01, le=24 * 30)
+    noise_m: Num = Field(ge=0, le=1)
+
+
+
+class WifiData(_Section):
+    """The `wifi` section."""
+
+    usage_by_hour: Annotated[Profile, _hours_within(1)]
+    popularity: Annotated[Pair, _between(0, 1)]
+    mbps_per_client: Annotated[Pair, _between(0, 1000)]
+    noise: Num = Field(ge=0, le=1)
+
+
+def _whole(pair: tuple[float, float]) -> tuple[float, float]:
+    if any(value != int(value) for value in pair):
+        raise _custom("whole", "expected whole numbers")
+    return pair
+
+
+class OutagesData(_Section):
+    """The `outages` section."""
+
+    per_day: Annotated[Pair, _between(0, 10_000), AfterValidator(_whole)]
+    duration_min: Annotated[Pair, _between(0.1, 7 * 24 * 60)]
+    min_missed_reports: Num = Field(ge=0, le=100)
+    announce_probability: Num = Field(ge=0, le=1)
+    fault_share: Num = Field(ge=0, le=1)
+    offline_details: Texts
+    fault_details: Texts
+    online_details: Texts
+
+
+class EpisodeData(BaseModel):
+    """A timed event; its other keys are the kind's parameters."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    kind: Annotated[StrictStr, AfterValidator(_episode_kind)]
+    at_min: Num = Field(ge=0)
+    duration_min: Num = Field(0.0, ge=0)
+
+
+class ScenarioFile(_Section):
+    """A scenario file (format 1), after what it extends is merged underneath."""
+
+    format: Num = Field(ge=1, le=1_000)
+    title: StrictStr
+    description: StrictStr = ""
+    duration_min: Annotated[Num, Field(ge=1)] | None = None
+    jitter: Num = Field(ge=0, le=0.5)
+    traffic: TrafficData
+    violations: ViolationsData
+    rain: RainData
+    water: WaterData
+    wifi: WifiData
+    outages: OutagesData
+    episodes: list[EpisodeData] = []
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, version: float) -> float:
+        if version != FORMAT_VERSION:
+            raise _custom("format", f"this engine reads scenario format {FORMAT_VERSION}, got {version:g}")
+        return version
+
+
+def _describe(file: str, exc: ValidationError) -> str:
+    """pydantic's errors as "<file>.<section>.<field>: <problem>", the first few, in our words."""
+    errors = exc.errors(include_url=False)
+    problems = [_problem(file, error) for error in errors[:_MAX_PROBLEMS]]
+    more = f" (and {len(errors) - _MAX_PROBLEMS} more)" if len(errors) > _MAX_PROBLEMS else ""
+    return "; ".join(problems) + more
+
+
+def _problem(file: str, error: ErrorDetails) -> str:
+    loc = [part for part in error["loc"] if not (isinstance(part, str) and part.startswith(("function-", "[key]")))]
+    if error["type"] == "missing" and loc:
+        return f"{_path(file, loc[:-1])}: missing {loc[-1]!r}"
+    value, kind, ctx = error.get("input"), error["type"], error.get("ctx", {})
+    if kind.startswith("scenario_"):
+        message = error["msg"]
+    elif kind in ("float_type", "finite_number", "float_parsing"):
+        message = f"expected a number, got {_short(value)}"
+    elif kind in ("greater_than_equal", "less_than_equal"):
+        bound = f"at least {ctx['ge']:g}" if "ge" in ctx else f"at most {ctx['le']:g}"
+        message = f"{value} is outside the allowed range: expected {bound}"
+    elif kind == "string_type":
+        message = f"expected a string, got {_short(value)}"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = "expected an object"
+    elif kind == "list_type":
+        message = f"expected a list, got {_short(value)}"
+    else:
+        message = f"{error['msg']}, got {_short(value)}"
+    return f"{_path(file, loc)}: {message}"
+
+
+def _path(file: str, loc: list[int | str]) -> str:
+    return file + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+# -- the engine's form -------------------------------------------------------------------------------------------
+
+
+def _scenario(name: str, data: ScenarioFile) -> Scenario:
+    """The engine's form of a validated scenario file: times in seconds, profiles and ranges as their types."""
+    traffic, violations, rain, water, wifi, outages = (
+        data.traffic, data.violations, data.rain, data.water, data.wifi, data.outages
+    )  # fmt: skip
+    weekday = HourlyProfile(tuple(traffic.demand_by_hour.weekday))
+    weekend = traffic.demand_by_hour.weekend
+    return Scenario(
+        name=name,
+        title=data.title,
+        description=data.description,
+        duration_s=None if data.duration_min is None else data.duration_min * 60.0,
+        jitter=data.jitter,
+        traffic=TrafficProfile(
+            weekday_demand=weekday,
+            weekend_demand=weekday if weekend is None else HourlyProfile(tuple(weekend)),
+            peaks=tuple(Peak(p.window(), p.boost, p.weekend_boost) for p in traffic.peaks),
+            free_flow_fraction=traffic.free_flow_fraction.by_class(),
+            load_range={name: Range(*pair) for name, pair in traffic.load_range.by_class().items()},
+            capacity_vph=traffic.capacity_vph.by_class(),
+            congestion_alpha=traffic.congestion.alpha,
+            congestion_beta=traffic.congestion.beta,
+            noise_white=traffic.noise.white,
+            noise_drift=traffic.noise.drift,
+            drift_tau_s=traffic.noise.drift_tau_min * 60.0,
+            tag_slowdowns=tuple(TagSlowdown(s.tag, s.window(), s.speed_factor) for s in traffic.tag_slowdowns),
+            min_speed_kmh=traffic.min_speed_kmh,
+        ),
+        violations=ViolationProfile(
+            HourlyProfile(tuple(violations.per_camera_by_hour)), Range(*violations.excess_kmh),
+            violations.excess_mode_kmh, tuple(violations.vehicle_classes.items()),
+        ),
+        rain=RainProfile(
+            showers_by_hour=HourlyProfile(tuple(rain.showers_by_hour)),
+            intensity_mm_h=Range(*rain.intensity_mm_h),
+            duration_min=Range(*rain.duration_min),
+            radius_km=Range(*rain.radius_km),
+        ),
+        water=WaterProfile(
+            tide_period_h=water.tide_period_h,
+            tide_amplitude_m=water.tide_amplitude_m["default"],
+            tide_amplitude_by_river_m={k: v for k, v in water.tide_amplitude_m.items() if k != "default"},
+            diurnal_ratio=water.diurnal_ratio,
+            tide_lag_h=Range(*water.tide_lag_h),
+            rain_response_m_per_mm=water.rain_response_m_per_mm,
+            rain_rise_h=water.rain_rise_h,
+            rain_memory_h=water.rain_memory_h,
+            noise_m=water.noise_m,
+        ),
+        wifi=WifiProfile(
+            usage_by_hour=HourlyProfile(tuple(wifi.usage_by_hour)),
+            popularity=Range(*wifi.popularity),
+            mbps_per_client=Range(*wifi.mbps_per_client),
+            noise=wifi.noise,
+        ),
+        outages=OutageProfile(
+            per_day=Range(*outages.per_day),
+            duration_min=Range(*outages.duration_min),
+            min_missed_reports=int(outages.min_missed_reports),
+            announce_probability=outages.announce_probability,
+            fault_share=outages.fault_share,
+            offline_details=outages.offline_details,
+            fault_details=outages.fault_details,
+            online_details=outages.online_details,
+        ),
+        episodes=tuple(
+            Episode(e.kind, e.at_min * 60.0, e.duration_min * 60.0, dict(e.model_extra or {})) for e in data.episodes
+        ),
     )
-
-
-def _water(r: _Reader) -> WaterProfile:
-    tide = r.section("tide_amplitude_m")
-    by_river = {name: tide.number(name, 0, 5) for name in tide.data if name != "default"}
-    return WaterProfile(
-        tide_period_h=r.number("tide_period_h", 1, 48),
-        tide_amplitude_m=tide.number("default", 0, 5),
-        tide_amplitude_by_river_m=by_river,
-        diurnal_ratio=r.number("diurnal_ratio", 0, 2),
-        tide_lag_h=r.range("tide_lag_h", 0, 24),
-        rain_response_m_per_mm=r.number("rain_response_m_per_mm", 0, 1),
-        rain_rise_h=r.number("rain_rise_h", 0.01, 240),
-        rain_memory_h=r.number("rain_memory_h", 0.01, 24 * 30),
-        noise_m=r.number("noise_m", 0, 1),
-    )
-
-
-def _wifi(r: _Reader) -> WifiProfile:
-    return WifiProfile(
-        usage_by_hour=r.profile("usage_by_hour", high=1),
-        popularity=r.range("popularity", 0, 1),
-        mbps_per_client=r.range("mbps_per_client", 0, 1000),
-        noise=r.number("noise", 0, 1),
-    )
-
-
-def _outages(r: _Reader) -> OutageProfile:
-    per_day = r.range("per_day", 0, 10_000)
-    if per_day.low != int(per_day.low) or per_day.high != int(per_day.high):
-        raise r.fail("per_day", "expected whole numbers")
-    return OutageProfile(
-        per_day=per_day,
-        duration_min=r.range("duration_min", 0.1, 7 * 24 * 60),
-        min_missed_reports=int(r.number("min_missed_reports", 0, 100)),
-        announce_probability=r.number("announce_probability", 0, 1),
-        fault_share=r.number("fault_share", 0, 1),
-        offline_details=r.texts("offline_details"),
-        fault_details=r.texts("fault_details"),
-        online_details=r.texts("online_details"),
-    )
-
-
-def _episodes(r: _Reader) -> tuple[Episode, ...]:
-    raw = r.data.get("episodes", [])
-    if not isinstance(raw, list):
-        raise r.fail("episodes", "expected a list")
-    episodes = []
-    for i, item in enumerate(raw):
-        e = _Reader(item, f"{r.where}.episodes[{i}]")
-        kind = e.text("kind")
-        if kind not in EPISODE_KINDS:
-            known = ", ".join(sorted(EPISODE_KINDS)) or "none yet"
-            raise e.fail("kind", f"unknown episode kind {kind!r} (this engine implements: {known})")
-        params = {k: v for k, v in e.data.items() if k not in ("kind", "at_min", "duration_min")}
-        episodes.append(
-            Episode(kind, e.number("at_min", 0) * 60.0, e.number("duration_min", 0, default=0) * 60.0, params)
-        )
-    return tuple(episodes)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -464,22 +694,9 @@ def load_scenario(name: str, directory: Path | None = None) -> Scenario:
     if not name or "/" in name or "\\" in name or name.startswith("."):
         available = ", ".join(list_scenarios(folder)) or "none"
         raise ScenarioError(f"invalid scenario name {name!r} (available: {available})")
-    r = _Reader(_read(name, folder), f"{name}.json")
-    version = r.number("format", 1, 1_000)
-    if version != FORMAT_VERSION:
-        raise r.fail("format", f"this engine reads scenario format {FORMAT_VERSION}, got {version:g}")
-    duration = r.data.get("duration_min")
-    return Scenario(
-        name=name,
-        title=r.text("title"),
-        description=r.text("description", default=""),
-        duration_s=None if duration is None else r.number("duration_min", 1) * 60.0,
-        jitter=r.number("jitter", 0, 0.5),
-        traffic=_traffic(r.section("traffic")),
-        violations=_violations(r.section("violations")),
-        rain=_rain(r.section("rain")),
-        water=_water(r.section("water")),
-        wifi=_wifi(r.section("wifi")),
-        outages=_outages(r.section("outages")),
-        episodes=_episodes(r),
-    )
+    file = f"{name}.json"
+    try:
+        data = ScenarioFile.model_validate(_read(name, folder))
+    except ValidationError as exc:
+        raise ScenarioError(_describe(file, exc)) from None
+    return _scenario(name, data)

@@ -9,11 +9,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
-from dash import no_update
+from dash import NoUpdate, no_update
 from plotly.utils import PlotlyJSONEncoder
 
 from benchmarks.browser import BrowserPage
@@ -39,6 +39,15 @@ ICT = timezone(timedelta(hours=7))
 START = datetime.fromtimestamp((time.time() // 60 - 45) * 60, ICT)
 STALE_AFTER_S = 30.0
 TICK_BUDGET_BYTES = 20_000
+
+
+T = TypeVar("T")
+
+
+def sent(value: T | NoUpdate) -> T:
+    """A section this tick sent (not no_update), for the test to look into."""
+    assert not isinstance(value, NoUpdate)
+    return value
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
@@ -102,21 +111,24 @@ def test_tick_follows_events_as_they_flow(r, keys, city, aggregator) -> None:
     send(r, keys, city, sim_events(city, 0, 15))
     first, store = tick_once(r, keys, city, None)
     assert first.stale is None  # fresh data: no banner
-    sensors, speed = first.kpi_values[0], first.kpi_values[1]
+    sensors, speed = sent(first.kpi_values[0]), first.kpi_values[1]
     assert int(sensors) > 0 and speed != "—"
-    assert first.segments_hideout["state"] and set(first.segments_hideout["state"]) <= set(city.segments)
-    assert set(first.segments_hideout["state"].values()) <= {"congested", "slow", "smooth"}
-    figure = first.chart_figure
+    states = sent(first.segments_hideout)["state"]
+    assert states and set(states) <= set(city.segments)
+    assert set(states.values()) <= {"congested", "slow", "smooth"}
+    figure = sent(first.chart_figure)
     assert len(figure["data"]) == 1 + CHART_TOP_N
     assert len(figure["data"][0]["x"]) >= 10 and any(y is not None for y in figure["data"][0]["y"])
-    time_text, badge = first.clock  # the events were replayed: the clock says it is simulated time
+    clock: list[Any] = sent(first.clock)
+    time_text, badge = clock  # the events were replayed: the clock says it is simulated time
     assert time_text.count(":") == 2 and badge.children.startswith("MÔ PHỎNG ×")
 
     send(r, keys, city, sim_events(city, 15, 25))
     second, store = tick_once(r, keys, city, store)
     assert second.clock != first.clock
     assert second.chart_figure is no_update  # appended to, not rebuilt
-    extend = second.chart_extend
+    extend = sent(second.chart_extend)
+    assert extend is not None
     assert extend[1] == list(range(1 + CHART_TOP_N)) and extend[2] == CHART_WINDOW_MINUTES
     new_minutes = extend[0]["x"][0]
     assert 8 <= len(new_minutes) <= 11 and new_minutes[0] > figure["data"][0]["x"][-1]
@@ -134,7 +146,7 @@ def test_a_bd3_reading_takes_over_the_wall(r, keys, city, aggregator) -> None:
     station = city.sensors["wl-tam-ky"]
     assert update.viewport == {"center": [station.lat, station.lon], "zoom": FOCUS_ZOOM, "transition": "flyTo"}
     assert update.alarm is not no_update
-    assert update.stations_hideout["state"]["wl-tam-ky"] == "a3"
+    assert sent(update.stations_hideout)["state"]["wl-tam-ky"] == "a3"
     index = [s.id for s in city.sensors_of("water_station")].index("wl-tam-ky")
     assert update.gauge_classes[index] == "wall-gauge wall-gauge--a3"
     assert update.gauge_badges[index] == "Alarm III"
@@ -167,9 +179,10 @@ def test_alerts_list_shows_every_active_alert_the_kpi_counts(r, keys, city, aggr
     assert snapshot.kpis.active_alerts == len(snapshot.active_alerts) == stored
 
     update, _ = tick_once(r, keys, city, None, lang="vi")
-    rows = [row for row in update.alerts if "wall-alert--more" not in row.className]
-    more = [int(row.children.lstrip("+").split()[0]) for row in update.alerts if "wall-alert--more" in row.className]
-    shown = int(update.kpi_values[[k for k, _, _ in KPI_TILES].index("alerts")])
+    alerts: list[Any] = sent(update.alerts)
+    rows = [row for row in alerts if "wall-alert--more" not in row.className]
+    more = [int(row.children.lstrip("+").split()[0]) for row in alerts if "wall-alert--more" in row.className]
+    shown = int(sent(update.kpi_values[[k for k, _, _ in KPI_TILES].index("alerts")]))
     assert shown == len(snapshot.active_alerts) == len(rows) + sum(more)
     assert rows[0].className == "wall-alert wall-alert--critical"  # BĐ III heads the list
     assert [child.children for child in rows[0].children][1:] == ["Mực nước", "Trạm Tam Kỳ", "BĐ III"]

@@ -4,11 +4,22 @@ tick callback's outputs by name (`no_update` wherever this browser already shows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from dash import no_update
+from dash import NoUpdate, no_update
+from dash.development.base_component import Component
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 from ioc.city import City
 from ioc.snapshot import SpeedSeries, WallSnapshot
@@ -21,8 +32,52 @@ from layouts.wall.flood import gauge_class, gauge_views
 from layouts.wall.header import clock_children
 from layouts.wall.kpis import kpi_class, kpi_views
 
+T = TypeVar("T")
+
 # Sections still sent while Redis is unreachable: the banners saying so; the rest keeps the last known figures.
 REDIS_DOWN_SECTIONS = ("stale", "takeover")
+
+
+def _or_default(default: object) -> WrapValidator:
+    """A value that is malformed reads as the default instead of spoiling the rest of the store."""
+
+    def validate(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        try:
+            return handler(value)
+        except ValidationError:
+            return default
+
+    return WrapValidator(validate)
+
+
+def _texts_only(value: object) -> list[str]:
+    """The texts of a list; anything else, or any other item, is left out."""
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list | tuple) else []
+
+
+Texts = Annotated[tuple[str, ...], BeforeValidator(_texts_only)]
+
+
+class StoredChart(BaseModel):
+    """The chart part of the store: the last minute shown, its segments, when they were chosen."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    minute: Annotated[StrictInt | None, _or_default(None)] = None
+    segments: Texts = ()
+    chosen_at: Annotated[StrictFloat | None, _or_default(None)] = None
+
+
+class StoredClient(BaseModel):
+    """The JSON a wall browser keeps in its dcc.Store and sends back with every tick; each part that is malformed
+    (the browser's to keep, so anything may come back) reads as its default."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: Annotated[dict[str, str], _or_default({})] = {}
+    chart: Annotated[StoredChart, _or_default(StoredChart())] = StoredChart()
+    seen: Texts = ()
+    focus: Annotated[StrictStr | None, _or_default(None)] = None
 
 
 @dataclass(frozen=True)
@@ -39,23 +94,16 @@ class ClientState:
     @classmethod
     def from_store(cls, data: object) -> ClientState:
         """Parse the store's JSON; anything malformed (or a fresh page) starts from nothing."""
-        if not isinstance(data, Mapping):
+        try:
+            stored = StoredClient.model_validate(data)
+        except ValidationError:
             return cls(versions={})
-        chart = data.get("chart") if isinstance(data.get("chart"), Mapping) else {}
-        assert isinstance(chart, Mapping)
-        versions = data.get("v")
-        minute, chosen_at, focus = chart.get("minute"), chart.get("chosen_at"), data.get("focus")
-        return cls(
-            versions={str(k): str(v) for k, v in versions.items()} if isinstance(versions, Mapping) else {},
-            chart_minute=minute if isinstance(minute, int) else None,
-            chart_segments=tuple(str(s) for s in chart.get("segments", ()) if isinstance(s, str)),
-            chart_chosen_at=float(chosen_at) if isinstance(chosen_at, int | float) else None,
-            seen=tuple(str(s) for s in data.get("seen", ()) if isinstance(s, str)),
-            focus=focus if isinstance(focus, str) else None,
-        )
+        return cls(versions=dict(stored.v), chart_minute=stored.chart.minute, chart_segments=stored.chart.segments,
+                   chart_chosen_at=stored.chart.chosen_at, seen=stored.seen, focus=stored.focus)  # fmt: skip
 
     def to_store(self) -> dict[str, Any]:
-        """The JSON kept in the browser."""
+        """The JSON kept in the browser, in StoredClient's shape (written by hand: a model instance and its dump cost
+        fifty times as much, on every tick of every screen; tests/test_layouts_wall.py checks the round trip)."""
         return {
             "v": self.versions,
             "chart": {"minute": self.chart_minute, "segments": list(self.chart_segments),
@@ -73,35 +121,39 @@ def chart_query(client: ClientState, now: float) -> ChartQuery:
     return ChartQuery(rebuild=False, since_minute=client.chart_minute, segment_ids=client.chart_segments)
 
 
+Items = list[T] | list[NoUpdate]  # a wildcard (ALL) output: one value per component, or no_update for each
+Hideout = dict[str, Any] | NoUpdate  # a map layer's client-side filter state
+
+
 @dataclass(frozen=True)
 class TickUpdate:
     """The tick callback's outputs by name (callbacks/wall/tick.py maps each field to its component property);
     `no_update` wherever this browser already shows the same thing. List fields go to wildcard (ALL) outputs."""
 
-    clock: Any
-    kpi_values: Any
-    kpi_subs: Any
-    kpi_classes: Any
-    segments_hideout: Any
-    cameras_hideout: Any
-    speed_cameras_hideout: Any
-    stations_hideout: Any
-    rain_gauges_hideout: Any
-    hotspots_hideout: Any
-    chart_figure: Any
-    chart_extend: Any
-    gauge_values: Any
-    gauge_fills: Any
-    gauge_badges: Any
-    gauge_classes: Any
-    gauge_orders: Any
-    alerts: Any
-    stale: Any
-    takeover: Any
-    viewport: Any
-    alarm: Any
-    client: Any
-    heartbeat: Any
+    clock: list[Component | str] | NoUpdate
+    kpi_values: Items[str]
+    kpi_subs: Items[str]
+    kpi_classes: Items[str]
+    segments_hideout: Hideout
+    cameras_hideout: Hideout
+    speed_cameras_hideout: Hideout
+    stations_hideout: Hideout
+    rain_gauges_hideout: Hideout
+    hotspots_hideout: Hideout
+    chart_figure: dict[str, Any] | NoUpdate  # a whole Plotly figure
+    chart_extend: list[Any] | NoUpdate | None  # extendData: the new points of each trace
+    gauge_values: Items[str]
+    gauge_fills: Items[dict[str, str]]
+    gauge_badges: Items[str]
+    gauge_classes: Items[str]
+    gauge_orders: Items[dict[str, int]]
+    alerts: list[Component] | NoUpdate
+    stale: Component | NoUpdate | None
+    takeover: Component | NoUpdate | None
+    viewport: dict[str, Any] | NoUpdate
+    alarm: dict[str, str | float] | NoUpdate
+    client: dict[str, Any] | NoUpdate | None  # the store to keep (None only until build_tick sets it)
+    heartbeat: float
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -129,8 +181,8 @@ def build_tick(
     # Critical alerts: new ones (not seen by this browser) take over the map and sound the alarm.
     active_ids = [a.id for a in snapshot.critical_alerts]
     new_critical = [a for a in snapshot.critical_alerts if a.id not in client.seen]
-    viewport: Any = no_update
-    alarm: Any = no_update
+    viewport: dict[str, Any] | NoUpdate = no_update
+    alarm: dict[str, str | float] | NoUpdate = no_update
     focus = client.focus
     if new_critical and not redis_down:
         target = new_critical[0]
@@ -150,8 +202,8 @@ def build_tick(
     hideout = {layer: diff.value(layer, layer_states[layer]) for layer in MAP_LAYERS}
 
     # The chart: a full figure on rebuild, else only the new completed minutes.
-    figure: Any = no_update
-    extend: Any = no_update
+    figure: dict[str, Any] | NoUpdate = no_update
+    extend: list[Any] | NoUpdate | None = no_update
     chart_minute, chart_segments, chosen_at = client.chart_minute, client.chart_segments, client.chart_chosen_at
     if series is not None and not redis_down:
         if query.rebuild:
