@@ -142,7 +142,7 @@ def create_account(
     chosen = chosen_lang(lang)
     name = (username or "").strip() if isinstance(username, str | None) else username  # else refused by the core
     cleared = {"password": "", "again": ""}  # typed passwords never stay in the form
-    generated = GENERATE in (generate or [])
+    generated = isinstance(generate, list) and GENERATE in generate  # a checklist sends a list; anything else: no
     if generated:
         password = new_password()
     elif (password or "") != (again or ""):
