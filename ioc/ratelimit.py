@@ -64,14 +64,15 @@ return 0
 """
 
 # KEYS: the counters of an attempt; KEYS[#KEYS]: its name's (or device's) lockout count. ARGV[i] = 1: forget counter i
-# (the name's or device's failures), 0: only take this attempt's count back (the address).
+# (the name's or device's failures), 0: only take this attempt's count back (the address); a count taken back to 0 is
+# deleted, so that the next failure starts a new window rather than joining an old window's end.
 _SUCCEEDED: Final = """
 for i = 1, #ARGV do
   if ARGV[i] == '1' then
     redis.call('DEL', KEYS[i])
   else
     local count = tonumber(redis.call('GET', KEYS[i]) or '0')
-    if count > 0 then redis.call('DECR', KEYS[i]) end
+    if count > 1 then redis.call('DECR', KEYS[i]) else redis.call('DEL', KEYS[i]) end
   end
 end
 redis.call('DEL', KEYS[#KEYS])

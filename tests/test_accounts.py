@@ -35,7 +35,7 @@ from ioc.db import ROLE_VALUES, AccountRow, AuditRow, Database
 from ioc.embedded import EmbeddedRedis
 from ioc.errors import AlreadyExists, InvalidInput, LastAdmin, NotFound, StaleVersion
 from ioc.keys import Keys
-from ioc.ratelimit import LoginLimiter
+from ioc.ratelimit import LoginLimiter, subject
 from ioc.roles import ROLE_PERMISSIONS, Permission, Role, may, parse_role
 from ioc.store import connect_url
 from tests.conftest import wipe_namespace
@@ -322,6 +322,17 @@ def test_success_forgives_the_accounts_failures(db: Database, limiter: LoginLimi
     assert limiter.failures("ana", ADDRESS) == (2, 2)
     assert isinstance(authenticate(db, limiter, "ana", PASSWORD, ADDRESS), Account)
     assert limiter.failures("ana", ADDRESS) == (0, 2)
+
+
+def test_an_address_count_taken_back_to_zero_leaves_no_window_behind(db: Database, limiter: LoginLimiter) -> None:
+    """A success at a fresh address leaves no key: a later failure starts its own window, not an old one's end
+    (an old window ending mid-burst split the burst and let its second half outlive the name's lock)."""
+    create_account(db, "ana", Role.OPERATOR, PASSWORD, actor=ACTOR)
+    assert isinstance(authenticate(db, limiter, "ana", PASSWORD, ADDRESS), Account)
+    assert limiter.client.exists(limiter.keys.login_failures_address(subject(ADDRESS))) == 0
+    authenticate(db, limiter, "ana", "wrong", ADDRESS)
+    ttl_ms = limiter.client.pttl(limiter.keys.login_failures_address(subject(ADDRESS)))
+    assert limiter.window_ms - 2_000 < ttl_ms <= limiter.window_ms
 
 
 def test_limit_shared_by_separate_clients(redis_url: str, keys: Keys) -> None:
