@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make run     install if needed, start everything on an embedded Redis, print the URL (Ctrl-C stops)"
 	@echo "make test    install if needed, then lint (ruff), types (mypy) and every test (pytest)"
-	@echo "make lint    ruff and mypy only"
+	@echo "make lint    ruff (lint and format check) and mypy only"
 	@echo "make bench   run the throughput and payload benchmarks (python -m benchmarks)"
 	@echo "make clean   remove caches and build leftovers (keeps .venv and var/)"
 	@echo "make distclean  also remove .venv and var/ (the embedded Redis data)"
@@ -32,6 +32,7 @@ run: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
 types: lint

@@ -32,18 +32,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ticks", type=int, default=20, help="wall ticks to measure (default 20)")
-    parser.add_argument("--redis-url", default=os.environ.get("IOC_REDIS_URL"),
-                        help="Redis to measure (default: IOC_REDIS_URL, else a fresh embedded Redis)")  # fmt: skip
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("IOC_REDIS_URL"),
+        help="Redis to measure (default: IOC_REDIS_URL, else a fresh embedded Redis)",
+    )
     parser.add_argument("--managers", action="store_true", help="run only the managers' page benchmark")
-    parser.add_argument("--incidents", type=int, default=DEFAULT_INCIDENTS,
-                        help=f"incidents in the managers' year (default {DEFAULT_INCIDENTS}; 0 skips that benchmark)")
-    parser.add_argument("--database-url", default=None,
-                        help="PostgreSQL for the managers' benchmark, in a schema of its own (default: SQLite in a "
-                             "temporary folder)")
+    parser.add_argument(
+        "--incidents",
+        type=int,
+        default=DEFAULT_INCIDENTS,
+        help=f"incidents in the managers' year (default {DEFAULT_INCIDENTS}; 0 skips that benchmark)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL for the managers' benchmark, in a schema of its own (default: SQLite in a temporary folder)",
+    )
     parser.add_argument("--managers-rounds", type=int, default=5, help="rounds of each managers' figure (median)")
-    parser.add_argument("--alerts", type=int, default=5000,
-                        help="alerts in the incident engine's storm (default 5000; 0 skips that benchmark); on SQLite "
-                             "and, with --database-url, on PostgreSQL too")  # fmt: skip
+    parser.add_argument(
+        "--alerts",
+        type=int,
+        default=5000,
+        help="alerts in the incident engine's storm (default 5000; 0 skips that benchmark); on SQLite "
+        "and, with --database-url, on PostgreSQL too",
+    )
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
@@ -63,14 +76,24 @@ def main(argv: list[str] | None = None) -> int:
             figures |= measure_tick_bytes(client, app_settings, city, events, ticks=args.ticks)
         engine = not args.managers and args.alerts > 0
         if engine:
-            figures |= measure_incident_engine(client, city, postgres_url=args.database_url, alerts=args.alerts,
-                                               rounds=3, batch_size=args.batch_size)  # fmt: skip
+            figures |= measure_incident_engine(
+                client, city, postgres_url=args.database_url, alerts=args.alerts, rounds=3, batch_size=args.batch_size
+            )
         managers = args.managers or args.incidents > 0
         if managers:
-            figures |= measure_managers(city, url, database_url=args.database_url, count=max(args.incidents, 1),
-                                        rounds=args.managers_rounds, seed=args.seed)  # fmt: skip
-    parts = ("managers",) if args.managers else ("throughput", *(("engine",) if engine else ()),
-                                                  *(("managers",) if managers else ()))  # fmt: skip
+            figures |= measure_managers(
+                city,
+                url,
+                database_url=args.database_url,
+                count=max(args.incidents, 1),
+                rounds=args.managers_rounds,
+                seed=args.seed,
+            )
+    parts = (
+        ("managers",)
+        if args.managers
+        else ("throughput", *(("engine",) if engine else ()), *(("managers",) if managers else ()))
+    )
     return _print(figures, json_line=args.json, parts=parts)
 
 
@@ -84,10 +107,12 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
     if "engine" in parts:
         for kind in ("sqlite", "postgresql"):
             if (rate := figures.get(f"incident_engine_{kind}_alerts_per_s")) is not None:
-                out.write(f"incident engine, {kind + ':':<12}{rate:,} alerts/s "
-                          f"(median of {figures['incident_rounds']} storms of {figures['incident_alerts']:,} alerts; "
-                          f"rounds {figures[f'incident_engine_{kind}_per_round']}); "
-                          f"{figures[f'incident_engine_{kind}_incidents']} incidents opened\n")  # fmt: skip
+                out.write(
+                    f"incident engine, {kind + ':':<12}{rate:,} alerts/s "
+                    f"(median of {figures['incident_rounds']} storms of {figures['incident_alerts']:,} alerts; "
+                    f"rounds {figures[f'incident_engine_{kind}_per_round']}); "
+                    f"{figures[f'incident_engine_{kind}_incidents']} incidents opened\n"
+                )
     if "managers" in parts:
         out.write("\n".join(describe(figures)) + "\n")
     if json_line:
@@ -97,17 +122,21 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
 
 def _print_throughput(figures: dict[str, Any]) -> None:
     out = sys.stdout
-    out.write(f"events per round:        {figures['events']} (normal-day simulation), {figures['rounds']} rounds, "
-              f"batch {figures['batch_size']}\n")  # fmt: skip
+    out.write(
+        f"events per round:        {figures['events']} (normal-day simulation), {figures['rounds']} rounds, "
+        f"batch {figures['batch_size']}\n"
+    )
     out.write(f"aggregator:              {figures['aggregator_events_per_s']:,} events/s (median)\n")
     out.write(f"raw XREADGROUP+XACK:     {figures['raw_drain_events_per_s']:,} events/s (median)\n")
     spread = f"{min(figures['ratio_per_round'])}-{max(figures['ratio_per_round'])}"
     out.write(f"ratio aggregator/raw:    {figures['ratio']} (median of rounds, range {spread}; target >= 0.5)\n")
     out.write(f"wall tick, first:        {figures['tick_first_bytes']:,} bytes\n")
-    out.write(f"wall tick, steady:       {figures['tick_steady_bytes']:,} bytes median, "
-              f"{figures['tick_steady_max_bytes']:,} max over {figures['tick_count']} ticks of "
-              f"{figures['tick_simulated_s']:.0f} simulated s (target < 20 KB); "
-              f"{figures['tick_steady_gzip_bytes']:,} bytes gzipped\n")  # fmt: skip
+    out.write(
+        f"wall tick, steady:       {figures['tick_steady_bytes']:,} bytes median, "
+        f"{figures['tick_steady_max_bytes']:,} max over {figures['tick_count']} ticks of "
+        f"{figures['tick_simulated_s']:.0f} simulated s (target < 20 KB); "
+        f"{figures['tick_steady_gzip_bytes']:,} bytes gzipped\n"
+    )
 
 
 if __name__ == "__main__":

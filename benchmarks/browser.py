@@ -274,9 +274,10 @@ class BrowserPage:
         if any(isinstance(v, list) and v != WILDCARD for v in wanted.values()):
             raise NotImplementedError(f"only ALL wildcards are supported: {pattern}")
         return [
-            i for i in self.ids
+            i
+            for i in self.ids
             if isinstance(i, dict) and set(i) == set(wanted) and all(v in (i[k], WILDCARD) for k, v in wanted.items())
-        ]  # fmt: skip
+        ]
 
     def _item(self, pattern: str, prop: str, *, value: bool) -> Any:
         """A dependency as the renderer sends it: {id, property[, value]}, or a list of them for a wildcard."""
@@ -295,8 +296,7 @@ class BrowserPage:
     @staticmethod
     def inputs_of(dependency: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The (id, property) pairs a dependency takes as inputs, ids as written."""
-        return [(i["id"] if isinstance(i["id"], str) else id_key(i["id"]), i["property"])
-                for i in dependency["inputs"]]  # fmt: skip
+        return [(i["id"] if isinstance(i["id"], str) else id_key(i["id"]), i["property"]) for i in dependency["inputs"]]
 
     def body(self, dependency: Mapping[str, Any], changed: list[tuple[str, str]]) -> dict[str, Any]:
         """The request body the renderer posts for this callback, with the page's current values."""
@@ -330,7 +330,8 @@ class BrowserPage:
                     for prop, new in props.items():
                         self.props[(component_id, prop)] = new
             elif response.status != 204:  # 204: nothing to update
-                raise RuntimeError(f"{dependency['output'][:80]} answered HTTP {response.status}: "
-                                   f"{response.body[:300]!r}")  # fmt: skip
+                raise RuntimeError(
+                    f"{dependency['output'][:80]} answered HTTP {response.status}: {response.body[:300]!r}"
+                )
             replies.append(Reply(response.status, len(response.body), response.body, values))
         return replies

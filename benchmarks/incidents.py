@@ -27,8 +27,9 @@ from ioc.settings import Settings
 STORM_START = 1_790_000_000.0  # event time of the first alert (a fixed moment in 2026)
 
 
-def alarm_storm(client: redis.Redis, keys: Keys, stations: list[str], segments: list[str], total: int,
-                base: float = STORM_START) -> dict[str, int]:  # fmt: skip
+def alarm_storm(
+    client: redis.Redis, keys: Keys, stations: list[str], segments: list[str], total: int, base: float = STORM_START
+) -> dict[str, int]:
     """Append an alarm storm of `total` alerts from `base` on, half flood and half traffic: stations flapping
     BĐ II → III → II → normal, segments in and out of congestion within a minute; the count sent per domain."""
     sent = {"flood": 0, "traffic": 0}
@@ -80,8 +81,15 @@ def fresh_database(kind: str, postgres_url: str | None) -> Iterator[Database]:
         admin.dispose()
 
 
-def measure_incident_engine(client: redis.Redis, city: City, *, postgres_url: str | None, alerts: int = 5000,
-                            rounds: int = 3, batch_size: int = 500) -> dict[str, Any]:  # fmt: skip
+def measure_incident_engine(
+    client: redis.Redis,
+    city: City,
+    *,
+    postgres_url: str | None,
+    alerts: int = 5000,
+    rounds: int = 3,
+    batch_size: int = 500,
+) -> dict[str, Any]:
     """Drain an alarm storm through the engine on each database; alerts/s (median) and incidents opened."""
     stations = [s.id for s in city.sensors_of("water_station")]
     segments = list(city.segments)[:40]
@@ -96,8 +104,16 @@ def measure_incident_engine(client: redis.Redis, city: City, *, postgres_url: st
             try:
                 with fresh_database(kind, postgres_url) as db:
                     alarm_storm(client, keys, stations, segments, alerts)
-                    engine = IncidentEngine(client, db, keys, city, rules=Rules(), limits=limits,
-                                            consumer=f"bench-{round_}", batch_size=batch_size)  # fmt: skip
+                    engine = IncidentEngine(
+                        client,
+                        db,
+                        keys,
+                        city,
+                        rules=Rules(),
+                        limits=limits,
+                        consumer=f"bench-{round_}",
+                        batch_size=batch_size,
+                    )
                     engine.setup()
                     started = time.perf_counter()
                     handled = engine.drain()

@@ -49,13 +49,44 @@ DEFAULT_INCIDENTS: Final = 50_000
 BATCH: Final = 5_000
 PASSWORD: Final = "bench manager password"
 # Share of the day's incidents per local hour: quiet nights, a morning and an evening peak.
-HOURLY: Final = (1.0, 0.6, 0.5, 0.5, 0.6, 1.0, 2.0, 4.0, 5.0, 3.0, 2.5, 2.5, 3.0, 2.5, 2.5, 3.0, 4.0, 5.0, 4.5, 3.0,
-                 2.0, 1.8, 1.5, 1.2)  # fmt: skip
+HOURLY: Final = (
+    1.0,
+    0.6,
+    0.5,
+    0.5,
+    0.6,
+    1.0,
+    2.0,
+    4.0,
+    5.0,
+    3.0,
+    2.5,
+    2.5,
+    3.0,
+    2.5,
+    2.5,
+    3.0,
+    4.0,
+    5.0,
+    4.5,
+    3.0,
+    2.0,
+    1.8,
+    1.5,
+    1.2,
+)
 TYPES: Final = {  # type: (weight, rainy-season factor, median minutes to resolve)
-    "congestion": (30, 1.0, 40), "device_offline": (15, 1.2, 240), "speed_violations": (14, 0.8, 30),
-    "traffic_accident": (12, 1.1, 90), "heavy_rain": (6, 4.0, 120), "flood": (5, 5.0, 300),
-    "fallen_tree": (4, 2.0, 150), "power_outage": (4, 1.5, 180), "fire": (2, 0.7, 120), "other": (3, 1.0, 60),
-}  # fmt: skip
+    "congestion": (30, 1.0, 40),
+    "device_offline": (15, 1.2, 240),
+    "speed_violations": (14, 0.8, 30),
+    "traffic_accident": (12, 1.1, 90),
+    "heavy_rain": (6, 4.0, 120),
+    "flood": (5, 5.0, 300),
+    "fallen_tree": (4, 2.0, 150),
+    "power_outage": (4, 1.5, 180),
+    "fire": (2, 0.7, 120),
+    "other": (3, 1.0, 60),
+}
 SEVERITY: Final = {"flood": (5, 35, 60), "fire": (5, 25, 70), "traffic_accident": (10, 50, 40)}  # info, warning, crit
 SEVERITY_DEFAULT: Final = (30, 55, 15)
 ACK_MEDIAN_MIN: Final = {"critical": 3.0, "warning": 7.0, "info": 15.0}
@@ -100,46 +131,97 @@ def generate(
         night = hour >= 22 or hour < 6
         ack = opened + timedelta(minutes=_lognormal(rng, ACK_MEDIAN_MIN[severity] * (1.5 if night else 1.0), 0.8))
         dispatched = ack + timedelta(minutes=_lognormal(rng, 5.0, 0.6))
-        resolved = opened + timedelta(minutes=max(_lognormal(rng, TYPES[kind][2], 0.7),
-                                                  (dispatched - opened).total_seconds() / 60 + 1))  # fmt: skip
+        resolved = opened + timedelta(
+            minutes=max(_lognormal(rng, TYPES[kind][2], 0.7), (dispatched - opened).total_seconds() / 60 + 1)
+        )
         closed = resolved + timedelta(minutes=_lognormal(rng, 60.0, 0.8))
         steps: dict[str, datetime | None] = {
             k: (v if v <= end else None)
-            for k, v in (("acknowledged_at", ack), ("dispatched_at", dispatched), ("resolved_at", resolved),
-                         ("closed_at", closed))
-        }  # fmt: skip
+            for k, v in (
+                ("acknowledged_at", ack),
+                ("dispatched_at", dispatched),
+                ("resolved_at", resolved),
+                ("closed_at", closed),
+            )
+        }
         status = "new"
-        for name, reached in (("acknowledged", "acknowledged_at"), ("dispatched", "dispatched_at"),
-                              ("resolved", "resolved_at"), ("closed", "closed_at")):  # fmt: skip
+        for name, reached in (
+            ("acknowledged", "acknowledged_at"),
+            ("dispatched", "dispatched_at"),
+            ("resolved", "resolved_at"),
+            ("closed", "closed_at"),
+        ):
             if steps[reached] is not None:
                 status = name
         ack_due, resolve_due = limits.ack_due(opened, severity), limits.resolve_due(opened, severity)
         engine = kind in ("flood", "heavy_rain", "congestion", "device_offline", "speed_violations")
         operator = rng.choice(OPERATORS)
-        incidents.append({
-            "id": n, "type": kind, "source": "engine" if engine else "manual", "place": place.id,
-            "place_kind": place.kind, "place_name": place.name[:200], "ward": place.ward, "lat": place.lat,
-            "lon": place.lon, "open_key": None, "severity": severity, "peak_severity": severity, "status": status,
-            "description": "" if engine else "reported by phone", "condition": "cleared" if engine else "none",
-            "condition_at": None, "detected_at": opened - timedelta(seconds=rng.uniform(0, 120)) if engine else opened,
-            "opened_at": opened, "opened_by": "engine" if engine else operator, **steps,
-            "updated_at": max(v for v in (opened, *steps.values()) if v is not None),
-            "unit": rng.choice(UNITS) if steps["dispatched_at"] else None, "ack_due_at": ack_due,
-            "resolve_due_at": resolve_due, "ack_overdue": (steps["acknowledged_at"] or end) > ack_due,
-            "resolve_overdue": (steps["resolved_at"] or end) > resolve_due, "alert_count": 1 if engine else 0,
-            "last_alert_at": opened if engine else None, "cameras": cameras[place.id], "version": 1,
-        })  # fmt: skip
+        incidents.append(
+            {
+                "id": n,
+                "type": kind,
+                "source": "engine" if engine else "manual",
+                "place": place.id,
+                "place_kind": place.kind,
+                "place_name": place.name[:200],
+                "ward": place.ward,
+                "lat": place.lat,
+                "lon": place.lon,
+                "open_key": None,
+                "severity": severity,
+                "peak_severity": severity,
+                "status": status,
+                "description": "" if engine else "reported by phone",
+                "condition": "cleared" if engine else "none",
+                "condition_at": None,
+                "detected_at": opened - timedelta(seconds=rng.uniform(0, 120)) if engine else opened,
+                "opened_at": opened,
+                "opened_by": "engine" if engine else operator,
+                **steps,
+                "updated_at": max(v for v in (opened, *steps.values()) if v is not None),
+                "unit": rng.choice(UNITS) if steps["dispatched_at"] else None,
+                "ack_due_at": ack_due,
+                "resolve_due_at": resolve_due,
+                "ack_overdue": (steps["acknowledged_at"] or end) > ack_due,
+                "resolve_overdue": (steps["resolved_at"] or end) > resolve_due,
+                "alert_count": 1 if engine else 0,
+                "last_alert_at": opened if engine else None,
+                "cameras": cameras[place.id],
+                "version": 1,
+            }
+        )
         before: dict[str, Any] | None = None
-        for action, at in (("open", opened), ("acknowledge", steps["acknowledged_at"]),
-                           ("dispatch", steps["dispatched_at"]), ("resolve", steps["resolved_at"]),
-                           ("close", steps["closed_at"])):  # fmt: skip
+        for action, at in (
+            ("open", opened),
+            ("acknowledge", steps["acknowledged_at"]),
+            ("dispatch", steps["dispatched_at"]),
+            ("resolve", steps["resolved_at"]),
+            ("close", steps["closed_at"]),
+        ):
             if at is None:
                 break
-            after = {"status": {"open": "new", "acknowledge": "acknowledged", "dispatch": "dispatched",
-                                "resolve": "resolved", "close": "closed"}[action], "severity": severity}  # fmt: skip
-            audit.append({"at": at, "actor": "engine" if action == "open" and engine else operator,
-                          "action": f"incident.{action}", "object_type": "incident", "object_id": str(n),
-                          "before": before, "after": after, "address": None})  # fmt: skip
+            after = {
+                "status": {
+                    "open": "new",
+                    "acknowledge": "acknowledged",
+                    "dispatch": "dispatched",
+                    "resolve": "resolved",
+                    "close": "closed",
+                }[action],
+                "severity": severity,
+            }
+            audit.append(
+                {
+                    "at": at,
+                    "actor": "engine" if action == "open" and engine else operator,
+                    "action": f"incident.{action}",
+                    "object_type": "incident",
+                    "object_id": str(n),
+                    "before": before,
+                    "after": after,
+                    "address": None,
+                }
+            )
             before = after
     return incidents, audit
 
@@ -147,13 +229,16 @@ def generate(
 def insert(db: Database, incidents: list[dict[str, Any]], audit: list[dict[str, Any]]) -> None:
     """Bulk inserts, a few thousand rows per statement."""
     with db.transaction() as session:
-        for table, rows in ((cast(sa.Table, IncidentRow.__table__), incidents),
-                            (cast(sa.Table, AuditRow.__table__), audit)):  # fmt: skip
+        for table, rows in (
+            (cast(sa.Table, IncidentRow.__table__), incidents),
+            (cast(sa.Table, AuditRow.__table__), audit),
+        ):
             for start in range(0, len(rows), BATCH):
                 session.execute(sa.insert(table), rows[start : start + BATCH])
         if db.dialect == "postgresql":  # ids were given: move the sequence past them
-            session.execute(sa.text("SELECT setval(pg_get_serial_sequence('incidents', 'id'), "
-                                    "(SELECT max(id) FROM incidents))"))  # fmt: skip
+            session.execute(
+                sa.text("SELECT setval(pg_get_serial_sequence('incidents', 'id'), (SELECT max(id) FROM incidents))")
+            )
 
 
 @contextlib.contextmanager
@@ -172,8 +257,10 @@ def bench_database(url: str | None) -> Iterator[tuple[Settings, str]]:
             version = connection.exec_driver_sql("SHOW server_version").scalar()
         try:
             scoped = base.update_query_dict({"options": f"-csearch_path={schema}"})
-            yield (Settings(data_dir=Path(folder), database_url=scoped.render_as_string(hide_password=False)),
-                   f"PostgreSQL {version} at {base.render_as_string(hide_password=True).split('@')[-1]}")  # fmt: skip
+            yield (
+                Settings(data_dir=Path(folder), database_url=scoped.render_as_string(hide_password=False)),
+                f"PostgreSQL {version} at {base.render_as_string(hide_password=True).split('@')[-1]}",
+            )
         finally:
             with admin.begin() as connection:
                 connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
@@ -191,9 +278,14 @@ def _median_ms(run: Callable[[], Any], rounds: int) -> tuple[float, Any]:
 
 
 def measure_managers(
-    city: City, redis_url: str, *, database_url: str | None = None, count: int = DEFAULT_INCIDENTS, rounds: int = 5,
+    city: City,
+    redis_url: str,
+    *,
+    database_url: str | None = None,
+    count: int = DEFAULT_INCIDENTS,
+    rounds: int = 5,
     seed: int = 1,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Generate the year, then time the figures for 365 and 30 days, directly and through the page's callback."""
     with bench_database(database_url) as (settings, where):
         db = open_database(settings)
@@ -204,8 +296,9 @@ def measure_managers(
             db.close()
 
 
-def _measure(db: Database, settings: Settings, city: City, redis_url: str, *, where: str, count: int, rounds: int,
-             seed: int) -> dict[str, Any]:  # fmt: skip
+def _measure(
+    db: Database, settings: Settings, city: City, redis_url: str, *, where: str, count: int, rounds: int, seed: int
+) -> dict[str, Any]:
     end = utcnow()
     started = time.perf_counter()
     incidents, audit = generate(city, count, seed=seed, end=end)
@@ -214,10 +307,13 @@ def _measure(db: Database, settings: Settings, city: City, redis_url: str, *, wh
     insert(db, incidents, audit)
     inserted = time.perf_counter() - started
     figures: dict[str, Any] = {
-        "managers_database": where, "managers_incidents": len(incidents), "managers_audit_rows": len(audit),
-        "managers_generate_s": round(generated, 2), "managers_insert_s": round(inserted, 2),
+        "managers_database": where,
+        "managers_incidents": len(incidents),
+        "managers_audit_rows": len(audit),
+        "managers_generate_s": round(generated, 2),
+        "managers_insert_s": round(inserted, 2),
         "managers_rounds": rounds,
-    }  # fmt: skip
+    }
     tz = city.timezone
     for days in (365, 30):
         since, until = last_days(days, tz=tz, now=end)
@@ -237,8 +333,9 @@ def _measure(db: Database, settings: Settings, city: City, redis_url: str, *, wh
 def _measure_http(db: Database, settings: Settings, redis_url: str, *, rounds: int) -> dict[str, Any]:
     """The page's figures callback over HTTP (Flask's test client), signed in as a manager: time and bytes."""
     keys = Keys(f"bench-mgr-{uuid.uuid4().hex[:8]}")
-    app = create_app(settings.model_copy(update={"redis_url": redis_url, "namespace": keys.namespace,
-                                                 "secret_key": None}))  # fmt: skip
+    app = create_app(
+        settings.model_copy(update={"redis_url": redis_url, "namespace": keys.namespace, "secret_key": None})
+    )
     figures: dict[str, Any] = {}
     try:
         manager = create_account(db, "bench-manager", Role.MANAGER, PASSWORD, actor="bench")

@@ -49,9 +49,16 @@ def _measure(
     client: redis.Redis, settings: Settings, city: City, events: Iterator[SimEvent], *, ticks: int, data_dir: Path
 ) -> dict[str, Any]:
     keys = Keys(f"bench-tick-{uuid.uuid4().hex[:8]}")
-    app = create_app(settings.model_copy(update={
-        "namespace": keys.namespace, "data_dir": data_dir, "database_url": None, "secret_key": None,
-    }))  # fmt: skip
+    app = create_app(
+        settings.model_copy(
+            update={
+                "namespace": keys.namespace,
+                "data_dir": data_dir,
+                "database_url": None,
+                "secret_key": None,
+            }
+        )
+    )
     aggregator = Aggregator(client, keys, city, consumer="bench-tick")
     aggregator.setup()
     sizes: list[int] = []

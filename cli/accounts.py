@@ -159,10 +159,15 @@ def cmd_users_list(args: argparse.Namespace) -> int:
         return 0
     rows = [("USER", "ROLE", "STATUS", "VERSION", "UPDATED")]
     rows += [
-        (a.username, a.role.value, "disabled" if a.disabled else "enabled", str(a.version),
-         a.updated_at.isoformat(timespec="seconds"))
+        (
+            a.username,
+            a.role.value,
+            "disabled" if a.disabled else "enabled",
+            str(a.version),
+            a.updated_at.isoformat(timespec="seconds"),
+        )
         for a in accounts
-    ]  # fmt: skip
+    ]
     _print_table(rows)
     return 0
 
@@ -258,10 +263,14 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         return 0
     rows = [("NAME", "STATUS", "CREATED", "BY")]
     rows += [
-        (t.name, "active" if t.active else f"revoked {t.revoked_at:%Y-%m-%d %H:%M}Z",
-         t.created_at.isoformat(timespec="seconds"), t.created_by)
+        (
+            t.name,
+            "active" if t.active else f"revoked {t.revoked_at:%Y-%m-%d %H:%M}Z",
+            t.created_at.isoformat(timespec="seconds"),
+            t.created_by,
+        )
         for t in tokens
-    ]  # fmt: skip
+    ]
     _print_table(rows)
     return 0
 

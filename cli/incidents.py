@@ -28,11 +28,17 @@ def incident_json(incident: Incident) -> dict[str, Any]:
     """What `ioc incidents list --json` prints of an incident: who, where, how bad, where it stands, and its times
     (ISO 8601 UTC, null when it has not happened)."""
     out: dict[str, Any] = {
-        "id": incident.id, "type": incident.type, "place": incident.place, "place_kind": incident.place_kind,
-        "place_name": incident.place_name, "ward": incident.ward, "severity": incident.severity,
-        "status": str(incident.status), "ack_overdue": incident.ack_overdue,
+        "id": incident.id,
+        "type": incident.type,
+        "place": incident.place,
+        "place_kind": incident.place_kind,
+        "place_name": incident.place_name,
+        "ward": incident.ward,
+        "severity": incident.severity,
+        "status": str(incident.status),
+        "ack_overdue": incident.ack_overdue,
         "resolve_overdue": incident.resolve_overdue,
-    }  # fmt: skip
+    }
     for name in TIMES:
         value: datetime | None = getattr(incident, name)
         out[name] = value.isoformat() if value is not None else None
@@ -64,10 +70,16 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
         return 0
     rows = [("ID", "TYPE", "SEVERITY", "STATUS", "OPENED (UTC)", "PLACE")]
     rows += [
-        (str(i.id), i.type, i.severity, str(i.status), i.opened_at.isoformat(timespec="seconds"),
-         f"{i.place_name} ({i.place})" if i.place_name != i.place else i.place)
+        (
+            str(i.id),
+            i.type,
+            i.severity,
+            str(i.status),
+            i.opened_at.isoformat(timespec="seconds"),
+            f"{i.place_name} ({i.place})" if i.place_name != i.place else i.place,
+        )
         for i in incidents
-    ]  # fmt: skip
+    ]
     _print_table(rows)
     return 0
 
@@ -119,22 +131,45 @@ def register(add: AddCommand) -> None:
     parser = add("incidents", _missing, "incidents: list them, export them with their audit log")
     subs = parser.add_subparsers(dest="incidents_command", required=True, metavar="ACTION")
 
-    def action(name: str, handler: Callable[[argparse.Namespace], int], text: str,
-               options: Sequence[tuple[Sequence[str], dict[str, Any]]]) -> None:  # fmt: skip
+    def action(
+        name: str,
+        handler: Callable[[argparse.Namespace], int],
+        text: str,
+        options: Sequence[tuple[Sequence[str], dict[str, Any]]],
+    ) -> None:
         command = subs.add_parser(name, help=text, description=text)
         command.set_defaults(handler=handler)
         for flags, kwargs in options:
             command.add_argument(*flags, **kwargs)
 
-    action("list", cmd_incidents_list, "list the incidents, newest first", [
-        (("--status",), {"type": _status, "metavar": "S", "help": f"only this status ({', '.join(STATUSES)})"}),
-        (("--json",), {"action": "store_true", "help": "print as JSON (times ISO 8601 UTC)"}),
-    ])  # fmt: skip
-    action("export", cmd_incidents_export, "write the incidents and their audit rows into the current folder", [
-        (("--format",), {"choices": ("csv", "xlsx"), "required": True,
-                         "help": "csv: a .zip of incidents.csv and audit.csv; xlsx: one file, two sheets"}),
-        (("--since",), {"metavar": "DATE", "help": "only incidents opened since this day (city time) or date-time"}),
-    ])  # fmt: skip
+    action(
+        "list",
+        cmd_incidents_list,
+        "list the incidents, newest first",
+        [
+            (("--status",), {"type": _status, "metavar": "S", "help": f"only this status ({', '.join(STATUSES)})"}),
+            (("--json",), {"action": "store_true", "help": "print as JSON (times ISO 8601 UTC)"}),
+        ],
+    )
+    action(
+        "export",
+        cmd_incidents_export,
+        "write the incidents and their audit rows into the current folder",
+        [
+            (
+                ("--format",),
+                {
+                    "choices": ("csv", "xlsx"),
+                    "required": True,
+                    "help": "csv: a .zip of incidents.csv and audit.csv; xlsx: one file, two sheets",
+                },
+            ),
+            (
+                ("--since",),
+                {"metavar": "DATE", "help": "only incidents opened since this day (city time) or date-time"},
+            ),
+        ],
+    )
 
 
 def _missing(args: argparse.Namespace) -> int:

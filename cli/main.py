@@ -399,8 +399,10 @@ def cmd_clock(args: argparse.Namespace) -> int:
         print(f"{settings.namespace}: real time (event times are checked against the time Redis receives them)")
     else:
         now = datetime.fromtimestamp(clock["now"], UTC).isoformat(timespec="seconds")
-        print(f"{settings.namespace}: simulated time x{clock['speed']:g}, now {now}, declared by {clock['source']} "
-              "(`ioc clock --real` returns to real time)")  # fmt: skip
+        print(
+            f"{settings.namespace}: simulated time x{clock['speed']:g}, now {now}, declared by {clock['source']} "
+            "(`ioc clock --real` returns to real time)"
+        )
     return 0
 
 
@@ -524,4 +526,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ioc {args.command}: interrupted", file=sys.stderr)
         return 130
-

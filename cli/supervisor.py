@@ -306,8 +306,10 @@ class Supervisor:
         if redis_url is None:
             return 0  # stopped during start-up
         env["IOC_REDIS_URL"] = redis_url
-        wanted = [Child("aggregator", self._command("aggregator"), env),
-                  Child("incidents-engine", self._command("incidents-engine"), env)]  # fmt: skip
+        wanted = [
+            Child("aggregator", self._command("aggregator"), env),
+            Child("incidents-engine", self._command("incidents-engine"), env),
+        ]
         if self.scenario is not None:
             argv = self._command("simulate", self.scenario, "--speed", repr(self.speed))
             if self.seed is not None:

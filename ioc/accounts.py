@@ -275,16 +275,25 @@ def create_account(
             if _row_by_name(session, username) is not None:
                 raise AlreadyExists(f"an account named {username!r} exists already")
             row = AccountRow(
-                username=username, role=role.value, password_hash=password_hash, disabled=False,
-                created_at=now, updated_at=now,
-            )  # fmt: skip
+                username=username,
+                role=role.value,
+                password_hash=password_hash,
+                disabled=False,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(row)
             session.flush()  # the account's id, and its insert before its audit row
             account = _to_account(row)
             audit.record(
-                session, actor=actor, action="account.create", object_type=OBJECT_TYPE, object_id=row.id,
-                after=account.public(), address=address,
-            )  # fmt: skip
+                session,
+                actor=actor,
+                action="account.create",
+                object_type=OBJECT_TYPE,
+                object_id=row.id,
+                after=account.public(),
+                address=address,
+            )
             return account
     except sa_exc.IntegrityError:
         if find_account(db, username) is None:
@@ -336,8 +345,15 @@ def set_role(
         row.role = new_role.value
         return True
 
-    return _change(db, username, actor=actor, action="account.set_role", expected_version=expected_version,
-                   address=address, apply=apply)  # fmt: skip
+    return _change(
+        db,
+        username,
+        actor=actor,
+        action="account.set_role",
+        expected_version=expected_version,
+        address=address,
+        apply=apply,
+    )
 
 
 def disable(
@@ -352,8 +368,15 @@ def disable(
         row.disabled = True
         return True
 
-    return _change(db, username, actor=actor, action="account.disable", expected_version=expected_version,
-                   address=address, apply=apply)  # fmt: skip
+    return _change(
+        db,
+        username,
+        actor=actor,
+        action="account.disable",
+        expected_version=expected_version,
+        address=address,
+        apply=apply,
+    )
 
 
 def enable(
@@ -367,8 +390,15 @@ def enable(
         row.disabled = False
         return True
 
-    return _change(db, username, actor=actor, action="account.enable", expected_version=expected_version,
-                   address=address, apply=apply)  # fmt: skip
+    return _change(
+        db,
+        username,
+        actor=actor,
+        action="account.enable",
+        expected_version=expected_version,
+        address=address,
+        apply=apply,
+    )
 
 
 def reset_password(
@@ -388,8 +418,16 @@ def reset_password(
         row.password_hash = password_hash
         return True
 
-    return _change(db, username, actor=actor, action="account.reset_password", expected_version=expected_version,
-                   address=address, apply=apply, after_extra={"password_changed": True})  # fmt: skip
+    return _change(
+        db,
+        username,
+        actor=actor,
+        action="account.reset_password",
+        expected_version=expected_version,
+        address=address,
+        apply=apply,
+        after_extra={"password_changed": True},
+    )
 
 
 def _audit_name(username: str) -> str:
@@ -410,8 +448,14 @@ def authenticate(
     if wait_s is not None:
         refused = LoginRefused(LoginFailure.RATE_LIMITED, retry_after_s=wait_s)
         with db.transaction() as session:
-            audit.record(session, actor=shown_name, action="login.failure", object_type=OBJECT_TYPE,
-                         after={"reason": refused.reason.value}, address=address)  # fmt: skip
+            audit.record(
+                session,
+                actor=shown_name,
+                action="login.failure",
+                object_type=OBJECT_TYPE,
+                after={"reason": refused.reason.value},
+                address=address,
+            )
         return refused
     with db.transaction() as session:
         row = _row_by_name(session, username) if shown_name == username.strip() else None
@@ -428,12 +472,24 @@ def authenticate(
                 _rehash(session, row, password)
             outcome = _to_account(row)
         if isinstance(outcome, Account):
-            audit.record(session, actor=outcome.username, action="login.success", object_type=OBJECT_TYPE,
-                         object_id=outcome.id, address=address)  # fmt: skip
+            audit.record(
+                session,
+                actor=outcome.username,
+                action="login.success",
+                object_type=OBJECT_TYPE,
+                object_id=outcome.id,
+                address=address,
+            )
         else:
-            audit.record(session, actor=shown_name, action="login.failure", object_type=OBJECT_TYPE,
-                         object_id=None if row is None else row.id, after={"reason": outcome.reason.value},
-                         address=address)  # fmt: skip
+            audit.record(
+                session,
+                actor=shown_name,
+                action="login.failure",
+                object_type=OBJECT_TYPE,
+                object_id=None if row is None else row.id,
+                after={"reason": outcome.reason.value},
+                address=address,
+            )
     if isinstance(outcome, Account):
         limiter.succeeded(username, address, device)
     return outcome
@@ -454,8 +510,14 @@ def _rehash(session: Session, row: AccountRow, password: str) -> None:
 def record_logout(db: Database, account: Account, address: str | None) -> None:
     """Audit a logout (the web layer ends the session itself)."""
     with db.transaction() as session:
-        audit.record(session, actor=account.username, action="logout", object_type=OBJECT_TYPE,
-                     object_id=account.id, address=address)  # fmt: skip
+        audit.record(
+            session,
+            actor=account.username,
+            action="logout",
+            object_type=OBJECT_TYPE,
+            object_id=account.id,
+            address=address,
+        )
 
 
 def create_default_accounts(db: Database, *, actor: str = SYSTEM_ACTOR) -> list[tuple[Account, str]]:
@@ -471,13 +533,25 @@ def create_default_accounts(db: Database, *, actor: str = SYSTEM_ACTOR) -> list[
             now = utcnow()
             for role in Role:
                 password = secrets.token_urlsafe(DEFAULT_PASSWORD_BYTES)
-                row = AccountRow(username=role.value, role=role.value, password_hash=hash_password(password),
-                                 disabled=False, created_at=now, updated_at=now)  # fmt: skip
+                row = AccountRow(
+                    username=role.value,
+                    role=role.value,
+                    password_hash=hash_password(password),
+                    disabled=False,
+                    created_at=now,
+                    updated_at=now,
+                )
                 session.add(row)
                 session.flush()
                 account = _to_account(row)
-                audit.record(session, actor=actor, action="account.create", object_type=OBJECT_TYPE,
-                             object_id=row.id, after={**account.public(), "default": True})  # fmt: skip
+                audit.record(
+                    session,
+                    actor=actor,
+                    action="account.create",
+                    object_type=OBJECT_TYPE,
+                    object_id=row.id,
+                    after={**account.public(), "default": True},
+                )
                 made.append((account, password))
     except sa_exc.IntegrityError:
         return []

@@ -356,8 +356,10 @@ def _problem(file: str, data: Any, error: ErrorDetails) -> str:
 
 
 _ITEM_LISTS: Final[dict[str, tuple[str, ...]]] = {
-    "city.json": ("wards",), "roads.geojson": ("features",), "sensors.json": tuple(SENSOR_KINDS),
-}  # fmt: skip
+    "city.json": ("wards",),
+    "roads.geojson": ("features",),
+    "sensors.json": tuple(SENSOR_KINDS),
+}
 
 
 def _item(file: str, data: Any, loc: tuple[int | str, ...]) -> tuple[str, list[str]]:
@@ -396,9 +398,7 @@ def load_city(city_dir: Path | None = None) -> City:
     return _cross_check(meta, roads, sensors, basemap=basemap, roads_geojson=roads_json)
 
 
-def _cross_check(
-    meta: CityFile, roads: RoadsFile, sensors: SensorsFile, *, basemap: Any, roads_geojson: Any
-) -> City:
+def _cross_check(meta: CityFile, roads: RoadsFile, sensors: SensorsFile, *, basemap: Any, roads_geojson: Any) -> City:
     """The city from its validated files, after the checks that span items and files."""
     wards: dict[str, Ward] = {}
     for ward in meta.wards:
@@ -413,14 +413,28 @@ def _cross_check(
         if props.id in segments:
             raise CityDataError(f"roads.geojson: duplicate segment id {props.id!r}")
         segments[props.id] = Segment(
-            id=props.id, road=props.road, road_class=props.road_class, speed_limit_kmh=props.speed_limit_kmh,
-            ward=props.ward, tags=props.tags, coords=tuple((p[1], p[0]) for p in feature.geometry.coordinates),
-        )  # fmt: skip
+            id=props.id,
+            road=props.road,
+            road_class=props.road_class,
+            speed_limit_kmh=props.speed_limit_kmh,
+            ward=props.ward,
+            tags=props.tags,
+            coords=tuple((p[1], p[0]) for p in feature.geometry.coordinates),
+        )
     city = City(
-        id=meta.id, name=meta.name, name_en=meta.name_en if meta.name_en is not None else meta.name,
-        timezone=meta.timezone, center=meta.center, zoom=meta.zoom, bbox=meta.bbox, wards=wards, segments=segments,
-        sensors=_sensors(sensors, segments, wards), basemap=basemap, roads_geojson=roads_geojson,
-    )  # fmt: skip
+        id=meta.id,
+        name=meta.name,
+        name_en=meta.name_en if meta.name_en is not None else meta.name,
+        timezone=meta.timezone,
+        center=meta.center,
+        zoom=meta.zoom,
+        bbox=meta.bbox,
+        wards=wards,
+        segments=segments,
+        sensors=_sensors(sensors, segments, wards),
+        basemap=basemap,
+        roads_geojson=roads_geojson,
+    )
     for sensor in city.sensors.values():
         if not city.contains(sensor.lat, sensor.lon):
             raise CityDataError(f"sensors.json: {sensor.id} at {sensor.lat},{sensor.lon} lies outside the city bbox")
@@ -435,9 +449,12 @@ def _sensors(data: SensorsFile, segments: dict[str, Segment], wards: dict[str, W
     """Every sensor, in file order by kind, with its kind's report interval unless it has its own."""
     sensors: dict[str, Sensor] = {}
     kinds: tuple[tuple[SensorKind, Sequence[SensorData]], ...] = (
-        ("traffic_camera", data.traffic_camera), ("speed_camera", data.speed_camera),
-        ("water_station", data.water_station), ("rain_gauge", data.rain_gauge), ("wifi_hotspot", data.wifi_hotspot),
-    )  # fmt: skip
+        ("traffic_camera", data.traffic_camera),
+        ("speed_camera", data.speed_camera),
+        ("water_station", data.water_station),
+        ("rain_gauge", data.rain_gauge),
+        ("wifi_hotspot", data.wifi_hotspot),
+    )
     for kind, items in kinds:
         for raw in items:
             where = f"sensors.json {kind} {raw.id!r}"
@@ -451,15 +468,22 @@ def _sensors(data: SensorsFile, segments: dict[str, Segment], wards: dict[str, W
                     raise CityDataError(f"{where}: unknown segment {segment!r}")
             station = raw if isinstance(raw, WaterStationData) else None
             sensors[raw.id] = Sensor(
-                id=raw.id, kind=kind, name=raw.name, lat=raw.lat, lon=raw.lon, ward=raw.ward,
-                report_interval_s=raw.report_interval_s or getattr(data.report_interval_s, kind), segments=cameras,
+                id=raw.id,
+                kind=kind,
+                name=raw.name,
+                lat=raw.lat,
+                lon=raw.lon,
+                ward=raw.ward,
+                report_interval_s=raw.report_interval_s or getattr(data.report_interval_s, kind),
+                segments=cameras,
                 limit_kmh=raw.limit_kmh if isinstance(raw, SpeedCameraData) else None,
                 river=station.river if station else None,
                 alarm_levels_m=_bd_levels(station.alarm_levels_m) if station else None,
                 normal_level_m=station.normal_level_m if station else None,
                 capacity_clients=raw.capacity_clients if isinstance(raw, WifiHotspotData) else None,
-                snapshot_url=raw.snapshot_url, stream_url=raw.stream_url,
-            )  # fmt: skip
+                snapshot_url=raw.snapshot_url,
+                stream_url=raw.stream_url,
+            )
     return sensors
 
 

@@ -150,19 +150,31 @@ class TimeCheck:
         low, high = self.bounds(timebase, receive_s)
         if low <= at <= high:
             return ""
-        clock = (f"the simulated clock (×{timebase.speed:g}, {timebase.source or 'declared'}) at receive time"
-                 if timebase.simulated else "receive time")  # fmt: skip
+        clock = (
+            f"the simulated clock (×{timebase.speed:g}, {timebase.source or 'declared'}) at receive time"
+            if timebase.simulated
+            else "receive time"
+        )
         expected = timebase.expected(receive_s)
         if at > high:
-            return (f"ts is {span(at - expected)} ahead of {clock}; at most {span(high - expected)} ahead is "
-                    f"accepted (a sensor clock is wrong)")  # fmt: skip
-        return (f"ts is {span(expected - at)} behind {clock}; at most {span(expected - low)} behind is accepted "
-                f"(too old to change the live picture)")  # fmt: skip
+            return (
+                f"ts is {span(at - expected)} ahead of {clock}; at most {span(high - expected)} ahead is "
+                f"accepted (a sensor clock is wrong)"
+            )
+        return (
+            f"ts is {span(expected - at)} behind {clock}; at most {span(expected - low)} behind is accepted "
+            f"(too old to change the live picture)"
+        )
 
 
 def describe(timebase: Timebase) -> dict[str, Any]:
     """The declaration as plain values, for `ioc clock` and the wall."""
     if not timebase.simulated:
         return {"mode": "real"}
-    return {"mode": "simulated", "speed": timebase.speed, "now": timebase.now(), "source": timebase.source,
-            "declared_at": timebase.real}  # fmt: skip
+    return {
+        "mode": "simulated",
+        "speed": timebase.speed,
+        "now": timebase.now(),
+        "source": timebase.source,
+        "declared_at": timebase.real,
+    }

@@ -284,8 +284,9 @@ def _json_loads(text: str | bytes) -> Any:
     return displayable_json(json.loads(text))
 
 
-def _check_parameters(_conn: Connection, _cursor: Any, statement: str, parameters: Any, _context: Any,
-                      executemany: bool) -> tuple[str, Any]:  # fmt: skip
+def _check_parameters(
+    _conn: Connection, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool
+) -> tuple[str, Any]:
     """Before any statement reaches the database, whichever path built it: no text parameter may hold a lone
     surrogate or a NUL (SQLite would keep them, PostgreSQL fails on them), on both databases alike."""
     _check_texts(parameters)

@@ -143,9 +143,11 @@ _HASH: Final[dict[str, TypeAdapter[dict[str, Any]]]] = {
     name: TypeAdapter(_hash_of(read)) for name, read in _READ.items()
 }
 _ACTIVE: Final[TypeAdapter[Any]] = TypeAdapter(
-    _as_read(ActiveDoc, {"place": "", "severity": "warning", "since": 0.0, "lat": 0.0, "lon": 0.0, "level": None,
-                         "status": None})
-)  # fmt: skip
+    _as_read(
+        ActiveDoc,
+        {"place": "", "severity": "warning", "since": 0.0, "lat": 0.0, "lon": 0.0, "level": None, "status": None},
+    )
+)
 _STREAM_ALERT: Final[TypeAdapter[Any]] = TypeAdapter(
     _as_read(AlertFields, {"ts": 0.0, "place": "", "old": "", "new": "", "severity": "info", "lat": 0.0, "lon": 0.0})
 )
@@ -238,14 +240,28 @@ class Alert:
 
     def stream_fields(self) -> dict[str, str]:
         """The fields of its alerts stream entry."""
-        return {"kind": self.kind, "ts": f"{self.ts:.3f}", "place": self.place, "old": self.old, "new": self.new,
-                "severity": self.severity, "lat": f"{self.lat:.6f}", "lon": f"{self.lon:.6f}"}  # fmt: skip
+        return {
+            "kind": self.kind,
+            "ts": f"{self.ts:.3f}",
+            "place": self.place,
+            "old": self.old,
+            "new": self.new,
+            "severity": self.severity,
+            "lat": f"{self.lat:.6f}",
+            "lon": f"{self.lon:.6f}",
+        }
 
 
 def encode_active(alert: Alert) -> str:
     """An active alert as stored in its domain's active-alert hash."""
-    doc: ActiveDoc = {"kind": alert.kind, "place": alert.place, "severity": alert.severity, "since": alert.ts,
-                      "lat": alert.lat, "lon": alert.lon}  # fmt: skip
+    doc: ActiveDoc = {
+        "kind": alert.kind,
+        "place": alert.place,
+        "severity": alert.severity,
+        "since": alert.ts,
+        "lat": alert.lat,
+        "lon": alert.lon,
+    }
     if alert.level is not None:
         doc["level"] = alert.level
     if alert.status is not None:
@@ -264,8 +280,18 @@ def decode_active(raw: str | bytes | None) -> Alert | None:
         return None
     level, status = doc.get("level"), doc.get("status")
     new = alarm_text(level) if level is not None else status or ACTIVE_STATE.get(doc["kind"], "")
-    return Alert(kind=doc["kind"], ts=doc["since"], place=doc["place"], old="", new=new, severity=doc["severity"],
-                 lat=doc["lat"], lon=doc["lon"], level=level, status=status)  # fmt: skip
+    return Alert(
+        kind=doc["kind"],
+        ts=doc["since"],
+        place=doc["place"],
+        old="",
+        new=new,
+        severity=doc["severity"],
+        lat=doc["lat"],
+        lon=doc["lon"],
+        level=level,
+        status=status,
+    )
 
 
 def decode_stream_alert(fields: Mapping[str, str]) -> Alert | None:

@@ -72,22 +72,34 @@ class EmbeddedRedis:
             self.socket_path.unlink()  # left by a server that died; nothing answers on it (checked by callers)
         args = [
             executable,
-            "--port", "0",
-            "--unixsocket", str(self.socket_path.resolve()),
-            "--unixsocketperm", "600",
-            "--dir", str(self.folder.resolve()),
-            "--dbfilename", "ioc.rdb",
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "300 1",
-            "--logfile", str((self.folder / "redis.log").resolve()),
-            "--pidfile", str((self.folder / "redis.pid").resolve()),
-            "--daemonize", "yes" if daemonize else "no",
-        ]  # fmt: skip
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path.resolve()),
+            "--unixsocketperm",
+            "600",
+            "--dir",
+            str(self.folder.resolve()),
+            "--dbfilename",
+            "ioc.rdb",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "300 1",
+            "--logfile",
+            str((self.folder / "redis.log").resolve()),
+            "--pidfile",
+            str((self.folder / "redis.pid").resolve()),
+            "--daemonize",
+            "yes" if daemonize else "no",
+        ]
         # Own process group: a terminal's Ctrl-C reaches our supervisor, which stops Redis last, after the
         # aggregator has finished its batch. Its umask keeps the files it writes (data, log, pid) private.
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, process_group=0,
-                                        umask=PRIVATE_UMASK)  # fmt: skip
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, process_group=0, umask=PRIVATE_UMASK
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.is_answering():
@@ -175,7 +187,8 @@ def ensure_embedded(folder: Path) -> EmbeddedRedis:
     pid = pid_file.read_text().strip() if pid_file.exists() else "?"
     log.warning(
         "started embedded Redis in the background (pid %s, %s); it keeps running for other ioc processes. "
-        "Stop it with `ioc redis-stop`.", pid, server.url,
+        "Stop it with `ioc redis-stop`.",
+        pid,
+        server.url,
     )
     return server
-

@@ -240,9 +240,11 @@ def _fields_of(model: type[_EventBase]) -> Any:
             continue
         annotation: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         annotations[name] = annotation if info.is_required() else NotRequired[annotation]
-    config = ConfigDict(extra=model.model_config.get("extra"),
-                        str_strip_whitespace=model.model_config.get("str_strip_whitespace", False),
-                        allow_inf_nan=model.model_config.get("allow_inf_nan", True))  # fmt: skip
+    config = ConfigDict(
+        extra=model.model_config.get("extra"),
+        str_strip_whitespace=model.model_config.get("str_strip_whitespace", False),
+        allow_inf_nan=model.model_config.get("allow_inf_nan", True),
+    )
     return with_config(config)(TypedDict(f"{model.__name__}Fields", annotations))  # type: ignore[operator]
 
 
@@ -386,8 +388,10 @@ def entries_fields(flats: list[Flat | None]) -> list[dict[str, str] | InvalidEve
     if all(flats):
         # zip() without strict=: the keyword alone costs a third of this line (pairs come whole from Redis).
         dicts = [dict(zip(it, it)) for it in map(iter, flats)]  # type: ignore[arg-type]  # noqa: B905
-        if (2 * sum(map(len, dicts)) == sum(map(len, flats))  # type: ignore[arg-type]  # no name repeated
-                and max(map(len, flats), default=0) <= 2 * MAX_FIELDS):  # type: ignore[arg-type]  # fmt: skip
+        if (
+            2 * sum(map(len, dicts)) == sum(map(len, flats))  # type: ignore[arg-type]  # no name repeated
+            and max(map(len, flats), default=0) <= 2 * MAX_FIELDS  # type: ignore[arg-type]
+        ):
             return dicts  # type: ignore[return-value]
     results: list[dict[str, str] | InvalidEvent] = []
     for flat in flats:
@@ -432,8 +436,10 @@ def deadletter_copy(flat: Flat | None) -> tuple[Any, str]:
         kept.append((name, value))
         room -= cost
     copy = dict(kept) if unique else [list(pair) for pair in kept]
-    notes.append(f"truncated: {len(kept)} of {len(pairs)} fields kept{', the last one cut' if cut else ''} "
-                 f"({len(orjson.dumps(copy))} of {size} characters of JSON)")  # fmt: skip
+    notes.append(
+        f"truncated: {len(kept)} of {len(pairs)} fields kept{', the last one cut' if cut else ''} "
+        f"({len(orjson.dumps(copy))} of {size} characters of JSON)"
+    )
     return copy, "; ".join(notes)
 
 

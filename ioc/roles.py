@@ -38,8 +38,7 @@ _OPERATOR: Final = frozenset({Permission.VIEW_WALL, Permission.HANDLE_INCIDENTS}
 
 ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
     Role.OPERATOR: _OPERATOR,
-    Role.MANAGER: _OPERATOR
-    | {Permission.REVIEW_INCIDENTS, Permission.CLOSE_INCIDENTS, Permission.EXPORT_REPORTS},
+    Role.MANAGER: _OPERATOR | {Permission.REVIEW_INCIDENTS, Permission.CLOSE_INCIDENTS, Permission.EXPORT_REPORTS},
     Role.TRAINER: frozenset({Permission.VIEW_WALL, Permission.RUN_EXERCISES}),
     Role.ADMIN: frozenset({Permission.VIEW_WALL, Permission.MANAGE_ACCOUNTS}),
     Role.DISPLAY: frozenset({Permission.VIEW_WALL}),

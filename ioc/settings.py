@@ -38,9 +38,7 @@ class Settings(BaseSettings):
     )
     city_dir: Path | None = Field(default=None, description="Folder of city data files; unset uses Tam Kỳ.")
     language: Literal["vi", "en"] = Field(default="vi", description="Default interface language.")
-    tile_url: str = Field(
-        default="", description="Map tile URL template; empty draws only the offline basemap."
-    )
+    tile_url: str = Field(default="", description="Map tile URL template; empty draws only the offline basemap.")
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8050, ge=1, le=65535)
     web_workers: int = Field(default=2, ge=1, le=64)
@@ -52,10 +50,12 @@ class Settings(BaseSettings):
     claim_idle_ms: int = Field(default=60_000, ge=1_000, description="Idle ms before claiming.")
     stale_after_s: float = Field(default=30.0, gt=0, description="No processed event for this long shows stale data.")
     wall_refresh_ms: int = Field(default=2_000, ge=250, le=60_000)
-    max_ahead_s: float = Field(default=300.0, ge=0, le=86_400 * 366,
-                               description="How far an event time may be ahead of its receive time.")
-    max_behind_s: float = Field(default=86_400.0, ge=0, le=86_400 * 3660,
-                                description="How far an event time may be behind its receive time.")
+    max_ahead_s: float = Field(
+        default=300.0, ge=0, le=86_400 * 366, description="How far an event time may be ahead of its receive time."
+    )
+    max_behind_s: float = Field(
+        default=86_400.0, ge=0, le=86_400 * 3660, description="How far an event time may be behind its receive time."
+    )
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset uses the embedded SQLite file data_dir/ioc.sqlite3."
     )
@@ -64,7 +64,10 @@ class Settings(BaseSettings):
     )
     session_idle_minutes: float = Field(default=720, gt=0, le=525_600, description="Idle time ending a session.")
     session_max_hours: float = Field(
-        default=12, gt=0, le=8_784, description="A person's session ends this long after sign-in, however busy.",
+        default=12,
+        gt=0,
+        le=8_784,
+        description="A person's session ends this long after sign-in, however busy.",
     )
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
     public_url: str | None = Field(
@@ -101,7 +104,8 @@ class Settings(BaseSettings):
         description="Units an incident can be dispatched to (JSON list).",
     )
     incident_consumer: str = Field(
-        default_factory=lambda: f"incidents-{socket.gethostname()}", pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        default_factory=lambda: f"incidents-{socket.gethostname()}",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
         description="Consumer name of this incident engine in the alerts streams' group.",
     )
 

@@ -155,10 +155,18 @@ def empty_snapshot(stale_reason: str | None, city: City) -> WallSnapshot:
     return WallSnapshot(
         clock=None,
         kpis=Kpis(0, len(city.sensors), None, 0, len(city.segments), 0, None, 0, 0),
-        segments={}, stations={}, gauges={}, hotspots={}, health={},
-        recent_alerts=[], critical_alerts=[], active_alerts=[],
-        stale=stale_reason is not None, stale_reason=stale_reason, last_event_age_s=None,
-    )  # fmt: skip
+        segments={},
+        stations={},
+        gauges={},
+        hotspots={},
+        health={},
+        recent_alerts=[],
+        critical_alerts=[],
+        active_alerts=[],
+        stale=stale_reason is not None,
+        stale_reason=stale_reason,
+        last_event_age_s=None,
+    )
 
 
 def _alert_view(domain: str, alert_id: str, alert: StoredAlert | None) -> WallAlert | None:
@@ -224,8 +232,9 @@ def read_wall_snapshot(
         for sid, d in decode_state("stations", st_raw).items()
     }
     gauges = {
-        gid: GaugeState(id=gid, rain_1h_mm=d["rain_1h_mm"], rain_24h_mm=d["rain_24h_mm"],
-                        rain_class=d["rain_class"], ts=d["ts"])
+        gid: GaugeState(
+            id=gid, rain_1h_mm=d["rain_1h_mm"], rain_24h_mm=d["rain_24h_mm"], rain_class=d["rain_class"], ts=d["ts"]
+        )
         for gid, d in decode_state("gauges", gauge_raw).items()
     }
     hotspots = {
@@ -237,9 +246,10 @@ def read_wall_snapshot(
     }
 
     live_speeds = [
-        s.speed_kmh for s in segments.values()
+        s.speed_kmh
+        for s in segments.values()
         if s.speed_kmh is not None and (clock is None or s.ts is None or clock - s.ts <= LIVE_SEGMENT_AGE_S)
-    ]  # fmt: skip
+    ]
     top_station = max(stations.values(), key=lambda s: (s.alarm, s.level_m or 0.0), default=None)
     kpis = Kpis(
         sensors_online=sum(1 for h in health.values() if h == "online"),
@@ -256,12 +266,21 @@ def read_wall_snapshot(
     age = wall_now - last_event if last_event is not None else None
     stale_reason = "no-data" if age is None or age > stale_after_s else None
     return WallSnapshot(
-        clock=clock, kpis=kpis, segments=segments, stations=stations, gauges=gauges, hotspots=hotspots,
-        health=health, recent_alerts=recent[:RECENT_ALERTS],
-        critical_alerts=[a for a in active_alerts if a.severity == "critical"], active_alerts=active_alerts,
-        stale=stale_reason is not None, stale_reason=stale_reason, last_event_age_s=age,
+        clock=clock,
+        kpis=kpis,
+        segments=segments,
+        stations=stations,
+        gauges=gauges,
+        hotspots=hotspots,
+        health=health,
+        recent_alerts=recent[:RECENT_ALERTS],
+        critical_alerts=[a for a in active_alerts if a.severity == "critical"],
+        active_alerts=active_alerts,
+        stale=stale_reason is not None,
+        stale_reason=stale_reason,
+        last_event_age_s=age,
         simulated_speed=timebase.speed if timebase.simulated else None,
-    )  # fmt: skip
+    )
 
 
 def read_speed_series(

@@ -92,8 +92,15 @@ def create_display_token(
             session.add(row)
             session.flush()
             token = _to_token(row)
-            audit.record(session, actor=actor, action="display_token.create", object_type=OBJECT_TYPE,
-                         object_id=row.id, after=token.public(), address=address)  # fmt: skip
+            audit.record(
+                session,
+                actor=actor,
+                action="display_token.create",
+                object_type=OBJECT_TYPE,
+                object_id=row.id,
+                after=token.public(),
+                address=address,
+            )
             return token, secret
     except sa_exc.IntegrityError:
         if not any(token.name == name for token in list_display_tokens(db, include_revoked=False)):
@@ -155,8 +162,16 @@ def revoke_display_token(
         row.revoked_at = utcnow()
         session.flush()
         token = _to_token(row)
-        audit.record(session, actor=actor, action="display_token.revoke", object_type=OBJECT_TYPE,
-                     object_id=row.id, before=before, after=token.public(), address=address)  # fmt: skip
+        audit.record(
+            session,
+            actor=actor,
+            action="display_token.revoke",
+            object_type=OBJECT_TYPE,
+            object_id=row.id,
+            before=before,
+            after=token.public(),
+            address=address,
+        )
         return token
 
 

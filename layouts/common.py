@@ -161,8 +161,15 @@ class SectionDiff:
         return [no_update] * len(values) if isinstance(result, NoUpdate) else values
 
 
-DROPDOWN_LABELS: Final = ("select_all", "deselect_all", "selected_count", "search", "clear_search", "clear_selection",
-                          "no_options_found")  # fmt: skip
+DROPDOWN_LABELS: Final = (
+    "select_all",
+    "deselect_all",
+    "selected_count",
+    "search",
+    "clear_search",
+    "clear_selection",
+    "no_options_found",
+)
 
 
 def dropdown_labels(lang: str) -> Any:
@@ -182,8 +189,11 @@ def language_switch(path: str, lang: str, prefix: str) -> html.Nav:
         className=f"{prefix}-lang",
         title=t("wall.language", lang),
         children=[
-            html.A(code.upper(), href=lang_link(path, code),
-                   className=f"{prefix}-lang-link{' is-active' if code == lang else ''}")
+            html.A(
+                code.upper(),
+                href=lang_link(path, code),
+                className=f"{prefix}-lang-link{' is-active' if code == lang else ''}",
+            )
             for code in LANGS
         ],
     )

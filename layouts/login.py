@@ -32,9 +32,11 @@ PROBLEMS: Final = ("invalid_credentials", "disabled", "rate_limited", "expired",
 
 
 def _page(lang: str, title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
-            f"<style>{_STYLE}</style></head><body><main>{body}</main></body></html>")  # fmt: skip
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
+        f"<style>{_STYLE}</style></head><body><main>{body}</main></body></html>"
+    )
 
 
 def _langs(lang: str, path: str) -> str:
@@ -75,8 +77,10 @@ def login_html(
 
 def forbidden_html(lang: str, name: str) -> str:
     """A page this role may not open (HTTP 403): says so, and offers the way back."""
-    body = (f"<h1>{escape(t('auth.forbidden', lang))}</h1><p>{escape(t('auth.signed_in_as', lang, name=name))}</p>"
-            f'<p><a href="/" class="back">{escape(t("auth.back", lang))}</a></p>')  # fmt: skip
+    body = (
+        f"<h1>{escape(t('auth.forbidden', lang))}</h1><p>{escape(t('auth.signed_in_as', lang, name=name))}</p>"
+        f'<p><a href="/" class="back">{escape(t("auth.back", lang))}</a></p>'
+    )
     return _page(lang, t("auth.forbidden", lang), body)
 
 
@@ -90,15 +94,19 @@ def forbidden_component(lang: str, name: str | None) -> Component:
 
 def not_found_html(lang: str, path: str) -> str:
     """An address where no page is (HTTP 404): says so, and offers the way back."""
-    body = (f"<h1>{escape(t('auth.not_found', lang))}</h1><p>{escape(t('auth.not_found_hint', lang, path=path))}</p>"
-            f'<p><a href="/" class="back" id="not-found-back">{escape(t("auth.back", lang))}</a></p>')  # fmt: skip
+    body = (
+        f"<h1>{escape(t('auth.not_found', lang))}</h1><p>{escape(t('auth.not_found_hint', lang, path=path))}</p>"
+        f'<p><a href="/" class="back" id="not-found-back">{escape(t("auth.back", lang))}</a></p>'
+    )
     return _page(lang, t("auth.not_found", lang), body)
 
 
 def unavailable_html(lang: str) -> str:
     """A page that needs the database while it does not answer (HTTP 503): says so; the wall still works."""
-    body = (f"<h1>{escape(t('auth.unavailable', lang))}</h1><p>{escape(t('auth.unavailable_hint', lang))}</p>"
-            f'<p><a href="/" class="back">{escape(t("auth.back", lang))}</a></p>')  # fmt: skip
+    body = (
+        f"<h1>{escape(t('auth.unavailable', lang))}</h1><p>{escape(t('auth.unavailable_hint', lang))}</p>"
+        f'<p><a href="/" class="back">{escape(t("auth.back", lang))}</a></p>'
+    )
     return _page(lang, t("auth.unavailable", lang), body)
 
 

@@ -144,16 +144,25 @@ def nav(pages: list[NavPage], current: str, name: str, role: str, csrf: str, lan
     """The navigation of a signed-in person: the pages their role may open, who they are, and sign out (a form
     POST carrying the session's CSRF token)."""
     links = [
-        html.A(t(page.label, lang), href=lang_link(page.path, lang), id=f"{NAV}-{page.path.strip('/') or 'wall'}",
-               className="shell-link is-current" if page.path == current else "shell-link")
+        html.A(
+            t(page.label, lang),
+            href=lang_link(page.path, lang),
+            id=f"{NAV}-{page.path.strip('/') or 'wall'}",
+            className="shell-link is-current" if page.path == current else "shell-link",
+        )
         for page in pages
-    ]  # fmt: skip
+    ]
     user = html.Span([html.B(name), f" · {t(f'role.{role}', lang)}"], className="shell-user", id=f"{NAV}-user")
     logout = html.Form(
-        action="/logout", method="post", className="shell-logout",
-        children=[dcc.Input(type="hidden", name="csrf", value=csrf), dcc.Input(type="hidden", name="lang", value=lang),
-                  html.Button(t("shell.logout", lang), type="submit", id=f"{NAV}-logout")],
-    )  # fmt: skip
+        action="/logout",
+        method="post",
+        className="shell-logout",
+        children=[
+            dcc.Input(type="hidden", name="csrf", value=csrf),
+            dcc.Input(type="hidden", name="lang", value=lang),
+            html.Button(t("shell.logout", lang), type="submit", id=f"{NAV}-logout"),
+        ],
+    )
     other = next(code for code in LANGS if code != lang)
     switch = html.A(other.upper(), href=lang_link(current, other), id=f"{NAV}-lang", className="shell-link")
     return [*links, user, switch, logout]

@@ -29,6 +29,7 @@ HOTSPOT_STATES: Final = ("ok", "busy")
 HEALTH_STATES: Final[tuple[HealthStatus, ...]] = get_args(HealthStatus)
 
 # How bad each state is: a marker cluster takes the worst state inside it, and worse markers are drawn on top.
+# Left unformatted: one line per band of ranks reads as the scale it is.
 MARKER_RANKS: Final[dict[str, int]] = {
     "unknown": 0, "ok": 1, "online": 1, "smooth": 1, alarm_state(0): 1, rain_state("none"): 1,
     rain_state("light"): 2, "slow": 3, "busy": 3, rain_state("moderate"): 3,

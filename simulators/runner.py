@@ -115,8 +115,9 @@ def _append_with_retry(
     """
     written = _with_retry(
         lambda: _call_or_stop(lambda: _append(client, keys, batch, maxlen), stop, "ioc-simulator-xadd")[0],
-        f"{len(batch)} events", stop,
-    )  # fmt: skip
+        f"{len(batch)} events",
+        stop,
+    )
     return bool(written)
 
 
@@ -195,8 +196,9 @@ def run_simulation(
     source = f"simulator {scenario_name}"
     begin = _with_retry(
         lambda: _call_or_stop(lambda: _begin_clock(client, keys, city, start, speed, source), stop, "ioc-clock")[1],
-        "the clock", stop,
-    )  # fmt: skip
+        "the clock",
+        stop,
+    )
     if begin is None:
         return 0
     sim_start = as_epoch(begin, city)

@@ -418,8 +418,9 @@ class ViolationsData(_Section):
     excess_mode_kmh: Num = Field()
     vehicle_classes: Annotated[
         dict[VehicleClass, Annotated[Num, Field(ge=0, le=1e6)]],
-        BeforeValidator(_known_vehicle_classes), AfterValidator(_some_weight),
-    ]  # fmt: skip
+        BeforeValidator(_known_vehicle_classes),
+        AfterValidator(_some_weight),
+    ]
 
     @model_validator(mode="after")
     def _mode_in_range(self) -> Self:
@@ -468,7 +469,6 @@ class WaterData(_Section):
     rain_rise_h: Num = Field(ge=0.01, le=240)
     rain_memory_h: Num = Field(ge=0.01, le=24 * 30)
     noise_m: Num = Field(ge=0, le=1)
-
 
 
 class WifiData(_Section):
@@ -579,8 +579,13 @@ def _short(value: object, limit: int = 80) -> str:
 def _scenario(name: str, data: ScenarioFile) -> Scenario:
     """The engine's form of a validated scenario file: times in seconds, profiles and ranges as their types."""
     traffic, violations, rain, water, wifi, outages = (
-        data.traffic, data.violations, data.rain, data.water, data.wifi, data.outages
-    )  # fmt: skip
+        data.traffic,
+        data.violations,
+        data.rain,
+        data.water,
+        data.wifi,
+        data.outages,
+    )
     weekday = HourlyProfile(tuple(traffic.demand_by_hour.weekday))
     weekend = traffic.demand_by_hour.weekend
     return Scenario(
@@ -605,8 +610,10 @@ def _scenario(name: str, data: ScenarioFile) -> Scenario:
             min_speed_kmh=traffic.min_speed_kmh,
         ),
         violations=ViolationProfile(
-            HourlyProfile(tuple(violations.per_camera_by_hour)), Range(*violations.excess_kmh),
-            violations.excess_mode_kmh, tuple(violations.vehicle_classes.items()),
+            HourlyProfile(tuple(violations.per_camera_by_hour)),
+            Range(*violations.excess_kmh),
+            violations.excess_mode_kmh,
+            tuple(violations.vehicle_classes.items()),
         ),
         rain=RainProfile(
             showers_by_hour=HourlyProfile(tuple(rain.showers_by_hour)),

@@ -79,7 +79,8 @@ def sign_in_browser(context: BrowserContext, base_url: str, username: str, passw
     found = re.search(r'name="csrf" value="([^"]*)"', form.text())
     assert form.status == 200 and found is not None, form.status
     reply = context.request.post(
-        f"{base_url}/login", form={"csrf": found.group(1), "username": username, "password": password},
+        f"{base_url}/login",
+        form={"csrf": found.group(1), "username": username, "password": password},
         max_redirects=0,
-    )  # fmt: skip
+    )
     assert reply.status == 302, (reply.status, reply.text()[:300])

@@ -70,18 +70,24 @@ def fail_audit_writes(db: Database) -> None:
     """Make every later INSERT into audit_log fail inside the database (a real failure halfway through a change)."""
     with db.transaction() as session:
         if db.dialect == "postgresql":
-            session.execute(sa.text(
-                "CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'audit write failed'; END $$"
-            ))  # fmt: skip
-            session.execute(sa.text(
-                "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION fail_audit()"
-            ))  # fmt: skip
+            session.execute(
+                sa.text(
+                    "CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'audit write failed'; END $$"
+                )
+            )
+            session.execute(
+                sa.text(
+                    "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION fail_audit()"
+                )
+            )
         else:
-            session.execute(sa.text(
-                "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log "
-                "BEGIN SELECT RAISE(ABORT, 'audit write failed'); END"
-            ))  # fmt: skip
+            session.execute(
+                sa.text(
+                    "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log "
+                    "BEGIN SELECT RAISE(ABORT, 'audit write failed'); END"
+                )
+            )
 
 
 # --- roles -------------------------------------------------------------------------------------------------------
@@ -150,8 +156,16 @@ def test_username_unique_whatever_its_case(db: Database) -> None:
     assert find_account(db, "ANA.NGUYEN") == created
     assert created.username == "Ana.Nguyen"
     with pytest.raises(sa_exc.IntegrityError), db.transaction() as session:  # the database refuses it too
-        session.add(AccountRow(username="ANA.nguyen", role="operator", password_hash="x", disabled=False,
-                               created_at=created.created_at, updated_at=created.created_at))  # fmt: skip
+        session.add(
+            AccountRow(
+                username="ANA.nguyen",
+                role="operator",
+                password_hash="x",
+                disabled=False,
+                created_at=created.created_at,
+                updated_at=created.created_at,
+            )
+        )
 
 
 def test_list_and_get(db: Database) -> None:
@@ -285,8 +299,9 @@ def test_logins_and_logouts_are_audited_without_passwords(db: Database, limiter:
     for secret in (PASSWORD, "a wrong guess", "another guess", "my password typed as name"):
         assert secret not in text
     assert [e.action for e in audit.entries(db, object_type="account", object_id=ana.id, limit=2)] == [
-        "logout", "login.success"
-    ]  # fmt: skip
+        "logout",
+        "login.success",
+    ]
 
 
 # --- rate limiting -----------------------------------------------------------------------------------------------

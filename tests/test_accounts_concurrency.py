@@ -90,10 +90,13 @@ def test_two_admins_demoting_each_other_leave_one(db: Database, connections: Cal
     dbs = [connections(), connections()]
     for _ in range(ROUNDS):
         only_admins(db, ["a", "b"])
-        results = race(dbs, [
-            lambda d: set_role(d, "b", Role.OPERATOR, actor="a"),
-            lambda d: set_role(d, "a", Role.OPERATOR, actor="b"),
-        ])  # fmt: skip
+        results = race(
+            dbs,
+            [
+                lambda d: set_role(d, "b", Role.OPERATOR, actor="a"),
+                lambda d: set_role(d, "a", Role.OPERATOR, actor="b"),
+            ],
+        )
         assert sorted(type(r).__name__ for r in results) == ["Account", "LastAdmin"], results
         assert len(enabled_admins(db)) == 1
 
@@ -120,11 +123,14 @@ def test_three_admins_three_demotions_leave_one(db: Database, connections: Calla
     dbs = [connections(), connections(), connections()]
     for _ in range(ROUNDS):
         only_admins(db, ["a", "b", "c"])
-        results = race(dbs, [
-            lambda d: set_role(d, "b", Role.OPERATOR, actor="a"),
-            lambda d: set_role(d, "c", Role.OPERATOR, actor="b"),
-            lambda d: disable(d, "a", actor="c"),
-        ])  # fmt: skip
+        results = race(
+            dbs,
+            [
+                lambda d: set_role(d, "b", Role.OPERATOR, actor="a"),
+                lambda d: set_role(d, "c", Role.OPERATOR, actor="b"),
+                lambda d: disable(d, "a", actor="c"),
+            ],
+        )
         assert sorted(type(r).__name__ for r in results) == ["Account", "Account", "LastAdmin"], results
         assert len(enabled_admins(db)) == 1
 
@@ -153,10 +159,13 @@ def test_one_active_token_per_name(db: Database, connections: Callable[[], Datab
 def test_one_account_per_name_whatever_its_case(db: Database, connections: Callable[[], Database]) -> None:
     dbs = [connections(), connections()]
     for n in range(ROUNDS):
-        results = race(dbs, [
-            partial(create_account, username=f"same{n}", role=Role.OPERATOR, password=PASSWORD, actor="x"),
-            partial(create_account, username=f"SAME{n}", role=Role.OPERATOR, password=PASSWORD, actor="x"),
-        ])  # fmt: skip
+        results = race(
+            dbs,
+            [
+                partial(create_account, username=f"same{n}", role=Role.OPERATOR, password=PASSWORD, actor="x"),
+                partial(create_account, username=f"SAME{n}", role=Role.OPERATOR, password=PASSWORD, actor="x"),
+            ],
+        )
         assert sorted(type(r).__name__ for r in results) == ["Account", "AlreadyExists"], results
 
 
@@ -174,8 +183,11 @@ def test_two_logins_rehashing_one_old_password_at_once_both_succeed(
             name = f"rehash-{round_number}"
             create_account(db, name, Role.OPERATOR, PASSWORD, actor="test")
             with db.transaction() as session:
-                session.execute(sa.update(AccountRow).where(AccountRow.username == name)
-                                .values(password_hash=old_hasher.hash(PASSWORD)))  # fmt: skip
+                session.execute(
+                    sa.update(AccountRow)
+                    .where(AccountRow.username == name)
+                    .values(password_hash=old_hasher.hash(PASSWORD))
+                )
 
             def login(handle: Database, name: str = name) -> Any:
                 return authenticate(handle, limiter, name, PASSWORD, "192.0.2.1")

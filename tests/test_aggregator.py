@@ -28,16 +28,25 @@ T0 = datetime(2026, 11, 22, 7, 0, tzinfo=ICT)
 
 def speed(camera: Sensor, at: datetime, kmh: float, vehicles: int = 30, segment: str | None = None) -> dict[str, str]:
     """Wire fields of a speed observation."""
-    return encode_event(TrafficSpeedObserved(
-        v=1, type="traffic.speed.observed", ts=at, sensor=camera.id, segment=segment or camera.segments[0],
-        speed_kmh=kmh, vehicles=vehicles, interval_s=60,
-    ))  # fmt: skip
+    return encode_event(
+        TrafficSpeedObserved(
+            v=1,
+            type="traffic.speed.observed",
+            ts=at,
+            sensor=camera.id,
+            segment=segment or camera.segments[0],
+            speed_kmh=kmh,
+            vehicles=vehicles,
+            interval_s=60,
+        )
+    )
 
 
 def level(station: str, at: datetime, metres: float) -> dict[str, str]:
     """Wire fields of a water level observation."""
-    return encode_event(FloodWaterLevelObserved(
-        v=1, type="flood.water_level.observed", ts=at, sensor=station, level_m=metres))  # fmt: skip
+    return encode_event(
+        FloodWaterLevelObserved(v=1, type="flood.water_level.observed", ts=at, sensor=station, level_m=metres)
+    )
 
 
 def add(r: redis.Redis, keys: Keys, domain: str, fields: dict[str, str]) -> str:
@@ -97,8 +106,11 @@ def test_bad_events_go_to_the_dead_letter_stream_with_reason_and_fields(r, keys,
         ("traffic", {**good, "segment": other_segment}, "does not observe segment"),
         ("traffic", level(station.id, T0, 1.0), "belongs on the flood stream"),
         ("traffic", {k: v for k, v in good.items() if k != "v"}, "missing field 'v'"),
-        ("flood", {**level(station.id, T0, 1.0), "sensor": camera.id},
-         "is a traffic_camera; flood.water_level.observed comes from a water_station"),
+        (
+            "flood",
+            {**level(station.id, T0, 1.0), "sensor": camera.id},
+            "is a traffic_camera; flood.water_level.observed comes from a water_station",
+        ),
     ]
     add(r, keys, "traffic", good)
     ids = [add(r, keys, domain, fields) for domain, fields, _ in bad]
@@ -158,8 +170,9 @@ def test_device_goes_offline_after_missed_reports_and_comes_back(r, keys, city) 
     agg = make(r, keys, city)
 
     def usage(sensor: Sensor, at: datetime) -> dict[str, str]:
-        return encode_event(WifiUsageObserved(v=1, type="wifi.usage.observed", ts=at, sensor=sensor.id,
-                                              clients=12, mbps=3.5))  # fmt: skip
+        return encode_event(
+            WifiUsageObserved(v=1, type="wifi.usage.observed", ts=at, sensor=sensor.id, clients=12, mbps=3.5)
+        )
 
     add(r, keys, "wifi", usage(quiet, T0))
     add(r, keys, "wifi", usage(busy, T0))
@@ -185,8 +198,16 @@ def test_reported_device_fault_is_shown_until_reported_online(r, keys, city) -> 
     agg = make(r, keys, city)
 
     def status(value: str, at: datetime) -> dict[str, str]:
-        return encode_event(DeviceStatusChanged(v=1, type="device.status.changed", ts=at, sensor=camera.id,
-                                                status=value, detail="lens fogged" if value == "fault" else ""))  # type: ignore[arg-type]  # fmt: skip
+        return encode_event(
+            DeviceStatusChanged(
+                v=1,
+                type="device.status.changed",
+                ts=at,
+                sensor=camera.id,
+                status=value,  # type: ignore[arg-type]
+                detail="lens fogged" if value == "fault" else "",
+            )
+        )
 
     add(r, keys, "traffic", speed(camera, T0, 30.0))
     add(r, keys, "device", status("fault", T0 + timedelta(seconds=30)))

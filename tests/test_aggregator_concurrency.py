@@ -19,9 +19,15 @@ from tests.test_aggregator import T0, add, make, speed
 
 
 def _status(sensor: str, minute: int, status: DeviceStatus) -> dict[str, str]:
-    return encode_event(DeviceStatusChanged(
-        v=1, type="device.status.changed", ts=T0 + timedelta(minutes=minute), sensor=sensor, status=status,
-    ))  # fmt: skip
+    return encode_event(
+        DeviceStatusChanged(
+            v=1,
+            type="device.status.changed",
+            ts=T0 + timedelta(minutes=minute),
+            sensor=sensor,
+            status=status,
+        )
+    )
 
 
 def test_two_consumers_taking_turns_keep_exact_totals(r, keys, city, caplog: pytest.LogCaptureFixture) -> None:
@@ -128,8 +134,12 @@ def test_batch_taken_over_by_another_consumer_is_applied_once(r, keys, city, cap
     assert any("taken over by another consumer" in message for message in caplog.messages)
     assert r.hget(keys.stats("traffic"), "processed") == "10"
     assert r.xpending(keys.events("traffic"), AGGREGATOR_GROUP)["pending"] == 0
-    weight = sum(decode_minute(r.hgetall(keys.speed_minute(int((T0 + timedelta(minutes=m)).timestamp()) // 60)))
-                 [camera.segments[0]][1] for m in range(10))  # fmt: skip
+    weight = sum(
+        decode_minute(r.hgetall(keys.speed_minute(int((T0 + timedelta(minutes=m)).timestamp()) // 60)))[
+            camera.segments[0]
+        ][1]
+        for m in range(10)
+    )
     assert weight == 10 * 2
 
 

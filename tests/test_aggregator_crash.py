@@ -83,10 +83,18 @@ def test_sigkill_mid_stream_then_restart_gives_exact_counts(r, keys, city: City,
         camera = cameras[position % len(cameras)]
         segment = camera.segments[position % len(camera.segments)]
         vehicles = rng.randint(0, 60)
-        fields = encode_event(TrafficSpeedObserved(
-            v=1, type="traffic.speed.observed", ts=T0 + timedelta(seconds=position), sensor=camera.id,
-            segment=segment, speed_kmh=round(rng.uniform(5, 60), 1), vehicles=vehicles, interval_s=60,
-        ))  # fmt: skip
+        fields = encode_event(
+            TrafficSpeedObserved(
+                v=1,
+                type="traffic.speed.observed",
+                ts=T0 + timedelta(seconds=position),
+                sensor=camera.id,
+                segment=segment,
+                speed_kmh=round(rng.uniform(5, 60), 1),
+                vehicles=vehicles,
+                interval_s=60,
+            )
+        )
         if position in bad_positions:
             fields["vehicles"] = "many"
         else:

@@ -63,30 +63,58 @@ def good_events(city: City) -> st.SearchStrategy[tuple[str, Flat]]:
         return datetime.now(UTC)
 
     speed = st.builds(
-        lambda camera, kmh, vehicles: ("traffic", TrafficSpeedObserved(
-            v=1, type="traffic.speed.observed", ts=now(), sensor=camera.id, segment=camera.segments[0],
-            speed_kmh=kmh, vehicles=vehicles, interval_s=60)),
-        st.sampled_from(cameras), st.floats(0, 250), st.integers(0, 100_000),
+        lambda camera, kmh, vehicles: (
+            "traffic",
+            TrafficSpeedObserved(
+                v=1,
+                type="traffic.speed.observed",
+                ts=now(),
+                sensor=camera.id,
+                segment=camera.segments[0],
+                speed_kmh=kmh,
+                vehicles=vehicles,
+                interval_s=60,
+            ),
+        ),
+        st.sampled_from(cameras),
+        st.floats(0, 250),
+        st.integers(0, 100_000),
     )
     level = st.builds(
-        lambda station, metres: ("flood", FloodWaterLevelObserved(
-            v=1, type="flood.water_level.observed", ts=now(), sensor=station.id, level_m=metres)),
-        st.sampled_from(stations), st.floats(-10, 50),
+        lambda station, metres: (
+            "flood",
+            FloodWaterLevelObserved(
+                v=1, type="flood.water_level.observed", ts=now(), sensor=station.id, level_m=metres
+            ),
+        ),
+        st.sampled_from(stations),
+        st.floats(-10, 50),
     )
     rain = st.builds(
-        lambda gauge, mm: ("flood", FloodRainObserved(
-            v=1, type="flood.rain.observed", ts=now(), sensor=gauge.id, rain_mm=mm, interval_s=300)),
-        st.sampled_from(gauges), st.floats(0, 500),
+        lambda gauge, mm: (
+            "flood",
+            FloodRainObserved(v=1, type="flood.rain.observed", ts=now(), sensor=gauge.id, rain_mm=mm, interval_s=300),
+        ),
+        st.sampled_from(gauges),
+        st.floats(0, 500),
     )
     wifi = st.builds(
-        lambda hotspot, clients: ("wifi", WifiUsageObserved(
-            v=1, type="wifi.usage.observed", ts=now(), sensor=hotspot.id, clients=clients, mbps=1.5)),
-        st.sampled_from(hotspots), st.integers(0, 100_000),
+        lambda hotspot, clients: (
+            "wifi",
+            WifiUsageObserved(v=1, type="wifi.usage.observed", ts=now(), sensor=hotspot.id, clients=clients, mbps=1.5),
+        ),
+        st.sampled_from(hotspots),
+        st.integers(0, 100_000),
     )
     status = st.builds(
-        lambda sensor, detail: ("device", DeviceStatusChanged(
-            v=1, type="device.status.changed", ts=now(), sensor=sensor.id, status="fault", detail=detail)),
-        st.sampled_from(every), st.text(alphabet=RULED_TEXT, max_size=50).map(str.strip),
+        lambda sensor, detail: (
+            "device",
+            DeviceStatusChanged(
+                v=1, type="device.status.changed", ts=now(), sensor=sensor.id, status="fault", detail=detail
+            ),
+        ),
+        st.sampled_from(every),
+        st.text(alphabet=RULED_TEXT, max_size=50).map(str.strip),
     )
     return st.one_of(speed, level, rain, wifi, status).map(
         lambda pair: (pair[0], [part.encode() for item in encode_event(pair[1]).items() for part in item])
@@ -94,9 +122,14 @@ def good_events(city: City) -> st.SearchStrategy[tuple[str, Flat]]:
 
 
 NOT_UTF8 = st.binary(min_size=1, max_size=20).map(lambda b: b + b"\xff" + b)  # 0xFF never occurs in UTF-8
-ANY_BYTES = st.one_of(st.binary(max_size=40), NOT_UTF8, st.just(b""), st.just(b"x" * 200_000),
-                      st.just(b"\x00" * 60_000),
-                      st.sampled_from([b"NaN", b"inf", b"-Infinity", b"1e999", b"\x00", "mực nước".encode()]))
+ANY_BYTES = st.one_of(
+    st.binary(max_size=40),
+    NOT_UTF8,
+    st.just(b""),
+    st.just(b"x" * 200_000),
+    st.just(b"\x00" * 60_000),
+    st.sampled_from([b"NaN", b"inf", b"-Infinity", b"1e999", b"\x00", "mực nước".encode()]),
+)
 
 
 def _set(flat: Flat, index: int, value: bytes) -> Flat:
@@ -109,30 +142,68 @@ def bad_entries(city: City) -> st.SearchStrategy[tuple[str, Flat]]:
     """Entries that can never be a valid event, each broken in one way a producer or an attacker might."""
     domains = st.sampled_from(DOMAINS)
     names = ANY_BYTES.filter(lambda name: name != b"v")  # without a version field nothing is an event
-    random_entry = st.tuples(domains, st.lists(st.tuples(names, ANY_BYTES), min_size=1, max_size=8).map(
-        lambda pairs: [part for pair in pairs for part in pair]))
+    random_entry = st.tuples(
+        domains,
+        st.lists(st.tuples(names, ANY_BYTES), min_size=1, max_size=8).map(
+            lambda pairs: [part for pair in pairs for part in pair]
+        ),
+    )
     good = good_events(city)
     # A valid event with one value (never the whitespace-tolerant tail of one) made bytes that are not UTF-8.
-    broken_value = st.tuples(good, st.data()).map(lambda t: (t[0][0], _set(
-        t[0][1], 2 * t[1].draw(st.integers(0, len(t[0][1]) // 2 - 1)) + 1, t[1].draw(NOT_UTF8))))
-    broken_name = st.tuples(good, st.data()).map(lambda t: (t[0][0], _set(
-        t[0][1], 2 * t[1].draw(st.integers(0, len(t[0][1]) // 2 - 1)), t[1].draw(NOT_UTF8))))
+    broken_value = st.tuples(good, st.data()).map(
+        lambda t: (
+            t[0][0],
+            _set(t[0][1], 2 * t[1].draw(st.integers(0, len(t[0][1]) // 2 - 1)) + 1, t[1].draw(NOT_UTF8)),
+        )
+    )
+    broken_name = st.tuples(good, st.data()).map(
+        lambda t: (t[0][0], _set(t[0][1], 2 * t[1].draw(st.integers(0, len(t[0][1]) // 2 - 1)), t[1].draw(NOT_UTF8)))
+    )
     repeated = st.tuples(good, st.data()).map(lambda t: (t[0][0], [*t[0][1], *t[0][1][:2]]))
     crowded = good.map(lambda pair: (pair[0], pair[1] + [b"f%d" % n for n in range(2 * MAX_FIELDS + 2)]))
     thousands = domains.map(lambda domain: (domain, [b"f%d" % (n // 2) for n in range(6_000)]))
     empty_pairs = domains.map(lambda domain: (domain, [b""] * 40_000))  # 20,000 fields, all named ""
-    huge = st.tuples(good, st.data()).map(lambda t: (t[0][0], _set(
-        t[0][1], 2 * t[1].draw(st.integers(0, len(t[0][1]) // 2 - 1)) + 1, b"9" * 300_000)))
+    huge = st.tuples(good, st.data()).map(
+        lambda t: (t[0][0], _set(t[0][1], 2 * t[1].draw(st.integers(0, len(t[0][1]) // 2 - 1)) + 1, b"9" * 300_000))
+    )
     odd_numbers = st.tuples(good, st.sampled_from([b"NaN", b"inf", b"-inf", b"nan", b""])).map(
-        lambda t: (t[0][0], _number_replaced(t[0][1], t[1])))
+        lambda t: (t[0][0], _number_replaced(t[0][1], t[1]))
+    )
     future = good.map(lambda pair: (pair[0], _ts_replaced(pair[1], b"2099-01-01T00:00:00+07:00")))
     bad_text = st.tuples(st.sampled_from(list(city.sensors.values())), st.sampled_from(BREAKS_THE_RULE)).map(
-        lambda t: ("device", [b"v", b"1", b"type", b"device.status.changed", b"ts",
-                              datetime.now(UTC).isoformat().encode(), b"sensor", t[0].id.encode(), b"status",
-                              b"fault", b"detail", f"lens{t[1]}fogged".encode()]))  # fmt: skip
+        lambda t: (
+            "device",
+            [
+                b"v",
+                b"1",
+                b"type",
+                b"device.status.changed",
+                b"ts",
+                datetime.now(UTC).isoformat().encode(),
+                b"sensor",
+                t[0].id.encode(),
+                b"status",
+                b"fault",
+                b"detail",
+                f"lens{t[1]}fogged".encode(),
+            ],
+        )
+    )
     ancient = good.map(lambda pair: (pair[0], _ts_replaced(pair[1], b"1970-01-02T00:00:00Z")))
-    return st.one_of(random_entry, broken_value, broken_name, repeated, crowded, thousands, empty_pairs, huge,
-                     odd_numbers, future, ancient, bad_text)  # fmt: skip
+    return st.one_of(
+        random_entry,
+        broken_value,
+        broken_name,
+        repeated,
+        crowded,
+        thousands,
+        empty_pairs,
+        huge,
+        odd_numbers,
+        future,
+        ancient,
+        bad_text,
+    )
 
 
 def _ts_replaced(flat: Flat, ts: bytes) -> Flat:
@@ -178,8 +249,9 @@ def _wait_for(r: redis.Redis, keys: Keys, total: int, worker: threading.Thread, 
         time.sleep(0.01)
 
 
-def test_any_entry_is_a_reading_or_a_dead_letter(redis_url: str, r: redis.Redis, keys: Keys, city: City, running,
-                                                  caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_any_entry_is_a_reading_or_a_dead_letter(
+    redis_url: str, r: redis.Redis, keys: Keys, city: City, running, caplog: pytest.LogCaptureFixture
+) -> None:
     """Byte-level fuzz: random good and bad entries written raw; every bad one is a dead letter with a reason and
     its original fields, every good one is counted exactly once, and the aggregator keeps running."""
     _, worker = running
@@ -219,8 +291,10 @@ def test_any_entry_is_a_reading_or_a_dead_letter(redis_url: str, r: redis.Redis,
         assert len(letter["fields"]) <= DEADLETTER_FIELDS_MAX_CHARS, "one producer cannot fill Redis through these"
         copy = json.loads(letter["fields"])
         pairs = [tuple(p) for p in copy] if isinstance(copy, list) else list(copy.items())
-        original = [(name.decode(errors="backslashreplace"), value.decode(errors="backslashreplace"))
-                    for name, value in zip(flat[::2], flat[1::2], strict=True)]  # fmt: skip
+        original = [
+            (name.decode(errors="backslashreplace"), value.decode(errors="backslashreplace"))
+            for name, value in zip(flat[::2], flat[1::2], strict=True)
+        ]
         if "truncated" in letter.get("note", ""):
             assert pairs and pairs[0][0] == original[0][0][: len(pairs[0][0])]
         else:
@@ -236,8 +310,13 @@ def test_reasons_name_what_is_wrong(redis_url: str, r: redis.Redis, keys: Keys, 
     writer = raw_client(redis_url)
     station = city.sensors_of("water_station")[0]
     now = datetime.now(UTC)
-    level = [part.encode() for item in encode_event(FloodWaterLevelObserved(
-        v=1, type="flood.water_level.observed", ts=now, sensor=station.id, level_m=1.0)).items() for part in item]
+    level = [
+        part.encode()
+        for item in encode_event(
+            FloodWaterLevelObserved(v=1, type="flood.water_level.observed", ts=now, sensor=station.id, level_m=1.0)
+        ).items()
+        for part in item
+    ]
     cases = {
         "not valid UTF-8": _set(level, level.index(b"sensor") + 1, b"wl-\xff\xfe"),
         "appears 2 times": [*level, b"level_m", b"2.0"],
@@ -267,13 +346,26 @@ def test_a_wrong_clock_moves_nothing(redis_url: str, r: redis.Redis, keys: Keys,
     now = datetime.now(UTC)
 
     def level(at: datetime, metres: float) -> dict[str, str]:
-        return encode_event(FloodWaterLevelObserved(
-            v=1, type="flood.water_level.observed", ts=at, sensor=station.id, level_m=metres))  # fmt: skip
+        return encode_event(
+            FloodWaterLevelObserved(v=1, type="flood.water_level.observed", ts=at, sensor=station.id, level_m=metres)
+        )
 
     for camera in cameras:
-        r.xadd(keys.events("traffic"), encode_event(TrafficSpeedObserved(
-            v=1, type="traffic.speed.observed", ts=now, sensor=camera.id, segment=camera.segments[0],
-            speed_kmh=30, vehicles=5, interval_s=60)))  # fmt: skip
+        r.xadd(
+            keys.events("traffic"),
+            encode_event(
+                TrafficSpeedObserved(
+                    v=1,
+                    type="traffic.speed.observed",
+                    ts=now,
+                    sensor=camera.id,
+                    segment=camera.segments[0],
+                    speed_kmh=30,
+                    vehicles=5,
+                    interval_s=60,
+                )
+            ),
+        )
     r.xadd(keys.events("flood"), level(datetime(2099, 1, 1, tzinfo=UTC), 3.5))
     r.xadd(keys.events("flood"), level(now + timedelta(seconds=1), 1.2))
     _wait_for(r, keys, len(cameras) + 2, worker)
@@ -292,8 +384,9 @@ def test_a_wrong_clock_moves_nothing(redis_url: str, r: redis.Redis, keys: Keys,
     assert r.xlen(keys.deadletter("flood")) == 1
 
 
-def test_a_stream_key_of_the_wrong_type_is_moved_aside(r: redis.Redis, keys: Keys, city: City, running,
-                                                       caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_a_stream_key_of_the_wrong_type_is_moved_aside(
+    r: redis.Redis, keys: Keys, city: City, running, caplog: pytest.LogCaptureFixture
+) -> None:
     """Someone SETs a raw stream key: the other domains flow on, the key is moved aside with an error in the log,
     and events on that domain flow again."""
     _, worker = running
@@ -301,14 +394,23 @@ def test_a_stream_key_of_the_wrong_type_is_moved_aside(r: redis.Redis, keys: Key
     station = city.sensors_of("water_station")[0]
 
     def usage() -> dict[str, str]:
-        return encode_event(WifiUsageObserved(
-            v=1, type="wifi.usage.observed", ts=datetime.now(UTC), sensor=hotspot.id, clients=3, mbps=1.0))
+        return encode_event(
+            WifiUsageObserved(
+                v=1, type="wifi.usage.observed", ts=datetime.now(UTC), sensor=hotspot.id, clients=3, mbps=1.0
+            )
+        )
 
     with caplog.at_level(logging.ERROR, logger="ioc.aggregator"):
         r.delete(keys.events("wifi"))
         r.set(keys.events("wifi"), "oops")
-        r.xadd(keys.events("flood"), encode_event(FloodWaterLevelObserved(
-            v=1, type="flood.water_level.observed", ts=datetime.now(UTC), sensor=station.id, level_m=1.0)))
+        r.xadd(
+            keys.events("flood"),
+            encode_event(
+                FloodWaterLevelObserved(
+                    v=1, type="flood.water_level.observed", ts=datetime.now(UTC), sensor=station.id, level_m=1.0
+                )
+            ),
+        )
         _wait_for(r, keys, 1, worker)
         deadline = time.monotonic() + 10
         while r.type(keys.events("wifi")) != "stream":
@@ -327,21 +429,33 @@ def test_free_text_with_undecodable_bytes_is_rejected(redis_url: str, r: redis.R
     state that could not be written back."""
     _, worker = running
     writer = raw_client(redis_url)
-    status = [part.encode() for item in encode_event(DeviceStatusChanged(
-        v=1, type="device.status.changed", ts=datetime.now(UTC), sensor="cam-01", status="fault",
-        detail="ống kính mờ")).items() for part in item]  # fmt: skip
+    status = [
+        part.encode()
+        for item in encode_event(
+            DeviceStatusChanged(
+                v=1,
+                type="device.status.changed",
+                ts=datetime.now(UTC),
+                sensor="cam-01",
+                status="fault",
+                detail="ống kính mờ",
+            )
+        ).items()
+        for part in item
+    ]
     xadd_raw(writer, keys.events("device"), status)  # valid UTF-8 (Vietnamese): accepted
     xadd_raw(writer, keys.events("device"), _set(status, status.index(b"detail") + 1, "mờ".encode() + b"\xff"))
     writer.close()
     _wait_for(r, keys, 2, worker)
     assert r.hget(keys.stats("device"), "processed") == "1"
-    (_, letter), = r.xrange(keys.deadletter("device"))
+    ((_, letter),) = r.xrange(keys.deadletter("device"))
     assert "value of field 'detail'" in letter["reason"] and "not valid UTF-8" in letter["reason"]
     assert json.loads(letter["fields"])["detail"] == "mờ\\xff"
 
 
-def test_a_damaged_state_record_is_skipped_not_fatal(r: redis.Redis, keys: Keys, city: City, running,
-                                                     caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_a_damaged_state_record_is_skipped_not_fatal(
+    r: redis.Redis, keys: Keys, city: City, running, caplog: pytest.LogCaptureFixture
+) -> None:
     """Someone breaks stored state by hand: a document that is not JSON, a last-seen time that is not a number, a
     state key of another type, counters that are not numbers. The aggregator reads around a damaged document,
     moves a broken key aside (logged), and goes on applying every reading exactly once, never half a batch."""
@@ -358,13 +472,25 @@ def test_a_damaged_state_record_is_skipped_not_fatal(r: redis.Redis, keys: Keys,
     assert station.id not in snapshot.stations and other.id not in snapshot.stations
 
     def level(metres: float) -> dict[str, str]:
-        return encode_event(FloodWaterLevelObserved(
-            v=1, type="flood.water_level.observed", ts=datetime.now(UTC), sensor=station.id, level_m=metres))
+        return encode_event(
+            FloodWaterLevelObserved(
+                v=1, type="flood.water_level.observed", ts=datetime.now(UTC), sensor=station.id, level_m=metres
+            )
+        )
 
     def speed(kmh: float) -> dict[str, str]:
-        return encode_event(TrafficSpeedObserved(
-            v=1, type="traffic.speed.observed", ts=datetime.now(UTC), sensor=camera.id, segment=camera.segments[0],
-            speed_kmh=kmh, vehicles=3, interval_s=60))  # fmt: skip
+        return encode_event(
+            TrafficSpeedObserved(
+                v=1,
+                type="traffic.speed.observed",
+                ts=datetime.now(UTC),
+                sensor=camera.id,
+                segment=camera.segments[0],
+                speed_kmh=kmh,
+                vehicles=3,
+                interval_s=60,
+            )
+        )
 
     with caplog.at_level(logging.ERROR, logger="ioc.aggregator"):
         r.xadd(keys.events("flood"), level(1.1))

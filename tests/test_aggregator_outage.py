@@ -47,8 +47,14 @@ def test_aggregator_rides_out_a_redis_restart(tmp_path: Path, city: City, caplog
         writer = connect_url(server.url)
         for index in range(count):
             at = T0 + timedelta(seconds=10 * (offset + index))
-            writer.xadd(keys.events("wifi"), encode_event(WifiUsageObserved(
-                v=1, type="wifi.usage.observed", ts=at, sensor=hotspot.id, clients=index, mbps=1.0)))  # fmt: skip
+            writer.xadd(
+                keys.events("wifi"),
+                encode_event(
+                    WifiUsageObserved(
+                        v=1, type="wifi.usage.observed", ts=at, sensor=hotspot.id, clients=index, mbps=1.0
+                    )
+                ),
+            )
         writer.close()
 
     def processed() -> int:

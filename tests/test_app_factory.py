@@ -33,9 +33,16 @@ def walk(node: object) -> list[Any]:
 def registers_itself(source: str) -> bool:
     """Whether a module's source calls dash.register_page(__name__, ...)."""
     for node in ast.walk(ast.parse(source)):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "register_page"
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == "dash"
-                and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == "__name__"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "register_page"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "dash"
+            and node.args
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id == "__name__"
+        ):
             return True
     return False
 
@@ -70,8 +77,9 @@ def test_shell_wraps_the_pages_with_room_for_header_and_navigation() -> None:
 
 def test_page_html_carries_the_watchdog_then_the_state_tables_before_any_script(make_app) -> None:
     html = operator_http(make_app()).request("GET", "/").text
-    watchdog, states, watch, scripts = (html.index(s) for s in (
-        'id="ioc-page-watchdog"', 'id="ioc-states"', 'id="ioc-access-watch"', "<script src="))  # fmt: skip
+    watchdog, states, watch, scripts = (
+        html.index(s) for s in ('id="ioc-page-watchdog"', 'id="ioc-states"', 'id="ioc-access-watch"', "<script src=")
+    )
     assert watchdog < states < watch < scripts
     assert f'data-every-ms="{shell.ACCESS_WATCH_MS}"' in html
     assert f'data-after-ms="{shell.PAGE_WATCHDOG_MS}"' in html and f'data-ready="{shell.PAGE_READY_SELECTOR}"' in html

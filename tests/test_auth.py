@@ -88,9 +88,10 @@ def unguarded_callbacks(app: Dash) -> list[str]:
     """The outputs of the app's server callbacks that skip the guard. Clientside callbacks have no server function;
     the pages router only renders page layouts, which are guarded themselves (see the page test)."""
     return [
-        output for output, spec in app.callback_map.items()
+        output
+        for output, spec in app.callback_map.items()
         if spec.get("callback") is not None and output != ROUTER_OUTPUT and guard_of(spec["callback"]) is None
-    ]  # fmt: skip
+    ]
 
 
 def test_every_server_callback_goes_through_the_guard(make_app) -> None:
@@ -172,10 +173,16 @@ def served(
         redis_url = os.environ.get("IOC_TEST_REDIS_URL") or embedded_redis.url
         keys = Keys(f"a{uuid.uuid4().hex[:10]}")
         env = server_env(
-            root / "data", **database_vars, IOC_REDIS_URL=redis_url, IOC_NAMESPACE=keys.namespace,
-            IOC_WEB_WORKERS="2", IOC_LOGIN_MAX_FAILURES=str(MAX_FAILURES), IOC_LOGIN_WINDOW_S=str(WINDOW_S),
-            IOC_LOGIN_MAX_FAILURES_PER_ADDRESS=str(ADDRESS_MAX_FAILURES), IOC_TRUSTED_PROXIES="127.0.0.1",
-        )  # fmt: skip
+            root / "data",
+            **database_vars,
+            IOC_REDIS_URL=redis_url,
+            IOC_NAMESPACE=keys.namespace,
+            IOC_WEB_WORKERS="2",
+            IOC_LOGIN_MAX_FAILURES=str(MAX_FAILURES),
+            IOC_LOGIN_WINDOW_S=str(WINDOW_S),
+            IOC_LOGIN_MAX_FAILURES_PER_ADDRESS=str(ADDRESS_MAX_FAILURES),
+            IOC_TRUSTED_PROXIES="127.0.0.1",
+        )
         server = WebServer(env, root / "web.log")
         client = connect_url(redis_url)
         settings = Settings(data_dir=root / "data", database_url=database_vars.get("IOC_DATABASE_URL"))
@@ -183,8 +190,13 @@ def served(
             server.start()  # migrates the database
             database = open_database(settings)
             try:
-                limiter = LoginLimiter(client, keys, max_failures=MAX_FAILURES, window_s=WINDOW_S,
-                                       address_max_failures=ADDRESS_MAX_FAILURES)  # fmt: skip
+                limiter = LoginLimiter(
+                    client,
+                    keys,
+                    max_failures=MAX_FAILURES,
+                    window_s=WINDOW_S,
+                    address_max_failures=ADDRESS_MAX_FAILURES,
+                )
                 yield Served(server, env, database, limiter)
             finally:
                 database.close()
@@ -439,9 +451,16 @@ def test_sign_out_is_a_post_with_the_csrf_token(served: Served) -> None:
 
 
 ELSEWHERE = (
-    "https://evil.example/", "//evil.example/", "/\\evil.example", "/\t/evil.example", "\\\\evil.example",
-    "javascript:alert(1)", "http:/evil.example", " //evil.example", "/%0a/evil.example".replace("%0a", "\n"),
-)  # fmt: skip
+    "https://evil.example/",
+    "//evil.example/",
+    "/\\evil.example",
+    "/\t/evil.example",
+    "\\\\evil.example",
+    "javascript:alert(1)",
+    "http:/evil.example",
+    " //evil.example",
+    "/%0a/evil.example".replace("%0a", "\n"),
+)
 
 
 def test_next_cannot_lead_to_another_site(served: Served) -> None:

@@ -13,7 +13,9 @@ from tests.test_wall_incidents import by_hand, relayed_postgres  # noqa: F401 (t
 
 
 def test_a_wall_keeps_ticking_while_the_database_is_down_and_nothing_else_is_allowed(
-    make_app, relayed_postgres, city: City  # noqa: F811
+    make_app,
+    relayed_postgres,  # noqa: F811
+    city: City,
 ) -> None:
     relay, url = relayed_postgres
     app = make_app(database_url=url)

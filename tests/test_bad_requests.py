@@ -30,10 +30,22 @@ def app(db: Database, db_settings: Settings, namespace: str, make_app: Any) -> I
 
 @pytest.mark.parametrize(
     "body",
-    [b"[1,2,3]", b"null", b"1", b'"x"', b"{}", b"[" * 100_000 + b"]" * 100_000, b'{"output": [' * 5000,
-     b"\xff\xfe not utf-8", b'{"output": "a\x00b"}', b'{"output": "x", "inputs": 5}', b"not json at all",
-     b'{"output": "incidents-count.children", "outputs": {}, "inputs": [[[[[]]]]]}', b""],
-)  # fmt: skip
+    [
+        b"[1,2,3]",
+        b"null",
+        b"1",
+        b'"x"',
+        b"{}",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"output": [' * 5000,
+        b"\xff\xfe not utf-8",
+        b'{"output": "a\x00b"}',
+        b'{"output": "x", "inputs": 5}',
+        b"not json at all",
+        b'{"output": "incidents-count.children", "outputs": {}, "inputs": [[[[[]]]]]}',
+        b"",
+    ],
+)
 def test_a_body_that_is_not_a_callback_request_gets_400(
     app: Dash, db: Database, caplog: pytest.LogCaptureFixture, body: bytes
 ) -> None:
@@ -49,8 +61,12 @@ def test_a_body_that_is_not_a_callback_request_gets_400(
 
 
 def test_a_path_out_of_the_bundles_gets_404(app: Dash, caplog: pytest.LogCaptureFixture) -> None:
-    paths = ("/_dash-component-suites/../../webapp.py", "/_dash-component-suites/dash/../../../webapp.py",
-             "/_dash-component-suites/nothing/here.js", "/_dash-component-suites/%2e%2e/webapp.py")  # fmt: skip
+    paths = (
+        "/_dash-component-suites/../../webapp.py",
+        "/_dash-component-suites/dash/../../../webapp.py",
+        "/_dash-component-suites/nothing/here.js",
+        "/_dash-component-suites/%2e%2e/webapp.py",
+    )
     for client in (AppHttp(app).client, operator_http(app).client):
         for path in paths:
             response = client.get(path)

@@ -14,10 +14,31 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
     env["IOC_DATA_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--json", "--events", "3000", "--rounds", "1", "--ticks", "4",
-         "--alerts", "400", "--incidents", "300", "--managers-rounds", "1"],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--json",
+            "--events",
+            "3000",
+            "--rounds",
+            "1",
+            "--ticks",
+            "4",
+            "--alerts",
+            "400",
+            "--incidents",
+            "300",
+            "--managers-rounds",
+            "1",
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     figures = json.loads(lines[-1])

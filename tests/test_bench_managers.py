@@ -21,8 +21,11 @@ def schemas(url: str) -> set[str]:
     """The benchmark's schemas in that PostgreSQL (other tests' come and go meanwhile)."""
     engine = sqlalchemy.create_engine(sqlalchemy_url(url), poolclass=sqlalchemy.pool.NullPool)
     with engine.connect() as connection:
-        found = {row[0] for row in connection.exec_driver_sql("SELECT nspname FROM pg_namespace")
-                 if row[0].startswith("bench_")}  # fmt: skip
+        found = {
+            row[0]
+            for row in connection.exec_driver_sql("SELECT nspname FROM pg_namespace")
+            if row[0].startswith("bench_")
+        }
     engine.dispose()
     return found
 
@@ -39,18 +42,40 @@ def test_managers_bench_prints_figures_and_json_last_line(database: str, tmp_pat
         extra = ["--database-url", url]
         before = schemas(url)
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--managers", "--json", "--incidents", "400", "--managers-rounds", "1",
-         *extra],
-        cwd=repo_root, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--managers",
+            "--json",
+            "--incidents",
+            "400",
+            "--managers-rounds",
+            "1",
+            *extra,
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     figures = json.loads(lines[-1])
     assert figures["managers_incidents"] == 400 and figures["managers_audit_rows"] >= 400
     assert figures["managers_report_365d_incidents"] == 400  # the year generated falls in the default period
     assert 0 < figures["managers_report_30d_incidents"] < 400
-    for name in ("report_365d_ms", "report_30d_ms", "read_365d_ms", "http_365d_ms", "http_30d_ms",
-                 "export_30d_csv_ms", "export_30d_xlsx_ms"):  # fmt: skip
+    for name in (
+        "report_365d_ms",
+        "report_30d_ms",
+        "read_365d_ms",
+        "http_365d_ms",
+        "http_30d_ms",
+        "export_30d_csv_ms",
+        "export_30d_xlsx_ms",
+    ):
         assert figures[f"managers_{name}"] > 0, name
     assert figures["managers_http_365d_bytes"] > figures["managers_http_30d_bytes"] > 0
     assert ("PostgreSQL" if database == "postgresql" else "SQLite") in figures["managers_database"]

@@ -66,8 +66,9 @@ def served_site(root: Path, redis_url: str, **env: str) -> Iterator[Site]:
 def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """`ioc web` (one worker); no live data is needed to see the wall's frame."""
     root = tmp_path_factory.mktemp("browser-auth")
-    with served_site(root, embedded_redis.url, IOC_WEB_WORKERS="1", IOC_WALL_REFRESH_MS=str(REFRESH_MS),
-                     IOC_LANGUAGE="vi") as served:  # fmt: skip
+    with served_site(
+        root, embedded_redis.url, IOC_WEB_WORKERS="1", IOC_WALL_REFRESH_MS=str(REFRESH_MS), IOC_LANGUAGE="vi"
+    ) as served:
         yield served
 
 
@@ -144,8 +145,11 @@ def test_revoked_display_token_turns_its_open_wall_into_access_revoked(site: Sit
 
 def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
     """Whether two bounding boxes (Playwright's x, y, width, height) overlap."""
-    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and (
-        b["y"] < a["y"] + a["height"]
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and (b["y"] < a["y"] + a["height"])
     )
 
 

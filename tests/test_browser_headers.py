@@ -38,8 +38,9 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """`ioc web` (two workers) on an SQLite database of its own."""
-    with served_site(tmp_path_factory.mktemp("browser-headers"), embedded_redis.url, IOC_WEB_WORKERS="2",
-                     IOC_LANGUAGE="en") as served:  # fmt: skip
+    with served_site(
+        tmp_path_factory.mktemp("browser-headers"), embedded_redis.url, IOC_WEB_WORKERS="2", IOC_LANGUAGE="en"
+    ) as served:
         yield served
 
 
@@ -90,7 +91,7 @@ def test_pages_work_under_the_policy_without_violations(site: Site, page: Any) -
         page.goto(site.url + path)
         page.locator(f"#{ready}").wait_for()
         page.wait_for_timeout(1500)
-        assert violations(page) == [], path  # fmt: skip
+        assert violations(page) == [], path
 
 
 def sign_in(page: Any, site: Site, role: Role) -> None:

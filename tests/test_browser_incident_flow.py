@@ -64,8 +64,14 @@ def system(embedded_redis: EmbeddedRedis, tmp_path: Path) -> Iterator[System]:
     """`ioc web`, `ioc aggregator` and `ioc incidents-engine` on a namespace and an SQLite file of their own."""
     data = tmp_path / "data"
     keys = Keys(f"flow{uuid.uuid4().hex[:8]}")
-    env = server_env(data, IOC_REDIS_URL=embedded_redis.url, IOC_NAMESPACE=keys.namespace, IOC_WEB_WORKERS="1",
-                     IOC_LANGUAGE="en", IOC_INCIDENT_CONSUMER="flow-engine")  # fmt: skip
+    env = server_env(
+        data,
+        IOC_REDIS_URL=embedded_redis.url,
+        IOC_NAMESPACE=keys.namespace,
+        IOC_WEB_WORKERS="1",
+        IOC_LANGUAGE="en",
+        IOC_INCIDENT_CONSUMER="flow-engine",
+    )
     server = WebServer(env, tmp_path / "web.log")
     server.start()  # migrates the database first
     workers: list[subprocess.Popen[bytes]] = []
@@ -75,8 +81,15 @@ def system(embedded_redis: EmbeddedRedis, tmp_path: Path) -> Iterator[System]:
             log = tmp_path / f"{command}.log"
             logs.append(log)
             with log.open("wb") as out:
-                workers.append(subprocess.Popen([sys.executable, "-m", "cli", command], env=env, stdout=out,
-                                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))  # fmt: skip
+                workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "cli", command],
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                    )
+                )
         database = open_database(Settings(data_dir=data))
         try:
             yield System(server.url, database, embedded_redis.url, keys, logs)
@@ -129,9 +142,16 @@ def test_bd_ii_reading_to_closed_incident_in_the_managers_excel(system: System, 
     assert station.alarm_levels_m is not None
     level = round(station.alarm_levels_m[1] + 0.05, 2)  # above BĐ II, below BĐ III
     client = connect_url(system.redis_url)
-    client.xadd(system.keys.events("flood"), {"v": "1", "type": "flood.water_level.observed",
-                                              "ts": datetime.now(UTC).isoformat(), "sensor": station.id,
-                                              "level_m": str(level)})  # fmt: skip
+    client.xadd(
+        system.keys.events("flood"),
+        {
+            "v": "1",
+            "type": "flood.water_level.observed",
+            "ts": datetime.now(UTC).isoformat(),
+            "sensor": station.id,
+            "level_m": str(level),
+        },
+    )
     client.close()
     deadline = time.monotonic() + 30
     while not (found := list_incidents(system.database)):
@@ -187,6 +207,5 @@ def test_bd_ii_reading_to_closed_incident_in_the_managers_excel(system: System, 
     assert exported["place"] == station.id
     audit_sheet = [list(r) for r in book["audit"].iter_rows(values_only=True)]
     actions = [dict(zip(audit_sheet[0], r, strict=False))["action"] for r in audit_sheet[1:]]  # empty cells trimmed
-    for action in ("incident.open", "incident.acknowledge", "incident.dispatch", "incident.resolve",
-                   "incident.close"):  # fmt: skip
+    for action in ("incident.open", "incident.acknowledge", "incident.dispatch", "incident.resolve", "incident.close"):
         assert action in actions, actions

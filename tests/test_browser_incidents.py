@@ -34,8 +34,13 @@ pytestmark = [
 def site(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Database]]:
     """`ioc web` (one worker) on an SQLite database of its own, and that database."""
     root = tmp_path_factory.mktemp("browser-incidents")
-    env = server_env(root / "data", IOC_REDIS_URL=embedded_redis.url, IOC_NAMESPACE=f"bi{uuid.uuid4().hex[:8]}",
-                     IOC_WEB_WORKERS="1", IOC_LANGUAGE="en")  # fmt: skip
+    env = server_env(
+        root / "data",
+        IOC_REDIS_URL=embedded_redis.url,
+        IOC_NAMESPACE=f"bi{uuid.uuid4().hex[:8]}",
+        IOC_WEB_WORKERS="1",
+        IOC_LANGUAGE="en",
+    )
     server = WebServer(env, root / "web.log")
     server.start()
     try:
@@ -55,8 +60,9 @@ def browser(tmp_path: Path) -> Iterator[Any]:
         yield page
 
 
-def test_an_operator_acknowledges_an_incident_and_the_timeline_shows_it(site: tuple[str, Database],
-                                                                       browser: Any) -> None:  # fmt: skip
+def test_an_operator_acknowledges_an_incident_and_the_timeline_shows_it(
+    site: tuple[str, Database], browser: Any
+) -> None:
     url, database = site
     page = browser
     operator = new_account(database, Role.OPERATOR)
@@ -68,10 +74,17 @@ def test_an_operator_acknowledges_an_incident_and_the_timeline_shows_it(site: tu
     city = load_city()
     camera = city.sensors_of("traffic_camera")[0]
     made = lifecycle.open_by_hand(
-        database, city=city, limits=Limits.of(Settings()), actor="dispatcher", role=Role.OPERATOR,
-        incident_type="traffic_accident", lat=camera.lat, lon=camera.lon, description="two cars at the junction",
+        database,
+        city=city,
+        limits=Limits.of(Settings()),
+        actor="dispatcher",
+        role=Role.OPERATOR,
+        incident_type="traffic_accident",
+        lat=camera.lat,
+        lon=camera.lon,
+        description="two cars at the junction",
         severity="critical",
-    )  # fmt: skip
+    )
     row = page.locator(f'.ag-center-cols-container .ag-row[row-id="{made.id}"]')
     row.wait_for(timeout=10_000)  # the poll (3 s) brings it in without a reload
     assert "Traffic accident" in (row.text_content() or "") and "Critical" in (row.text_content() or "")

@@ -35,9 +35,15 @@ from tests.webserver import WebServer, server_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 REFRESH_MS = 1000
 TIMEOUT_MS = 30_000
 
@@ -49,13 +55,17 @@ def chromium(profile: Path, width: int, height: int) -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
             viewport={"width": width, "height": height},
-        )  # fmt: skip
+        )
         try:
             yield context
         finally:
             context.close()
+
 
 @contextmanager
 def local_page(profile: Path, width: int, height: int, timeout_ms: int) -> Iterator[Any]:
@@ -120,10 +130,12 @@ def feed(embedded_redis: EmbeddedRedis, city: City) -> Iterator[Feed]:
     feed.threads = [
         threading.Thread(target=agg.run_forever, args=(feed.agg_stop,), daemon=True),
         threading.Thread(
-            target=run_simulation, args=(client, feed.keys, city, "normal-day"),
-            kwargs={"seed": 5, "speed": 600, "start": start, "stop": feed.sim_stop}, daemon=True,
+            target=run_simulation,
+            args=(client, feed.keys, city, "normal-day"),
+            kwargs={"seed": 5, "speed": 600, "start": start, "stop": feed.sim_stop},
+            daemon=True,
         ),
-    ]  # fmt: skip
+    ]
     for thread in feed.threads:
         thread.start()
     yield feed
@@ -155,9 +167,13 @@ def web(embedded_redis: EmbeddedRedis, feed: Feed, tmp_path: Path) -> Iterator[W
     display token and an operator account."""
     data = tmp_path / "data"
     env = server_env(
-        data, IOC_REDIS_URL=embedded_redis.url, IOC_NAMESPACE=feed.keys.namespace, IOC_WEB_WORKERS="1",
-        IOC_WALL_REFRESH_MS=str(REFRESH_MS), IOC_LANGUAGE="vi",
-    )  # fmt: skip
+        data,
+        IOC_REDIS_URL=embedded_redis.url,
+        IOC_NAMESPACE=feed.keys.namespace,
+        IOC_WEB_WORKERS="1",
+        IOC_WALL_REFRESH_MS=str(REFRESH_MS),
+        IOC_LANGUAGE="vi",
+    )
     server = WebServer(env, tmp_path / "web.log")
     server.start()  # migrates the database
     try:
@@ -182,9 +198,7 @@ def test_wall_lives_in_a_browser(web: Web, feed: Feed, embedded_redis, city: Cit
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         # Nothing leaves the machine: map tiles or anything else off the app's origin is refused.
-        page.route(
-            "**/*", lambda route: route.continue_() if route.request.url.startswith(web.url) else route.abort()
-        )
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(web.url) else route.abort())
         page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
         # A tick still in flight when the page navigates is cancelled (net::ERR_ABORTED): not a failure of the app.
         page.on(
@@ -220,8 +234,9 @@ def test_wall_lives_in_a_browser(web: Web, feed: Feed, embedded_redis, city: Cit
         clock = settled_clock(client, feed.keys, city)  # a reading older than the last one would be ignored
         station = city.sensors["wl-tam-ky"]
         at = datetime.fromtimestamp(clock + 60, ZoneInfo(city.timezone))
-        fields = encode_event(FloodWaterLevelObserved(
-            v=1, type="flood.water_level.observed", ts=at, sensor=station.id, level_m=2.95))  # fmt: skip
+        fields = encode_event(
+            FloodWaterLevelObserved(v=1, type="flood.water_level.observed", ts=at, sensor=station.id, level_m=2.95)
+        )
         write_events(client, feed.keys, [SimEvent(at.timestamp(), "flood", fields)], 10_000)
         client.close()
         banner = page.locator(".wall-banner--critical")

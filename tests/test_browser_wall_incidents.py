@@ -32,12 +32,29 @@ def test_incidents_panel_on_the_wall(web: Web, city: City, repo_root: Path, tmp_
     database = open_database(Settings(data_dir=tmp_path / "data"))  # the served app's own SQLite file
     limits = Limits.of(Settings())
     try:
-        fire = open_by_hand(database, city=city, limits=limits, actor="op", role=Role.OPERATOR, incident_type="fire",
-                            lat=city.center[0], lon=city.center[1], description="smoke",
-                            severity="critical")  # fmt: skip
-        tree = open_by_hand(database, city=city, limits=limits, actor="op", role=Role.OPERATOR,
-                            incident_type="fallen_tree", lat=15.575, lon=108.47,
-                            description="tree on the road")  # fmt: skip
+        fire = open_by_hand(
+            database,
+            city=city,
+            limits=limits,
+            actor="op",
+            role=Role.OPERATOR,
+            incident_type="fire",
+            lat=city.center[0],
+            lon=city.center[1],
+            description="smoke",
+            severity="critical",
+        )
+        tree = open_by_hand(
+            database,
+            city=city,
+            limits=limits,
+            actor="op",
+            role=Role.OPERATOR,
+            incident_type="fallen_tree",
+            lat=15.575,
+            lon=108.47,
+            description="tree on the road",
+        )
         with database.transaction() as session:  # missed its time to acknowledge, opened 40 minutes ago
             row = session.get(IncidentRow, tree.id)
             assert row is not None

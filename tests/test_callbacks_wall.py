@@ -68,8 +68,9 @@ def sim_events(city: City, minutes_from: int, minutes_to: int) -> list[SimEvent]
 
 def water(station: str, at: datetime, metres: float) -> SimEvent:
     """A water level reading as a producer sends it."""
-    fields = encode_event(FloodWaterLevelObserved(
-        v=1, type="flood.water_level.observed", ts=at, sensor=station, level_m=metres))  # fmt: skip
+    fields = encode_event(
+        FloodWaterLevelObserved(v=1, type="flood.water_level.observed", ts=at, sensor=station, level_m=metres)
+    )
     return SimEvent(at.timestamp(), "flood", fields)
 
 
@@ -158,15 +159,32 @@ def test_alerts_list_shows_every_active_alert_the_kpi_counts(r, keys, city, aggr
     at = START + timedelta(minutes=1)
     camera = city.sensors_of("traffic_camera")[0]
     segment = camera.segments[0]
-    speed = encode_event(TrafficSpeedObserved(
-        v=1, type="traffic.speed.observed", ts=at, sensor=camera.id, segment=segment, speed_kmh=6.0, vehicles=30,
-        interval_s=60))  # fmt: skip
-    fault = encode_event(DeviceStatusChanged(
-        v=1, type="device.status.changed", ts=at, sensor="spd-01", status="fault", detail="lens"))  # fmt: skip
-    send(r, keys, city, [
-        water("wl-an-son", at, 2.7), water("wl-tam-ky", at + timedelta(minutes=1), 2.95),
-        SimEvent(at.timestamp(), "traffic", speed), SimEvent(at.timestamp(), "device", fault),
-    ])  # fmt: skip
+    speed = encode_event(
+        TrafficSpeedObserved(
+            v=1,
+            type="traffic.speed.observed",
+            ts=at,
+            sensor=camera.id,
+            segment=segment,
+            speed_kmh=6.0,
+            vehicles=30,
+            interval_s=60,
+        )
+    )
+    fault = encode_event(
+        DeviceStatusChanged(v=1, type="device.status.changed", ts=at, sensor="spd-01", status="fault", detail="lens")
+    )
+    send(
+        r,
+        keys,
+        city,
+        [
+            water("wl-an-son", at, 2.7),
+            water("wl-tam-ky", at + timedelta(minutes=1), 2.95),
+            SimEvent(at.timestamp(), "traffic", speed),
+            SimEvent(at.timestamp(), "device", fault),
+        ],
+    )
     snapshot = read_wall_snapshot(r, keys, city, stale_after_s=STALE_AFTER_S)
     found = {(a.kind, a.place, a.new) for a in snapshot.active_alerts}
     assert {
@@ -221,8 +239,12 @@ def test_tick_over_http_stays_small(r, keys, city, aggregator, redis_url, make_a
         sizes.append(reply.size)
         if step == 0:
             assert page.props[(ids.CLIENT, "data")]["v"]  # the store the browser keeps, sent back next time
-            assert len(page.props[(json.dumps({"kpi": "speed", "type": ids.KPI_VALUE}, separators=(",", ":")),
-                                   "children")]) > 1  # fmt: skip
+            assert (
+                len(
+                    page.props[(json.dumps({"kpi": "speed", "type": ids.KPI_VALUE}, separators=(",", ":")), "children")]
+                )
+                > 1
+            )
     assert max(sizes) < TICK_BUDGET_BYTES, sizes  # even the first tick, which fills the page
     assert max(sizes[1:]) < TICK_BUDGET_BYTES / 2, sizes
 

@@ -32,8 +32,16 @@ CITY_FILES = tuple(
     f"ioc/cities/tam_ky/{name}" for name in ("city.json", "roads.geojson", "sensors.json", "basemap.geojson")
 )
 SUBCOMMANDS = (
-    "run", "aggregator", "incidents-engine", "simulate", "scenarios", "web", "redis", "redis-stop", "settings",
-)  # fmt: skip
+    "run",
+    "aggregator",
+    "incidents-engine",
+    "simulate",
+    "scenarios",
+    "web",
+    "redis",
+    "redis-stop",
+    "settings",
+)
 
 
 def require(*paths: str) -> None:
@@ -420,8 +428,12 @@ def test_a_reader_closing_the_pipe_early_ends_quietly(data_dir: Path) -> None:
     # Far more lines than a pipe holds, so the writer surely meets the closed pipe mid-run (`... | head -n 3`).
     producer = subprocess.Popen(
         [sys.executable, "-m", "cli", "simulate", "normal-day", "--dry-run", "--limit", "100000", "--seed", "7"],
-        env=cli_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
-    )  # fmt: skip
+        env=cli_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     assert producer.stdout is not None and producer.stderr is not None
     head = subprocess.run(["head", "-n", "3"], stdin=producer.stdout, capture_output=True, text=True, timeout=60)
     producer.stdout.close()  # head holds the only reading end now; it closes it when it exits
@@ -436,8 +448,12 @@ def test_a_pipe_closed_before_the_first_line_ends_quietly(data_dir: Path) -> Non
     # A few lines stay in Python's buffer until the final flush: that flush must not fail either.
     producer = subprocess.Popen(
         [sys.executable, "-m", "cli", "simulate", "normal-day", "--dry-run", "--limit", "3", "--seed", "7"],
-        env=cli_env(data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
-    )  # fmt: skip
+        env=cli_env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     assert producer.stdout is not None and producer.stderr is not None
     producer.stdout.close()
     stderr = producer.stderr.read().decode()

@@ -25,9 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 def ioc(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """Run `python -m cli ARGS` in `cwd` and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "cli", *args],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -40,11 +45,15 @@ def env(db_env: dict[str, str]) -> dict[str, str]:
 def made(db: Database, city: City) -> list[int]:
     """Three incidents: one closed on 10 March 2026, one acknowledged on 12 March, one new on 1 February."""
     sensor = next(iter(city.sensors))
-    return make(db, city, [
-        Made("flood", sensor, "critical", local(10, 8, 15), 2, 30, status="closed"),
-        Made("congestion", sensor, "warning", local(12, 23, 30), 10, status="acknowledged"),
-        Made("fire", sensor, "info", local(1, 9, 0, month=2)),
-    ])  # fmt: skip
+    return make(
+        db,
+        city,
+        [
+            Made("flood", sensor, "critical", local(10, 8, 15), 2, 30, status="closed"),
+            Made("congestion", sensor, "warning", local(12, 23, 30), 10, status="acknowledged"),
+            Made("fire", sensor, "info", local(1, 9, 0, month=2)),
+        ],
+    )
 
 
 def test_list_as_json_and_as_a_table(env: dict[str, str], made: list[int], city: City) -> None:
@@ -53,8 +62,12 @@ def test_list_as_json_and_as_a_table(env: dict[str, str], made: list[int], city:
     first = listed[-1]
     sensor = next(iter(city.sensors.values()))
     assert (first["type"], first["place"], first["place_name"], first["severity"], first["status"]) == (
-        "flood", sensor.id, sensor.name, "critical", "closed"
-    )  # fmt: skip
+        "flood",
+        sensor.id,
+        sensor.name,
+        "critical",
+        "closed",
+    )
     assert first["opened_at"] == "2026-03-10T01:15:00+00:00"  # 08:15 in Tam Kỳ, written as UTC
     assert first["acknowledged_at"] == "2026-03-10T01:17:00+00:00"
     assert first["resolved_at"] == "2026-03-10T01:45:00+00:00"
@@ -67,12 +80,14 @@ def test_list_as_json_and_as_a_table(env: dict[str, str], made: list[int], city:
     assert "no incidents in status dispatched" in ok(ioc("incidents", "list", "--status", "dispatched", env=env))
 
 
-def test_export_writes_a_file_in_the_current_folder(env: dict[str, str], made: list[int], tmp_path: Path,
-                                                    db: Database) -> None:  # fmt: skip
+def test_export_writes_a_file_in_the_current_folder(
+    env: dict[str, str], made: list[int], tmp_path: Path, db: Database
+) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
-    name = first = ok(ioc("incidents", "export", "--format", "csv", "--since", "2026-03-01", env=env,
-                          cwd=folder)).strip()  # fmt: skip
+    name = first = ok(
+        ioc("incidents", "export", "--format", "csv", "--since", "2026-03-01", env=env, cwd=folder)
+    ).strip()
     assert name.startswith("incidents-") and name.endswith(".zip") and (folder / name).is_file()
     with zipfile.ZipFile(folder / name) as archive:
         incidents = pd.read_csv(io.BytesIO(archive.read("incidents.csv")), encoding="utf-8-sig")
@@ -94,8 +109,9 @@ def test_export_writes_a_file_in_the_current_folder(env: dict[str, str], made: l
 def test_bad_input_exits_2_and_an_unreachable_database_1(env: dict[str, str], tmp_path: Path) -> None:
     refused(ioc("incidents", "list", "--status", "lost", env=env), 2, "unknown status 'lost'")
     refused(ioc("incidents", "export", "--format", "pdf", env=env, cwd=tmp_path), 2, "invalid choice")
-    refused(ioc("incidents", "export", "--format", "csv", "--since", "yesterday", env=env, cwd=tmp_path), 2,
-            "not a date")  # fmt: skip
+    refused(
+        ioc("incidents", "export", "--format", "csv", "--since", "yesterday", env=env, cwd=tmp_path), 2, "not a date"
+    )
     refused(ioc("incidents", env=env), 2, "required")
     down = env | {"IOC_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}
     refused(ioc("incidents", "list", env=down), 1, "cannot reach the database")

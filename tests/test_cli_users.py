@@ -44,9 +44,14 @@ def clean_env(values: dict[str, str]) -> dict[str, str]:
 def ioc(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run `python -m cli ARGS` with `stdin` (not a terminal) and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", "cli", *args], env=env, cwd=ROOT, input=stdin if stdin is not None else "",
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "cli", *args],
+        env=env,
+        cwd=ROOT,
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -114,8 +119,10 @@ def test_users_end_to_end(migrated: dict[str, str], db_settings: Settings, limit
     assert "password" not in json.dumps(listed)
     table = ok(ioc("users", "list", env=env)).splitlines()
     assert table[0].split() == ["USER", "ROLE", "STATUS", "VERSION", "UPDATED"] and table[1].split()[:3] == [
-        "Ana", "operator", "enabled"
-    ]  # fmt: skip
+        "Ana",
+        "operator",
+        "enabled",
+    ]
 
     assert isinstance(login(db_settings, limiter, "ana", PASSWORD), Account)
     ok(ioc("users", "disable", "ana", env=env))

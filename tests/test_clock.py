@@ -55,8 +55,13 @@ def test_a_simulated_clock_moves_the_accepted_window_and_scales_the_tolerance() 
 def test_stored_declarations_are_trusted_only_when_whole() -> None:
     declared = Timebase(sim=1000.0, real=2000.0, speed=60.0, source="s")
     assert decode_timebase(declared.encode()) == declared
-    for damaged in ({"sim": "x", "real": "1", "speed": "1"}, {"sim": "1", "real": "1", "speed": "0"},
-                    {"sim": "nan", "real": "1", "speed": "1"}, {"real": "1"}, {}):  # fmt: skip
+    for damaged in (
+        {"sim": "x", "real": "1", "speed": "1"},
+        {"sim": "1", "real": "1", "speed": "0"},
+        {"sim": "nan", "real": "1", "speed": "1"},
+        {"real": "1"},
+        {},
+    ):
         assert decode_timebase(damaged) == REAL_TIME
 
 
@@ -64,7 +69,12 @@ def test_receive_time_is_never_later_than_now() -> None:
     assert receive_time("1796083200000-0", NOW + 1) == NOW
     assert receive_time("99999999999999-5", NOW) == NOW  # a producer chose a future id
     assert [span(s) for s in (40, 720, 5 * 3600, 3 * 86_400, 72 * 365.25 * 86_400)] == [
-        "40 s", "12 min", "5 h", "3 days", "72 years"]  # fmt: skip
+        "40 s",
+        "12 min",
+        "5 h",
+        "3 days",
+        "72 years",
+    ]
 
 
 def test_the_simulator_declares_its_clock_and_a_restart_continues_it(r: redis.Redis, keys: Keys, city: City) -> None:
@@ -79,9 +89,7 @@ def test_the_simulator_declares_its_clock_and_a_restart_continues_it(r: redis.Re
     assert again.sim is not None and start.timestamp() + 600 <= again.sim < start.timestamp() + 3 * 3600
 
 
-def test_ioc_clock_shows_and_clears_the_declaration(
-    tmp_path: Path, redis_url: str, r: redis.Redis, keys: Keys
-) -> None:
+def test_ioc_clock_shows_and_clears_the_declaration(tmp_path: Path, redis_url: str, r: redis.Redis, keys: Keys) -> None:
     env = cli_env(tmp_path, IOC_REDIS_URL=redis_url, IOC_NAMESPACE=keys.namespace)
     shown = ioc("clock", "--json", env=env)
     assert shown.returncode == 0, shown.stderr

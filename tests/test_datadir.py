@@ -78,8 +78,16 @@ def test_the_ioc_command_makes_a_private_data_folder(tmp_path: Path) -> None:
     data = tmp_path / "nested" / "var"
     env = {**os.environ, "IOC_DATA_DIR": str(data)}
     env.pop("IOC_DATABASE_URL", None)
-    result = subprocess.run([sys.executable, "-m", "cli", "db", "upgrade"], env=env, cwd=ROOT, text=True,
-                            capture_output=True, timeout=60, umask=0o022, check=False)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "db", "upgrade"],
+        env=env,
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        umask=0o022,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert (data / SQLITE_FILE).exists()
     assert open_modes(tmp_path / "nested") == {}  # the missing parent was made by us, private too

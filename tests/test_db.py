@@ -123,8 +123,10 @@ def test_sqlite_file_settings(tmp_path: Path) -> None:
         assert database.embedded
         assert Path(str(database.url.database)) == (tmp_path / "new" / "folder" / "ioc.sqlite3").resolve()
         with database.engine.connect() as connection:
-            pragma = {name: connection.exec_driver_sql(f"PRAGMA {name}").scalar() for name in
-                      ("journal_mode", "foreign_keys", "busy_timeout")}  # fmt: skip
+            pragma = {
+                name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout")
+            }
         assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10_000}
     finally:
         database.close()
@@ -181,10 +183,17 @@ def test_concurrent_upgrades_leave_one_schema(db_env: dict[str, str], db_setting
     """Web hosts starting together: each process migrates, one does the work, none fails."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")} | db_env
     runs = [
-        subprocess.Popen([sys.executable, "-c", UPGRADE], env=env, cwd=ROOT, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADE],
+            env=env,
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
         for _ in range(3)
-    ]  # fmt: skip
+    ]
     outputs = [run.communicate(timeout=60) for run in runs]
     assert [run.returncode for run in runs] == [0, 0, 0], outputs
     database = open_database(db_settings)

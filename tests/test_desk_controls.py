@@ -23,10 +23,12 @@ from tests.test_layouts_wall import walk
 def pages(city: City, lang: str) -> dict[str, Any]:
     """Each desk page's layout, empty of data, in `lang`."""
     return {
-        "incidents": incidents_layout(city, rows=[], marker="", limit=500, units=("police-113",), lang=lang,
-                                      tile_url=""),
-        "managers": managers_layout(lang=lang, types=("flood",), wards={"tam-ky": "Tam Kỳ"},
-                                    severities=("critical",), today=date(2026, 12, 1)),
+        "incidents": incidents_layout(
+            city, rows=[], marker="", limit=500, units=("police-113",), lang=lang, tile_url=""
+        ),
+        "managers": managers_layout(
+            lang=lang, types=("flood",), wards={"tam-ky": "Tam Kỳ"}, severities=("critical",), today=date(2026, 12, 1)
+        ),
         "admin": admin_layout(AdminData(), me=None, lang=lang, tz=city.timezone),
     }
 

@@ -46,8 +46,17 @@ def test_a_value_of_the_wrong_type_or_an_unknown_word_reads_as_absent() -> None:
 
 
 def test_alerts_read_back_and_unknown_severities_fall_back() -> None:
-    alert = Alert(kind="flood.level.changed", ts=12.5, place="wl-01", old="1", new="3", severity="critical",
-                  lat=15.5, lon=108.4, level=3)  # fmt: skip
+    alert = Alert(
+        kind="flood.level.changed",
+        ts=12.5,
+        place="wl-01",
+        old="1",
+        new="3",
+        severity="critical",
+        lat=15.5,
+        lon=108.4,
+        level=3,
+    )
     assert decode_active(encode_active(alert)) == Alert(**{**alert.__dict__, "old": ""})
     assert decode_stream_alert(alert.stream_fields()) == Alert(**{**alert.__dict__, "level": None})
     odd = decode_stream_alert({**alert.stream_fields(), "severity": "apocalyptic"})
@@ -56,10 +65,16 @@ def test_alerts_read_back_and_unknown_severities_fall_back() -> None:
     assert odd is not None and (odd.severity, odd.new, odd.place) == ("warning", "fault", "")
 
 
-_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(max_size=8), st.sampled_from(["slow", "unknown", "online", "none", "light"]),
-                    st.lists(st.integers(-9, 9), max_size=2),
-                    st.dictionaries(st.text(max_size=3), st.floats(0, 9), max_size=2))  # fmt: skip
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.sampled_from(["slow", "unknown", "online", "none", "light"]),
+    st.lists(st.integers(-9, 9), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.floats(0, 9), max_size=2),
+)
 
 
 @st.composite
@@ -76,8 +91,13 @@ def _stored(draw: st.DrawFn, name: str) -> str:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(list(EXAMPLES)).flatmap(lambda name: st.tuples(
-    st.just(name), st.dictionaries(st.text(min_size=1, max_size=4), _stored(name), max_size=6))))  # fmt: skip
+@given(
+    st.sampled_from(list(EXAMPLES)).flatmap(
+        lambda name: st.tuples(
+            st.just(name), st.dictionaries(st.text(min_size=1, max_size=4), _stored(name), max_size=6)
+        )
+    )
+)
 def test_a_whole_hash_decodes_as_each_document_does(case: tuple[str, dict[str, str]]) -> None:
     name, pairs = case
     one_by_one = {item: doc for item, raw in pairs.items() if (doc := DECODERS[name](raw)) is not None}

@@ -71,8 +71,9 @@ def test_parse_rejects_with_a_reason_naming_the_problem(change: dict[str, str | 
 def test_encode_then_parse_round_trips_every_type() -> None:
     at = datetime(2026, 11, 22, 7, 30, 15, tzinfo=ICT)
     level = FloodWaterLevelObserved(v=1, type="flood.water_level.observed", ts=at, sensor="wl-tam-ky", level_m=1.734)
-    status = DeviceStatusChanged(v=1, type="device.status.changed", ts=at, sensor="cam-02", status="fault",
-                                 detail="lens fogged")  # fmt: skip
+    status = DeviceStatusChanged(
+        v=1, type="device.status.changed", ts=at, sensor="cam-02", status="fault", detail="lens fogged"
+    )
     for event in (level, status, parse_event(SPEED)):
         fields = encode_event(event)
         assert all(isinstance(v, str) for v in fields.values())
@@ -91,23 +92,92 @@ def test_encoded_timestamp_keeps_the_offset() -> None:
 
 VALID = [
     SPEED,
-    {"v": "1", "type": "traffic.violation.detected", "ts": "2026-11-22T07:30:00.250+07:00", "sensor": "scam-01",
-     "segment": "seg-hv-01", "speed_kmh": "71.5", "limit_kmh": "50", "vehicle_class": "motorbike"},
-    {"v": "1", "type": "flood.water_level.observed", "ts": "2026-11-22T00:30:00Z", "sensor": "wl-tam-ky",
-     "level_m": "1.72"},
-    {"v": "1", "type": "flood.rain.observed", "ts": "1795381200", "sensor": "rg-01", "rain_mm": "3.5",
-     "interval_s": "600"},
-    {"v": "1", "type": "wifi.usage.observed", "ts": "2026-11-22T07:30:00+07:00", "sensor": "wifi-01",
-     "clients": "31", "mbps": "12.25"},
-    {"v": "1", "type": "device.status.changed", "ts": "2026-11-22T07:30:00+07:00", "sensor": "cam-02",
-     "status": "offline"},
-]  # fmt: skip
+    {
+        "v": "1",
+        "type": "traffic.violation.detected",
+        "ts": "2026-11-22T07:30:00.250+07:00",
+        "sensor": "scam-01",
+        "segment": "seg-hv-01",
+        "speed_kmh": "71.5",
+        "limit_kmh": "50",
+        "vehicle_class": "motorbike",
+    },
+    {
+        "v": "1",
+        "type": "flood.water_level.observed",
+        "ts": "2026-11-22T00:30:00Z",
+        "sensor": "wl-tam-ky",
+        "level_m": "1.72",
+    },
+    {
+        "v": "1",
+        "type": "flood.rain.observed",
+        "ts": "1795381200",
+        "sensor": "rg-01",
+        "rain_mm": "3.5",
+        "interval_s": "600",
+    },
+    {
+        "v": "1",
+        "type": "wifi.usage.observed",
+        "ts": "2026-11-22T07:30:00+07:00",
+        "sensor": "wifi-01",
+        "clients": "31",
+        "mbps": "12.25",
+    },
+    {
+        "v": "1",
+        "type": "device.status.changed",
+        "ts": "2026-11-22T07:30:00+07:00",
+        "sensor": "cam-02",
+        "status": "offline",
+    },
+]
 # Text a sensor integrator might send by mistake, or that sits at the edge of a rule.
-ODD_TEXT = ["", " ", "0", "-0", "-1", "1e3", "nan", "inf", " 12 ", "12.", ".5", "007", "+5", "1_0", "2.5", "250",
-            "250.0001", "100000", "100001", "3600", "3601", "٣", "cam 01", "cam-01\n", "x" * 65, "x" * 201,
-            "online", "fault", "Online", "motorbike", "tank", "1", "2", "2026-11-22T07:30:00", "2026-02-30T07:30:00Z",
-            "2026-11-22T24:00:00+07:00", "2026-11-22T07:30:00+24:00", "2026-11-22 07:30:00+07:00", "yesterday",
-            "2026-11-22T07:30:00.1234567+07:00", "traffic.speed.observed", "wifi.usage.observed"]  # fmt: skip
+ODD_TEXT = [
+    "",
+    " ",
+    "0",
+    "-0",
+    "-1",
+    "1e3",
+    "nan",
+    "inf",
+    " 12 ",
+    "12.",
+    ".5",
+    "007",
+    "+5",
+    "1_0",
+    "2.5",
+    "250",
+    "250.0001",
+    "100000",
+    "100001",
+    "3600",
+    "3601",
+    "٣",
+    "cam 01",
+    "cam-01\n",
+    "x" * 65,
+    "x" * 201,
+    "online",
+    "fault",
+    "Online",
+    "motorbike",
+    "tank",
+    "1",
+    "2",
+    "2026-11-22T07:30:00",
+    "2026-02-30T07:30:00Z",
+    "2026-11-22T24:00:00+07:00",
+    "2026-11-22T07:30:00+24:00",
+    "2026-11-22 07:30:00+07:00",
+    "yesterday",
+    "2026-11-22T07:30:00.1234567+07:00",
+    "traffic.speed.observed",
+    "wifi.usage.observed",
+]
 
 
 def _outcome(decode: Any, fields: dict[str, str]) -> Any:
@@ -121,12 +191,31 @@ def _outcome(decode: Any, fields: dict[str, str]) -> Any:
 @given(
     base=st.sampled_from(VALID),
     changes=st.dictionaries(
-        st.sampled_from(["v", "type", "ts", "sensor", "segment", "speed_kmh", "vehicles", "interval_s", "limit_kmh",
-                         "vehicle_class", "level_m", "rain_mm", "clients", "mbps", "status", "detail", "colour"]),
+        st.sampled_from(
+            [
+                "v",
+                "type",
+                "ts",
+                "sensor",
+                "segment",
+                "speed_kmh",
+                "vehicles",
+                "interval_s",
+                "limit_kmh",
+                "vehicle_class",
+                "level_m",
+                "rain_mm",
+                "clients",
+                "mbps",
+                "status",
+                "detail",
+                "colour",
+            ]
+        ),
         st.one_of(st.sampled_from(ODD_TEXT), st.text(max_size=12), st.none()),
         max_size=3,
     ),
-)  # fmt: skip
+)
 def test_decode_event_accepts_and_rejects_as_the_models_do(base: dict[str, str], changes: dict[str, Any]) -> None:
     fields = {**base, **{k: v for k, v in changes.items() if v is not None}}
     for name in [k for k, v in changes.items() if v is None]:
@@ -144,7 +233,13 @@ def test_decoded_reading_has_plain_values_and_the_event_time() -> None:
     assert reading.type == "traffic.speed.observed" and reading.sensor == "cam-01"
     assert reading.at == datetime(2026, 11, 22, 0, 30, tzinfo=UTC).timestamp()
     assert reading.values["speed_kmh"] == 23.5 and reading.values["vehicles"] == 41
-    assert reading.document() == {"type": "traffic.speed.observed", "segment": "seg-pct-01", "speed_kmh": 23.5,
-                                  "vehicles": 41, "interval_s": 60, "ts": reading.at}  # fmt: skip
+    assert reading.document() == {
+        "type": "traffic.speed.observed",
+        "segment": "seg-pct-01",
+        "speed_kmh": 23.5,
+        "vehicles": 41,
+        "interval_s": 60,
+        "ts": reading.at,
+    }
     status = decode_event(VALID[-1])
     assert status.values["detail"] == ""  # the model's default, as parse_event gives it

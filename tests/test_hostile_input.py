@@ -304,11 +304,28 @@ def test_every_callback_stores_only_valid_texts_when_hostile_values_mix_with_goo
     opened = report(db, city)
     http = signed_in_as(app, who)
     sensor = next(iter(city.sensors.values()))
-    good = st.sampled_from([
-        None, 1, 2, "ok words", "en", "warning", "fire", "7d", [], ["critical"], "police-113", "operator",
-        {"id": opened.id, "version": opened.version}, [{"id": opened.id}], {"lat": sensor.lat, "lon": sensor.lon},
-        {"latlng": {"lat": sensor.lat, "lng": sensor.lon}}, "2026-01-05", "wall-7",
-    ])  # fmt: skip
+    good = st.sampled_from(
+        [
+            None,
+            1,
+            2,
+            "ok words",
+            "en",
+            "warning",
+            "fire",
+            "7d",
+            [],
+            ["critical"],
+            "police-113",
+            "operator",
+            {"id": opened.id, "version": opened.version},
+            [{"id": opened.id}],
+            {"lat": sensor.lat, "lon": sensor.lon},
+            {"latlng": {"lat": sensor.lat, "lng": sensor.lon}},
+            "2026-01-05",
+            "wall-7",
+        ]
+    )
     post_all(app, http, who, st.one_of(good, HOSTILE), examples=60)
     with db.read() as session:
         audits = session.execute(sa.select(AuditRow.actor, AuditRow.object_id, AuditRow.before, AuditRow.after)).all()
@@ -336,12 +353,23 @@ def test_the_cli_refuses_names_and_passwords_that_break_the_rule(db: Database, d
 
 @pytest.mark.parametrize(
     ("detail", "reason"),
-    [("lens\x07", "a control character \\(U\\+0007\\)"), ("a\u202eb", "bidirectional"), ("a\x00b", "NUL"),
-     ("a\ufffeb", "noncharacter"), ("two\nlines", "control character")],
-)  # fmt: skip
+    [
+        ("lens\x07", "a control character \\(U\\+0007\\)"),
+        ("a\u202eb", "bidirectional"),
+        ("a\x00b", "NUL"),
+        ("a\ufffeb", "noncharacter"),
+        ("two\nlines", "control character"),
+    ],
+)
 def test_an_event_text_that_breaks_the_rule_is_refused_with_the_reason(detail: str, reason: str) -> None:
-    fields = {"v": "1", "type": "device.status.changed", "ts": "2026-01-05T08:30:00+07:00", "sensor": "cam-07",
-              "status": "fault", "detail": detail}  # fmt: skip
+    fields = {
+        "v": "1",
+        "type": "device.status.changed",
+        "ts": "2026-01-05T08:30:00+07:00",
+        "sensor": "cam-07",
+        "status": "fault",
+        "detail": detail,
+    }
     for parse in (parse_event, decode_event):
         with pytest.raises(InvalidEvent, match=f"detail.*{reason}"):
             parse(fields)

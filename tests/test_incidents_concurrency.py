@@ -29,21 +29,24 @@ pytestmark = pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
 
 
 @pytest.fixture
-def engines(r: redis.Redis, db: Database, keys: Keys, city: City, db_settings: Settings) -> Iterator[
-    list[IncidentEngine]
-]:  # fmt: skip
+def engines(
+    r: redis.Redis, db: Database, keys: Keys, city: City, db_settings: Settings
+) -> Iterator[list[IncidentEngine]]:
     """ENGINES engines on the Redis and database under test, each with a database handle (a connection) of its own."""
     handles = [Database(db.url, embedded=db.embedded) for _ in range(ENGINES)]
-    made = [IncidentEngine(r, handle, keys, city, rules=RULES, limits=Limits.of(db_settings), consumer=f"e{i}")
-            for i, handle in enumerate(handles)]  # fmt: skip
+    made = [
+        IncidentEngine(r, handle, keys, city, rules=RULES, limits=Limits.of(db_settings), consumer=f"e{i}")
+        for i, handle in enumerate(handles)
+    ]
     made[0].setup()
     yield made
     for handle in handles:
         handle.close()
 
 
-def entry(r: redis.Redis, keys: Keys, domain: Domain, kind: AlertKind, place: str, new: str, ts: float
-          ) -> tuple[str, dict[str, str]]:  # fmt: skip
+def entry(
+    r: redis.Redis, keys: Keys, domain: Domain, kind: AlertKind, place: str, new: str, ts: float
+) -> tuple[str, dict[str, str]]:
     """An alert appended as the aggregator would, as an engine reads it: (entry id, fields)."""
     fields = Alert(kind=kind, ts=ts, place=place, old="", new=new, severity="warning", lat=15.57, lon=108.48)
     entry_id = str(r.xadd(keys.alerts(domain), fields.stream_fields()))
@@ -84,8 +87,10 @@ def test_a_burst_counted_by_several_engines_at_once_loses_no_violation(
     for n, camera in enumerate(s.id for s in city.sensors_of("speed_camera")):
         first = entry(r, keys, "traffic", "traffic.violation.detected", camera, "95", T0 + 1000 * n)
         engines[0].process("traffic", [first])  # the burst's condition exists: the racing engines all update it
-        racing = [entry(r, keys, "traffic", "traffic.violation.detected", camera, "95", T0 + 1000 * n + 1 + i)
-                  for i in range(ENGINES)]  # fmt: skip
+        racing = [
+            entry(r, keys, "traffic", "traffic.violation.detected", camera, "95", T0 + 1000 * n + 1 + i)
+            for i in range(ENGINES)
+        ]
         together([partial(e.process, "traffic", [x]) for e, x in zip(engines, racing, strict=True)])
         # 1 + 4 violations within the window: exactly the fifth opens the incident, whichever engine applied it
         [incident] = incidents_at(db, camera)
@@ -101,8 +106,9 @@ def test_one_place_raised_by_several_engines_at_once_opens_one_incident(
     engines: list[IncidentEngine], r: redis.Redis, keys: Keys, db: Database, city: City
 ) -> None:
     for n, station in enumerate(s.id for s in city.sensors_of("water_station")[:4]):
-        racing = [entry(r, keys, "flood", "flood.level.changed", station, "2", T0 + 1000 * n + i)
-                  for i in range(ENGINES)]  # fmt: skip
+        racing = [
+            entry(r, keys, "flood", "flood.level.changed", station, "2", T0 + 1000 * n + i) for i in range(ENGINES)
+        ]
         together([partial(e.process, "flood", [x]) for e, x in zip(engines, racing, strict=True)])
         [incident] = incidents_at(db, station)
         assert incident.alert_count == ENGINES, f"round {n}"
@@ -127,8 +133,9 @@ def test_a_lasting_condition_checked_by_several_engines_at_once_opens_once(
     segments = list(city.segments)[:4]
     for n, segment in enumerate(segments):
         start = T0 + 10_000 * n
-        engines[0].process("traffic", [entry(r, keys, "traffic", "traffic.congestion.changed", segment, "congested",
-                                             start)])  # fmt: skip
+        engines[0].process(
+            "traffic", [entry(r, keys, "traffic", "traffic.congestion.changed", segment, "congested", start)]
+        )
         late = start + RULES.congestion_s + 1
         together([partial(e.check, city_now=late) for e in engines])
         [incident] = incidents_at(db, segment)

@@ -46,8 +46,18 @@ def station_id(city: City, index: int = 0) -> str:
     return city.sensors_of("water_station")[index].id
 
 
-def send(r: redis.Redis, keys: Keys, domain: Domain, kind: AlertKind, place: str, new: str, *, ts: float = T0,
-         old: str = "", severity: Severity = "warning") -> str:
+def send(
+    r: redis.Redis,
+    keys: Keys,
+    domain: Domain,
+    kind: AlertKind,
+    place: str,
+    new: str,
+    *,
+    ts: float = T0,
+    old: str = "",
+    severity: Severity = "warning",
+) -> str:
     """Append an alert as the aggregator would; its entry id."""
     alert = Alert(kind=kind, ts=ts, place=place, old=old, new=new, severity=severity, lat=15.57, lon=108.48)
     return str(r.xadd(keys.alerts(domain), alert.stream_fields()))
@@ -105,8 +115,9 @@ def test_a_station_at_bd_ii_opens_one_incident_that_takes_later_alerts(
     assert_log_explains(db)
 
 
-def test_heavy_rain_opens_and_very_heavy_raises_it(engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database,
-                                                   city: City) -> None:  # fmt: skip
+def test_heavy_rain_opens_and_very_heavy_raises_it(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
+) -> None:
     gauge = city.sensors_of("rain_gauge")[0].id
     send(r, keys, "flood", "flood.rain.changed", gauge, "moderate", old="light", severity="info")
     send(r, keys, "flood", "flood.rain.changed", gauge, "heavy", old="moderate")
@@ -116,8 +127,9 @@ def test_heavy_rain_opens_and_very_heavy_raises_it(engine: IncidentEngine, r: re
     assert (incident.type, incident.severity, incident.alert_count) == ("heavy_rain", "critical", 2)
 
 
-def test_a_redelivered_alert_changes_nothing(engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database,
-                                             city: City, db_settings: Settings) -> None:  # fmt: skip
+def test_a_redelivered_alert_changes_nothing(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City, db_settings: Settings
+) -> None:
     """The engine died after its commit and before its XACK: the entries come again and are only acknowledged."""
     station = station_id(city)
     for level in ("2", "3", "2"):
@@ -143,8 +155,9 @@ def engine_alert(fields: dict[str, str] | None) -> Alert:
     return alert
 
 
-def test_congestion_opens_an_incident_only_once_it_lasts(engine: IncidentEngine, r: redis.Redis, keys: Keys,
-                                                         db: Database, city: City) -> None:  # fmt: skip
+def test_congestion_opens_an_incident_only_once_it_lasts(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
+) -> None:
     short, long = list(city.segments)[:2]
     send(r, keys, "traffic", "traffic.congestion.changed", short, "congested", old="flowing")
     send(r, keys, "traffic", "traffic.congestion.changed", long, "congested", old="flowing")
@@ -180,19 +193,38 @@ def test_an_outage_that_lasted_while_the_engine_was_away_is_still_recorded(
     assert_log_explains(db)
 
 
-def test_a_burst_of_violations_at_one_camera_opens_an_incident(engine: IncidentEngine, r: redis.Redis, keys: Keys,
-                                                               db: Database, city: City) -> None:  # fmt: skip
+def test_a_burst_of_violations_at_one_camera_opens_an_incident(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
+) -> None:
     camera, other = (s.id for s in city.sensors_of("speed_camera")[:2])
     for minute in range(4):
-        send(r, keys, "traffic", "traffic.violation.detected", camera, "95", old="60", ts=T0 + 60 * minute,
-             severity="info")  # fmt: skip
+        send(
+            r,
+            keys,
+            "traffic",
+            "traffic.violation.detected",
+            camera,
+            "95",
+            old="60",
+            ts=T0 + 60 * minute,
+            severity="info",
+        )
     send(r, keys, "traffic", "traffic.violation.detected", other, "95", old="60", ts=T0 + 100, severity="info")
     send(r, keys, "traffic", "traffic.violation.detected", camera, "99", old="60", ts=T0 + 5000, severity="info")
     engine.drain()
     assert incidents(db) == []  # four in ten minutes, then one far later: no burst
     for second in range(1, 5):
-        send(r, keys, "traffic", "traffic.violation.detected", camera, "90", old="60", ts=T0 + 5000 + second,
-             severity="info")  # fmt: skip
+        send(
+            r,
+            keys,
+            "traffic",
+            "traffic.violation.detected",
+            camera,
+            "90",
+            old="60",
+            ts=T0 + 5000 + second,
+            severity="info",
+        )
     send(r, keys, "traffic", "traffic.violation.detected", camera, "90", old="60", ts=T0 + 5010, severity="info")
     engine.drain()
     [incident] = incidents(db)
@@ -236,17 +268,36 @@ def test_time_limits_escalate_once_even_with_two_engines(
     assert_log_explains(db)
 
 
-def test_damaged_alerts_become_dead_letters_and_the_rest_flows(engine: IncidentEngine, r: redis.Redis, keys: Keys,
-                                                               db: Database, city: City) -> None:  # fmt: skip
+def test_damaged_alerts_become_dead_letters_and_the_rest_flows(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
+) -> None:
     station = station_id(city)
     stream = keys.alerts("flood")
     r.xadd(stream, {"kind": "nonsense", "ts": "1"})
-    r.xadd(stream, {"kind": "flood.level.changed", "ts": "nan", "place": station, "new": "2", "severity": "warning",
-                    "lat": "1", "lon": "1"})  # fmt: skip
+    r.xadd(
+        stream,
+        {
+            "kind": "flood.level.changed",
+            "ts": "nan",
+            "place": station,
+            "new": "2",
+            "severity": "warning",
+            "lat": "1",
+            "lon": "1",
+        },
+    )
     r.xadd(stream, {"kind": "flood.level.changed", "ts": "99999999999", "place": station, "new": "2"})
     r.xadd(stream, {"kind": "flood.level.changed", "ts": str(T0), "place": "no-such-place", "new": "2"})
-    r.xadd(stream, {b"kind": b"flood.level.changed", b"ts": str(T0).encode(), b"place": station.encode(),
-                    b"new": b"2\xff\xfe", b"old": b"x" * 5000})  # fmt: skip
+    r.xadd(
+        stream,
+        {
+            b"kind": b"flood.level.changed",
+            b"ts": str(T0).encode(),
+            b"place": station.encode(),
+            b"new": b"2\xff\xfe",
+            b"old": b"x" * 5000,
+        },
+    )
     send(r, keys, "flood", "flood.level.changed", station, "2")
     engine.drain()
     assert [i.type for i in incidents(db)] == ["flood"]
@@ -262,7 +313,7 @@ def test_damaged_alerts_become_dead_letters_and_the_rest_flows(engine: IncidentE
 def test_a_level_that_only_looks_like_a_number_opens_nothing_and_stops_nothing(
     engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
 ) -> None:
-    """"²" passes str.isdigit() but not int(): the level travels typed (ioc.documents.alarm_level), so such an
+    """ "²" passes str.isdigit() but not int(): the level travels typed (ioc.documents.alarm_level), so such an
     entry reads as no level instead of stopping the engine; the alerts after it flow."""
     station = station_id(city)
     send(r, keys, "flood", "flood.level.changed", station, "²")
@@ -272,8 +323,9 @@ def test_a_level_that_only_looks_like_a_number_opens_nothing_and_stops_nothing(
     assert pending(r, keys, "flood") == 0
 
 
-def test_storm_of_5000_alerts_stays_a_short_list(engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database,
-                                                 city: City) -> None:  # fmt: skip
+def test_storm_of_5000_alerts_stays_a_short_list(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
+) -> None:
     stations = [s.id for s in city.sensors_of("water_station")]
     segments = list(city.segments)[:40]
     sent = storm(r, keys, stations, segments, 5000)
@@ -289,8 +341,9 @@ def test_storm_of_5000_alerts_stays_a_short_list(engine: IncidentEngine, r: redi
     assert_log_explains(db)
 
 
-def test_conditions_are_visible_in_the_database_after_each_batch(engine: IncidentEngine, r: redis.Redis, keys: Keys,
-                                                                 db: Database, city: City) -> None:  # fmt: skip
+def test_conditions_are_visible_in_the_database_after_each_batch(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, db: Database, city: City
+) -> None:
     """A condition that begins, ends and begins again in one batch is kept once, since its second beginning."""
     segment = next(iter(city.segments))
     send(r, keys, "traffic", "traffic.congestion.changed", segment, "congested")
@@ -318,13 +371,25 @@ def test_engine_killed_in_a_storm_loses_nothing_and_opens_nothing_twice(
     stations = [s.id for s in city.sensors_of("water_station")]
     # From now on: congestion never lasts long enough on the running engine's (real) clock to open an incident.
     sent = storm(r, keys, stations, list(city.segments)[:40], 5000, base=time.time())
-    env = {**os.environ, **db_env, "IOC_REDIS_URL": redis_url, "IOC_NAMESPACE": keys.namespace,
-           "IOC_BATCH_SIZE": "20", "IOC_INCIDENT_CONSUMER": "kill-test", "IOC_LOG_LEVEL": "WARNING"}  # fmt: skip
+    env = {
+        **os.environ,
+        **db_env,
+        "IOC_REDIS_URL": redis_url,
+        "IOC_NAMESPACE": keys.namespace,
+        "IOC_BATCH_SIZE": "20",
+        "IOC_INCIDENT_CONSUMER": "kill-test",
+        "IOC_LOG_LEVEL": "WARNING",
+    }
     log = (tmp_path / "engine.log").open("w")
 
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "cli", "incidents-engine"], env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "cli", "incidents-engine"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     killed_at: list[int] = []
     for round_ in range(3):
@@ -357,8 +422,9 @@ def test_engine_killed_in_a_storm_loses_nothing_and_opens_nothing_twice(
     assert_log_explains(db)
 
 
-def test_alerts_trimmed_before_the_engine_read_them_are_reported(engine: IncidentEngine, r: redis.Redis, keys: Keys,
-                                                                 city: City) -> None:  # fmt: skip
+def test_alerts_trimmed_before_the_engine_read_them_are_reported(
+    engine: IncidentEngine, r: redis.Redis, keys: Keys, city: City
+) -> None:
     station = station_id(city)
     send(r, keys, "flood", "flood.level.changed", station, "2")
     engine.drain()

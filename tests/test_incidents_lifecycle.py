@@ -68,14 +68,17 @@ MAX_INCIDENTS: Final = 4  # few, so that steps take each one far along its life
 
 def audited(incident: Incident) -> dict[str, Any]:
     """The audited fields of an incident as the log records them (status as its text)."""
-    return {name: str(getattr(incident, name)) if name == "status" else getattr(incident, name)
-            for name in AUDITED_FIELDS}  # fmt: skip
+    return {
+        name: str(getattr(incident, name)) if name == "status" else getattr(incident, name) for name in AUDITED_FIELDS
+    }
 
 
 def audit_count(db: Database, incident_id: int) -> int:
     """How many audit rows name this incident."""
-    query = sa.select(sa.func.count()).select_from(AuditRow).where(
-        AuditRow.object_type == OBJECT_TYPE, AuditRow.object_id == str(incident_id)
+    query = (
+        sa.select(sa.func.count())
+        .select_from(AuditRow)
+        .where(AuditRow.object_type == OBJECT_TYPE, AuditRow.object_id == str(incident_id))
     )
     with db.read() as session:
         return int(session.scalar(query) or 0)
@@ -164,16 +167,29 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.open_manual(kind, severity, Role.OPERATOR.value, "normal")
 
     @precondition(lambda self: len(self.known) < MAX_INCIDENTS)
-    @rule(kind=st.sampled_from(INCIDENT_TYPES), severity=st.sampled_from(("info", "warning", "critical")),
-          role=st.sampled_from(ROLES), text=st.sampled_from(sorted(TEXTS)))  # fmt: skip
+    @rule(
+        kind=st.sampled_from(INCIDENT_TYPES),
+        severity=st.sampled_from(("info", "warning", "critical")),
+        role=st.sampled_from(ROLES),
+        text=st.sampled_from(sorted(TEXTS)),
+    )
     def open_manual(self, kind: str, severity: str, role: str, text: str) -> None:
         description = TEXTS[text]
         words = (description or "").strip()
         before = self._total_incidents()
         try:
-            made = open_by_hand(self.db, city=CITY, limits=LIMITS, actor=f"{role}-1", role=role, incident_type=kind,
-                                lat=CITY.center[0], lon=CITY.center[1], description=description or "",
-                                severity=severity)  # type: ignore[arg-type]  # fmt: skip
+            made = open_by_hand(
+                self.db,
+                city=CITY,
+                limits=LIMITS,
+                actor=f"{role}-1",
+                role=role,
+                incident_type=kind,
+                lat=CITY.center[0],
+                lon=CITY.center[1],
+                description=description or "",
+                severity=severity,  # type: ignore[arg-type]
+            )
         except IncidentRefused as refused:
             if not may(role, Permission.HANDLE_INCIDENTS):
                 assert refused.key == "incident.refused.role"
@@ -188,14 +204,25 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.known[made.id] = Known(Status.NEW, 1, None, None, "manual", kind, made.place)
 
     @precondition(lambda self: len(self.known) < MAX_INCIDENTS)
-    @rule(kind=st.sampled_from(ENGINE_TYPES[:2]), place=st.sampled_from(ENGINE_PLACES),
-          severity=st.sampled_from(("info", "warning", "critical")))  # fmt: skip
+    @rule(
+        kind=st.sampled_from(ENGINE_TYPES[:2]),
+        place=st.sampled_from(ENGINE_PLACES),
+        severity=st.sampled_from(("info", "warning", "critical")),
+    )
     def open_by_engine(self, kind: str, place: str, severity: str) -> None:
         key = open_key(kind, place)
         held = any(k.open_key == key for k in self.known.values())
-        row = new_row(incident_type=kind, source="engine", place=place_of(CITY, place),
-                      severity=severity,  # type: ignore[arg-type]
-                      detected_at=utcnow(), opened_by="engine", limits=LIMITS, city=CITY, key=key)  # fmt: skip
+        row = new_row(
+            incident_type=kind,
+            source="engine",
+            place=place_of(CITY, place),
+            severity=severity,  # type: ignore[arg-type]
+            detected_at=utcnow(),
+            opened_by="engine",
+            limits=LIMITS,
+            city=CITY,
+            key=key,
+        )
         before = self._total_incidents()
         try:
             with self.db.transaction() as session:
@@ -213,11 +240,17 @@ class LifecycleMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ acting
 
     @precondition(lambda self: bool(self.known))
-    @rule(data=st.data(), action=st.sampled_from(list(Action)), role=st.sampled_from(ROLES),
-          text=st.sampled_from(sorted(TEXTS)), unit=st.sampled_from((None, "nobody", *UNITS)),
-          version_shift=st.sampled_from((0, 0, 0, -1, 1)))  # fmt: skip
-    def take_action(self, data: st.DataObject, action: Action, role: str, text: str, unit: str | None,
-                    version_shift: int) -> None:  # fmt: skip
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(list(Action)),
+        role=st.sampled_from(ROLES),
+        text=st.sampled_from(sorted(TEXTS)),
+        unit=st.sampled_from((None, "nobody", *UNITS)),
+        version_shift=st.sampled_from((0, 0, 0, -1, 1)),
+    )
+    def take_action(
+        self, data: st.DataObject, action: Action, role: str, text: str, unit: str | None, version_shift: int
+    ) -> None:
         """Anything by anyone: mostly refused."""
         incident_id = data.draw(st.sampled_from(sorted(self.known)), label="incident")
         self._act(incident_id, action, role, text, unit, version_shift)
@@ -257,8 +290,18 @@ class LifecycleMachine(RuleBasedStateMachine):
             refusal = "incident.refused.transition"
 
         try:
-            after = act(self.db, incident_id, action, actor=f"{role}-1", role=role, expected_version=expected,
-                        limits=LIMITS, units=UNITS, text=TEXTS[text], unit=unit)  # fmt: skip
+            after = act(
+                self.db,
+                incident_id,
+                action,
+                actor=f"{role}-1",
+                role=role,
+                expected_version=expected,
+                limits=LIMITS,
+                units=UNITS,
+                text=TEXTS[text],
+                unit=unit,
+            )
         except IncidentChanged as changed:
             event("refused: changed")
             assert refusal == "changed", (refusal, action, known)
@@ -304,8 +347,12 @@ class LifecycleMachine(RuleBasedStateMachine):
     def the_log_explains_every_incident(self) -> None:
         for incident_id, known in self.known.items():
             now, rows = check_log_explains(self.db, incident_id)
-            assert (now.status, now.version, now.unit, rows) == (known.status, known.version, known.unit,
-                                                                  known.audit_rows)  # fmt: skip
+            assert (now.status, now.version, now.unit, rows) == (
+                known.status,
+                known.version,
+                known.unit,
+                known.audit_rows,
+            )
         with self.db.read() as session:
             keys = {i: k for i, k in session.execute(sa.select(IncidentRow.id, IncidentRow.open_key))}
         assert keys == {i: k.open_key for i, k in self.known.items()}
@@ -338,8 +385,19 @@ def race_to_acknowledge(db: Database, incident_id: int) -> tuple[list[Incident],
     def acknowledge(who: str) -> None:
         barrier.wait()
         try:
-            won.append(act(db, incident_id, Action.ACKNOWLEDGE, actor=who, role=Role.OPERATOR, expected_version=1,
-                           limits=LIMITS, units=UNITS, text=f"{who} has it"))  # fmt: skip
+            won.append(
+                act(
+                    db,
+                    incident_id,
+                    Action.ACKNOWLEDGE,
+                    actor=who,
+                    role=Role.OPERATOR,
+                    expected_version=1,
+                    limits=LIMITS,
+                    units=UNITS,
+                    text=f"{who} has it",
+                )
+            )
         except IncidentChanged as exc:
             lost.append(exc)
         except BaseException as exc:
@@ -358,9 +416,18 @@ def race_to_acknowledge(db: Database, incident_id: int) -> tuple[list[Incident],
 def test_two_acknowledge_at_once_and_exactly_one_wins(kind: str) -> None:
     with fresh_database(kind) as db:
         for race in range(RACES):
-            incident = open_by_hand(db, city=CITY, limits=LIMITS, actor="op", role=Role.OPERATOR,
-                                    incident_type="fire", lat=CITY.center[0], lon=CITY.center[1],
-                                    description=f"race {race}", severity="critical")  # fmt: skip
+            incident = open_by_hand(
+                db,
+                city=CITY,
+                limits=LIMITS,
+                actor="op",
+                role=Role.OPERATOR,
+                incident_type="fire",
+                lat=CITY.center[0],
+                lon=CITY.center[1],
+                description=f"race {race}",
+                severity="critical",
+            )
             won, lost = race_to_acknowledge(db, incident.id)
             assert len(won) == 1 and len(lost) == 1, (race, won, lost)
             winner = won[0]
@@ -380,18 +447,39 @@ def test_two_acknowledge_at_once_and_exactly_one_wins(kind: str) -> None:
 def test_reopening_an_engine_incident_is_one_version(kind: str) -> None:
     with fresh_database(kind) as db:
         place = place_of(CITY, "wl-tam-ky")
-        row = new_row(incident_type="flood", source="engine", place=place, severity="warning", detected_at=utcnow(),
-                      opened_by="engine", limits=LIMITS, city=CITY, key=open_key("flood", place.id))  # fmt: skip
+        row = new_row(
+            incident_type="flood",
+            source="engine",
+            place=place,
+            severity="warning",
+            detected_at=utcnow(),
+            opened_by="engine",
+            limits=LIMITS,
+            city=CITY,
+            key=open_key("flood", place.id),
+        )
         with db.transaction() as session:
             record_open(session, row, actor="engine")
             incident_id = row.id
-        steps = [(Action.ACKNOWLEDGE, Role.OPERATOR, {"text": "seen"}), (Action.DISPATCH, Role.OPERATOR,
-                 {"unit": UNITS[0]}), (Action.RESOLVE, Role.OPERATOR, {"text": "water gone"}),
-                 (Action.REOPEN, Role.MANAGER, {"text": "back again"})]  # fmt: skip
+        steps = [
+            (Action.ACKNOWLEDGE, Role.OPERATOR, {"text": "seen"}),
+            (Action.DISPATCH, Role.OPERATOR, {"unit": UNITS[0]}),
+            (Action.RESOLVE, Role.OPERATOR, {"text": "water gone"}),
+            (Action.REOPEN, Role.MANAGER, {"text": "back again"}),
+        ]
         version = 1
         for action, role, extra in steps:
-            incident = act(db, incident_id, action, actor="t", role=role, expected_version=version, limits=LIMITS,
-                           units=UNITS, **extra)  # fmt: skip
+            incident = act(
+                db,
+                incident_id,
+                action,
+                actor="t",
+                role=role,
+                expected_version=version,
+                limits=LIMITS,
+                units=UNITS,
+                **extra,
+            )
             assert incident.version == version + 1, (action, version, incident.version)
             version = incident.version
         assert open_key_of(db, incident_id) == open_key("flood", place.id)  # the key was free: taken again

@@ -89,11 +89,13 @@ def by_id(node: Any, component_id: object) -> Any:
     raise AssertionError(f"no component {component_id!r}")
 
 
-def view_alert(ident: str, domain: str, kind: Any, ts: float, place: str, old: str, new: str, severity: Any,
-               lat: float, lon: float) -> WallAlert:
+def view_alert(
+    ident: str, domain: str, kind: Any, ts: float, place: str, old: str, new: str, severity: Any, lat: float, lon: float
+) -> WallAlert:
     """An alert as the snapshot gives it to the pages."""
-    return WallAlert(kind=kind, ts=ts, place=place, old=old, new=new, severity=severity, lat=lat, lon=lon, id=ident,
-                 domain=domain)  # fmt: skip
+    return WallAlert(
+        kind=kind, ts=ts, place=place, old=old, new=new, severity=severity, lat=lat, lon=lon, id=ident, domain=domain
+    )
 
 
 def critical(
@@ -169,8 +171,9 @@ def test_gauges_show_missing_readings_and_device_problems(city: City) -> None:
 def test_alert_list_shows_changes_with_old_and_new_in_words(city: City) -> None:
     alerts = [
         view_alert("flood:2-0", "flood", "flood.level.changed", NOW, "wl-tam-ky", "2", "3", "critical", 15.5, 108.4),
-        view_alert("flood:1-0", "flood", "flood.level.changed", NOW - 600, "wl-tam-ky", "0", "1", "warning", 15.5,
-                   108.4),
+        view_alert(
+            "flood:1-0", "flood", "flood.level.changed", NOW - 600, "wl-tam-ky", "0", "1", "warning", 15.5, 108.4
+        ),
     ]
     items = alert_list(alerts, city, "vi")
     assert texts(items[0]) == ["15:00", "Mực nước", "Trạm Tam Kỳ", "BĐ II → BĐ III"]
@@ -210,9 +213,13 @@ def test_alert_list_shows_every_kind_of_active_alert_most_severe_first(city: Cit
     items = alert_list(ordered, city, "vi", limit=len(alerts))
     assert len(items) == len(alerts)  # one row per active alert, nothing folded away
     assert [texts(i)[1:2] + texts(i)[3:] for i in items] == [
-        ["Mực nước", "BĐ III"], ["Mực nước", "BĐ II"], ["Mực nước", "BĐ I"], ["Giao thông", "Ùn tắc"],
-        ["Thiết bị", "Mất kết nối"], ["Thiết bị", "Lỗi"],
-    ]  # fmt: skip
+        ["Mực nước", "BĐ III"],
+        ["Mực nước", "BĐ II"],
+        ["Mực nước", "BĐ I"],
+        ["Giao thông", "Ùn tắc"],
+        ["Thiết bị", "Mất kết nối"],
+        ["Thiết bị", "Lỗi"],
+    ]
     assert texts(items[0])[0] == "14:50" and texts(items[0])[2] == "Trạm Tam Kỳ"
     classes = [getattr(i, "className", None) for i in items[:2]]
     assert classes == ["wall-alert wall-alert--critical", "wall-alert wall-alert--warning"]
@@ -229,8 +236,10 @@ def test_alert_list_shows_every_kind_of_active_alert_most_severe_first(city: Cit
 
 
 def test_a_long_alert_list_ends_with_how_many_more(city: City) -> None:
-    alerts = [active("device.health.changed", s.id, "offline", "warning", NOW - i) for i, s in
-              enumerate(city.sensors_of("traffic_camera")[:9])]  # fmt: skip
+    alerts = [
+        active("device.health.changed", s.id, "offline", "warning", NOW - i)
+        for i, s in enumerate(city.sensors_of("traffic_camera")[:9])
+    ]
     alerts.append(active("flood.level.changed", "wl-tam-ky", "3", "critical", NOW - 3600))
     snapshot = make_snapshot(active_alerts=alerts, kpis=replace(make_snapshot().kpis, active_alerts=len(alerts)))
     items = alert_list(active_alerts(snapshot), city, "en")
@@ -343,9 +352,7 @@ def unchanged(value: Any) -> bool:
 def test_tick_sends_only_what_changed(city: City) -> None:
     snapshot = make_snapshot()
     series = SpeedSeries([int(NOW // 60) - 1], [40.0], {"seg-pct-01": [30.0]})
-    first = build_tick(
-        snapshot, series, chart_query(ClientState({}), NOW), city, "vi", ClientState({}), NOW
-    )
+    first = build_tick(snapshot, series, chart_query(ClientState({}), NOW), city, "vi", ClientState({}), NOW)
     assert first.kpi_values[0] == "68" and first.chart_figure is not no_update
     assert sent(first.viewport)["transition"] == "fitBounds"  # a fresh page fits the city once its size is final
     store = ClientState.from_store(json.loads(json.dumps(first.client)))
@@ -396,8 +403,9 @@ def test_chart_segments_are_chosen_again_after_ten_minutes() -> None:
 
 def test_client_store_survives_garbage() -> None:
     assert ClientState.from_store("nonsense") == ClientState({})
-    full = ClientState({"clock": "abc"}, chart_minute=5, chart_segments=("seg-a",), chart_chosen_at=1.5, seen=("x",),
-                       focus="wl-tam-ky")  # fmt: skip
+    full = ClientState(
+        {"clock": "abc"}, chart_minute=5, chart_segments=("seg-a",), chart_chosen_at=1.5, seen=("x",), focus="wl-tam-ky"
+    )
     assert StoredClient.model_validate(full.to_store()).model_dump(mode="json") == full.to_store()
     assert ClientState.from_store(json.loads(json.dumps(full.to_store()))) == full
     assert ClientState.from_store({"v": 3, "chart": [], "seen": [1, "x"]}).seen == ("x",)

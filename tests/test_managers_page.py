@@ -69,14 +69,29 @@ def text(node: object) -> str:
 # ---------------------------------------------------------------- pure builders
 
 
-@pytest.mark.parametrize(("lang", "title", "days"), [("vi", "Báo cáo xử lý sự cố", "30 ngày qua"),
-                                                     ("en", "Incident handling report", "Last 30 days")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("lang", "title", "days"),
+    [("vi", "Báo cáo xử lý sự cố", "30 ngày qua"), ("en", "Incident handling report", "Last 30 days")],
+)
 def test_page_holds_controls_cards_and_charts_in_one_language(lang: str, title: str, days: str) -> None:
     page: Any = layout(lang=lang, types=("flood", "fire"), wards=WARDS, severities=("info", "critical"), today=TODAY)
     found = {c.id: c for c in walk(page) if isinstance(getattr(c, "id", None), str)}
     assert page.id == ids.ROOT and page.lang == lang and found[ids.LANG].data == lang
-    for component in (ids.PERIOD, ids.DATES, ids.TYPES, ids.WARDS, ids.SEVERITIES, ids.EXPORT_CSV, ids.EXPORT_XLSX,
-                      ids.DOWNLOAD, ids.MESSAGE, ids.EXPORT_MESSAGE, ids.SUMMARY, ids.KPIS, *ids.CHARTS):  # fmt: skip
+    for component in (
+        ids.PERIOD,
+        ids.DATES,
+        ids.TYPES,
+        ids.WARDS,
+        ids.SEVERITIES,
+        ids.EXPORT_CSV,
+        ids.EXPORT_XLSX,
+        ids.DOWNLOAD,
+        ids.MESSAGE,
+        ids.EXPORT_MESSAGE,
+        ids.SUMMARY,
+        ids.KPIS,
+        *ids.CHARTS,
+    ):
         assert component in found, component
     assert all(str(i).startswith(ids.PREFIX) for i in found)
     assert title in text(page) and t("mgr.title", "en" if lang == "vi" else "vi") not in text(page)
@@ -105,13 +120,17 @@ def sample_report(db: Database, city: City) -> Any:
         if sensor.ward is not None:
             sensors.setdefault(sensor.ward, sensor.id)
     w1, w2, w3 = list(sensors)[:3]
-    make(db, city, [
-        Made("flood", sensors[w1], "critical", local(10, 8, 15), 2, 30, status="closed"),
-        Made("congestion", sensors[w2], "warning", local(10, 8, 45), 4, 60, status="resolved"),
-        Made("congestion", sensors[w1], "warning", local(10, 23, 30), 10, None, ack_overdue=True),
-        Made("fire", sensors[w3], "critical", local(11, 0, 10), 6, 90, resolve_overdue=True, status="resolved"),
-        Made("flood", sensors[w1], "info", local(12, 14, 0)),
-    ])  # fmt: skip
+    make(
+        db,
+        city,
+        [
+            Made("flood", sensors[w1], "critical", local(10, 8, 15), 2, 30, status="closed"),
+            Made("congestion", sensors[w2], "warning", local(10, 8, 45), 4, 60, status="resolved"),
+            Made("congestion", sensors[w1], "warning", local(10, 23, 30), 10, None, ack_overdue=True),
+            Made("fire", sensors[w3], "critical", local(11, 0, 10), 6, 90, resolve_overdue=True, status="resolved"),
+            Made("flood", sensors[w1], "info", local(12, 14, 0)),
+        ],
+    )
     since, until = between_dates(date(2026, 3, 10), date(2026, 3, 16), tz=TZ)
     return report(db, Filters(since=since, until=until), tz=TZ), (w1, w2, w3)
 
@@ -161,9 +180,17 @@ def test_a_database_that_does_not_answer_gives_a_message(city: City, caplog: pyt
 
 
 def test_controls_become_filters_and_unknown_values_are_ignored(city: City) -> None:
-    chosen = filters_of({"period": DATES, "start": "2026-03-10", "end": "2026-03-16T00:00:00",
-                         "types": ["flood", "nonsense", 3], "wards": ["tam-ky", "atlantis"],
-                         "severities": ["critical"]}, city=city)  # fmt: skip
+    chosen = filters_of(
+        {
+            "period": DATES,
+            "start": "2026-03-10",
+            "end": "2026-03-16T00:00:00",
+            "types": ["flood", "nonsense", 3],
+            "wards": ["tam-ky", "atlantis"],
+            "severities": ["critical"],
+        },
+        city=city,
+    )
     assert (chosen.since, chosen.until) == between_dates(date(2026, 3, 10), date(2026, 3, 16), tz=city.timezone)
     assert chosen.types == ("flood",) and chosen.wards == ("tam-ky",) and chosen.severities == ("critical",)
     thirty = filters_of({"period": "30"}, city=city)
@@ -214,8 +241,10 @@ def test_a_manager_sees_the_figures_of_the_chosen_dates_and_filters(app: Dash, d
     assert shown(page, ids.CHART_OPENED, "figure")["data"][0]["y"] == [3, 1, 1, 0, 0, 0, 0]
 
     (narrowed,) = page.set(ids.WARDS, "value", [w1])
-    assert narrowed.status == 200 and shown(page, ids.KPIS, "children")[0]["props"]["children"][1]["props"][
-        "children"] == "3"  # fmt: skip
+    assert (
+        narrowed.status == 200
+        and shown(page, ids.KPIS, "children")[0]["props"]["children"][1]["props"]["children"] == "3"
+    )
     page.set(ids.WARDS, "value", [])
     page.set(ids.TYPES, "value", ["fire"])
     assert shown(page, ids.CHART_TYPES, "figure")["data"][0]["y"] == ["Fire"]
@@ -270,8 +299,9 @@ def test_an_operator_is_refused_the_page_the_figures_and_the_export(app: Dash, d
         outputs = dependency["output"]
         if ids.KPIS in outputs or ids.DOWNLOAD in outputs:
             body = manager_view.body(dependency, BrowserPage.inputs_of(dependency))
-            posted[ids.KPIS if ids.KPIS in outputs else ids.DOWNLOAD] = http.request("POST", UPDATE_PATH,
-                                                                                      json_body=body)  # fmt: skip
+            posted[ids.KPIS if ids.KPIS in outputs else ids.DOWNLOAD] = http.request(
+                "POST", UPDATE_PATH, json_body=body
+            )
     assert {key: reply.status for key, reply in posted.items()} == {ids.KPIS: 403, ids.DOWNLOAD: 403}
     assert all(reply.json() == {"error": "not allowed for this role"} for reply in posted.values())
     # The same click from the manager's own browser is served.

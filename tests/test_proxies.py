@@ -46,8 +46,12 @@ def test_the_app_audits_the_forwarded_client_only_from_a_trusted_proxy(make_app)
         found = re.search(r'name="csrf" value="([^"]*)"', form)  # the form's token (the session keeps its secret)
         assert found is not None
         csrf = found.group(1)
-        reply = client.post("/login", data={"csrf": csrf, "username": "nobody", "password": "x"},
-                            headers={"X-Forwarded-For": forwarded}, environ_base={"REMOTE_ADDR": peer})  # fmt: skip
+        reply = client.post(
+            "/login",
+            data={"csrf": csrf, "username": "nobody", "password": "x"},
+            headers={"X-Forwarded-For": forwarded},
+            environ_base={"REMOTE_ADDR": peer},
+        )
         assert reply.status_code == 401
     addresses = [entry.address for entry in entries(database, action="login.failure")]
     assert addresses == ["192.0.2.9", "203.0.113.50"]  # newest first: the untrusted peer's forged header ignored

@@ -33,10 +33,21 @@ def test_a_rising_river_becomes_station_state_and_an_active_alert(city: City) ->
     reducer = REDUCERS["flood"](city, Keys("t"), FloodHysteresis())
     batch = _batch("lastseen", "stations", "gauges")
     readings: list[Checked] = [
-        ("1-0", [], reading_of(FloodWaterLevelObserved(
-            v=1, type="flood.water_level.observed", ts=T0 + timedelta(minutes=i), sensor=station.id, level_m=level)))
+        (
+            "1-0",
+            [],
+            reading_of(
+                FloodWaterLevelObserved(
+                    v=1,
+                    type="flood.water_level.observed",
+                    ts=T0 + timedelta(minutes=i),
+                    sensor=station.id,
+                    level_m=level,
+                )
+            ),
+        )
         for i, level in enumerate([1.0, station.alarm_levels_m[1] + 0.05, station.alarm_levels_m[2] + 0.1])
-    ]  # fmt: skip
+    ]
     reducer.apply(readings, batch)
 
     assert batch.processed == 3 and not batch.rejected

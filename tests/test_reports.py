@@ -62,9 +62,18 @@ def make(db: Database, city: City, items: list[Made]) -> list[int]:
     ids = []
     for item in items:
         opened = item.opened.astimezone(UTC)
-        row = new_row(incident_type=item.type, source="manual", place=place_of(city, item.place),
-                      severity=item.severity, detected_at=opened, opened_by="tester", limits=limits, city=city,  # type: ignore[arg-type]
-                      description=item.description, now=opened)  # fmt: skip
+        row = new_row(
+            incident_type=item.type,
+            source="manual",
+            place=place_of(city, item.place),
+            severity=item.severity,  # type: ignore[arg-type]
+            detected_at=opened,
+            opened_by="tester",
+            limits=limits,
+            city=city,
+            description=item.description,
+            now=opened,
+        )
         if item.ack_min is not None:
             row.acknowledged_at = opened + timedelta(minutes=item.ack_min)
         if item.resolve_min is not None:
@@ -77,8 +86,15 @@ def make(db: Database, city: City, items: list[Made]) -> list[int]:
         with db.transaction() as session:
             record_open(session, row, actor="tester")
             if item.ack_min is not None:
-                audit.record(session, actor="op-1", action="incident.acknowledge", object_type="incident",
-                             object_id=row.id, before={"status": "new"}, after={"status": "acknowledged"})  # fmt: skip
+                audit.record(
+                    session,
+                    actor="op-1",
+                    action="incident.acknowledge",
+                    object_type="incident",
+                    object_id=row.id,
+                    before={"status": "new"},
+                    after={"status": "acknowledged"},
+                )
         ids.append(row.id)
     return ids
 
@@ -128,14 +144,19 @@ def test_period_helpers_cut_local_days() -> None:
     since, until = reports.between_dates(date(2026, 3, 16), date(2026, 3, 10), tz=TZ)  # the wrong way round
     assert since == datetime(2026, 3, 9, 17, tzinfo=UTC) and until == datetime(2026, 3, 16, 17, tzinfo=UTC)
     now = datetime(2026, 3, 16, 18, 30, tzinfo=UTC)  # 01:30 on the 17th locally
-    assert reports.last_days(7, tz=TZ, now=now) == (datetime(2026, 3, 10, 17, tzinfo=UTC),
-                                                    datetime(2026, 3, 17, 17, tzinfo=UTC))  # fmt: skip
+    assert reports.last_days(7, tz=TZ, now=now) == (
+        datetime(2026, 3, 10, 17, tzinfo=UTC),
+        datetime(2026, 3, 17, 17, tzinfo=UTC),
+    )
     assert reports.last_days(1, tz=TZ, now=now)[0] == datetime(2026, 3, 16, 17, tzinfo=UTC)
     with pytest.raises(InvalidInput):
         reports.last_days(0, tz=TZ, now=now)
     chosen = reports.page_filters(tz=TZ, days=None, first=date(2026, 3, 10), types=["fire"], now=now)
-    assert (chosen.since, chosen.until, chosen.types) == (datetime(2026, 3, 9, 17, tzinfo=UTC),
-                                                          datetime(2026, 3, 10, 17, tzinfo=UTC), ("fire",))  # fmt: skip
+    assert (chosen.since, chosen.until, chosen.types) == (
+        datetime(2026, 3, 9, 17, tzinfo=UTC),
+        datetime(2026, 3, 10, 17, tzinfo=UTC),
+        ("fire",),
+    )
     assert reports.page_filters(tz=TZ, days=30, now=now).since == datetime(2026, 2, 15, 17, tzinfo=UTC)
 
 
@@ -162,8 +183,15 @@ def test_figures_match_the_hand_computed_values(db: Database, made: tuple[list[i
     for hour in (8, 8, 23, 0, 14):
         expected_hours[hour] += 1
     assert got.by_hour == expected_hours
-    assert got.by_day == {"2026-03-10": 3, "2026-03-11": 1, "2026-03-12": 1, "2026-03-13": 0, "2026-03-14": 0,
-                          "2026-03-15": 0, "2026-03-16": 0}  # fmt: skip
+    assert got.by_day == {
+        "2026-03-10": 3,
+        "2026-03-11": 1,
+        "2026-03-12": 1,
+        "2026-03-13": 0,
+        "2026-03-14": 0,
+        "2026-03-15": 0,
+        "2026-03-16": 0,
+    }
     trend = got.trend
     assert trend.bucket == "day" and trend.starts == list(got.by_day) and trend.opened == [3, 1, 1, 0, 0, 0, 0]
     assert trend.median_ack == [pytest.approx(4.0), pytest.approx(6.0), None, None, None, None, None]
@@ -230,13 +258,22 @@ def check_export(incidents: pd.DataFrame, audit_rows: pd.DataFrame, ids: list[in
     assert first["type"] == "flood" and first["status"] == "closed"
     # An open and an acknowledge row for the four acknowledged, an open row for the other: 9; none of February's.
     assert sorted(audit_rows["incident_id"].tolist()) == sorted([*ids[:5], *ids[:4]])
-    assert list(audit_rows.columns) == ["id", "incident_id", f"at ({TZ})", "actor", "action", "before", "after",
-                                        "address"]  # fmt: skip
+    assert list(audit_rows.columns) == [
+        "id",
+        "incident_id",
+        f"at ({TZ})",
+        "actor",
+        "action",
+        "before",
+        "after",
+        "address",
+    ]
     assert set(audit_rows["action"]) == {"incident.open", "incident.acknowledge"}
 
 
-def test_excel_export_has_two_sheets_in_local_time(db: Database, made: tuple[list[int], list[str]],
-                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_excel_export_has_two_sheets_in_local_time(
+    db: Database, made: tuple[list[int], list[str]], tmp_path: Path
+) -> None:
     ids, _ = made
     now = datetime(2026, 3, 17, 2, 0, 5, tzinfo=UTC)
     path = reports.export_file(db, period(), "xlsx", tmp_path, tz=TZ, now=now)
@@ -256,8 +293,9 @@ def test_csv_export_is_a_zip_of_two_files(db: Database, made: tuple[list[int], l
         assert archive.namelist() == ["incidents.csv", "audit.csv"]
         raw = archive.read("incidents.csv")
         assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with a byte-order mark
-        incidents = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", parse_dates=[f"opened_at ({TZ})",
-                                f"acknowledged_at ({TZ})"])  # fmt: skip
+        incidents = pd.read_csv(
+            io.BytesIO(raw), encoding="utf-8-sig", parse_dates=[f"opened_at ({TZ})", f"acknowledged_at ({TZ})"]
+        )
         audit_rows = pd.read_csv(io.BytesIO(archive.read("audit.csv")), encoding="utf-8-sig")
     check_export(incidents, audit_rows, ids)
     path = reports.export_file(db, period(), "csv", tmp_path, tz=TZ)
@@ -272,7 +310,7 @@ def test_typed_text_cannot_become_a_formula(db: Database, city: City, places: di
     _, content = reports.export_bytes(db, period(), "xlsx", tz=TZ)
     sheets = pd.read_excel(io.BytesIO(content), sheet_name=None)
     row = sheets["incidents"].set_index("id").loc[made_id]
-    assert row["description"] == "'=HYPERLINK(\"x\")"  # a text, not a formula; the control character removed
+    assert row["description"] == '\'=HYPERLINK("x")'  # a text, not a formula; the control character removed
     book = openpyxl.load_workbook(io.BytesIO(content))
     assert not any(cell.data_type == "f" for r in book["incidents"].iter_rows() for cell in r)
 
@@ -286,13 +324,40 @@ def test_unfinished_incidents_past_their_limit_count_as_late_before_any_engine_f
     place = place_of(city, next(iter(city.sensors)))
     start = datetime(2026, 3, 10, 1, 0, tzinfo=UTC)
     rows = [
-        new_row(incident_type="fire", source="manual", place=place, severity="critical", detected_at=start,
-                opened_by="t", limits=limits, city=city, now=start),  # never acknowledged
-        new_row(incident_type="fire", source="manual", place=place, severity="warning", detected_at=start,
-                opened_by="t", limits=limits, city=city, now=start),  # acknowledged after 20 min, then resolved
-        new_row(incident_type="fire", source="manual", place=place, severity="warning", detected_at=start,
-                opened_by="t", limits=limits, city=city, now=start),  # acknowledged after 3 min, resolved in 1 h
-    ]  # fmt: skip
+        new_row(
+            incident_type="fire",
+            source="manual",
+            place=place,
+            severity="critical",
+            detected_at=start,
+            opened_by="t",
+            limits=limits,
+            city=city,
+            now=start,
+        ),  # never acknowledged
+        new_row(
+            incident_type="fire",
+            source="manual",
+            place=place,
+            severity="warning",
+            detected_at=start,
+            opened_by="t",
+            limits=limits,
+            city=city,
+            now=start,
+        ),  # acknowledged after 20 min, then resolved
+        new_row(
+            incident_type="fire",
+            source="manual",
+            place=place,
+            severity="warning",
+            detected_at=start,
+            opened_by="t",
+            limits=limits,
+            city=city,
+            now=start,
+        ),  # acknowledged after 3 min, resolved in 1 h
+    ]
     rows[1].acknowledged_at, rows[1].resolved_at = start + timedelta(minutes=20), start + timedelta(hours=1)
     rows[2].acknowledged_at, rows[2].resolved_at = start + timedelta(minutes=3), start + timedelta(hours=1)
     with db.transaction() as session:

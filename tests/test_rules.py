@@ -90,8 +90,17 @@ def test_flood_alarm_falls_one_level_per_hold_when_water_drops_fast() -> None:
 
 @pytest.mark.parametrize(
     ("mm", "name"),
-    [(0.0, "none"), (0.2, "light"), (15.0, "light"), (16.0, "moderate"), (50.0, "moderate"), (51.0, "heavy"),
-     (100.0, "heavy"), (100.5, "very_heavy"), (300.0, "very_heavy")],
-)  # fmt: skip
+    [
+        (0.0, "none"),
+        (0.2, "light"),
+        (15.0, "light"),
+        (16.0, "moderate"),
+        (50.0, "moderate"),
+        (51.0, "heavy"),
+        (100.0, "heavy"),
+        (100.5, "very_heavy"),
+        (300.0, "very_heavy"),
+    ],
+)
 def test_rain_class_follows_vietnamese_24h_thresholds(mm: float, name: str) -> None:
     assert rain_class(mm) == name

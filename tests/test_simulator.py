@@ -420,8 +420,10 @@ def test_a_stream_key_of_the_wrong_type_is_waited_out_not_a_crash(
     for domain in DOMAINS:
         r.set(keys.events(domain), "oops")
     written: list[int] = []
-    worker = threading.Thread(target=lambda: written.append(run_simulation(
-        r, keys, city, "normal-day", seed=SEED, speed=86_400, limit=50)), daemon=True)  # fmt: skip
+    worker = threading.Thread(
+        target=lambda: written.append(run_simulation(r, keys, city, "normal-day", seed=SEED, speed=86_400, limit=50)),
+        daemon=True,
+    )
     with caplog.at_level(logging.ERROR, logger="simulators.runner"):
         worker.start()
         deadline = time.monotonic() + 10

@@ -44,16 +44,35 @@ WALL = Principal("display", 1, "wall-test", Role.DISPLAY)  # a wall screen's pri
 
 def by_hand(db: Database, city: City, kind: str, severity: Severity, description: str = "seen by a patrol") -> Incident:
     """An incident an operator reports at the city centre."""
-    return open_by_hand(db, city=city, limits=LIMITS, actor="op", role=Role.OPERATOR, incident_type=kind,
-                        lat=city.center[0], lon=city.center[1], description=description,
-                        severity=severity)  # fmt: skip
+    return open_by_hand(
+        db,
+        city=city,
+        limits=LIMITS,
+        actor="op",
+        role=Role.OPERATOR,
+        incident_type=kind,
+        lat=city.center[0],
+        lon=city.center[1],
+        description=description,
+        severity=severity,
+    )
 
 
 def by_engine(db: Database, city: City, kind: str, place: str, severity: Severity, minutes_ago: float = 0) -> int:
     """An incident the engine opens from an alert (new_row + record_open in one transaction), opened a while ago."""
     at = utcnow() - timedelta(minutes=minutes_ago)
-    row = new_row(incident_type=kind, source="engine", place=place_of(city, place), severity=severity, detected_at=at,
-                  opened_by="engine", limits=LIMITS, city=city, key=f"{kind}:{place}", now=at)  # fmt: skip
+    row = new_row(
+        incident_type=kind,
+        source="engine",
+        place=place_of(city, place),
+        severity=severity,
+        detected_at=at,
+        opened_by="engine",
+        limits=LIMITS,
+        city=city,
+        key=f"{kind}:{place}",
+        now=at,
+    )
     with db.transaction() as session:
         record_open(session, row, actor="engine")
         return row.id
@@ -115,8 +134,11 @@ def test_counts_lists_and_highlights_of_real_incidents(app, city: City) -> None:
     out = call_panel(app, "en")
     assert "is-alert" in out["class_name"]
     body = out["body"]
-    counts = {c.children[1].children: int(c.children[0].children) for c in walk(body)
-              if "wall-inc-count " in f"{getattr(c, 'className', '')} "}  # fmt: skip
+    counts = {
+        c.children[1].children: int(c.children[0].children)
+        for c in walk(body)
+        if "wall-inc-count " in f"{getattr(c, 'className', '')} "
+    }
     assert counts == {"Critical": 2, "Warning": 2, "Info": 1, "Overdue": 2}
     critical_rows, overdue_rows = (
         [r for r in walk(part) if getattr(r, "className", "").startswith("wall-inc wall-inc--")] for part in body[1:]
@@ -181,10 +203,16 @@ def test_page_draws_the_panel_with_its_own_interval(city: City) -> None:
 # ---------------------------------------------------------------- pure pieces
 
 
-@pytest.mark.parametrize(("seconds", "en", "vi"), [
-    (20, "just now", "vừa xong"), (61, "1 min", "1 phút"), (3600 + 5 * 60, "1 h 05", "1 giờ 05"),
-    (3 * 86400 + 50, "3 d", "3 ngày"), (-5, "just now", "vừa xong"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("seconds", "en", "vi"),
+    [
+        (20, "just now", "vừa xong"),
+        (61, "1 min", "1 phút"),
+        (3600 + 5 * 60, "1 h 05", "1 giờ 05"),
+        (3 * 86400 + 50, "3 d", "3 ngày"),
+        (-5, "just now", "vừa xong"),
+    ],
+)
 def test_age_text(seconds: float, en: str, vi: str) -> None:
     assert age_text(seconds, "en") == en and age_text(seconds, "vi") == vi
 

@@ -193,13 +193,17 @@ def test_fresh_gunicorn_workers_serve_concurrent_first_requests(
     log_path = tmp_path / "gunicorn.log"
     for _ in range(3):  # fresh workers each time; without the hook about one round in three had a 500
         port = free_port()
-        env = app_env(tmp_path, embedded_redis.url, IOC_WEB_HOST="127.0.0.1", IOC_WEB_PORT=str(port),
-                      IOC_WEB_WORKERS="3")  # fmt: skip
+        env = app_env(
+            tmp_path, embedded_redis.url, IOC_WEB_HOST="127.0.0.1", IOC_WEB_PORT=str(port), IOC_WEB_WORKERS="3"
+        )
         with log_path.open("w") as log:
             server = subprocess.Popen(
                 [str(gunicorn), "--config", "python:cli.gunicorn_conf", "webapp:server"],
-                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=log,
-            )  # fmt: skip
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         try:
             # Fire the moment the master listens: the connections wait in the backlog while the workers boot,
             # so each worker's first requests arrive together.

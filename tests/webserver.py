@@ -49,8 +49,9 @@ class WebServer:
         """Start the server and wait until a worker answers (the login page: public, no data)."""
         env = {**self.env, "IOC_WEB_HOST": "127.0.0.1", "IOC_WEB_PORT": str(self.port)}
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([str(IOC), "web"], env=env, stdout=log, stderr=log,
-                                            stdin=subprocess.DEVNULL, cwd=self.log.parent)  # fmt: skip
+            self.process = subprocess.Popen(
+                [str(IOC), "web"], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=self.log.parent
+            )
         deadline = time.monotonic() + timeout
         while not self._answers():
             if self.process.poll() is not None:

@@ -260,8 +260,9 @@ def create_token(clicks: int | None, name: str | None, lang: str | None) -> dict
     wanted = (name or "").strip() if isinstance(name, str | None) else name  # else refused by the core
     res = resources()
     try:
-        token, secret = create_display_token(res.database, wanted, actor=acting_principal().name,
-                                             address=client_address())  # fmt: skip
+        token, secret = create_display_token(
+            res.database, wanted, actor=acting_principal().name, address=client_address()
+        )
     except IocError as error:
         message = _refused(error, chosen, name=wanted, subject="token")
         return {"message": message, "secret": None, "token_name": no_update, **_tables(("tokens", "audit"), chosen)}

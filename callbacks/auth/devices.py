@@ -49,6 +49,6 @@ def remember(response: Response, username: str, *, path: str, secure: bool) -> N
     `path` (the login) only."""
     data = _cookie() or {"id": secrets.token_urlsafe(16), "names": []}
     name = subject(username)
-    names = [kept for kept in data["names"] if kept != name and isinstance(kept, str)][-(MAX_NAMES - 1):]
+    names = [kept for kept in data["names"] if kept != name and isinstance(kept, str)][-(MAX_NAMES - 1) :]
     value = _signer().dumps({"id": data["id"], "names": [*names, name]})
     response.set_cookie(COOKIE, value, max_age=MAX_AGE_S, path=path, httponly=True, samesite="Lax", secure=secure)

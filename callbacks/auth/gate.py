@@ -35,7 +35,7 @@ def page_permission(path: str) -> Permission | None:
     """The permission a registered page needs (its `permission` in dash.register_page), None if no such page. A
     trailing slash names the same page, as it does for Dash's pages router."""
     prefix = dash.get_app().config.requests_pathname_prefix.rstrip("/")  # type: ignore[no-untyped-call]
-    wanted = path[len(prefix):] if prefix and path.startswith(prefix) else path
+    wanted = path[len(prefix) :] if prefix and path.startswith(prefix) else path
     for page in dash.page_registry.values():
         if str(page.get("path", "")).strip("/") == wanted.strip("/"):
             permission = page.get("permission")

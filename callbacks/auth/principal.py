@@ -134,8 +134,11 @@ def _degraded_principal(principal_id: str, exc: DatabaseError) -> Principal | No
     now = time.monotonic()
     if now - note["logged_at"] >= DEGRADED_LOG_EVERY_S:
         note["logged_at"] = now
-        log.warning("database unavailable (%s): signed-in sessions are served the wall only, read-only, from their "
-                    "signed cookies until it answers", exc)  # fmt: skip
+        log.warning(
+            "database unavailable (%s): signed-in sessions are served the wall only, read-only, from their "
+            "signed cookies until it answers",
+            exc,
+        )
     kind: Literal["account", "display"] = "account" if principal_id.startswith("a:") else "display"
     try:
         ref = int(principal_id.split(":")[1])

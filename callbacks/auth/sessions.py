@@ -52,8 +52,9 @@ def end() -> None:
         try:
             res.redis.set(res.keys.ended_session(session_id), "1", ex=int(res.settings.session_idle_minutes * 60) + 60)
         except (redis.RedisError, OSError) as exc:
-            log.error("cannot mark a signed-out session in Redis (%s): a copy of its cookie stays valid until idle",
-                      exc)  # fmt: skip
+            log.error(
+                "cannot mark a signed-out session in Redis (%s): a copy of its cookie stays valid until idle", exc
+            )
     logout_user()
     session.clear()
 
@@ -78,4 +79,3 @@ def expired() -> bool:
     if not isinstance(started, int):
         return True
     return time.time() - started >= resources().settings.session_max_hours * 3600
-

@@ -44,17 +44,23 @@ def login() -> Response | str:
     username = request.form.get("username", "")
     try:
         limiter = LoginLimiter.from_settings(res.redis, res.settings)
-        outcome = authenticate(res.database, limiter, username, request.form.get("password", ""), client_address(),
-                               devices.device_of(username))  # fmt: skip
+        outcome = authenticate(
+            res.database,
+            limiter,
+            username,
+            request.form.get("password", ""),
+            client_address(),
+            devices.device_of(username),
+        )
     except (redis.RedisError, OSError, DatabaseError) as exc:
         log.error("login unavailable: %s", exc)
-        html = login_page.login_html(lang(), csrf=csrf.token(), target=target, problem="unavailable",
-                                     username=username)  # fmt: skip
+        html = login_page.login_html(lang(), csrf=csrf.token(), target=target, problem="unavailable", username=username)
         return Response(html, 503)
     if isinstance(outcome, LoginRefused):
         wait = int(outcome.retry_after_s + 0.999) if outcome.retry_after_s else None
-        html = login_page.login_html(lang(), csrf=csrf.token(), target=target, problem=outcome.shown,
-                                     username=username, retry_after_s=wait)  # fmt: skip
+        html = login_page.login_html(
+            lang(), csrf=csrf.token(), target=target, problem=outcome.shown, username=username, retry_after_s=wait
+        )
         if outcome.shown == "rate_limited":
             return Response(html, 429, headers={"Retry-After": str(wait or 1)})
         return Response(html, 401)
@@ -70,8 +76,9 @@ def logout() -> Response:
     (without it nothing changes: see `_refused`). GET only to refuse it: Dash's page route would otherwise serve
     the app's page at /logout."""
     if request.method != "POST":
-        return Response("Sign out with the page's button (a POST).\n", 405, headers={"Allow": "POST"},
-                        mimetype="text/plain")  # fmt: skip
+        return Response(
+            "Sign out with the page's button (a POST).\n", 405, headers={"Allow": "POST"}, mimetype="text/plain"
+        )
     who = principal()
     if who is not None:
         if who.kind == "account":

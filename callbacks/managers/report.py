@@ -48,9 +48,13 @@ PERMISSION: Final = Permission.REVIEW_INCIDENTS
 EXPORT_PERMISSION: Final = Permission.EXPORT_REPORTS
 
 FIGURES: Final = {
-    "opened": ids.CHART_OPENED, "quality": ids.CHART_QUALITY, "types": ids.CHART_TYPES, "wards": ids.CHART_WARDS,
-    "hours": ids.CHART_HOURS, "days": ids.CHART_DAYS,
-}  # fmt: skip
+    "opened": ids.CHART_OPENED,
+    "quality": ids.CHART_QUALITY,
+    "types": ids.CHART_TYPES,
+    "wards": ids.CHART_WARDS,
+    "hours": ids.CHART_HOURS,
+    "days": ids.CHART_DAYS,
+}
 OUTPUTS: Final = {
     "message": Output(ids.MESSAGE, "children"),
     "summary": Output(ids.SUMMARY, "children"),
@@ -95,10 +99,14 @@ def filters_of(controls: Mapping[str, Any], *, city: City) -> Filters:
     elif isinstance(period, str) and period.isdigit() and int(period) in PERIOD_DAYS:
         days = int(period)
     return page_filters(
-        tz=city.timezone, days=days, first=_date(controls.get("start")), last=_date(controls.get("end")),
-        types=_chosen(controls.get("types"), INCIDENT_TYPES), wards=_chosen(controls.get("wards"), city.wards),
+        tz=city.timezone,
+        days=days,
+        first=_date(controls.get("start")),
+        last=_date(controls.get("end")),
+        types=_chosen(controls.get("types"), INCIDENT_TYPES),
+        wards=_chosen(controls.get("wards"), city.wards),
         severities=_chosen(controls.get("severities"), SEVERITY_ORDER),
-    )  # fmt: skip
+    )
 
 
 def ward_names(city: City) -> dict[str, str]:
@@ -126,7 +134,6 @@ def page_outputs(db: Database, city: City, filters: Filters, lang: Lang) -> dict
 def download(content: bytes, name: str, media_type: str) -> dict[str, Any]:
     """What dcc.Download takes to save a file (the content base64-encoded, as dcc.send_bytes makes it)."""
     return {"content": base64.b64encode(content).decode("ascii"), "filename": name, "type": media_type, "base64": True}
-
 
 
 @callback(
@@ -187,8 +194,14 @@ def export(
     who = principal()
     log.info("%s exported incidents as %s (%d bytes)", who.name if who else "?", name, len(content))
     try:
-        record_export(res.database, actor=who.name if who else "?", name=name, size=len(content),
-                      filters=filters_of(controls, city=res.city), address=client_address())  # fmt: skip
+        record_export(
+            res.database,
+            actor=who.name if who else "?",
+            name=name,
+            size=len(content),
+            filters=filters_of(controls, city=res.city),
+            address=client_address(),
+        )
     except DatabaseError as exc:  # not audited, not given: an export must leave its trace
         log.error("managers' export cannot be audited: %s", exc)
         return {"download": None, "message": problem(t("mgr.unavailable", chosen))}

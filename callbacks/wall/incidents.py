@@ -51,8 +51,9 @@ class Outage:
         with self.lock:
             began, self.down = not self.down, True
         if began:
-            log.warning("wall incidents panel: the database does not answer (%s); the panel says so until it does",
-                        error)  # fmt: skip
+            log.warning(
+                "wall incidents panel: the database does not answer (%s); the panel says so until it does", error
+            )
 
     def answered(self) -> None:
         """A read succeeded: log the end of an outage."""

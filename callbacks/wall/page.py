@@ -25,6 +25,11 @@ def page(lang: str | None = None, **_query: object) -> Component:
 
 
 dash.register_page(  # type: ignore[no-untyped-call]
-    __name__, path=PATH, name="Wall", title="IOC", layout=guarded_layout(PERMISSION, page), permission=PERMISSION,
+    __name__,
+    path=PATH,
+    name="Wall",
+    title="IOC",
+    layout=guarded_layout(PERMISSION, page),
+    permission=PERMISSION,
     nav_label="shell.page.wall",
 )

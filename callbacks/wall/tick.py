@@ -76,9 +76,14 @@ def update_wall(
     if snapshot.stale_reason != "redis":
         try:
             series = read_speed_series(
-                client, keys, city, since_minute=query.since_minute, window_minutes=CHART_WINDOW_MINUTES,
-                segment_ids=query.segment_ids, top_n=CHART_TOP_N,
-            )  # fmt: skip
+                client,
+                keys,
+                city,
+                since_minute=query.since_minute,
+                window_minutes=CHART_WINDOW_MINUTES,
+                segment_ids=query.segment_ids,
+                top_n=CHART_TOP_N,
+            )
         except (redis.RedisError, OSError):
             series = None  # Redis went away between the two reads: the next tick shows the stale banner
     return build_tick(snapshot, series, query, city, normalize_lang(lang), state, at)

@@ -27,7 +27,9 @@ end
 
 # A key someone broke (another type, a counter that is not a number) is named, {'damaged', key}, before anything
 # is read, so the engine can move it aside instead of failing on it for ever.
-LOAD_LUA: Final = _WRONG_LUA + """
+LOAD_LUA: Final = (
+    _WRONG_LUA
+    + """
 if wrong(KEYS[1], 'hash') then return {'damaged', KEYS[1]} end
 local version = redis.call('HGET', KEYS[1], 'version') or ''
 local clock = redis.call('HGET', KEYS[1], 'clock') or ''
@@ -48,6 +50,7 @@ for i = 2, #KEYS do
 end
 return {version, clock, hashes}
 """
+)
 
 # KEYS[1] is the domain's stats hash, KEYS[2] its raw stream, KEYS[3..] every other key the batch writes (all in
 # one hash slot). ARGV[1] is the state version the batch was computed on ('' for none), ARGV[2] the group,
@@ -58,7 +61,9 @@ return {version, clock, hashes}
 # when a key it would write was broken by someone (another type, a counter that is not an integer). Every key is
 # checked before the first write: Redis keeps what a script wrote before an error, so failing halfway would apply
 # half a batch.
-COMMIT_LUA: Final = _WRONG_LUA + """
+COMMIT_LUA: Final = (
+    _WRONG_LUA
+    + """
 if wrong(KEYS[1], 'hash') then return {-2, KEYS[1]} end
 if wrong(KEYS[2], 'stream') then return {-2, KEYS[2]} end
 local version = redis.call('HGET', KEYS[1], 'version') or ''
@@ -98,6 +103,7 @@ while i <= last do
 end
 return {1, tostring(redis.call('HINCRBY', KEYS[1], 'version', 1))}
 """
+)
 
 
 class Commit:
@@ -153,11 +159,22 @@ class Committer:
         """Send a commit computed on state `version`, without waiting for its reply."""
         if self._connection is None:
             self._connection = self._pool.get_connection()
-        command = ("EVAL", COMMIT_LUA, len(commit.keys), *commit.keys, version or "", AGGREGATOR_GROUP,
-                   self._consumer, len(commit.owned), *commit.owned, *commit.args)  # fmt: skip
+        command = (
+            "EVAL",
+            COMMIT_LUA,
+            len(commit.keys),
+            *commit.keys,
+            version or "",
+            AGGREGATOR_GROUP,
+            self._consumer,
+            len(commit.owned),
+            *commit.owned,
+            *commit.args,
+        )
         # A health-check PING while replies are unread would read one of them as its answer.
         self._connection.send_packed_command(
-            [hiredis.pack_command(command)], check_health=not self.in_flight  # type: ignore[arg-type]
+            [hiredis.pack_command(command)],  # type: ignore[arg-type]
+            check_health=not self.in_flight,
         )
         self.in_flight.append(commit)
 

@@ -131,8 +131,7 @@ class Aggregator(StreamConsumer[Domain]):
         kind = self.client.type(key)
         aside = self.keys.quarantined(key, int(time.time() * 1000))
         self.client.rename(key, aside)
-        log.error("%s held a %s, not a stream: moved aside to %s so %s events flow again", key, kind, aside,
-                  label)  # fmt: skip
+        log.error("%s held a %s, not a stream: moved aside to %s so %s events flow again", key, kind, aside, label)
         self.client.xgroup_create(key, AGGREGATOR_GROUP, id="0", mkstream=True)
 
     def prepare(self) -> None:
@@ -183,8 +182,9 @@ class Aggregator(StreamConsumer[Domain]):
             self._settle()  # state is about to be read: the previous round's commits must be in it
         clocks = self._load(minutes)
         # Computed on the state the previous round's commits leave, while Redis may still be applying them.
-        commits = {domain: self._compute(domain, batches[domain], *checked[domain], clocks[domain])
-                   for domain in batches}  # fmt: skip
+        commits = {
+            domain: self._compute(domain, batches[domain], *checked[domain], clocks[domain]) for domain in batches
+        }
         for domain in self._settle() & commits.keys():  # refused: this round's batch was computed on stale state
             commits[domain] = self._load_and_compute(domain, batches[domain], *checked[domain])
         for commit in commits.values():
@@ -195,9 +195,13 @@ class Aggregator(StreamConsumer[Domain]):
         """Judge event times by the namespace's clock as last read; say so when it changes."""
         if timebase != self.timebase:
             if timebase.simulated:
-                log.warning("namespace %s runs on a simulated clock: x%g, declared by %s; event times are checked "
-                            "against it (`ioc clock --real` returns to real time)", self.keys.namespace,
-                            timebase.speed, timebase.source or "a simulator")  # fmt: skip
+                log.warning(
+                    "namespace %s runs on a simulated clock: x%g, declared by %s; event times are checked "
+                    "against it (`ioc clock --real` returns to real time)",
+                    self.keys.namespace,
+                    timebase.speed,
+                    timebase.source or "a simulator",
+                )
             else:
                 log.info("namespace %s runs on real time", self.keys.namespace)
         self.timebase = timebase
@@ -340,8 +344,11 @@ class Aggregator(StreamConsumer[Domain]):
         rejected: list[dict[str, str]] = []
         if InvalidEvent in set(map(type, shaped)):
             kept = [i for i, fields in enumerate(shaped) if not isinstance(fields, InvalidEvent)]
-            rejected += (self._deadletter(domain, ids[i], flats[i], str(fields))
-                         for i, fields in enumerate(shaped) if isinstance(fields, InvalidEvent))  # fmt: skip
+            rejected += (
+                self._deadletter(domain, ids[i], flats[i], str(fields))
+                for i, fields in enumerate(shaped)
+                if isinstance(fields, InvalidEvent)
+            )
             ids, flats, shaped = [ids[i] for i in kept], [flats[i] for i in kept], [shaped[i] for i in kept]
         decoded = decode_events(shaped)  # type: ignore[arg-type]  # the invalid ones were taken out
         readings: list[Checked] = []
@@ -444,9 +451,13 @@ class Aggregator(StreamConsumer[Domain]):
             keys += [reducer.rollup_key(m) for m in domain_minutes]
             held = [name in cache.hashes for name in names] + [cache.holds(m) for m in domain_minutes]
             pipe.eval(
-                LOAD_LUA, 1 + len(keys), self.keys.stats(domain), *keys,
-                cache.version or "", *("1" if h else "0" for h in held),
-            )  # fmt: skip
+                LOAD_LUA,
+                1 + len(keys),
+                self.keys.stats(domain),
+                *keys,
+                cache.version or "",
+                *("1" if h else "0" for h in held),
+            )
             plans.append((domain, domain_minutes, names))
         now = time.time()
         replies = pipe.execute() if plans else []

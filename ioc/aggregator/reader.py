@@ -26,10 +26,24 @@ class BatchReader:
         self._domains = domains
         # The namespace's clock is read after the entries, so it is at least as new as any entry's declaration.
         self._packed = b"".join(
-            [hiredis.pack_command(("XREADGROUP", "GROUP", AGGREGATOR_GROUP, consumer, "COUNT", count,  # type: ignore[arg-type]
-                                   "STREAMS", keys.events(domain), ">"))
-             for domain in domains] + [hiredis.pack_command(("HGETALL", keys.clock()))]  # type: ignore[arg-type]
-        )  # fmt: skip
+            [
+                hiredis.pack_command(
+                    (
+                        "XREADGROUP",
+                        "GROUP",
+                        AGGREGATOR_GROUP,
+                        consumer,
+                        "COUNT",
+                        count,  # type: ignore[arg-type]
+                        "STREAMS",
+                        keys.events(domain),
+                        ">",
+                    )
+                )
+                for domain in domains
+            ]
+            + [hiredis.pack_command(("HGETALL", keys.clock()))]  # type: ignore[arg-type]
+        )
         self.timebase: Timebase = REAL_TIME  # as read with the last reads taken
         self.failed: dict[Domain, str] = {}  # domains whose read failed in the last take, with Redis's error
 

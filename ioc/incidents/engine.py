@@ -81,8 +81,13 @@ class Rules:
     @classmethod
     def of(cls, settings: Settings) -> Rules:
         """The rules the settings give."""
-        return cls(settings.incident_flood_alarm, settings.incident_congestion_s, settings.incident_offline_s,
-                   settings.incident_violations, settings.incident_violations_window_s)  # fmt: skip
+        return cls(
+            settings.incident_flood_alarm,
+            settings.incident_congestion_s,
+            settings.incident_offline_s,
+            settings.incident_violations,
+            settings.incident_violations_window_s,
+        )
 
     def sustain_s(self, incident_type: str) -> float:
         """How long a condition of this type must last before it opens an incident."""
@@ -209,13 +214,23 @@ class _Batch:
         if row.id is not None and row.id not in self.before:
             self.before[row.id] = audited(row)
 
-    def open(self, incident_type: str, alert: Alert, severity: Severity, detected: float, *,
-             cleared: bool = False) -> IncidentRow:  # fmt: skip
+    def open(
+        self, incident_type: str, alert: Alert, severity: Severity, detected: float, *, cleared: bool = False
+    ) -> IncidentRow:
         """A new engine-made incident for an alert's place, holding its open key."""
         key = open_key(incident_type, alert.place)
-        row = new_row(incident_type=incident_type, source="engine", place=place_of(self.city, alert.place),
-                      severity=severity, detected_at=as_utc(detected), opened_by=ACTOR, limits=self.limits,
-                      city=self.city, key=key, now=self.now)  # fmt: skip
+        row = new_row(
+            incident_type=incident_type,
+            source="engine",
+            place=place_of(self.city, alert.place),
+            severity=severity,
+            detected_at=as_utc(detected),
+            opened_by=ACTOR,
+            limits=self.limits,
+            city=self.city,
+            key=key,
+            now=self.now,
+        )
         row.version = 1
         if cleared:
             row.condition, row.condition_at = "cleared", self.now
@@ -243,8 +258,16 @@ class _Batch:
 
     def record(self, entry: str, alert: Alert, row: IncidentRow | None) -> None:
         """Keep the alert's stream entry (the key that makes a redelivery a no-op), linked to its incident."""
-        alert_row = IncidentAlertRow(entry=entry, kind=alert.kind, place=alert.place, old=alert.old, new=alert.new,
-                                     severity=alert.severity, at=as_utc(alert.ts), received_at=self.now)  # fmt: skip
+        alert_row = IncidentAlertRow(
+            entry=entry,
+            kind=alert.kind,
+            place=alert.place,
+            old=alert.old,
+            new=alert.new,
+            severity=alert.severity,
+            at=as_utc(alert.ts),
+            received_at=self.now,
+        )
         self.session.add(alert_row)
         self.alert_rows.append((alert_row, row))
 
@@ -271,14 +294,24 @@ class _Batch:
         for row, place, since in self.links:
             self.session.execute(
                 sa.update(IncidentAlertRow)
-                .where(IncidentAlertRow.place == place, IncidentAlertRow.incident_id.is_(None),
-                       IncidentAlertRow.at >= since)
+                .where(
+                    IncidentAlertRow.place == place,
+                    IncidentAlertRow.incident_id.is_(None),
+                    IncidentAlertRow.at >= since,
+                )
                 .values(incident_id=row.id)
             )
         for row in self.new_rows:
             after = {**audited(row), "type": row.type, "place": row.place, **self._details(row)}
-            audit.record(self.session, actor=ACTOR, action="incident.open", object_type=OBJECT_TYPE,
-                         object_id=row.id, before=None, after=after)  # fmt: skip
+            audit.record(
+                self.session,
+                actor=ACTOR,
+                action="incident.open",
+                object_type=OBJECT_TYPE,
+                object_id=row.id,
+                before=None,
+                after=after,
+            )
         for incident_id, before in self.before.items():
             row = self.session.get(IncidentRow, incident_id)
             assert row is not None
@@ -286,8 +319,15 @@ class _Batch:
             if after == before:
                 continue
             action = "incident.alerts" if self.taken.get(id(row)) else "incident.condition"
-            audit.record(self.session, actor=ACTOR, action=action, object_type=OBJECT_TYPE, object_id=incident_id,
-                         before=before, after={**after, **self._details(row)})  # fmt: skip
+            audit.record(
+                self.session,
+                actor=ACTOR,
+                action=action,
+                object_type=OBJECT_TYPE,
+                object_id=incident_id,
+                before=before,
+                after={**after, **self._details(row)},
+            )
         self.session.flush()
 
 
@@ -300,8 +340,9 @@ def lock_places(session: Session, keys: Iterable[str]) -> None:
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    ids = sorted({int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big", signed=True)
-                  for key in keys})  # fmt: skip
+    ids = sorted(
+        {int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big", signed=True) for key in keys}
+    )
     for lock_id in ids:
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(PLACE_LOCKS, lock_id)))
 
@@ -368,8 +409,12 @@ class IncidentEngine(StreamConsumer[Domain]):
         self.check()
         for domain, first in self.missed().items():
             if self._gap_logged.get(domain) != first:
-                log.error("alerts of %s were trimmed before the incident engine read them (the oldest left is %s): "
-                          "raise IOC_ALERTS_MAXLEN or keep the engine running", domain, first)  # fmt: skip
+                log.error(
+                    "alerts of %s were trimmed before the incident engine read them (the oldest left is %s): "
+                    "raise IOC_ALERTS_MAXLEN or keep the engine running",
+                    domain,
+                    first,
+                )
                 self._gap_logged[domain] = first
 
     def heartbeat(self, handled: int) -> None:
@@ -407,8 +452,13 @@ class IncidentEngine(StreamConsumer[Domain]):
         """Keep an alerts entry the engine cannot apply, with why, in the domain's dead-letter stream."""
         log.error("alert %s %s set aside: %s", self.keys.alerts(domain), entry_id, reason)
         copy, note = deadletter_copy([text for pair in (fields or {}).items() for text in pair])
-        letter = {"reason": f"incident engine: {reason}"[:MAX_REASON_CHARS], "stream": self.keys.alerts(domain),
-                  "entry_id": entry_id, "at": f"{time.time():.3f}", "fields": orjson.dumps(copy).decode()}  # fmt: skip
+        letter = {
+            "reason": f"incident engine: {reason}"[:MAX_REASON_CHARS],
+            "stream": self.keys.alerts(domain),
+            "entry_id": entry_id,
+            "at": f"{time.time():.3f}",
+            "fields": orjson.dumps(copy).decode(),
+        }
         if note:
             letter["note"] = note
         self.client.xadd(self.keys.deadletter(domain), letter, maxlen=self.deadletter_maxlen, approximate=True)
@@ -448,8 +498,9 @@ class IncidentEngine(StreamConsumer[Domain]):
                 with self.db.transaction() as session, session.no_autoflush:
                     batch = _Batch(session, self.rules, self.limits, self.city, utcnow())
                     keys = {self.entry_key(domain, entry_id): (entry_id, alert) for entry_id, alert in alerts}
-                    seen = set(session.scalars(sa.select(IncidentAlertRow.entry)
-                                               .where(IncidentAlertRow.entry.in_(keys))))  # fmt: skip
+                    seen = set(
+                        session.scalars(sa.select(IncidentAlertRow.entry).where(IncidentAlertRow.entry.in_(keys)))
+                    )
                     batch.applied.skipped = len(seen)
                     lock_places(session, self._keys_of(alert for key, (_, alert) in keys.items() if key not in seen))
                     for key, (_, alert) in keys.items():
@@ -458,8 +509,9 @@ class IncidentEngine(StreamConsumer[Domain]):
                     batch.finish()
                     return batch.applied
             except (sa_exc.IntegrityError, StaleDataError) as exc:
-                log.info("alerts batch of %s met a concurrent change (attempt %d): %s", domain, attempt,
-                         type(exc).__name__)  # fmt: skip
+                log.info(
+                    "alerts batch of %s met a concurrent change (attempt %d): %s", domain, attempt, type(exc).__name__
+                )
         raise DatabaseError(f"alerts batch of {domain} kept meeting concurrent changes; retrying later")
 
     def _keys_of(self, alerts: Iterable[Alert]) -> set[str]:
@@ -549,10 +601,17 @@ class IncidentEngine(StreamConsumer[Domain]):
     def _open_sustained(self, city_now: float, now: datetime) -> int:
         with self.db.read() as session:
             conditions = list(session.scalars(sa.select(IncidentConditionRow)))
-        due = [(c.key, c.since) for c in conditions
-               if c.type in SUSTAINED and city_now - c.since.timestamp() >= self.rules.sustain_s(c.type)]  # fmt: skip
-        stale_bursts = [c.key for c in conditions if c.type == "speed_violations"
-                        and (not c.times or city_now - max(c.times) > self.rules.violations_window_s)]  # fmt: skip
+        due = [
+            (c.key, c.since)
+            for c in conditions
+            if c.type in SUSTAINED and city_now - c.since.timestamp() >= self.rules.sustain_s(c.type)
+        ]
+        stale_bursts = [
+            c.key
+            for c in conditions
+            if c.type == "speed_violations"
+            and (not c.times or city_now - max(c.times) > self.rules.violations_window_s)
+        ]
         opened = 0
         for key, since in due:
             try:
@@ -564,9 +623,16 @@ class IncidentEngine(StreamConsumer[Domain]):
                         continue  # another engine opened it, or it cleared meanwhile
                     batch.drop_condition(key)
                     if batch.open_incident(key) is None:
-                        began = Alert(kind="traffic.congestion.changed", ts=since.timestamp(), place=condition.place,
-                                      old="", new="", severity="warning", lat=condition.lat,
-                                      lon=condition.lon)  # fmt: skip
+                        began = Alert(
+                            kind="traffic.congestion.changed",
+                            ts=since.timestamp(),
+                            place=condition.place,
+                            old="",
+                            new="",
+                            severity="warning",
+                            lat=condition.lat,
+                            lon=condition.lon,
+                        )
                         severity: Severity = "critical" if condition.severity == "critical" else "warning"
                         row = batch.open(condition.type, began, severity, since.timestamp())
                         row.alert_count = 1  # the alert that began it
@@ -579,18 +645,21 @@ class IncidentEngine(StreamConsumer[Domain]):
         if stale_bursts:
             with self.db.transaction() as session:
                 lock_places(session, stale_bursts)  # a violation counted meanwhile keeps its burst
-                for c in session.scalars(sa.select(IncidentConditionRow)
-                                         .where(IncidentConditionRow.key.in_(stale_bursts))):  # fmt: skip
+                for c in session.scalars(
+                    sa.select(IncidentConditionRow).where(IncidentConditionRow.key.in_(stale_bursts))
+                ):
                     if not c.times or city_now - max(c.times) > self.rules.violations_window_s:
                         session.delete(c)
         return opened
 
     def _escalate(self, now: datetime) -> int:
         open_values = [s.value for s in OPEN_STATUSES]
-        late_ack = sa.and_(IncidentRow.status == Status.NEW.value, ~IncidentRow.ack_overdue,
-                           IncidentRow.ack_due_at < now)  # fmt: skip
-        late_resolve = sa.and_(IncidentRow.status.in_(open_values), ~IncidentRow.resolve_overdue,
-                               IncidentRow.resolve_due_at < now)  # fmt: skip
+        late_ack = sa.and_(
+            IncidentRow.status == Status.NEW.value, ~IncidentRow.ack_overdue, IncidentRow.ack_due_at < now
+        )
+        late_resolve = sa.and_(
+            IncidentRow.status.in_(open_values), ~IncidentRow.resolve_overdue, IncidentRow.resolve_due_at < now
+        )
         with self.db.read() as session:
             candidates = session.execute(
                 sa.select(IncidentRow.id, IncidentRow.version).where(sa.or_(late_ack, late_resolve)).limit(1000)
@@ -616,8 +685,15 @@ class IncidentEngine(StreamConsumer[Domain]):
                     row.peak_severity = worse(row.peak_severity, row.severity)
                     row.updated_at = now
                     session.flush()
-                    audit.record(session, actor=ACTOR, action="incident.escalate", object_type=OBJECT_TYPE,
-                                 object_id=row.id, before=before, after={**audited(row), "missed": missed})  # fmt: skip
+                    audit.record(
+                        session,
+                        actor=ACTOR,
+                        action="incident.escalate",
+                        object_type=OBJECT_TYPE,
+                        object_id=row.id,
+                        before=before,
+                        after={**audited(row), "missed": missed},
+                    )
                     escalated += 1
             except StaleDataError:
                 continue  # another engine (or a person) was first
@@ -641,16 +717,23 @@ def run_engine(settings: Settings, stop: threading.Event) -> None:
 
     client = connect(settings)
     db = open_database(settings, check=False)
-    engine = IncidentEngine(client, db, Keys(settings.namespace), cached_city(settings.city_dir),
-                            rules=Rules.of(settings), limits=Limits.of(settings), consumer=settings.incident_consumer,
-                            batch_size=settings.batch_size, claim_idle_ms=settings.claim_idle_ms,
-                            deadletter_maxlen=settings.deadletter_maxlen)  # fmt: skip
-    log.info("incident engine %s on namespace %r, database %s", settings.incident_consumer, settings.namespace,
-             db.describe())  # fmt: skip
+    engine = IncidentEngine(
+        client,
+        db,
+        Keys(settings.namespace),
+        cached_city(settings.city_dir),
+        rules=Rules.of(settings),
+        limits=Limits.of(settings),
+        consumer=settings.incident_consumer,
+        batch_size=settings.batch_size,
+        claim_idle_ms=settings.claim_idle_ms,
+        deadletter_maxlen=settings.deadletter_maxlen,
+    )
+    log.info(
+        "incident engine %s on namespace %r, database %s", settings.incident_consumer, settings.namespace, db.describe()
+    )
     try:
         engine.run_forever(stop)
     finally:
         client.close()
         db.close()
-
-

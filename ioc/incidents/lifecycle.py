@@ -76,25 +76,57 @@ def new_row(
     """A new incident row (status new), its limits counted from now and its three nearest cameras attached."""
     now = now or utcnow()
     return IncidentRow(
-        type=incident_type, source=source, place=place.id, place_kind=place.kind, place_name=place.name[:200],
-        ward=place.ward, lat=place.lat, lon=place.lon, open_key=key, severity=severity, peak_severity=severity,
-        status=Status.NEW.value, description=description, condition="active" if source == "engine" else "none",
-        condition_at=None, detected_at=detected_at, opened_at=now, opened_by=opened_by, acknowledged_at=None,
-        dispatched_at=None, resolved_at=None, closed_at=None, updated_at=now, unit=None,
-        ack_due_at=limits.ack_due(now, severity), resolve_due_at=limits.resolve_due(now, severity),
-        ack_overdue=False, resolve_overdue=False, alert_count=0, last_alert_at=None,
+        type=incident_type,
+        source=source,
+        place=place.id,
+        place_kind=place.kind,
+        place_name=place.name[:200],
+        ward=place.ward,
+        lat=place.lat,
+        lon=place.lon,
+        open_key=key,
+        severity=severity,
+        peak_severity=severity,
+        status=Status.NEW.value,
+        description=description,
+        condition="active" if source == "engine" else "none",
+        condition_at=None,
+        detected_at=detected_at,
+        opened_at=now,
+        opened_by=opened_by,
+        acknowledged_at=None,
+        dispatched_at=None,
+        resolved_at=None,
+        closed_at=None,
+        updated_at=now,
+        unit=None,
+        ack_due_at=limits.ack_due(now, severity),
+        resolve_due_at=limits.resolve_due(now, severity),
+        ack_overdue=False,
+        resolve_overdue=False,
+        alert_count=0,
+        last_alert_at=None,
         cameras=nearest_cameras(city, place.lat, place.lon),
-    )  # fmt: skip
+    )
 
 
-def record_open(session: Session, row: IncidentRow, *, actor: str, address: str | None = None,
-                details: dict[str, Any] | None = None) -> None:  # fmt: skip
+def record_open(
+    session: Session, row: IncidentRow, *, actor: str, address: str | None = None, details: dict[str, Any] | None = None
+) -> None:
     """Add a new row and its audit entry to the caller's transaction."""
     session.add(row)
     session.flush()  # the id, for the audit row
     after = {**audited(row), "type": row.type, "place": row.place, "description": row.description, **(details or {})}
-    audit.record(session, actor=actor, action="incident.open", object_type=OBJECT_TYPE, object_id=row.id,
-                 before=None, after=after, address=address)  # fmt: skip
+    audit.record(
+        session,
+        actor=actor,
+        action="incident.open",
+        object_type=OBJECT_TYPE,
+        object_id=row.id,
+        before=None,
+        after=after,
+        address=address,
+    )
 
 
 def _text(value: object, what: str, required: bool) -> str:
@@ -133,9 +165,18 @@ def open_by_hand(
         raise IncidentRefused("incident.outside_city", "the place is outside the city")
     text = _text(description, "description", required=True)
     now = utcnow()
-    row = new_row(incident_type=incident_type, source="manual", place=nearest_place(city, lat, lon),
-                  severity=severity, detected_at=now, opened_by=actor, limits=limits, city=city, description=text,
-                  now=now)  # fmt: skip
+    row = new_row(
+        incident_type=incident_type,
+        source="manual",
+        place=nearest_place(city, lat, lon),
+        severity=severity,
+        detected_at=now,
+        opened_by=actor,
+        limits=limits,
+        city=city,
+        description=text,
+        now=now,
+    )
     with db.transaction() as session:
         record_open(session, row, actor=actor, address=address)
         return to_incident(row)
@@ -160,14 +201,24 @@ def timeline(db: Database, incident_id: int) -> list[AuditEntry]:
     )
     with db.read() as session:
         return [
-            AuditEntry(id=r.id, at=r.at, actor=r.actor, action=r.action, object_type=r.object_type,
-                       object_id=r.object_id, before=r.before, after=r.after, address=r.address)
+            AuditEntry(
+                id=r.id,
+                at=r.at,
+                actor=r.actor,
+                action=r.action,
+                object_type=r.object_type,
+                object_id=r.object_id,
+                before=r.before,
+                after=r.after,
+                address=r.address,
+            )
             for r in session.scalars(query)
         ]
 
 
-def _apply(row: IncidentRow, action: Action, text: str, unit: str | None, limits: Limits, now: datetime,
-           session: Session) -> None:  # fmt: skip
+def _apply(
+    row: IncidentRow, action: Action, text: str, unit: str | None, limits: Limits, now: datetime, session: Session
+) -> None:
     """Change the row as the action says (its state checked by the caller)."""
     if action is Action.ACKNOWLEDGE:
         row.acknowledged_at = now
@@ -219,16 +270,26 @@ def act(
         raise IncidentRefused("incident.bad_action", f"unknown action {str(action)[:40]!r}") from None
     rule = TRANSITIONS[action]
     if not may(role, rule.permission):
-        raise IncidentRefused("incident.refused.role", f"your role may not {action.value} incidents",
-                              action=action.value)  # fmt: skip
+        raise IncidentRefused(
+            "incident.refused.role", f"your role may not {action.value} incidents", action=action.value
+        )
     incident_id = clean_id(incident_id, field="incident id")  # the version is compared in Python, never bound
     words = _text(text, rule.needs or "comment", required=rule.needs in ("comment", "note"))
     if rule.needs == "unit" and unit not in units:
         raise IncidentRefused("incident.needs.unit", "choose a unit to dispatch", units=", ".join(units))
     for attempt in range(2):
         try:
-            return _act_once(db, incident_id, action, actor=actor, expected_version=expected_version,
-                             limits=limits, words=words, unit=unit, address=address)  # fmt: skip
+            return _act_once(
+                db,
+                incident_id,
+                action,
+                actor=actor,
+                expected_version=expected_version,
+                limits=limits,
+                words=words,
+                unit=unit,
+                address=address,
+            )
         except sa_exc.IntegrityError:
             # Only a reopen takes a unique key (the open key of its type and place); another incident took it at
             # the same moment. Once more: this time the key is seen taken and left to the other incident.
@@ -259,9 +320,12 @@ def _act_once(
             if row.version != expected_version:
                 raise IncidentChanged(to_incident(row))
             if row.status not in rule.sources:
-                raise IncidentRefused("incident.refused.transition",
-                                      f"cannot {action.value} an incident that is {row.status}",
-                                      action=action.value, status=row.status)  # fmt: skip
+                raise IncidentRefused(
+                    "incident.refused.transition",
+                    f"cannot {action.value} an incident that is {row.status}",
+                    action=action.value,
+                    status=row.status,
+                )
             before = audited(row)
             now = utcnow()
             _apply(row, action, words, unit, limits, now, session)
@@ -272,8 +336,16 @@ def _act_once(
                 after["text"] = words
             if unit is not None and action is Action.DISPATCH:
                 after["unit"] = unit
-            audit.record(session, actor=actor, action=f"incident.{action.value}", object_type=OBJECT_TYPE,
-                         object_id=row.id, before=before, after=after, address=address)  # fmt: skip
+            audit.record(
+                session,
+                actor=actor,
+                action=f"incident.{action.value}",
+                object_type=OBJECT_TYPE,
+                object_id=row.id,
+                before=before,
+                after=after,
+                address=address,
+            )
             return to_incident(row)
     except StaleDataError:
         raise IncidentChanged(get_incident(db, incident_id)) from None

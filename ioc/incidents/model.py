@@ -65,8 +65,9 @@ TRANSITIONS: Final[dict[Action, Transition]] = {
         Transition(Action.DISPATCH, (Status.ACKNOWLEDGED,), Status.DISPATCHED, Permission.HANDLE_INCIDENTS, "unit"),
         Transition(Action.RESOLVE, (Status.DISPATCHED,), Status.RESOLVED, Permission.HANDLE_INCIDENTS, "note"),
         Transition(Action.CLOSE, (Status.RESOLVED,), Status.CLOSED, Permission.CLOSE_INCIDENTS, None),
-        Transition(Action.REOPEN, (Status.RESOLVED, Status.CLOSED), Status.ACKNOWLEDGED,
-                   Permission.REVIEW_INCIDENTS, "comment"),
+        Transition(
+            Action.REOPEN, (Status.RESOLVED, Status.CLOSED), Status.ACKNOWLEDGED, Permission.REVIEW_INCIDENTS, "comment"
+        ),
         Transition(Action.COMMENT, (*OPEN_STATUSES, Status.RESOLVED), None, Permission.HANDLE_INCIDENTS, "comment"),
     )
 }
@@ -75,9 +76,7 @@ MAX_TEXT: Final = 2000  # characters of a comment, note or description
 
 def allowed_actions(status: Status | str, permissions: frozenset[Permission] | set[Permission]) -> list[Action]:
     """The actions a holder of `permissions` may take on an incident in `status`, in lifecycle order."""
-    return [
-        action for action, rule in TRANSITIONS.items() if status in rule.sources and rule.permission in permissions
-    ]
+    return [action for action, rule in TRANSITIONS.items() if status in rule.sources and rule.permission in permissions]
 
 
 def worse(a: Severity | str, b: Severity | str) -> Severity:
@@ -101,11 +100,17 @@ class Limits:
     def of(cls, settings: Settings) -> Limits:
         """The limits the settings give."""
         return cls(
-            ack_s={"critical": settings.incident_ack_critical_s, "warning": settings.incident_ack_warning_s,
-                   "info": settings.incident_ack_info_s},
-            resolve_s={"critical": settings.incident_resolve_critical_s,
-                       "warning": settings.incident_resolve_warning_s, "info": settings.incident_resolve_info_s},
-        )  # fmt: skip
+            ack_s={
+                "critical": settings.incident_ack_critical_s,
+                "warning": settings.incident_ack_warning_s,
+                "info": settings.incident_ack_info_s,
+            },
+            resolve_s={
+                "critical": settings.incident_resolve_critical_s,
+                "warning": settings.incident_resolve_warning_s,
+                "info": settings.incident_resolve_info_s,
+            },
+        )
 
     def ack_due(self, opened_at: datetime, severity: str) -> datetime:
         """When an incident of this severity opened then must be acknowledged."""
@@ -176,9 +181,16 @@ class Incident:
 
 # The fields an audit row's before/after records: replaying the log's `after` documents gives these exactly.
 AUDITED_FIELDS: Final = (
-    "status", "severity", "peak_severity", "unit", "condition", "ack_overdue", "resolve_overdue", "alert_count",
+    "status",
+    "severity",
+    "peak_severity",
+    "unit",
+    "condition",
+    "ack_overdue",
+    "resolve_overdue",
+    "alert_count",
     "version",
-)  # fmt: skip
+)
 
 
 class IncidentRefused(IocError):

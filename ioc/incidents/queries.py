@@ -84,9 +84,12 @@ class WallSummary:
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"open_by_severity": self.open_by_severity, "overdue": self.overdue,
-                "newest_critical": [i.as_json() for i in self.newest_critical],
-                "overdue_list": [i.as_json() for i in self.overdue_list]}  # fmt: skip
+        return {
+            "open_by_severity": self.open_by_severity,
+            "overdue": self.overdue,
+            "newest_critical": [i.as_json() for i in self.newest_critical],
+            "overdue_list": [i.as_json() for i in self.overdue_list],
+        }
 
 
 def wall_summary(db: Database, *, items: int = WALL_LIST) -> WallSummary:

@@ -49,19 +49,62 @@ PERCENTILE: Final = 0.9
 UNKNOWN_WARD: Final = ""  # by_ward key of incidents with no ward
 
 TIME_COLUMNS: Final = (
-    "detected_at", "opened_at", "acknowledged_at", "dispatched_at", "resolved_at", "closed_at", "updated_at",
-    "ack_due_at", "resolve_due_at",
-)  # fmt: skip
+    "detected_at",
+    "opened_at",
+    "acknowledged_at",
+    "dispatched_at",
+    "resolved_at",
+    "closed_at",
+    "updated_at",
+    "ack_due_at",
+    "resolve_due_at",
+)
 REPORT_COLUMNS: Final = (
-    "id", "type", "ward", "severity", "status", "opened_at", "acknowledged_at", "resolved_at", "ack_due_at",
-    "resolve_due_at", "ack_overdue", "resolve_overdue",
-)  # fmt: skip
+    "id",
+    "type",
+    "ward",
+    "severity",
+    "status",
+    "opened_at",
+    "acknowledged_at",
+    "resolved_at",
+    "ack_due_at",
+    "resolve_due_at",
+    "ack_overdue",
+    "resolve_overdue",
+)
 EXPORT_COLUMNS: Final = (
-    "id", "type", "source", "place", "place_kind", "place_name", "ward", "lat", "lon", "severity", "peak_severity",
-    "status", "description", "condition", "unit", "opened_by", "detected_at", "opened_at", "acknowledged_at",
-    "dispatched_at", "resolved_at", "closed_at", "updated_at", "ack_due_at", "resolve_due_at", "ack_overdue",
-    "resolve_overdue", "alert_count", "cameras", "version",
-)  # fmt: skip
+    "id",
+    "type",
+    "source",
+    "place",
+    "place_kind",
+    "place_name",
+    "ward",
+    "lat",
+    "lon",
+    "severity",
+    "peak_severity",
+    "status",
+    "description",
+    "condition",
+    "unit",
+    "opened_by",
+    "detected_at",
+    "opened_at",
+    "acknowledged_at",
+    "dispatched_at",
+    "resolved_at",
+    "closed_at",
+    "updated_at",
+    "ack_due_at",
+    "resolve_due_at",
+    "ack_overdue",
+    "resolve_overdue",
+    "alert_count",
+    "cameras",
+    "version",
+)
 AUDIT_COLUMNS: Final = ("id", "incident_id", "at", "actor", "action", "before", "after", "address")
 JSON_COLUMNS: Final = ("cameras", "before", "after")
 TYPED_TEXT: Final = ("place_name", "description", "unit", "opened_by", "actor", "address")  # people typed these
@@ -114,8 +157,14 @@ def page_filters(
         since, until = between_dates(first or last or date.min, last or first or date.max, tz=tz)
     else:
         since, until = last_days(days or DEFAULT_DAYS, tz=tz, now=now)
-    return Filters(statuses=tuple(statuses), types=tuple(types), severities=tuple(severities), wards=tuple(wards),
-                   since=since, until=until)  # fmt: skip
+    return Filters(
+        statuses=tuple(statuses),
+        types=tuple(types),
+        severities=tuple(severities),
+        wards=tuple(wards),
+        since=since,
+        until=until,
+    )
 
 
 # ---------------------------------------------------------------- reading
@@ -165,13 +214,18 @@ def read_audit(db: Database, filters: Filters) -> pd.DataFrame:
     table = AuditRow.__table__.c
     query = (
         sa.select(
-            table.id, table.object_id.label("incident_id"), sa.type_coerce(table.at, sa.String()).label("at"),
-            table.actor, table.action, sa.cast(table.before, sa.Text()).label("before"),
-            sa.cast(table.after, sa.Text()).label("after"), table.address,
+            table.id,
+            table.object_id.label("incident_id"),
+            sa.type_coerce(table.at, sa.String()).label("at"),
+            table.actor,
+            table.action,
+            sa.cast(table.before, sa.Text()).label("before"),
+            sa.cast(table.after, sa.Text()).label("after"),
+            table.address,
         )
         .where(table.object_type == OBJECT_TYPE, table.object_id.in_(ids))
         .order_by(table.id)
-    )  # fmt: skip
+    )
     frame = _frame(db, query)
     frame["incident_id"] = pd.to_numeric(frame["incident_id"]).astype("int64")
     return _times(frame, ["at"])
@@ -264,17 +318,27 @@ def past_limits(frame: pd.DataFrame, now: datetime) -> tuple[pd.Series, pd.Serie
     (done after the limit, or not done and the limit passed), so the figure holds even while no engine has
     checked yet."""
     moment = pd.Timestamp(now)
-    ack_late = frame["ack_overdue"].astype(bool) | (frame["acknowledged_at"] > frame["ack_due_at"]) | (
-        frame["acknowledged_at"].isna() & (frame["ack_due_at"] < moment)
+    ack_late = (
+        frame["ack_overdue"].astype(bool)
+        | (frame["acknowledged_at"] > frame["ack_due_at"])
+        | (frame["acknowledged_at"].isna() & (frame["ack_due_at"] < moment))
     )
-    resolve_late = frame["resolve_overdue"].astype(bool) | (frame["resolved_at"] > frame["resolve_due_at"]) | (
-        frame["resolved_at"].isna() & (frame["resolve_due_at"] < moment)
+    resolve_late = (
+        frame["resolve_overdue"].astype(bool)
+        | (frame["resolved_at"] > frame["resolve_due_at"])
+        | (frame["resolved_at"].isna() & (frame["resolve_due_at"] < moment))
     )
     return ack_late, resolve_late
 
 
-def summarize(frame: pd.DataFrame, *, tz: str, since: datetime | None = None, until: datetime | None = None,
-              now: datetime | None = None) -> Report:  # fmt: skip
+def summarize(
+    frame: pd.DataFrame,
+    *,
+    tz: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+) -> Report:
     """Every figure of the managers' page from a frame of `read_incidents` (columns REPORT_COLUMNS); `now` decides
     which unfinished incidents are already past a limit."""
     total = len(frame)
@@ -297,9 +361,13 @@ def summarize(frame: pd.DataFrame, *, tz: str, since: datetime | None = None, un
 
     starts = _day_range(first, last, bucket) if span > 0 else pd.DatetimeIndex([])
     key = day - pd.to_timedelta(day.dt.day_of_week, unit="D") if bucket == "week" else day
-    grouped = pd.DataFrame({
-        "key": key, "ack": (frame["acknowledged_at"] - opened).dt.total_seconds() / 60, "late": late,
-    }).groupby("key")  # fmt: skip
+    grouped = pd.DataFrame(
+        {
+            "key": key,
+            "ack": (frame["acknowledged_at"] - opened).dt.total_seconds() / 60,
+            "late": late,
+        }
+    ).groupby("key")
     counts = grouped.size().reindex(starts, fill_value=0)
     medians = grouped["ack"].median().reindex(starts)
     shares = grouped["late"].mean().reindex(starts)
@@ -430,14 +498,25 @@ def export_file(
     return path
 
 
-def record_export(db: Database, *, actor: str, name: str, filters: Filters, size: int,
-                  address: str | None = None) -> None:  # fmt: skip
+def record_export(
+    db: Database, *, actor: str, name: str, filters: Filters, size: int, address: str | None = None
+) -> None:
     """Audit an export: who took which incidents out, and when (an export carries people's names and notes)."""
-    chosen = {key: value.isoformat() if isinstance(value, datetime) else value
-              for key, value in asdict(filters).items() if value not in ((), None, False)}  # fmt: skip
+    chosen = {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in asdict(filters).items()
+        if value not in ((), None, False)
+    }
     with db.transaction() as session:
-        audit_log.record(session, actor=actor, action="report.export", object_type="report", object_id=name,
-                         after={"file": name, "bytes": size, "filters": chosen}, address=address)  # fmt: skip
+        audit_log.record(
+            session,
+            actor=actor,
+            action="report.export",
+            object_type="report",
+            object_id=name,
+            after={"file": name, "bytes": size, "filters": chosen},
+            address=address,
+        )
 
 
 def with_period(filters: Filters, since: datetime | None, until: datetime | None = None) -> Filters:

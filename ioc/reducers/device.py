@@ -36,8 +36,12 @@ class DeviceReducer(Reducer):
             return
         old = current.get("status", "unknown")
         status, detail = r.values["status"], r.values["detail"]
-        doc: HealthDoc = {"status": status, "since": at, "reason": f"reported: {detail}" if detail else "reported",
-                          "ts": at}  # fmt: skip
+        doc: HealthDoc = {
+            "status": status,
+            "since": at,
+            "reason": f"reported: {detail}" if detail else "reported",
+            "ts": at,
+        }
         health[sensor.id] = doc
         b.changed["health"].add(sensor.id)
         if status != old:
@@ -56,8 +60,13 @@ class DeviceReducer(Reducer):
             overdue = clock - last > OFFLINE_AFTER_MISSED * sensor.report_interval_s
             changed: HealthDoc | None = None
             if status in ("online", "unknown") and overdue:
-                changed = {"status": "offline", "since": clock, "reason": "missed-reports", "ts": clock,
-                           "last_report": last}  # fmt: skip
+                changed = {
+                    "status": "offline",
+                    "since": clock,
+                    "reason": "missed-reports",
+                    "ts": clock,
+                    "last_report": last,
+                }
                 self._changed(b, sensor, clock, status, "offline")
             elif status == "offline" and last > since and not overdue:
                 changed = {"status": "online", "since": last, "reason": "reporting", "ts": last}

@@ -45,8 +45,7 @@ class FloodReducer(Reducer):
             return
         before = StationAlarm(alarm=int(current.get("alarm", 0)), below_since=current.get("below_since"))
         after = next_station_alarm(before, level, at, sensor.alarm_levels_m, self.hysteresis)
-        doc: StationDoc = {"level_m": round(level, 3), "alarm": after.alarm, "below_since": after.below_since,
-                           "ts": at}  # fmt: skip
+        doc: StationDoc = {"level_m": round(level, 3), "alarm": after.alarm, "below_since": after.below_since, "ts": at}
         stations[sensor.id] = doc
         b.changed["stations"].add(sensor.id)
         if after.alarm == before.alarm:
@@ -57,8 +56,12 @@ class FloodReducer(Reducer):
         b.alert(sensor_alert("flood.level.changed", at, sensor, old, new, severity))
         alert_key = f"flood:{sensor.id}"
         if after.alarm >= 1:
-            b.activate(alert_key, sensor_alert("flood.level.changed", at, sensor, old, new,
-                                               alarm_severity(after.alarm), level=after.alarm))  # fmt: skip
+            b.activate(
+                alert_key,
+                sensor_alert(
+                    "flood.level.changed", at, sensor, old, new, alarm_severity(after.alarm), level=after.alarm
+                ),
+            )
         else:
             b.deactivate(alert_key)
 
@@ -75,8 +78,13 @@ class FloodReducer(Reducer):
         total = round(sum(hours.values()), 2)
         old_class = current.get("rain_class", "none")
         new_class = rain_class(total)
-        doc: GaugeDoc = {"hours": hours, "rain_1h_mm": hours.get(str(newest_hour), 0.0), "rain_24h_mm": total,
-                         "rain_class": new_class, "ts": max(at, current.get("ts") or at)}  # fmt: skip
+        doc: GaugeDoc = {
+            "hours": hours,
+            "rain_1h_mm": hours.get(str(newest_hour), 0.0),
+            "rain_24h_mm": total,
+            "rain_class": new_class,
+            "ts": max(at, current.get("ts") or at),
+        }
         gauges[sensor.id] = doc
         b.changed["gauges"].add(sensor.id)
         if new_class != old_class and (new_class in HEAVY_RAIN or old_class in HEAVY_RAIN):

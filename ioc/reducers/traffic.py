@@ -75,8 +75,12 @@ class TrafficReducer(Reducer):
                     if before is None:
                         stored = segments.get(segment_id, {})
                         stored_at = stored.get("ts")
-                        before = (stored_at if stored_at is not None else -math.inf,
-                                  bool(stored.get("congested", False)), None, "")  # fmt: skip
+                        before = (
+                            stored_at if stored_at is not None else -math.inf,
+                            bool(stored.get("congested", False)),
+                            None,
+                            "",
+                        )
                     if at < before[0]:
                         b.processed += 1
                         continue  # a late reading adds to its minute's roll-up but does not move the live state back
@@ -96,23 +100,39 @@ class TrafficReducer(Reducer):
         for segment_id, (at, congested, newest_speed, sensor) in newest.items():
             if newest_speed is not None:
                 road_class = city_segments[segment_id].road_class
-                doc: SegmentDoc = {"speed": round(newest_speed, 1), "band": speed_band(newest_speed, road_class),
-                                   "congested": congested, "ts": at, "sensor": sensor}  # fmt: skip
+                doc: SegmentDoc = {
+                    "speed": round(newest_speed, 1),
+                    "band": speed_band(newest_speed, road_class),
+                    "congested": congested,
+                    "ts": at,
+                    "sensor": sensor,
+                }
                 segments[segment_id] = doc
                 b.changed["segments"].add(segment_id)
 
     def _violation(self, r: Reading, b: Batch) -> None:
         """Each violation is an alert (info), so the incident engine can see a burst at one camera."""
         values = r.values
-        b.alert(sensor_alert("traffic.violation.detected", r.at, self.city.sensors[r.sensor],
-                             f"{values['limit_kmh']:g}", f"{values['speed_kmh']:g}", "info"))  # fmt: skip
+        b.alert(
+            sensor_alert(
+                "traffic.violation.detected",
+                r.at,
+                self.city.sensors[r.sensor],
+                f"{values['limit_kmh']:g}",
+                f"{values['speed_kmh']:g}",
+                "info",
+            )
+        )
 
     def _congestion_changed(self, segment_id: str, at: float, congested: bool, b: Batch) -> None:
         segment = self.city.segments[segment_id]
         lat, lon = segment.midpoint
         old, new = ("flowing", "congested") if congested else ("congested", "flowing")
-        b.alert(alert_at("traffic.congestion.changed", at, segment.id, old, new,
-                         "warning" if congested else "info", lat, lon))  # fmt: skip
+        b.alert(
+            alert_at(
+                "traffic.congestion.changed", at, segment.id, old, new, "warning" if congested else "info", lat, lon
+            )
+        )
         alert_key = f"congestion:{segment.id}"
         if congested:
             b.activate(alert_key, alert_at("traffic.congestion.changed", at, segment.id, old, new, "warning", lat, lon))

@@ -123,8 +123,9 @@ class StreamConsumer(ABC, Generic[L]):
 
     def read_entries(self, label: L, start: str, count: int | None = None) -> list[Entry]:
         """One XREADGROUP of one stream: new entries (start ">") or this consumer's pending ones (start "0")."""
-        reply = self.raw.xreadgroup(self.group, self.consumer, {self.streams[label]: start},
-                                    count=count or self.batch_size)  # fmt: skip
+        reply = self.raw.xreadgroup(
+            self.group, self.consumer, {self.streams[label]: start}, count=count or self.batch_size
+        )
         return entries_of(reply)
 
     def recover(self) -> int:
@@ -148,8 +149,14 @@ class StreamConsumer(ABC, Generic[L]):
     def claim(self, label: L, cursor: str) -> tuple[str, list[Entry]]:
         """One XAUTOCLAIM of entries left pending longer than claim_idle_ms by other consumers: the next cursor
         ("0-0" once the stream is done) and the entries, a deleted one with no fields."""
-        reply = self.raw.xautoclaim(self.streams[label], self.group, self.consumer, min_idle_time=self.claim_idle_ms,
-                                    start_id=cursor, count=self.batch_size)  # fmt: skip
+        reply = self.raw.xautoclaim(
+            self.streams[label],
+            self.group,
+            self.consumer,
+            min_idle_time=self.claim_idle_ms,
+            start_id=cursor,
+            count=self.batch_size,
+        )
         # Redis 6.2 replies [cursor, entries], a deleted entry as nil; 7 adds a third item, the ids of deleted
         # entries, which it drops from the pending list: they are handed over too (with no fields).
         cursor, claimed = reply[0], reply[1]
@@ -178,8 +185,9 @@ class StreamConsumer(ABC, Generic[L]):
         self.flush()
         self._last_claim = time.monotonic()
         if total:
-            self.log.warning("claimed and processed %d entries left by stopped consumers of group %s", total,
-                             self.group)  # fmt: skip
+            self.log.warning(
+                "claimed and processed %d entries left by stopped consumers of group %s", total, self.group
+            )
         return total
 
     def claim_due(self, now: float) -> bool:
@@ -188,8 +196,9 @@ class StreamConsumer(ABC, Generic[L]):
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
-    def run_forever(self, stop: threading.Event, idle_wait_s: float | None = None,
-                    periodic_every_s: float = 2.0) -> None:  # fmt: skip
+    def run_forever(
+        self, stop: threading.Event, idle_wait_s: float | None = None, periodic_every_s: float = 2.0
+    ) -> None:
         """Run until `stop` is set; a lost or refusing Redis (or a transient error of the consumer's) is waited for
         and retried, never fatal; anything else ends the loop with the work in flight abandoned."""
         idle = self.idle_wait_s if idle_wait_s is None else idle_wait_s

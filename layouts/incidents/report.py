@@ -78,7 +78,11 @@ def report_form(city: City, lang: str, tile_url: str) -> Component:
                         "type",
                         dcc.Dropdown(
                             labels=dropdown_labels(lang),
-                            id=ids.NEW_TYPE, options=types, value=DEFAULT_TYPE, clearable=False, className="inc-select"
+                            id=ids.NEW_TYPE,
+                            options=types,
+                            value=DEFAULT_TYPE,
+                            clearable=False,
+                            className="inc-select",
                         ),
                     ),
                     field(

@@ -15,8 +15,13 @@ COUNT_COLOUR: Final = "#56B4E9"
 MEDIAN_COLOUR: Final = "#E69F00"
 OVERDUE_COLOUR: Final = "#CC79A7"
 FONT: Final = "Inter, Roboto, 'Noto Sans', 'Liberation Sans', sans-serif"
-AXIS: Final = {"gridcolor": "#2c3440", "zerolinecolor": "#2c3440", "linecolor": "#5b6675", "tickfont": {"size": 13},
-               "automargin": True}  # fmt: skip
+AXIS: Final = {
+    "gridcolor": "#2c3440",
+    "zerolinecolor": "#2c3440",
+    "linecolor": "#5b6675",
+    "tickfont": {"size": 13},
+    "automargin": True,
+}
 
 
 def base_layout(title: str, lang: str, *, empty: bool) -> dict[str, Any]:
@@ -34,18 +39,38 @@ def base_layout(title: str, lang: str, *, empty: bool) -> dict[str, Any]:
     }
     if empty:
         layout["annotations"] = [
-            {"text": t("mgr.chart.no_data", lang), "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
-             "showarrow": False, "font": {"size": 15, "color": "#aeb8c4"}}
-        ]  # fmt: skip
+            {
+                "text": t("mgr.chart.no_data", lang),
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "showarrow": False,
+                "font": {"size": 15, "color": "#aeb8c4"},
+            }
+        ]
     return layout
 
 
 def _bars(x: list[Any], y: list[Any], name: str, *, horizontal: bool = False) -> dict[str, Any]:
     if horizontal:
-        return {"type": "bar", "orientation": "h", "x": y, "y": x, "name": name, "marker": {"color": COUNT_COLOUR},
-                "hovertemplate": "%{y}: %{x}<extra></extra>"}  # fmt: skip
-    return {"type": "bar", "x": x, "y": y, "name": name, "marker": {"color": COUNT_COLOUR},
-            "hovertemplate": "%{x}: %{y}<extra></extra>"}  # fmt: skip
+        return {
+            "type": "bar",
+            "orientation": "h",
+            "x": y,
+            "y": x,
+            "name": name,
+            "marker": {"color": COUNT_COLOUR},
+            "hovertemplate": "%{y}: %{x}<extra></extra>",
+        }
+    return {
+        "type": "bar",
+        "x": x,
+        "y": y,
+        "name": name,
+        "marker": {"color": COUNT_COLOUR},
+        "hovertemplate": "%{x}: %{y}<extra></extra>",
+    }
 
 
 def opened_figure(report: Report | None, lang: str) -> dict[str, Any]:
@@ -66,18 +91,39 @@ def quality_figure(report: Report | None, lang: str) -> dict[str, Any]:
     layout = base_layout(t("mgr.chart.quality", lang), lang, empty=not any(v is not None for v in shares))
     layout["xaxis"] = {**AXIS, "type": "date"}
     layout["yaxis"] = {**AXIS, "rangemode": "tozero", "title": {"text": t("mgr.chart.median_ack", lang)}}
-    layout["yaxis2"] = {**AXIS, "overlaying": "y", "side": "right", "range": [0, 100], "showgrid": False,
-                        "title": {"text": t("mgr.chart.overdue_share", lang)}}  # fmt: skip
+    layout["yaxis2"] = {
+        **AXIS,
+        "overlaying": "y",
+        "side": "right",
+        "range": [0, 100],
+        "showgrid": False,
+        "title": {"text": t("mgr.chart.overdue_share", lang)},
+    }
     layout["showlegend"] = True
     layout["legend"] = {"orientation": "h", "x": 0, "y": -0.2, "font": {"size": 12}}
     layout["margin"] = {"l": 56, "r": 56, "t": 40, "b": 48}
     data = [
-        {"type": "scatter", "mode": "lines+markers", "x": starts, "y": medians, "name": t("mgr.chart.median_ack", lang),
-         "line": {"color": MEDIAN_COLOUR, "width": 2}, "marker": {"size": 4}, "connectgaps": False},
-        {"type": "scatter", "mode": "lines", "x": list(starts), "y": shares, "yaxis": "y2",
-         "name": t("mgr.chart.overdue_share", lang), "line": {"color": OVERDUE_COLOUR, "width": 2, "dash": "dot"},
-         "connectgaps": False},
-    ]  # fmt: skip
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": starts,
+            "y": medians,
+            "name": t("mgr.chart.median_ack", lang),
+            "line": {"color": MEDIAN_COLOUR, "width": 2},
+            "marker": {"size": 4},
+            "connectgaps": False,
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": list(starts),
+            "y": shares,
+            "yaxis": "y2",
+            "name": t("mgr.chart.overdue_share", lang),
+            "line": {"color": OVERDUE_COLOUR, "width": 2, "dash": "dot"},
+            "connectgaps": False,
+        },
+    ]
     return {"data": data, "layout": layout}
 
 
@@ -87,8 +133,10 @@ def type_figure(report: Report | None, lang: str) -> dict[str, Any]:
     names = [label("type", key, lang) for key in counts][::-1]
     layout = base_layout(t("mgr.chart.by_type", lang), lang, empty=not counts)
     layout["margin"] = {"l": 8, "r": 16, "t": 40, "b": 32}
-    return {"data": [_bars(names, list(counts.values())[::-1], t("mgr.chart.incidents", lang), horizontal=True)],
-            "layout": layout}  # fmt: skip
+    return {
+        "data": [_bars(names, list(counts.values())[::-1], t("mgr.chart.incidents", lang), horizontal=True)],
+        "layout": layout,
+    }
 
 
 def ward_figure(report: Report | None, lang: str, ward_names: Mapping[str, str]) -> dict[str, Any]:
@@ -97,8 +145,10 @@ def ward_figure(report: Report | None, lang: str, ward_names: Mapping[str, str])
     names = [t("mgr.ward.unknown", lang) if key == UNKNOWN_WARD else ward_names.get(key, key) for key in counts]
     layout = base_layout(t("mgr.chart.by_ward", lang), lang, empty=not counts)
     layout["margin"] = {"l": 8, "r": 16, "t": 40, "b": 32}
-    return {"data": [_bars(names[::-1], list(counts.values())[::-1], t("mgr.chart.incidents", lang),
-                           horizontal=True)], "layout": layout}  # fmt: skip
+    return {
+        "data": [_bars(names[::-1], list(counts.values())[::-1], t("mgr.chart.incidents", lang), horizontal=True)],
+        "layout": layout,
+    }
 
 
 def hour_figure(report: Report | None, lang: str) -> dict[str, Any]:
@@ -106,8 +156,7 @@ def hour_figure(report: Report | None, lang: str) -> dict[str, Any]:
     counts = list(report.by_hour) if report is not None else [0] * 24
     layout = base_layout(t("mgr.chart.by_hour", lang), lang, empty=not any(counts))
     layout["xaxis"] = {**AXIS, "type": "category", "tickangle": 0}
-    return {"data": [_bars([f"{h:02d}" for h in range(24)], counts, t("mgr.chart.incidents", lang))],
-            "layout": layout}  # fmt: skip
+    return {"data": [_bars([f"{h:02d}" for h in range(24)], counts, t("mgr.chart.incidents", lang))], "layout": layout}
 
 
 def day_figure(report: Report | None, lang: str) -> dict[str, Any]:

@@ -27,13 +27,22 @@ def period_options(lang: str) -> list[dict[str, str]]:
 
 
 def _field(text: str, control: Component, *, wide: bool = False) -> Component:
-    return html.Label([html.Span(text, className="mgr-field-label"), control],
-                      className=f"mgr-field{' mgr-field--wide' if wide else ''}")  # fmt: skip
+    return html.Label(
+        [html.Span(text, className="mgr-field-label"), control],
+        className=f"mgr-field{' mgr-field--wide' if wide else ''}",
+    )
 
 
 def _choice(component_id: str, options: list[dict[str, str]], lang: str) -> Component:
-    return dcc.Dropdown(id=component_id, options=options, value=[], multi=True, placeholder=t("mgr.filter.all", lang),
-                        labels=dropdown_labels(lang), className="mgr-select")  # fmt: skip
+    return dcc.Dropdown(
+        id=component_id,
+        options=options,
+        value=[],
+        multi=True,
+        placeholder=t("mgr.filter.all", lang),
+        labels=dropdown_labels(lang),
+        className="mgr-select",
+    )
 
 
 def controls(

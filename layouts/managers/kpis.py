@@ -41,8 +41,13 @@ def card(title: str, value: str, detail: str, *, kind: str) -> Component:
 def _durations(title: str, figures: Durations, lang: str, kind: str) -> Component:
     if figures.count == 0:
         return card(title, "—", t("mgr.kpi.none", lang), kind=kind)
-    detail = t("mgr.kpi.detail", lang, mean=duration_text(figures.mean, lang), p90=duration_text(figures.p90, lang),
-               count=figures.count)  # fmt: skip
+    detail = t(
+        "mgr.kpi.detail",
+        lang,
+        mean=duration_text(figures.mean, lang),
+        p90=duration_text(figures.p90, lang),
+        count=figures.count,
+    )
     value = f"{duration_text(figures.median, lang)} ({t('mgr.kpi.median', lang)})"
     return card(title, value, detail, kind=kind)
 
@@ -50,17 +55,35 @@ def _durations(title: str, figures: Durations, lang: str, kind: str) -> Componen
 def kpi_cards(report: Report | None, lang: str) -> list[Component]:
     """The four cards of a report (None: the figures are unknown, e.g. the database does not answer)."""
     if report is None:
-        return [card(t(key, lang), "—", "", kind=kind) for key, kind in
-                (("mgr.kpi.total", "total"), ("mgr.kpi.ack", "ack"), ("mgr.kpi.resolve", "resolve"),
-                 ("mgr.kpi.overdue", "overdue"))]  # fmt: skip
+        return [
+            card(t(key, lang), "—", "", kind=kind)
+            for key, kind in (
+                ("mgr.kpi.total", "total"),
+                ("mgr.kpi.ack", "ack"),
+                ("mgr.kpi.resolve", "resolve"),
+                ("mgr.kpi.overdue", "overdue"),
+            )
+        ]
     unresolved = report.total - report.resolve.count
     return [
-        card(t("mgr.kpi.total", lang), fmt_number(report.total, lang, 0),
-             t("mgr.kpi.total_detail", lang, open=fmt_number(unresolved, lang, 0)), kind="total"),
+        card(
+            t("mgr.kpi.total", lang),
+            fmt_number(report.total, lang, 0),
+            t("mgr.kpi.total_detail", lang, open=fmt_number(unresolved, lang, 0)),
+            kind="total",
+        ),
         _durations(t("mgr.kpi.ack", lang), report.ack, lang, "ack"),
         _durations(t("mgr.kpi.resolve", lang), report.resolve, lang, "resolve"),
-        card(t("mgr.kpi.overdue", lang), percent_text(report.overdue_share, lang),
-             t("mgr.kpi.overdue_detail", lang, ack=percent_text(report.ack_overdue_share, lang),
-               resolve=percent_text(report.resolve_overdue_share, lang), count=fmt_number(report.overdue, lang, 0)),
-             kind="overdue"),
-    ]  # fmt: skip
+        card(
+            t("mgr.kpi.overdue", lang),
+            percent_text(report.overdue_share, lang),
+            t(
+                "mgr.kpi.overdue_detail",
+                lang,
+                ack=percent_text(report.ack_overdue_share, lang),
+                resolve=percent_text(report.resolve_overdue_share, lang),
+                count=fmt_number(report.overdue, lang, 0),
+            ),
+            kind="overdue",
+        ),
+    ]

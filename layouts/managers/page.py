@@ -46,8 +46,14 @@ def summary_text(report: Report, lang: str) -> str:
         first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
     else:
         return t("mgr.kpi.none", lang)
-    return t("mgr.summary", lang, count=fmt_number(report.total, lang, 0), first=first.strftime(fmt),
-             last=last.strftime(fmt), tz=report.tz)  # fmt: skip
+    return t(
+        "mgr.summary",
+        lang,
+        count=fmt_number(report.total, lang, 0),
+        first=first.strftime(fmt),
+        last=last.strftime(fmt),
+        tz=report.tz,
+    )
 
 
 def graph(component_id: str, figure: dict[str, object], *, wide: bool = False) -> Component:

@@ -43,9 +43,13 @@ def takeover_banner(snapshot: WallSnapshot, city: City, lang: str) -> Component 
     if alert.kind == "flood.level.changed" and station is not None:
         level = alert.new_alarm()
         text = t(
-            "takeover.flood", lang, level=t(f"alarm.{level}", lang) if level is not None else alert.new,
-            place=place_name(city, alert.place), value=fmt_number(station.level_m, lang, 2), time=when,
-        )  # fmt: skip
+            "takeover.flood",
+            lang,
+            level=t(f"alarm.{level}", lang) if level is not None else alert.new,
+            place=place_name(city, alert.place),
+            value=fmt_number(station.level_m, lang, 2),
+            time=when,
+        )
     else:
         text = t("takeover.generic", lang, place=place_name(city, alert.place), time=when)
     more = len(snapshot.critical_alerts) - 1

@@ -47,19 +47,27 @@ def speed_figure(series: SpeedSeries | None, city: City, lang: str) -> dict[str,
     x = [chart_x(m, city.timezone) for m in minutes]
     data: list[dict[str, Any]] = [
         {
-            "type": "scatter", "mode": "lines", "name": t("chart.city_avg", lang), "x": x,
+            "type": "scatter",
+            "mode": "lines",
+            "name": t("chart.city_avg", lang),
+            "x": x,
             "y": _speeds(series.city_avg) if series is not None else [],
-            "line": {"color": "#ffffff", "width": 5}, "connectgaps": False,
+            "line": {"color": "#ffffff", "width": 5},
+            "connectgaps": False,
         }
-    ]  # fmt: skip
+    ]
     segments = series.segments if series is not None else {}
     for i, (segment_id, values) in enumerate(segments.items()):
         data.append(
             {
-                "type": "scatter", "mode": "lines", "name": segment_name(city, segment_id), "x": list(x),
-                "y": _speeds(values), "line": {"color": SEGMENT_COLOURS[i % len(SEGMENT_COLOURS)], "width": 3},
+                "type": "scatter",
+                "mode": "lines",
+                "name": segment_name(city, segment_id),
+                "x": list(x),
+                "y": _speeds(values),
+                "line": {"color": SEGMENT_COLOURS[i % len(SEGMENT_COLOURS)], "width": 3},
             }
-        )  # fmt: skip
+        )
     congested, slow = ARTERIAL_BANDS
     axis = {"gridcolor": "#2c3440", "zerolinecolor": "#2c3440", "linecolor": "#5b6675", "tickfont": {"size": 16}}
     layout: dict[str, Any] = {
@@ -68,24 +76,59 @@ def speed_figure(series: SpeedSeries | None, city: City, lang: str) -> dict[str,
         "font": {"color": "#e8edf3", "size": 16, "family": "Inter, Roboto, 'Noto Sans', 'Liberation Sans', sans-serif"},
         "margin": {"l": 48, "r": 12, "t": 4, "b": 28},
         "showlegend": True,
-        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.0, "yanchor": "bottom",
-                   "font": {"size": 15}, "itemwidth": 30, "tracegroupgap": 0},
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "font": {"size": 15},
+            "itemwidth": 30,
+            "tracegroupgap": 0,
+        },
         "xaxis": {**axis, "type": "date", "tickformat": "%H:%M"},
         "yaxis": {**axis, "rangemode": "tozero", "title": {"text": "km/h", "font": {"size": 15}}},
         "shapes": [
-            {"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": 0, "y1": congested,
-             "fillcolor": BAND_FILL["congested"], "line": {"width": 0}, "layer": "below"},
-            {"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": congested, "y1": slow,
-             "fillcolor": BAND_FILL["slow"], "line": {"width": 0}, "layer": "below"},
+            {
+                "type": "rect",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "yref": "y",
+                "y0": 0,
+                "y1": congested,
+                "fillcolor": BAND_FILL["congested"],
+                "line": {"width": 0},
+                "layer": "below",
+            },
+            {
+                "type": "rect",
+                "xref": "paper",
+                "x0": 0,
+                "x1": 1,
+                "yref": "y",
+                "y0": congested,
+                "y1": slow,
+                "fillcolor": BAND_FILL["slow"],
+                "line": {"width": 0},
+                "layer": "below",
+            },
         ],
         "uirevision": "wall",
-    }  # fmt: skip
+    }
     if not minutes:
         layout["xaxis"]["showticklabels"] = False
         layout["annotations"] = [
-            {"text": t("chart.no_data", lang), "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
-             "showarrow": False, "font": {"size": 22, "color": "#aeb8c4"}}
-        ]  # fmt: skip
+            {
+                "text": t("chart.no_data", lang),
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "showarrow": False,
+                "font": {"size": 22, "color": "#aeb8c4"},
+            }
+        ]
     return {"data": data, "layout": layout}
 
 

@@ -123,34 +123,47 @@ def wall_map(city: City, lang: str, tile_url: str) -> dl.Map:
     overlays = [
         dl.Overlay(
             dl.GeoJSON(
-                id=ids.SEGMENTS, data=segments_geojson(city), style=js("segmentStyle"), hideout={"state": {}},
+                id=ids.SEGMENTS,
+                data=segments_geojson(city),
+                style=js("segmentStyle"),
+                hideout={"state": {}},
             ),
-            name=t("layer.segments", lang), checked=True,
+            name=t("layer.segments", lang),
+            checked=True,
         )
-    ]  # fmt: skip
+    ]
     for layer_id, kind, name_key, clustered in POINT_LAYERS:
         overlays.append(
             dl.Overlay(
                 dl.GeoJSON(
-                    id=layer_id, data=sensors_geojson(city.sensors_of(kind)), pointToLayer=js("sensorPoint"),
-                    cluster=clustered, clusterToLayer=js("clusterIcon") if clustered else None,
+                    id=layer_id,
+                    data=sensors_geojson(city.sensors_of(kind)),
+                    pointToLayer=js("sensorPoint"),
+                    cluster=clustered,
+                    clusterToLayer=js("clusterIcon") if clustered else None,
                     superClusterOptions={"radius": 60, "maxZoom": 15} if clustered else None,
-                    zoomToBoundsOnClick=False, hideout={"state": {}},
+                    zoomToBoundsOnClick=False,
+                    hideout={"state": {}},
                 ),
-                name=t(name_key, lang), checked=True,
+                name=t(name_key, lang),
+                checked=True,
             )
-        )  # fmt: skip
+        )
     base: list[Component] = []
     if tile_url:
         base.append(dl.TileLayer(url=tile_url, opacity=0.55))
     base.append(
         dl.Pane(
             dl.GeoJSON(
-                data=city.basemap, style=js("basemapStyle"), pointToLayer=js("basemapPoint"), interactive=False,
+                data=city.basemap,
+                style=js("basemapStyle"),
+                pointToLayer=js("basemapPoint"),
+                interactive=False,
             ),
-            name="wall-basemap", style={"zIndex": 250},
+            name="wall-basemap",
+            style={"zIndex": 250},
         )
-    )  # fmt: skip
+    )
     return dl.Map(
         id=ids.MAP,
         center=list(city.center),

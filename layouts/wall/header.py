@@ -18,8 +18,11 @@ def clock_children(snapshot: WallSnapshot, city: City, lang: str) -> list[Compon
     time_text = local_time(snapshot.clock, city.timezone, "%H:%M:%S")
     if snapshot.simulated_speed is None:
         return [time_text]
-    badge = html.Span(t("wall.simulated", lang, speed=f"{snapshot.simulated_speed:g}"), className="wall-sim-badge",
-                      title=t("wall.simulated_hint", lang))  # fmt: skip
+    badge = html.Span(
+        t("wall.simulated", lang, speed=f"{snapshot.simulated_speed:g}"),
+        className="wall-sim-badge",
+        title=t("wall.simulated_hint", lang),
+    )
     return [time_text, badge]
 
 

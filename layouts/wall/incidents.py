@@ -64,9 +64,11 @@ def _count(key: str, name: str, value: int, loud: bool) -> Component:
     state = f" wall-inc-count--{key}" + (" is-loud" if loud and value > 0 else "") + (" is-zero" if not value else "")
     return html.Div(
         className=f"wall-inc-count{state}",
-        children=[html.Span(str(value), className="wall-inc-count-value"),
-                  html.Span(name, className="wall-inc-count-label")],
-    )  # fmt: skip
+        children=[
+            html.Span(str(value), className="wall-inc-count-value"),
+            html.Span(name, className="wall-inc-count-label"),
+        ],
+    )
 
 
 def _row(incident: Incident, city: City, lang: str, now: datetime, overdue: bool) -> Component:
@@ -98,10 +100,14 @@ def incidents_body(summary: WallSummary | None, city: City, lang: str, now: date
     if summary is None:
         return [html.Div(t("wall.incidents.unavailable", lang), className="wall-inc-unavailable", role="status")]
     counts = [
-        _count(severity, label("severity", severity, lang), summary.open_by_severity.get(severity, 0),
-               loud=severity == "critical")
+        _count(
+            severity,
+            label("severity", severity, lang),
+            summary.open_by_severity.get(severity, 0),
+            loud=severity == "critical",
+        )
         for severity in reversed(SEVERITY_ORDER)
-    ]  # fmt: skip
+    ]
     counts.append(_count("overdue", t("incident.overdue", lang), summary.overdue, loud=True))
     return [
         html.Div(counts, className="wall-inc-counts"),

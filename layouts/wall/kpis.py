@@ -53,19 +53,40 @@ def kpi_views(kpis: Kpis | None, city: City, lang: str) -> list[KpiView]:
         else t("kpi.all_stations", lang)
     )
     return [
-        KpiView("sensors", str(kpis.sensors_online), t("kpi.of_total", lang, total=kpis.sensors_total),
-                "ok" if share_online >= 0.95 else "warn" if share_online >= 0.8 else "bad"),
-        KpiView("speed", fmt_number(speed, lang), t(f"band.{band}", lang),
-                {"unknown": "none", "congested": "bad", "slow": "warn", "smooth": "ok"}[band]),
-        KpiView("congested", str(kpis.congested_segments), t("kpi.of_total", lang, total=kpis.segments_total),
-                "ok" if kpis.congested_segments == 0 else "warn" if congested_share < 0.1 else "bad"),
-        KpiView("flood", t(f"alarm.short.{kpis.highest_flood_alarm}", lang), flood_sub,
-                alarm_state(kpis.highest_flood_alarm)),
-        KpiView("alerts", str(kpis.active_alerts), t("kpi.alerts_hint", lang),
-                "ok" if kpis.active_alerts == 0 else "warn"),
-        KpiView("deadletters", str(kpis.deadletters), t("kpi.deadletters_hint", lang),
-                "ok" if kpis.deadletters == 0 else "warn"),
-    ]  # fmt: skip
+        KpiView(
+            "sensors",
+            str(kpis.sensors_online),
+            t("kpi.of_total", lang, total=kpis.sensors_total),
+            "ok" if share_online >= 0.95 else "warn" if share_online >= 0.8 else "bad",
+        ),
+        KpiView(
+            "speed",
+            fmt_number(speed, lang),
+            t(f"band.{band}", lang),
+            {"unknown": "none", "congested": "bad", "slow": "warn", "smooth": "ok"}[band],
+        ),
+        KpiView(
+            "congested",
+            str(kpis.congested_segments),
+            t("kpi.of_total", lang, total=kpis.segments_total),
+            "ok" if kpis.congested_segments == 0 else "warn" if congested_share < 0.1 else "bad",
+        ),
+        KpiView(
+            "flood",
+            t(f"alarm.short.{kpis.highest_flood_alarm}", lang),
+            flood_sub,
+            alarm_state(kpis.highest_flood_alarm),
+        ),
+        KpiView(
+            "alerts", str(kpis.active_alerts), t("kpi.alerts_hint", lang), "ok" if kpis.active_alerts == 0 else "warn"
+        ),
+        KpiView(
+            "deadletters",
+            str(kpis.deadletters),
+            t("kpi.deadletters_hint", lang),
+            "ok" if kpis.deadletters == 0 else "warn",
+        ),
+    ]
 
 
 def kpi_class(view: KpiView) -> str:

@@ -98,19 +98,28 @@ class ClientState:
             stored = StoredClient.model_validate(data)
         except ValidationError:
             return cls(versions={})
-        return cls(versions=dict(stored.v), chart_minute=stored.chart.minute, chart_segments=stored.chart.segments,
-                   chart_chosen_at=stored.chart.chosen_at, seen=stored.seen, focus=stored.focus)  # fmt: skip
+        return cls(
+            versions=dict(stored.v),
+            chart_minute=stored.chart.minute,
+            chart_segments=stored.chart.segments,
+            chart_chosen_at=stored.chart.chosen_at,
+            seen=stored.seen,
+            focus=stored.focus,
+        )
 
     def to_store(self) -> dict[str, Any]:
         """The JSON kept in the browser, in StoredClient's shape (written by hand: a model instance and its dump cost
         fifty times as much, on every tick of every screen; tests/test_layouts_wall.py checks the round trip)."""
         return {
             "v": self.versions,
-            "chart": {"minute": self.chart_minute, "segments": list(self.chart_segments),
-                      "chosen_at": self.chart_chosen_at},
+            "chart": {
+                "minute": self.chart_minute,
+                "segments": list(self.chart_segments),
+                "chosen_at": self.chart_chosen_at,
+            },
             "seen": list(self.seen),
             "focus": self.focus,
-        }  # fmt: skip
+        }
 
 
 def chart_query(client: ClientState, now: float) -> ChartQuery:
@@ -223,8 +232,9 @@ def build_tick(
     segments, cameras, speed_cameras, stations, rain_gauges, hotspots = (hideout[layer] for layer in MAP_LAYERS)
 
     update = TickUpdate(
-        clock=diff.changed("clock", [snapshot.clock, snapshot.simulated_speed],
-                           lambda: clock_children(snapshot, city, lang)),
+        clock=diff.changed(
+            "clock", [snapshot.clock, snapshot.simulated_speed], lambda: clock_children(snapshot, city, lang)
+        ),
         kpi_values=diff.items("kpi-values", [k.value for k in kpis]),
         kpi_subs=diff.items("kpi-subs", [k.sub for k in kpis]),
         kpi_classes=diff.items("kpi-classes", [kpi_class(k) for k in kpis]),
@@ -248,10 +258,14 @@ def build_tick(
         alarm=alarm,
         client=None,
         heartbeat=round(now, 3),
-    )  # fmt: skip
+    )
     new_client = ClientState(
-        versions=diff.versions, chart_minute=chart_minute, chart_segments=chart_segments, chart_chosen_at=chosen_at,
-        seen=seen, focus=focus,
-    )  # fmt: skip
+        versions=diff.versions,
+        chart_minute=chart_minute,
+        chart_segments=chart_segments,
+        chart_chosen_at=chosen_at,
+        seen=seen,
+        focus=focus,
+    )
     client_out = new_client.to_store() if new_client != client else no_update
     return replace(update, client=client_out)
