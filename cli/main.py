@@ -251,15 +251,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.runner import dry_run, run_simulation
 
     settings = load_settings()
-    load_scenario(args.scenario)  # an unknown or malformed scenario fails before anything starts
     city = cached_city(settings.city_dir)
+    load_scenario(args.scenario, city=city)  # an unknown or malformed scenario fails before anything starts
     start = in_city_time(args.start, city.timezone) if args.start is not None else None
     seed: int = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     if args.seed is None:
         log.info("random seed %d (pass --seed %d to repeat this run)", seed, seed)
     if args.dry_run:
-        limit = args.limit if args.limit is not None else DRY_RUN_LIMIT
-        dry_run(city, args.scenario, seed, limit, out=sys.stdout, start=start)
+        # --limit and --duration each stop it (the first reached); with neither, DRY_RUN_LIMIT events.
+        limit = args.limit if args.limit is not None else None if args.duration is not None else DRY_RUN_LIMIT
+        dry_run(city, args.scenario, seed, limit, out=sys.stdout, start=start, duration_s=args.duration)
         return 0
     settings = resolve_redis(settings)
     stop = threading.Event()
@@ -283,15 +284,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     finally:
         client.close()
     log.info("simulation %s ended: %d events sent", args.scenario, sent)
-    return 0
-
-
-def cmd_scenarios(args: argparse.Namespace) -> int:
-    """List the scenarios the simulator knows."""
-    from simulators import list_scenarios
-
-    for name in list_scenarios():
-        print(name)
     return 0
 
 
@@ -433,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("incidents-engine", cmd_incidents_engine, "open and update incidents from the alerts streams")
 
     simulate = add("simulate", cmd_simulate, "play a scenario's events into the raw streams")
-    simulate.add_argument("scenario", metavar="SCENARIO", help="scenario name (see `ioc scenarios`)")
+    simulate.add_argument("scenario", metavar="SCENARIO", help="scenario name (see `ioc scenarios list`)")
     simulate.add_argument(
         "--seed",
         type=int,
@@ -443,7 +435,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--speed", type=_positive_float, default=1.0, help="simulated seconds per real second (1)")
     simulate.add_argument("--rate", type=_positive_float, default=None, help="events per second cap")
     simulate.add_argument(
-        "--limit", type=_positive_int, default=None, help="stop after this many events (dry run: default 100)"
+        "--limit",
+        type=_positive_int,
+        default=None,
+        help="stop after this many events (dry run: default 100 unless --duration is given)",
     )
     simulate.add_argument(
         "--duration", type=_positive_float, default=None, help="stop after this span of simulated seconds"
@@ -452,12 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--start",
         type=_parse_start,
         default=None,
-        help="simulated start time, ISO; no offset means the city's local time (default: now; dry run: a fixed Monday "
-        "05:00)",
+        help="simulated start time, ISO; no offset means the city's local time (default: the scenario's own start, "
+        "else now; dry run: else a fixed Monday 05:00)",
     )
     simulate.add_argument("--dry-run", action="store_true", help="print the events as JSON lines; touch no Redis")
 
-    add("scenarios", cmd_scenarios, "list the simulator's scenarios")
     add("web", cmd_web, "serve the dashboard with gunicorn (cli/gunicorn_conf.py)")
     add("redis", cmd_redis, "run the embedded Redis in the foreground")
     add("redis-stop", cmd_redis_stop, "stop an embedded Redis running in the background")
@@ -475,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.incidents import register as register_incidents
 
     register_incidents(add)  # incidents list, export
+    from cli.scenarios import register as register_scenarios
+
+    register_scenarios(add)  # scenarios list, show, check
     return parser
 
 

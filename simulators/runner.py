@@ -37,12 +37,31 @@ _TICK_S: Final = 0.2  # the loop looks at `stop` at least this often (wall secon
 _LAG_WARNING_WALL_S: Final = 5.0  # warn once when the events sent trail the simulated clock by this much
 
 
-def dry_run(city: City, scenario_name: str, seed: int, limit: int, out: TextIO, start: datetime | None = None) -> int:
-    """Write the first `limit` events as JSON lines {"stream", "fields"} to `out`, touching no Redis; the count."""
+def dry_run(
+    city: City,
+    scenario_name: str,
+    seed: int,
+    limit: int | None,
+    out: TextIO,
+    start: datetime | None = None,
+    duration_s: float | None = None,
+) -> int:
+    """Write events as JSON lines {"stream", "fields"} to `out`, touching no Redis; the count written.
+
+    It stops after `limit` events (None: no cap), at `duration_s` of simulated time after the start (None: the
+    scenario's own end), whichever comes first. The start is `start`, else the scenario's own `start`, else
+    DRY_RUN_START, so the same seed prints the same lines on any day."""
     scenario = load_scenario(scenario_name)
     keys = Keys(DRY_RUN_NAMESPACE)
+    begin = start or scenario.start or DRY_RUN_START
+    end = as_epoch(begin, city) + duration_s if duration_s is not None else math.inf
+    events: Iterable[SimEvent] = generate(city, scenario, seed, begin)
+    if limit is not None:
+        events = islice(events, max(0, limit))
     count = 0
-    for event in islice(generate(city, scenario, seed, start or DRY_RUN_START), max(0, limit)):
+    for event in events:
+        if event.at >= end:
+            break
         line = json.dumps({"stream": keys.events(event.domain), "fields": event.fields}, ensure_ascii=False)
         out.write(line + "\n")
         count += 1
@@ -149,11 +168,17 @@ def _with_retry(action: Callable[[], T], what: str, stop: threading.Event) -> T 
 
 
 def _begin_clock(
-    client: redis.Redis, keys: Keys, city: City, start: datetime | None, speed: float, source: str
+    client: redis.Redis,
+    keys: Keys,
+    city: City,
+    start: datetime | None,
+    speed: float,
+    source: str,
+    scenario_start: datetime | None = None,
 ) -> datetime:
     """When the simulated clock begins: `start`, else where the namespace's declared simulated clock is now (a
-    restarted simulator goes on with it), else now. Declares that clock, so events are checked against it and
-    not real time (ioc/clock.py): a day played at 60x is not "ahead"."""
+    restarted simulator goes on with it), else the scenario's own start (`scenario_start`), else now. Declares that
+    clock, so events are checked against it and not real time (ioc/clock.py): a day played at 60x is not "ahead"."""
     zone = ZoneInfo(city.timezone)
     declared = read_timebase(client, keys)
     if start is not None:
@@ -161,6 +186,8 @@ def _begin_clock(
     elif declared.simulated:
         begin = datetime.fromtimestamp(declared.now(), zone)
         logger.info("continuing the simulated clock of %s at %s", keys.namespace, begin.isoformat(timespec="seconds"))
+    elif scenario_start is not None:
+        begin = scenario_start
     else:
         begin = datetime.now(zone)
     declare_simulated(client, keys, start=as_epoch(begin, city), speed=speed, source=source)
@@ -195,7 +222,9 @@ def run_simulation(
     stop = stop if stop is not None else threading.Event()
     source = f"simulator {scenario_name}"
     begin = _with_retry(
-        lambda: _call_or_stop(lambda: _begin_clock(client, keys, city, start, speed, source), stop, "ioc-clock")[1],
+        lambda: _call_or_stop(
+            lambda: _begin_clock(client, keys, city, start, speed, source, scenario.start), stop, "ioc-clock"
+        )[1],
         "the clock",
         stop,
     )

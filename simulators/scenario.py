@@ -1,8 +1,10 @@
-"""Simulator scenarios as data: day profiles and rates read from `simulators/scenarios/<name>.json` and checked.
+"""Simulator scenarios as data: `simulators/scenarios/<name>.yaml` (or `.json`), merged along `extends`, checked.
 
 A scenario says how an ordinary or extraordinary day unfolds; the engine turns it into events. Format 1, one
-JSON object (times are local "HH:MM", hourly profiles are 24 numbers for local hours 0..23):
-- `format`, `title`, `description`, `duration_min` (null: runs until stopped), `jitter` (of report intervals);
+mapping in YAML (comments welcome; read with YAML 1.2 core rules, see simulators/sources.py) or JSON. Times are
+local "HH:MM", hourly profiles are 24 numbers for local hours 0..23:
+- `format`, `title`, `description`, `duration_min` (null: runs until stopped), `jitter` (of report intervals),
+  `start` (optional: the local date and time it is meant to begin, e.g. "2022-10-09T00:00");
 - `traffic`: `demand_by_hour` {weekday, weekend}, `peaks` [{start, end, ramp_min, boost, weekend_boost}],
   per road class `free_flow_fraction`, `load_range`, `capacity_vph`; `congestion` {alpha, beta};
   `noise` {white, drift, drift_tau_min}; `tag_slowdowns` [{tag, start, end, ramp_min, speed_factor}];
@@ -12,19 +14,21 @@ JSON object (times are local "HH:MM", hourly profiles are 24 numbers for local h
 - `wifi`: `usage_by_hour`, `popularity`, `mbps_per_client`, `noise`;
 - `outages`: `per_day` [min, max], `duration_min`, `min_missed_reports`, `announce_probability`,
   `fault_share`, detail texts;
-- `episodes`: timed events [{kind, at_min, duration_min, ...}], the extension point for floods, crashes and
-  outages (no kind is implemented yet; a new kind is a small engine feature plus data).
-A scenario may say `"extends": "<other>"` and give only what differs: objects merge key by key, other values
-replace the base's. The merged file is checked by its pydantic model (`ScenarioFile`, a model per section) and
-turned into the engine's frozen dataclasses; a mistake is a ScenarioError naming the file and the field.
+- `episodes`: timed happenings [{kind, at_min, duration_min, id?, title?, ...}]: `flood`, `crash`,
+  `camera_outage`, `sensor_fault`, `alarm_storm`, one pydantic model each (simulators/episodes.py).
+A scenario may say `extends: <other>` and give only what differs: mappings merge key by key, other values (numbers,
+lists such as `episodes`) replace the base's. The merged data is checked by its pydantic model (`ScenarioFile`, a
+model per section; with a city, the ids episodes name are checked against it too) and turned into the engine's
+frozen dataclasses; a mistake is a ScenarioError with one line per problem, `<file>:<line>: <field>: <what>`, the
+file being the one in the chain that wrote the value.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Final, Generic, Self, TypeVar
 
@@ -35,25 +39,23 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
-    Strict,
     StrictStr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
 
-from ioc.city import ROAD_CLASSES, SEGMENT_TAGS
+from ioc.city import ROAD_CLASSES, SEGMENT_TAGS, City
 from ioc.events import VehicleClass
+from simulators.episodes import Episode, unique_ids
 from simulators.errors import ScenarioError
+from simulators.fields import Num, Pair, custom
+from simulators.sources import SUFFIXES, Located, display_name, merge, problem_lines, read_file
 
 SCENARIO_DIR: Final = Path(__file__).parent / "scenarios"
 FORMAT_VERSION: Final = 1
 VEHICLE_CLASSES: Final = ("motorbike", "car", "truck", "bus")
-# Episode kinds the engine implements; a later scenario (flood, crash, outage) adds its kind here and in the engine.
-EPISODE_KINDS: Final[frozenset[str]] = frozenset()
 _MAX_EXTENDS_DEPTH: Final = 8
-_MAX_PROBLEMS: Final = 5
 T = TypeVar("T")
 
 
@@ -201,16 +203,6 @@ class OutageProfile:
 
 
 @dataclass(frozen=True)
-class Episode:
-    """A timed event in a scenario (a flood, a crash, an outage), starting `at_s` after the simulation start."""
-
-    kind: str
-    at_s: float
-    duration_s: float
-    params: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
 class Scenario:
     """Everything the engine needs to simulate one scenario."""
 
@@ -225,36 +217,22 @@ class Scenario:
     water: WaterProfile
     wifi: WifiProfile
     outages: OutageProfile
-    episodes: tuple[Episode, ...]
+    episodes: tuple[Episode, ...]  # the validated episode models (simulators/episodes.py), in file order
+    start: datetime | None = None  # when the scenario is meant to begin (naive: the city's local time)
 
 
 # -- the file's shape -----------------------------------------------------------------------------------------------
 # One pydantic model per object of a scenario file; numbers are strict (a string or true is not a number) and
-# finite. A ValidationError becomes a ScenarioError naming the file and the field (_describe).
-
-
-def _custom(kind: str, message: str) -> PydanticCustomError:
-    """A problem said in our words (the value is in the message when it helps)."""
-    return PydanticCustomError(f"scenario_{kind}", message)
-
-
-Num = Annotated[float, Strict(), Field(allow_inf_nan=False)]  # a finite number: not a bool, not a string
+# finite. A ValidationError becomes a ScenarioError naming the file, line and field (simulators/sources.py).
 
 
 def _24_numbers(value: object) -> object:
     if not isinstance(value, list) or len(value) != 24:
-        raise _custom("profile", "expected 24 numbers, one per local hour 0..23")
-    return value
-
-
-def _pair(value: object) -> object:
-    if not isinstance(value, list) or len(value) != 2:
-        raise _custom("range", f"expected [low, high], got {value!r}")
+        raise custom("profile", "expected 24 numbers, one per local hour 0..23")
     return value
 
 
 Profile = Annotated[list[Num], BeforeValidator(_24_numbers)]  # one number per local hour 0..23
-Pair = Annotated[tuple[Num, Num], BeforeValidator(_pair)]  # [low, high]
 
 
 def _hours_within(high: float) -> AfterValidator:
@@ -263,7 +241,7 @@ def _hours_within(high: float) -> AfterValidator:
     def check(values: list[float]) -> list[float]:
         for hour, value in enumerate(values):
             if not 0 <= value <= high:
-                raise _custom("profile", f"hour {hour}: expected a number in 0..{high:g}, got {value:g}")
+                raise custom("profile", f"hour {hour}: expected a number in 0..{high:g}, got {value:g}")
         return values
 
     return AfterValidator(check)
@@ -274,7 +252,7 @@ def _between(low: float, high: float = math.inf) -> AfterValidator:
 
     def check(value: tuple[float, float]) -> tuple[float, float]:
         if not low <= value[0] <= value[1] <= high:
-            raise _custom("range", f"expected {low:g} <= low <= high <= {high:g}, got {list(value)!r}")
+            raise custom("range", f"expected {low:g} <= low <= high <= {high:g}, got {list(value)!r}")
         return value
 
     return AfterValidator(check)
@@ -283,33 +261,26 @@ def _between(low: float, high: float = math.inf) -> AfterValidator:
 def _clock(value: object) -> float:
     """A local time "HH:MM" as seconds since midnight."""
     if not isinstance(value, str):
-        raise _custom("clock", f"expected a local time HH:MM, got {value!r}")
+        raise custom("clock", f"expected a local time HH:MM, got {value!r}")
     hours, sep, minutes = value.partition(":")
     if not sep or not hours.isdigit() or not minutes.isdigit() or int(hours) > 24 or int(minutes) > 59:
-        raise _custom("clock", f"expected a local time HH:MM, got {value!r}")
+        raise custom("clock", f"expected a local time HH:MM, got {value!r}")
     seconds = int(hours) * 3600 + int(minutes) * 60
     if seconds > 86_400:
-        raise _custom("clock", f"{value!r} is after midnight")
+        raise custom("clock", f"{value!r} is after midnight")
     return float(seconds)
 
 
 def _texts(value: object) -> object:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        raise _custom("texts", "expected a non-empty list of strings")
+        raise custom("texts", "expected a non-empty list of strings")
     return value
 
 
 def _segment_tag(tag: str) -> str:
     if tag not in SEGMENT_TAGS:
-        raise _custom("tag", f"unknown segment tag {tag!r} (known: {', '.join(SEGMENT_TAGS)})")
+        raise custom("tag", f"unknown segment tag {tag!r} (known: {', '.join(SEGMENT_TAGS)})")
     return tag
-
-
-def _episode_kind(kind: str) -> str:
-    if kind not in EPISODE_KINDS:
-        known = ", ".join(sorted(EPISODE_KINDS)) or "none yet"
-        raise _custom("episode", f"unknown episode kind {kind!r} (this engine implements: {known})")
-    return kind
 
 
 Clock = Annotated[float, PlainValidator(_clock)]
@@ -330,7 +301,7 @@ class WindowData(_Section):
     @model_validator(mode="after")
     def _end_after_start(self) -> Self:
         if self.end <= self.start:
-            raise _custom("window", "end must be later than start (windows do not cross midnight)")
+            raise custom("window", "end must be later than start (windows do not cross midnight)")
         return self
 
     def window(self) -> Window:
@@ -366,7 +337,7 @@ class PerClass(_Section, Generic[T]):
         if isinstance(data, dict):
             for name in data:
                 if name not in ROAD_CLASSES:
-                    raise _custom("road_class", f"{name!r}: unknown road class (known: {', '.join(ROAD_CLASSES)})")
+                    raise custom("road_class", f"{name!r}: unknown road class (known: {', '.join(ROAD_CLASSES)})")
         return data
 
     def by_class(self) -> dict[str, T]:
@@ -426,20 +397,20 @@ class ViolationsData(_Section):
     def _mode_in_range(self) -> Self:
         low, high = self.excess_kmh
         if not low <= self.excess_mode_kmh <= high:
-            raise _custom("mode", f"excess_mode_kmh: {self.excess_mode_kmh:g} is outside {low:g}..{high:g}")
+            raise custom("mode", f"excess_mode_kmh: {self.excess_mode_kmh:g} is outside {low:g}..{high:g}")
         return self
 
 
 def _known_vehicle_classes(value: object) -> object:
     for name in value if isinstance(value, dict) else ():
         if name not in VEHICLE_CLASSES:
-            raise _custom("vehicle", f"{name!r}: unknown vehicle class (known: {', '.join(VEHICLE_CLASSES)})")
+            raise custom("vehicle", f"{name!r}: unknown vehicle class (known: {', '.join(VEHICLE_CLASSES)})")
     return value
 
 
 def _some_weight(weights: dict[VehicleClass, float]) -> dict[VehicleClass, float]:
     if sum(weights.values()) <= 0:
-        raise _custom("weights", "needs at least one positive weight")
+        raise custom("weights", "needs at least one positive weight")
     return weights
 
 
@@ -454,7 +425,7 @@ class RainData(_Section):
 
 def _with_default(amplitudes: dict[str, float]) -> dict[str, float]:
     if "default" not in amplitudes:
-        raise _custom("default", "missing 'default' (rivers not named take it)")
+        raise custom("default", "missing 'default' (rivers not named take it)")
     return amplitudes
 
 
@@ -482,7 +453,7 @@ class WifiData(_Section):
 
 def _whole(pair: tuple[float, float]) -> tuple[float, float]:
     if any(value != int(value) for value in pair):
-        raise _custom("whole", "expected whole numbers")
+        raise custom("whole", "expected whole numbers")
     return pair
 
 
@@ -499,14 +470,12 @@ class OutagesData(_Section):
     online_details: Texts
 
 
-class EpisodeData(BaseModel):
-    """A timed event; its other keys are the kind's parameters."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    kind: Annotated[StrictStr, AfterValidator(_episode_kind)]
-    at_min: Num = Field(ge=0)
-    duration_min: Num = Field(0.0, ge=0)
+def _local_datetime(value: str) -> str:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise custom("start", f"expected a date and time such as 2022-10-09T00:00 (local), got {value!r}") from None
+    return value
 
 
 class ScenarioFile(_Section):
@@ -523,54 +492,21 @@ class ScenarioFile(_Section):
     water: WaterData
     wifi: WifiData
     outages: OutagesData
-    episodes: list[EpisodeData] = []
+    start: Annotated[StrictStr, AfterValidator(_local_datetime)] | None = None
+    episodes: list[Episode] = []
+
+    @field_validator("episodes")
+    @classmethod
+    def _unique_ids(cls, episodes: list[Episode]) -> list[Episode]:
+        unique_ids(episodes)
+        return episodes
 
     @field_validator("format")
     @classmethod
     def _known_format(cls, version: float) -> float:
         if version != FORMAT_VERSION:
-            raise _custom("format", f"this engine reads scenario format {FORMAT_VERSION}, got {version:g}")
+            raise custom("format", f"this engine reads scenario format {FORMAT_VERSION}, got {version:g}")
         return version
-
-
-def _describe(file: str, exc: ValidationError) -> str:
-    """pydantic's errors as "<file>.<section>.<field>: <problem>", the first few, in our words."""
-    errors = exc.errors(include_url=False)
-    problems = [_problem(file, error) for error in errors[:_MAX_PROBLEMS]]
-    more = f" (and {len(errors) - _MAX_PROBLEMS} more)" if len(errors) > _MAX_PROBLEMS else ""
-    return "; ".join(problems) + more
-
-
-def _problem(file: str, error: ErrorDetails) -> str:
-    loc = [part for part in error["loc"] if not (isinstance(part, str) and part.startswith(("function-", "[key]")))]
-    if error["type"] == "missing" and loc:
-        return f"{_path(file, loc[:-1])}: missing {loc[-1]!r}"
-    value, kind, ctx = error.get("input"), error["type"], error.get("ctx", {})
-    if kind.startswith("scenario_"):
-        message = error["msg"]
-    elif kind in ("float_type", "finite_number", "float_parsing"):
-        message = f"expected a number, got {_short(value)}"
-    elif kind in ("greater_than_equal", "less_than_equal"):
-        bound = f"at least {ctx['ge']:g}" if "ge" in ctx else f"at most {ctx['le']:g}"
-        message = f"{value} is outside the allowed range: expected {bound}"
-    elif kind == "string_type":
-        message = f"expected a string, got {_short(value)}"
-    elif kind in ("model_type", "model_attributes_type", "dict_type"):
-        message = "expected an object"
-    elif kind == "list_type":
-        message = f"expected a list, got {_short(value)}"
-    else:
-        message = f"{error['msg']}, got {_short(value)}"
-    return f"{_path(file, loc)}: {message}"
-
-
-def _path(file: str, loc: list[int | str]) -> str:
-    return file + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-
-
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 # -- the engine's form -------------------------------------------------------------------------------------------
@@ -648,43 +584,46 @@ def _scenario(name: str, data: ScenarioFile) -> Scenario:
             fault_details=outages.fault_details,
             online_details=outages.online_details,
         ),
-        episodes=tuple(
-            Episode(e.kind, e.at_min * 60.0, e.duration_min * 60.0, dict(e.model_extra or {})) for e in data.episodes
-        ),
+        episodes=tuple(data.episodes),
+        start=None if data.start is None else datetime.fromisoformat(data.start),
     )
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Objects merge key by key; anything else (numbers, lists) in the override replaces the base."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def _find(name: str, folders: tuple[Path, ...]) -> Path:
+    """The file of a scenario name in the first folder that has one (YAML or JSON, never both)."""
+    for folder in folders:
+        found = [folder / f"{name}{suffix}" for suffix in SUFFIXES if (folder / f"{name}{suffix}").is_file()]
+        if len(found) > 1:
+            raise ScenarioError(f"scenario {name!r} is given twice: {', '.join(p.name for p in found)}; keep one")
+        if found:
+            return found[0]
+    available = ", ".join(list_scenarios(folders[0])) or "none"
+    raise ScenarioError(f"unknown scenario {name!r} (available: {available})")
 
 
-def _read(name: str, directory: Path, chain: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A scenario file's JSON with everything it `extends` merged underneath."""
-    path = directory / f"{name}.json"
-    if not path.is_file():
-        available = ", ".join(list_scenarios(directory)) or "none"
-        raise ScenarioError(f"unknown scenario {name!r} (available: {available})")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path.name}: not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path.name}: expected a JSON object")
+def _read(path: Path, folders: tuple[Path, ...], chain: tuple[str, ...] = ()) -> Located:
+    """A scenario file with everything it `extends` merged underneath, and where each value was written."""
+    located = read_file(path)
+    data = dict(located.data)
     parent = data.pop("extends", None)
+    located = Located(data, located.file, {loc: o for loc, o in located.origins.items() if loc[:1] != ("extends",)})
     if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError(f"{path.name}: 'extends' must name a scenario")
-    if parent in chain or len(chain) >= _MAX_EXTENDS_DEPTH:
-        raise ScenarioError(f"{path.name}: 'extends' loops: {' -> '.join((*chain, name, parent))}")
-    return _merge(_read(parent, directory, (*chain, name)), data)
+        return located
+    where = located.origins.get(("extends",)) or f"{located.file}:1"
+    if not isinstance(parent, str) or not _valid_name(parent):
+        raise ScenarioError(f"{where}: extends: expected the name of another scenario, got {parent!r}")
+    name = path.stem
+    if parent in (*chain, name) or len(chain) >= _MAX_EXTENDS_DEPTH:
+        raise ScenarioError(f"{where}: extends: loops: {' -> '.join((*chain, name, parent))}")
+    return merge(_read(_find(parent, folders), folders, (*chain, name)), located)
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def _folders(directory: Path | None) -> tuple[Path, ...]:
+    return (directory,) if directory is not None else (SCENARIO_DIR,)
 
 
 def list_scenarios(directory: Path | None = None) -> list[str]:
@@ -692,18 +631,50 @@ def list_scenarios(directory: Path | None = None) -> list[str]:
     folder = directory if directory is not None else SCENARIO_DIR
     if not folder.is_dir():
         return []
-    return sorted(path.stem for path in folder.glob("*.json"))
+    return sorted({path.stem for suffix in SUFFIXES for path in folder.glob(f"*{suffix}")})
 
 
-def load_scenario(name: str, directory: Path | None = None) -> Scenario:
-    """Read and check one scenario by name; raise ScenarioError naming the file and field at fault."""
-    folder = directory if directory is not None else SCENARIO_DIR
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        available = ", ".join(list_scenarios(folder)) or "none"
-        raise ScenarioError(f"invalid scenario name {name!r} (available: {available})")
-    file = f"{name}.json"
+def _checked(located: Located, name: str, city: City | None) -> Scenario:
     try:
-        data = ScenarioFile.model_validate(_read(name, folder))
+        data = ScenarioFile.model_validate(located.data, context={"city": city} if city is not None else None)
     except ValidationError as exc:
-        raise ScenarioError(_describe(file, exc)) from None
+        raise ScenarioError("\n".join(problem_lines(located, exc))) from None
     return _scenario(name, data)
+
+
+def scenario_path(name: str, directory: Path | None = None) -> Path:
+    """The file a scenario name is read from; ScenarioError for a bad or unknown name."""
+    folders = _folders(directory)
+    if not _valid_name(name):
+        available = ", ".join(list_scenarios(folders[0])) or "none"
+        raise ScenarioError(f"invalid scenario name {name!r} (available: {available})")
+    return _find(name, folders)
+
+
+def merged_scenario(name: str, directory: Path | None = None) -> dict[str, Any]:
+    """A scenario's data with what it extends merged underneath, as written (times as "HH:MM"), unchecked."""
+    return _read(scenario_path(name, directory), _folders(directory)).data
+
+
+def load_scenario(name: str, directory: Path | None = None, city: City | None = None) -> Scenario:
+    """Read and check one scenario by name; ScenarioError naming the file, line and field at fault.
+
+    With a `city`, the ids an episode names (segments, sensors, wards) are checked against it too."""
+    folders = _folders(directory)
+    return _checked(_read(scenario_path(name, directory), folders), name, city)
+
+
+def check_file(path: Path, city: City | None = None) -> Scenario:
+    """Read and check a scenario file anywhere; what it extends is looked up beside it, then among the shipped."""
+    if path.suffix not in SUFFIXES:
+        raise ScenarioError(f"{display_name(path)}: a scenario file ends in {', '.join(SUFFIXES)}")
+    if not path.is_file():
+        raise ScenarioError(f"{display_name(path)}: no such file")
+    folders = (path.parent, SCENARIO_DIR) if path.parent.resolve() != SCENARIO_DIR.resolve() else (SCENARIO_DIR,)
+    return _checked(_read(path, folders), path.stem, city)
+
+
+def merged_file(path: Path) -> dict[str, Any]:
+    """A scenario file's data with what it extends merged underneath (looked up beside it, then among the shipped)."""
+    folders = (path.parent, SCENARIO_DIR) if path.parent.resolve() != SCENARIO_DIR.resolve() else (SCENARIO_DIR,)
+    return _read(path, folders).data

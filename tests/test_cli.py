@@ -191,6 +191,60 @@ def test_scenarios_lists_normal_day(data_dir: Path) -> None:
     assert "normal-day" in result.stdout.split()
 
 
+def test_scenarios_list_show_and_check(data_dir: Path, tmp_path: Path) -> None:
+    env = cli_env(data_dir)
+    listed = ioc("scenarios", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("normal-day "))
+    assert "until stopped" in row and "Ngày bình thường" in row
+    rows = json.loads(ioc("scenarios", "list", "--json", env=env).stdout)
+    normal = next(r for r in rows if r["name"] == "normal-day")
+    assert normal["duration_min"] is None and normal["episodes"] == []
+    shown = ioc("scenarios", "show", "normal-day", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "start: 06:30" in shown.stdout or "start: '06:30'" in shown.stdout
+    merged = json.loads(ioc("scenarios", "show", "normal-day", "--json", env=env).stdout)
+    assert merged["traffic"]["peaks"][0]["start"] == "06:30" and "extends" not in merged
+    good = tmp_path / "quiet.yaml"
+    good.write_text("extends: normal-day\ntitle: Quiet\nwifi: {noise: 0.0}\n", encoding="utf-8")
+    checked = ioc("scenarios", "check", str(good), env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "ok" in checked.stdout
+    assert json.loads(ioc("scenarios", "show", str(good), "--json", env=env).stdout)["wifi"]["noise"] == 0.0
+    assert not data_dir.exists(), "looking at scenarios needs no Redis"
+
+
+def test_scenarios_check_refuses_a_malformed_file_with_its_line(data_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "extends: normal-day\n"  # 1
+        "title: Bad\n"  # 2
+        "episodes:\n"  # 3
+        "  - kind: crash\n"  # 4
+        "    at_min: 10\n"  # 5
+        "    duration_min: 30\n"  # 6
+        "    segment: seg-nowhere\n",  # 7
+        encoding="utf-8",
+    )
+    result = ioc("scenarios", "check", str(bad), env=cli_env(data_dir))
+    assert result.returncode == 2
+    assert f"{bad}:7: episodes[0].segment: unknown road segment 'seg-nowhere'" in result.stderr
+    assert "Traceback" not in result.stderr
+    as_json = json.loads(ioc("scenarios", "check", str(bad), "--json", env=cli_env(data_dir)).stdout)
+    assert as_json[0]["ok"] is False and ":7:" in as_json[0]["problems"][0]
+
+
+def test_dry_run_honours_duration(data_dir: Path) -> None:
+    args = ("simulate", "normal-day", "--dry-run", "--seed", "7", "--duration", "600")
+    result = ioc(*args, env=cli_env(data_dir))
+    assert result.returncode == 0, result.stderr
+    stamps = [json.loads(line)["fields"]["ts"] for line in result.stdout.splitlines()]
+    assert len(stamps) > 100, "ten simulated minutes hold more than the default 100 events"
+    assert "2026-01-05T05:09" <= max(stamps) < "2026-01-05T05:10", "it runs to the duration and stops there"
+    capped = ioc(*args, "--limit", "20", env=cli_env(data_dir))
+    assert len(capped.stdout.splitlines()) == 20
+
+
 def test_simulate_starts_background_redis_and_redis_stop_ends_it(data_dir: Path) -> None:
     require(*CITY_FILES)
     env = cli_env(data_dir)

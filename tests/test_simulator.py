@@ -101,19 +101,28 @@ def test_unknown_scenario_names_the_available_ones() -> None:
         load_scenario("../normal-day")
 
 
+JSON_FIXTURE = Path(__file__).parent / "data" / "normal-day.json"  # normal-day as JSON, the format's first syntax
+
+
 def _scenario_json() -> dict[str, object]:
-    data: dict[str, object] = json.loads((SCENARIO_DIR / "normal-day.json").read_text(encoding="utf-8"))
+    data: dict[str, object] = json.loads(JSON_FIXTURE.read_text(encoding="utf-8"))
     return data
+
+
+def test_a_json_scenario_still_loads_and_equals_the_yaml_one(tmp_path: Path) -> None:
+    (tmp_path / "normal-day.json").write_text(JSON_FIXTURE.read_text(encoding="utf-8"), encoding="utf-8")
+    assert load_scenario("normal-day", tmp_path) == load_scenario("normal-day")
+    assert (SCENARIO_DIR / "normal-day.yaml").is_file()
 
 
 def test_bad_scenario_file_names_the_field(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(ScenarioError, match=r"broken\.json: not valid JSON"):
+    with pytest.raises(ScenarioError, match=r"broken\.json:1: not valid JSON"):
         load_scenario("broken", tmp_path)
     data = _scenario_json()
     data["wifi"] = {**data["wifi"], "usage_by_hour": [0.5] * 23}  # type: ignore[dict-item]
     (tmp_path / "short.json").write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(ScenarioError, match=r"short\.json\.wifi\.usage_by_hour: expected 24 numbers"):
+    with pytest.raises(ScenarioError, match=r"short\.json:1: wifi\.usage_by_hour: expected 24 numbers"):
         load_scenario("short", tmp_path)
     data = _scenario_json()
     data["episodes"] = [{"kind": "meteor", "at_min": 5}]
