@@ -9,7 +9,6 @@ so the same (city, scenario, seed, start) always yields the same events. Events 
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import logging
 import math
@@ -33,11 +32,11 @@ from ioc.events import (
     encode_event,
 )
 from ioc.keys import Domain
+from simulators.effects import Effects, StatusNote, distance_km, stable_seed
 from simulators.scenario import OutageProfile, RainProfile, Scenario, TrafficProfile
 
 logger = logging.getLogger(__name__)
 
-KM_PER_DEG: Final = 111.32
 # Reference instant for the tide's phase (any fixed instant works; it only has to be the same every run).
 _TIDE_EPOCH: Final = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 _MAX_INTERVAL_S: Final = 3_600  # the widest observation window a traffic event may carry
@@ -52,12 +51,6 @@ class SimEvent:
     fields: dict[str, str]
 
 
-def stable_seed(*parts: object) -> int:
-    """A 64-bit seed from parts, the same in every process (unlike the salted built-in hash())."""
-    text = "\x1f".join(str(p) for p in parts)
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
-
-
 def poisson(rng: random.Random, mean: float) -> int:
     """A Poisson draw: exact for small means, a rounded normal approximation for large ones."""
     if mean <= 0:
@@ -69,13 +62,6 @@ def poisson(rng: random.Random, mean: float) -> int:
         k += 1
         product *= rng.random()
     return k
-
-
-def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Straight-line distance, equirectangular: plenty for a city."""
-    dy = (lat2 - lat1) * KM_PER_DEG
-    dx = (lon2 - lon1) * KM_PER_DEG * math.cos(math.radians((lat1 + lat2) / 2))
-    return math.hypot(dx, dy)
 
 
 class _Clock:
@@ -178,8 +164,9 @@ class _Emitter:
 class _Traffic:
     """Speeds and counts on the observed segments: hourly demand, peaks, per-segment load and tag slow-downs."""
 
-    def __init__(self, city: City, profile: TrafficProfile, seed: int) -> None:
+    def __init__(self, city: City, profile: TrafficProfile, seed: int, effects: Effects) -> None:
         self.profile = profile
+        self.effects = effects
         self.segments = city.segments
         observed = sorted({seg for s in city.sensors.values() for seg in s.segments})
         # Loads are spread evenly over each class's range and dealt out by a seeded shuffle, so every seed has a
@@ -203,23 +190,35 @@ class _Traffic:
         self._last_demand = (sod, weekend, value)
         return value
 
-    def ratio(self, segment: Segment, sod: float, weekend: bool) -> tuple[float, float]:
-        """The expected share of free-flow speed on a segment, and its volume/capacity ratio."""
+    def ratio(self, segment: Segment, at: float, sod: float, weekend: bool) -> tuple[float, float, float]:
+        """The expected share of free-flow speed on a segment, its volume/capacity ratio and the share of that
+        volume getting through (episodes: a crash, a flooded road)."""
         p = self.profile
-        x = self.demand(sod, weekend) * self.load.get(segment.id, 1.0)
+        x = self.demand(sod, weekend) * self.load.get(segment.id, 1.0) * self.effects.demand(at)
         ratio = 1.0 / (1.0 + p.congestion_alpha * x**p.congestion_beta)
         for slowdown in p.tag_slowdowns:
             if slowdown.tag in segment.tags:
                 ratio *= 1.0 - (1.0 - slowdown.speed_factor) * slowdown.window.weight(sod)
-        return ratio, x
+        speed_share, volume_share = self.effects.traffic(segment.id, at)
+        return ratio * speed_share, x, volume_share
 
     def observe(
-        self, segment_id: str, at: float, sod: float, weekend: bool, interval_s: int, rng: random.Random
+        self,
+        segment_id: str,
+        at: float,
+        sod: float,
+        weekend: bool,
+        interval_s: int,
+        rng: random.Random,
+        counts: random.Random,
     ) -> tuple[float, int]:
-        """One camera observation: mean speed (km/h) and vehicles over the interval."""
+        """One camera observation: mean speed (km/h) and vehicles over the interval.
+
+        Counts draw from their own generator: a Poisson draw takes more or fewer numbers as the flow changes, and
+        an episode slowing the flow must not reshuffle the speeds that follow it."""
         p = self.profile
         segment = self.segments[segment_id]
-        ratio, x = self.ratio(segment, sod, weekend)
+        ratio, x, through = self.ratio(segment, at, sod, weekend)
         last = self.drift.get(segment_id)
         if last is None:
             deviation = rng.gauss(0.0, p.noise_drift)
@@ -230,8 +229,8 @@ class _Traffic:
         free = segment.speed_limit_kmh * p.free_flow_fraction[segment.road_class]
         speed = free * ratio * math.exp(deviation) * (1.0 + rng.gauss(0.0, p.noise_white))
         speed = min(max(speed, p.min_speed_kmh), segment.speed_limit_kmh * 1.15)
-        flow_vph = p.capacity_vph[segment.road_class] * min(x, 1.1)
-        vehicles = poisson(rng, flow_vph * interval_s / 3600.0)
+        flow_vph = p.capacity_vph[segment.road_class] * min(x, 1.1) * through
+        vehicles = poisson(counts, flow_vph * interval_s / 3600.0)
         return round(speed, 1), vehicles
 
 
@@ -257,7 +256,7 @@ class _Shower:
             / math.pi
             * (math.cos(math.pi * (a - self.start) / duration) - math.cos(math.pi * (b - self.start) / duration))
         )
-        footprint = math.exp(-((_distance_km(lat, lon, self.lat, self.lon) / self.radius_km) ** 2))
+        footprint = math.exp(-((distance_km(lat, lon, self.lat, self.lon) / self.radius_km) ** 2))
         return self.peak_mm_h / 3600.0 * seconds * footprint
 
 
@@ -333,7 +332,8 @@ class _World:
         self.start = start
         self.clock = _Clock(ZoneInfo(city.timezone))
         self.out = _Emitter(self.clock)
-        self.traffic = _Traffic(city, scenario.traffic, seed)
+        self.effects = Effects(city, scenario.episodes, seed, start)
+        self.traffic = _Traffic(city, scenario.traffic, seed, self.effects)
         self.rain = _RainField(city, scenario.rain, self.clock, seed)
         self.down_until: dict[str, float] = {}
 
@@ -370,11 +370,16 @@ class _Reporter:
 class _Camera(_Reporter):
     """Traffic and speed cameras: mean speed and count on each observed segment."""
 
+    def __init__(self, sensor: Sensor, world: _World) -> None:
+        super().__init__(sensor, world)
+        self.counts = random.Random(stable_seed(world.seed, "counts", sensor.id))
+
     def report(self, at: float, world: _World) -> None:
         sod, weekend = world.clock.seconds_of_day(at)
         interval = min(self.sensor.report_interval_s, _MAX_INTERVAL_S)
         for segment in self.sensor.segments:
-            speed, vehicles = world.traffic.observe(segment, at, sod, weekend, interval, self.rng)
+            speed, vehicles = world.traffic.observe(segment, at, sod, weekend, interval, self.rng, self.counts)
+            speed = min(250.0, max(0.0, round(world.effects.reading(self.sensor.id, segment, at, speed), 1)))
             world.out.speed(self.sensor.id, at, segment, speed, vehicles, interval)
 
 
@@ -398,7 +403,7 @@ class _Violations:
         p = self.profile
         segment = world.city.segments[self.rng.choice(self.sensor.segments)]
         sod, weekend = world.clock.seconds_of_day(at)
-        ratio, _ = world.traffic.ratio(segment, sod, weekend)
+        ratio, _, _ = world.traffic.ratio(segment, at, sod, weekend)
         accept = p.per_camera_by_hour.at(sod) * min(1.0, ratio) / self.max_rate_h
         if self.rng.random() < accept and not world.is_down(self.sensor.id, at):
             limit = float(self.sensor.limit_kmh or segment.speed_limit_kmh)
@@ -432,7 +437,10 @@ class _WaterStation(_Reporter):
         phase = 2.0 * math.pi * (at - _TIDE_EPOCH - self.lag_s) / (p.tide_period_h * 3600.0)
         tide = self.amplitude * (math.cos(phase) + p.diurnal_ratio * math.cos(phase / 2.0)) / (1.0 + p.diurnal_ratio)
         normal = self.sensor.normal_level_m or 0.0
-        level = normal + tide + p.rain_response_m_per_mm * self.response_mm + self.rng.gauss(0.0, p.noise_m)
+        flood_m, calm = world.effects.water(self.sensor.id, at)  # a flood drowns the tide and the showers' ripple
+        swell = tide + p.rain_response_m_per_mm * self.response_mm
+        level = normal + flood_m + calm * swell + self.rng.gauss(0.0, p.noise_m)
+        level = min(50.0, max(-10.0, world.effects.reading(self.sensor.id, "", at, level)))
         world.out.water_level(self.sensor.id, at, round(level, 3))
 
 
@@ -442,6 +450,8 @@ class _RainGauge(_Reporter):
     def report(self, at: float, world: _World) -> None:
         interval = self.sensor.report_interval_s
         mm = world.rain.amount_mm(self.sensor.lat, self.sensor.lon, at - interval, at)
+        mm += world.effects.rain_mm(self.sensor.id, at - interval, at)
+        mm = min(500.0, max(0.0, world.effects.reading(self.sensor.id, "", at, mm)))
         world.out.rain(self.sensor.id, at, round(mm, 1), interval)
 
 
@@ -459,6 +469,7 @@ class _WifiHotspot(_Reporter):
         sod, _ = world.clock.seconds_of_day(at)
         mean = self.capacity * self.popularity * p.usage_by_hour.at(sod)
         clients = min(self.capacity, max(0, round(mean * (1.0 + self.rng.gauss(0.0, p.noise)))))
+        clients = max(0, round(world.effects.reading(self.sensor.id, "", at, clients)))
         mbps = clients * self.rng.uniform(p.mbps_per_client.low, p.mbps_per_client.high)
         world.out.wifi(self.sensor.id, at, clients, round(mbps, 2))
 
@@ -503,7 +514,7 @@ class _OutageStart:
 
     def fire(self, at: float, world: _World) -> float | None:
         o = self.outage
-        world.down_until[o.sensor] = o.end
+        world.down_until[o.sensor] = max(o.end, world.down_until.get(o.sensor, -math.inf))
         if o.announce is not None:
             world.out.status(o.sensor, at, o.announce, o.detail)
         logger.debug("outage of %s from %.0f to %.0f", o.sensor, o.start, o.end)
@@ -517,7 +528,39 @@ class _OutageEnd:
         self.outage = outage
 
     def fire(self, at: float, world: _World) -> float | None:
+        if world.down_until.get(self.outage.sensor, -math.inf) > at:
+            return None  # another outage (a planned one, an episode's) still holds it down
         world.out.status(self.outage.sensor, at, "online", self.outage.back_detail)
+        return None
+
+
+class _StatusNote:
+    """A device telling its status while it goes on reporting (an episode's sensor fault)."""
+
+    def __init__(self, note: StatusNote) -> None:
+        self.note = note
+
+    def fire(self, at: float, world: _World) -> float | None:
+        world.out.status(self.note.sensor, at, self.note.status, self.note.detail)
+        return None
+
+
+class _ExtraViolation:
+    """One speed violation an episode adds (an alarm storm's burst), unless the camera is down."""
+
+    def __init__(self, sensor: Sensor, world: _World, index: int) -> None:
+        self.sensor = sensor
+        self.rng = random.Random(stable_seed(world.seed, "extra-violation", index))
+
+    def fire(self, at: float, world: _World) -> float | None:
+        if world.is_down(self.sensor.id, at):
+            return None
+        p = world.scenario.violations
+        segment = world.city.segments[self.rng.choice(self.sensor.segments)]
+        limit = float(self.sensor.limit_kmh or segment.speed_limit_kmh)
+        excess = self.rng.triangular(p.excess_kmh.low, p.excess_kmh.high, p.excess_mode_kmh)
+        vehicle = self.rng.choices([name for name, _ in p.vehicle_classes], [w for _, w in p.vehicle_classes])[0]
+        world.out.violation(self.sensor.id, at, segment.id, round(limit + excess), limit, vehicle)
         return None
 
 
@@ -547,6 +590,14 @@ def generate(city: City, scenario: Scenario, seed: int, start: datetime) -> Iter
     world = _World(city, scenario, seed, begin)
     schedule = _Schedule()
     schedule.add(begin, _OutagePlanner(world, schedule))
+    for plan in world.effects.outages:
+        outage = _Outage(plan.sensor, plan.start, plan.end, plan.announce, plan.detail, plan.back_detail)
+        schedule.add(outage.start, _OutageStart(outage))
+        schedule.add(outage.end, _OutageEnd(outage))
+    for note in world.effects.status_notes:
+        schedule.add(note.at, _StatusNote(note))
+    for index, (at, camera) in enumerate(world.effects.violations):
+        schedule.add(at, _ExtraViolation(city.sensors[camera], world, index))
     for sensor in city.sensors.values():
         reporter: _Reporter
         if sensor.kind in ("traffic_camera", "speed_camera"):

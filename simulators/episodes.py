@@ -181,7 +181,7 @@ class FloodEpisode(EpisodeBase):
     rain_spread: Num = Field(0.1, ge=0, le=0.9)  # each gauge gets (1 ± up to this) of it, fixed per gauge
     reference: Id = "wl-tam-ky"
     hydrograph_m: Series  # the reference station's level, metres (its own datum, as its alarm lines)
-    stations: dict[Id, StationResponse] = {}  # station id, or "default" for those not named
+    stations: dict[Id, StationResponse] = {}  # station id, or "default" for those not named (not the reference)
     reservoir: ReservoirRelease | None = None
     flooded_roads: list[FloodedRoad] = []
     demand_factor: Num = Field(1.0, ge=0.1, le=2)  # road demand while it lasts (people stay home: below 1)
