@@ -3,8 +3,9 @@
 Every sensor is a small process on one heap of next-fire times; each draws from its own `random.Random` seeded
 from (seed, sensor id) by a stable hash, so one device's outage never reshuffles the others. Shared fields
 (traffic demand, the rain field, the outage plan) are pure functions of (seed, time) or are derived in heap order,
-so the same (city, scenario, seed, start) always yields the same events. Events are built only from the
-`ioc.events` models and `encode_event`: whatever the simulator sends, a real sensor could send.
+so the same (city, scenario, seed, start) always yields the same events. A scenario's episodes (a flood, a crash,
+outages, faults, alarm storms) are asked where they matter through `simulators/effects.py`. Events are built only
+from the `ioc.events` models and `encode_event`: whatever the simulator sends, a real sensor could send.
 """
 
 from __future__ import annotations
