@@ -475,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.incidents import register as register_incidents
 
     register_incidents(add)  # incidents list, export
+    from cli.deploy import register as register_deploy
+
+    register_deploy(add)  # deploy nginx
     return parser
 
 
