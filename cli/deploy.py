@@ -183,7 +183,8 @@ def nginx_standalone(site: str, prefix: Path) -> str:
     """A whole nginx.conf around `site` that runs as the current user with every file under `prefix`
     (`nginx -p PREFIX -c PREFIX/nginx.conf`): to try the configuration, and for the tests."""
     indented = "\n".join(f"    {line}" if line else "" for line in site.splitlines())
-    return f"""# A whole nginx.conf around the IOC site, every file under {prefix}: nginx -p {prefix} -c {prefix}/nginx.conf
+    return f"""# A whole nginx.conf around the IOC site, its files under {prefix}.
+# Run: nginx -p {prefix} -c {prefix}/nginx.conf
 worker_processes auto;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;

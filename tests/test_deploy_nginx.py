@@ -66,10 +66,11 @@ def start_nginx(prefix: Path, port: int) -> subprocess.Popen[bytes]:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return process
-        except OSError:
+        except OSError as refused:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise AssertionError(f"nginx did not start: {(prefix / 'error.log').read_text(errors='replace')}")
+                log = (prefix / "error.log").read_text(errors="replace")
+                raise AssertionError(f"nginx did not start: {log}") from refused
             time.sleep(0.1)
 
 
