@@ -7,10 +7,13 @@ import time
 import redis
 
 from ioc.db import Database
-from ioc.health import Backlog, aggregator_backlog, group_backlog, readiness
+from ioc.health import Backlog, Readiness, aggregator_backlog, group_backlog, readiness
 from ioc.keys import AGGREGATOR_GROUP, Keys
 
-LIMITS = {"heartbeat_max_age_s": 30.0, "max_backlog": 5}
+
+def check(client: redis.Redis, database: Database | None, keys: Keys, max_backlog: int = 5) -> Readiness:
+    """Readiness with a 30 s heartbeat limit and a small backlog limit."""
+    return readiness(client, database, keys, heartbeat_max_age_s=30.0, max_backlog=max_backlog)
 
 
 def beat(client: redis.Redis, keys: Keys, age_s: float) -> None:
@@ -34,23 +37,23 @@ def test_a_groups_backlog_counts_pending_and_undelivered_entries(r: redis.Redis,
 
 
 def test_readiness_names_what_is_wrong(r: redis.Redis, keys: Keys, db: Database) -> None:
-    assert readiness(r, db, keys, **LIMITS).checks == {
+    assert check(r, db, keys).checks == {
         "redis": "ok",
         "database": "ok",
         "aggregator": "no heartbeat yet",
     }
     beat(r, keys, 120)
-    stale = readiness(r, db, keys, **LIMITS)
+    stale = check(r, db, keys)
     assert not stale.ready and stale.checks["aggregator"] == "heartbeat 120 s old (limit 30 s)"
     beat(r, keys, 1)
-    assert readiness(r, db, keys, **LIMITS).ready
+    assert check(r, db, keys).ready
     stream = keys.events("traffic")
     r.xgroup_create(stream, AGGREGATOR_GROUP, id="$", mkstream=True)
     for number in range(6):
         r.xadd(stream, {"n": str(number)})
-    behind = readiness(r, db, keys, **LIMITS)
+    behind = check(r, db, keys)
     assert behind.checks["aggregator"] == "behind: traffic 6 entries" and not behind.ready
-    assert readiness(r, None, keys, **{**LIMITS, "max_backlog": 6}).checks == {
+    assert check(r, None, keys, max_backlog=6).checks == {
         "redis": "ok",
         "database": "does not answer",
         "aggregator": "ok",
@@ -60,7 +63,7 @@ def test_readiness_names_what_is_wrong(r: redis.Redis, keys: Keys, db: Database)
 def test_readiness_without_redis_says_so_quickly(db: Database, keys: Keys) -> None:
     gone = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1, decode_responses=True)
     started = time.monotonic()
-    checks = readiness(gone, db, keys, **LIMITS).checks
+    checks = check(gone, db, keys).checks
     assert checks == {
         "redis": "does not answer: ConnectionError",
         "database": "ok",
