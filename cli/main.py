@@ -478,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.deploy import register as register_deploy
 
     register_deploy(add)  # deploy nginx
+    from cli.status import register as register_status
+
+    register_status(add)  # status
     return parser
 
 
