@@ -17,6 +17,7 @@ from dash import Dash
 from dash import _callback as dash_callbacks
 
 from callbacks import Resources, attach, auth, bad_input
+from callbacks.health import health
 from ioc.settings import Settings
 from layouts import shell
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> Dash:
     attach(app.server, Resources.open(settings))
     auth.install(app)
     bad_input.install(app)  # after the gate: without a session, 401 comes first
+    app.server.register_blueprint(health)
     for module in (*PAGES, SHELL_CALLBACKS):
         importlib.import_module(module)  # once per process: dash.register_page needs an app to exist first
     _take_page_callbacks()

@@ -472,6 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.scenarios import register as register_scenarios
 
     register_scenarios(add)  # scenarios list, show, check
+    from cli.deploy import register as register_deploy
+
+    register_deploy(add)  # deploy nginx
+    from cli.status import register as register_status
+
+    register_status(add)  # status
     return parser
 
 

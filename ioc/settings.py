@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     claim_idle_ms: int = Field(default=60_000, ge=1_000, description="Idle ms before claiming.")
     stale_after_s: float = Field(default=30.0, gt=0, description="No processed event for this long shows stale data.")
+    ready_max_backlog: int = Field(
+        default=50_000, ge=1, description="Entries the aggregator may have left on a stream and still be ready."
+    )
     wall_refresh_ms: int = Field(default=2_000, ge=250, le=60_000)
     max_ahead_s: float = Field(
         default=300.0, ge=0, le=86_400 * 366, description="How far an event time may be ahead of its receive time."

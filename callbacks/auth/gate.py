@@ -15,6 +15,7 @@ from flask import Response, redirect, request
 from callbacks import resources
 from callbacks.auth.guards import refusal
 from callbacks.auth.principal import principal, revoked_display
+from callbacks.health import HEALTH_PATH, READY_PATH
 from ioc.i18n import normalize_lang
 from ioc.links import site_path
 from ioc.roles import Permission, may
@@ -24,8 +25,11 @@ LOGIN_PATH: Final = "/login"
 LOGOUT_PATH: Final = "/logout"
 DISPLAY_PATH: Final = "/display"
 STATUS_PATH: Final = "/auth/status"
-# Served to anyone: the login and its scripts' and styles' files, Dash's component bundles (code, no city data).
-PUBLIC_PATHS: Final = frozenset({LOGIN_PATH, LOGOUT_PATH, DISPLAY_PATH, STATUS_PATH, "/favicon.ico", "/_favicon.ico"})
+# Served to anyone: the login and its scripts' and styles' files, Dash's component bundles (code, no city data), the
+# health checks (callbacks.health: no city data either).
+PUBLIC_PATHS: Final = frozenset(
+    {LOGIN_PATH, LOGOUT_PATH, DISPLAY_PATH, STATUS_PATH, "/favicon.ico", "/_favicon.ico", HEALTH_PATH, READY_PATH}
+)
 PUBLIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/")
 DASH_DATA_PREFIX: Final = "/_dash-"  # layout, dependencies and callbacks: city data, so a session is needed
 PAGE_RULE: Final = "<path:path>"  # Dash's route serving every page address but the root (its index HTML)
