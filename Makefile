@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint types pytest bench clean distclean
+.PHONY: help install run test test-all lint types pytest bench clean distclean
 
 help:
 	@echo "make run     install if needed, start everything on an embedded Redis, print the URL (Ctrl-C stops)"
-	@echo "make test    install if needed, then lint (ruff), types (mypy) and every test (pytest)"
+	@echo "make test    install if needed, then lint (ruff), types (mypy) and the tests (pytest; slow ones only under CI=true)"
+	@echo "make test-all  the same with the slow fault, restart and end-to-end tests (what CI runs)"
 	@echo "make lint    ruff (lint and format check) and mypy only"
 	@echo "make bench   run the throughput and payload benchmarks (python -m benchmarks)"
 	@echo "make clean   remove caches and build leftovers (keeps .venv and var/)"
@@ -41,6 +42,9 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 test: lint pytest
+
+test-all: lint
+	IOC_TEST_FULL=1 $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -1,6 +1,9 @@
 """Shared fixtures: real Redis servers (embedded 6.2, and the server at IOC_TEST_REDIS_URL when set), one
 throw-away key namespace per test, removed afterwards, and web apps built through the app factory; real databases
-(an SQLite file, and the PostgreSQL at IOC_TEST_DATABASE_URL when set, one schema per test, dropped afterwards)."""
+(an SQLite file, and the PostgreSQL at IOC_TEST_DATABASE_URL when set, one schema per test, dropped afterwards).
+
+Tests marked `slow` (long fault, restart and end-to-end runs) are left out of a developer's `make test` and run by
+CI (CI=true) and `make test-all` (IOC_TEST_FULL=1); `FULL` also lets property tests draw more examples there."""
 
 from __future__ import annotations
 
@@ -25,6 +28,37 @@ from ioc.settings import Settings
 from ioc.store import connect_url
 
 BACKENDS = ["embedded", "server"]
+FULL = os.environ.get("CI") == "true" or os.environ.get("IOC_TEST_FULL") == "1"
+
+
+def example_count(full: int, quick: int) -> int:
+    """How many examples a property test draws: more in the full run (CI) than in a developer's quick one."""
+    return full if FULL else quick
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the tests marked `slow` out of a quick run (see the module's docstring)."""
+    if FULL:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+        config.stash[_SLOW_LEFT_OUT] = len(slow)
+
+
+_SLOW_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Say that slow tests were left out, and how to run them."""
+    left_out = config.stash.get(_SLOW_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"{left_out} slow tests left out of this quick run: `make test-all` (or CI=true) runs them too"
+        )
+
+
 DATABASES = ["sqlite", "postgresql"]
 
 

@@ -446,6 +446,7 @@ def test_no_default_accounts_once_someone_exists(db: Database) -> None:
     assert [a.username for a in list_accounts(db)] == ["ana"]
 
 
+@pytest.mark.slow
 def test_repeated_lockouts_of_a_name_last_ever_longer(redis_url: str, keys: Keys) -> None:
     client = connect_url(redis_url)
     try:

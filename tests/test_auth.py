@@ -395,6 +395,7 @@ def status_with_cookie(url: str, value: str) -> int:
         return int(error.code)
 
 
+@pytest.mark.slow
 def test_idle_session_ends_and_a_used_one_stays(served: Served, tmp_path: Path) -> None:
     server = WebServer({**served.env, "IOC_SESSION_IDLE_MINUTES": str(IDLE_MINUTES)}, tmp_path / "web.log")
     server.start()

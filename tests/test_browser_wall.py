@@ -188,6 +188,7 @@ def web(embedded_redis: EmbeddedRedis, feed: Feed, tmp_path: Path) -> Iterator[W
         server.stop()
 
 
+@pytest.mark.slow
 def test_wall_lives_in_a_browser(web: Web, feed: Feed, embedded_redis, city: City, repo_root: Path, tmp_path):
 
     artifacts = repo_root / "test-artifacts"
@@ -264,6 +265,7 @@ def test_wall_lives_in_a_browser(web: Web, feed: Feed, embedded_redis, city: Cit
 WATCHDOG_MS = 2000
 
 
+@pytest.mark.slow
 def test_page_reloads_itself_when_its_scripts_failed(web: Web, city: City, tmp_path: Path) -> None:
     from playwright.sync_api import Route
 

@@ -404,6 +404,7 @@ def run_file_children(data_dir: Path) -> dict[str, int]:
         return {}
 
 
+@pytest.mark.slow
 def test_run_serves_the_dashboard_and_ctrl_c_stops_everything(data_dir: Path, tmp_path: Path) -> None:
     require("ioc/aggregator/engine.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
     port = free_port()
@@ -456,6 +457,7 @@ def test_run_refuses_a_busy_port_before_starting_anything(data_dir: Path, tmp_pa
     assert not (data_dir / "redis").exists(), "nothing may start when the port is taken"
 
 
+@pytest.mark.slow
 def test_run_cleans_up_after_a_killed_supervisor(data_dir: Path, tmp_path: Path) -> None:
     require("ioc/aggregator/engine.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
     proc, _, _ = start_run(data_dir, tmp_path, free_port())

@@ -105,6 +105,7 @@ def test_db_upgrade_and_current(env: dict[str, str]) -> None:
     assert ok(ioc("db", "current", env=env)).startswith("0002 (newest)")
 
 
+@pytest.mark.slow
 def test_users_end_to_end(migrated: dict[str, str], db_settings: Settings, limiter: LoginLimiter) -> None:
     env = migrated
     assert "created account 'Ana' with the role operator" in ok(
@@ -172,6 +173,7 @@ def test_users_input_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "ioc.sqlite3").exists()
 
 
+@pytest.mark.slow
 def test_display_tokens_end_to_end(migrated: dict[str, str], db_settings: Settings) -> None:
     env = migrated | {"IOC_PUBLIC_URL": "https://ioc.tamky.example/"}
     out = ok(ioc("display-token", "create", "lobby-wall", env=env))
@@ -204,6 +206,7 @@ def test_bad_database_url_exits_2(tmp_path: Path, url: str) -> None:
         refused(ioc(*args, env=env), 2, "IOC_DATABASE_URL")
 
 
+@pytest.mark.slow
 def test_unreachable_postgresql_exits_1(tmp_path: Path) -> None:
     env = clean_env({"IOC_DATA_DIR": str(tmp_path), "IOC_DATABASE_URL": "postgresql://ioc:s3cret@127.0.0.1:1/ioc"})
     for args in (("db", "upgrade"), ("users", "list"), ("display-token", "list")):

@@ -183,6 +183,7 @@ def _slow_clients(address: tuple[str, int]) -> list[socket.socket]:
     return opened
 
 
+@pytest.mark.slow
 def test_hundreds_of_slow_clients_leave_normal_requests_fast(proxied: Proxied) -> None:
     host, port = proxied.nginx_url.removeprefix("http://").split(":")
     slow = _slow_clients((host, int(port)))

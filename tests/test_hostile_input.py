@@ -38,7 +38,7 @@ from ioc.roles import Role
 from ioc.settings import Settings
 from ioc.store import connect_url
 from layouts.incidents import ids
-from tests.conftest import wipe_namespace
+from tests.conftest import example_count, wipe_namespace
 from tests.sessions import display_http, operator_http
 from tests.test_incidents_page import report, signed_in
 
@@ -285,7 +285,7 @@ def test_every_callback_survives_hostile_values_as_every_role(
     report(db, city)
     http = signed_in_as(app, who)
     before = stored(db)
-    post_all(app, http, who, HOSTILE, examples=60)
+    post_all(app, http, who, HOSTILE, examples=example_count(60, 20))
     now = stored(db)
     with db.read() as session:
         exports = session.scalar(
@@ -326,7 +326,7 @@ def test_every_callback_stores_only_valid_texts_when_hostile_values_mix_with_goo
             "wall-7",
         ]
     )
-    post_all(app, http, who, st.one_of(good, HOSTILE), examples=60)
+    post_all(app, http, who, st.one_of(good, HOSTILE), examples=example_count(60, 20))
     with db.read() as session:
         audits = session.execute(sa.select(AuditRow.actor, AuditRow.object_id, AuditRow.before, AuditRow.after)).all()
         incidents = session.execute(sa.select(IncidentRow.description, IncidentRow.place_name)).all()

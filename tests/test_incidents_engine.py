@@ -363,6 +363,7 @@ def applied_rows(db: Database) -> int:
         return int(session.scalar(sa.select(sa.func.count()).select_from(IncidentAlertRow)) or 0)
 
 
+@pytest.mark.slow
 def test_engine_killed_in_a_storm_loses_nothing_and_opens_nothing_twice(
     r: redis.Redis, keys: Keys, db: Database, db_env: dict[str, str], redis_url: str, city: City, tmp_path: Path
 ) -> None:

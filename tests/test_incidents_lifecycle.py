@@ -46,7 +46,7 @@ from ioc.incidents.model import (
 from ioc.incidents.places import place_of
 from ioc.roles import Permission, Role, may
 from ioc.settings import Settings
-from tests.conftest import DATABASES, database_env
+from tests.conftest import DATABASES, database_env, example_count
 
 SETTINGS: Final = Settings()
 LIMITS: Final = Limits.of(SETTINGS)
@@ -366,7 +366,10 @@ def test_any_sequence_of_actions_keeps_the_rules_and_the_log(kind: str) -> None:
     machine = type(f"LifecycleMachine_{kind}", (LifecycleMachine,), {"kind": kind})
     checks = [HealthCheck.too_slow, HealthCheck.filter_too_much]
     run_state_machine_as_test(
-        machine, settings=settings(max_examples=40, stateful_step_count=25, deadline=None, suppress_health_check=checks)
+        machine,
+        settings=settings(
+            max_examples=example_count(40, 12), stateful_step_count=25, deadline=None, suppress_health_check=checks
+        ),
     )
 
 

@@ -164,6 +164,7 @@ def wait_for_flow(client: redis.Redis, keys: Keys, when: str) -> None:
     wait_for(lambda: (processed(client, keys) or 0) > baseline, 30, f"processed events to rise {when}")
 
 
+@pytest.mark.slow
 def test_each_child_killed_is_restarted_alone_and_data_flows_again(data_dir: Path, tmp_path: Path) -> None:
     require("ioc/aggregator/engine.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
     port = free_port()

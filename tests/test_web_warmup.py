@@ -186,6 +186,7 @@ def wait_until_listening(port: int, server: subprocess.Popen[bytes], log: Path, 
             time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_fresh_gunicorn_workers_serve_concurrent_first_requests(
     page_urls: list[str], wall_cookie: tuple[str, str], repo_root: Path, tmp_path: Path, embedded_redis: EmbeddedRedis
 ) -> None:
