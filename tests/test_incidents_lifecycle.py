@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 
 from ioc.city import load_city
 from ioc.db import AuditRow, Database, IncidentRow, open_database, utcnow
+from ioc.identity.roles import Permission, Role, may
 from ioc.incidents.lifecycle import OBJECT_TYPE, act, get_incident, new_row, open_by_hand, open_key, record_open
 from ioc.incidents.lifecycle import timeline as incident_timeline
 from ioc.incidents.model import (
@@ -44,7 +45,6 @@ from ioc.incidents.model import (
     Status,
 )
 from ioc.incidents.places import place_of
-from ioc.roles import Permission, Role, may
 from ioc.settings import Settings
 from tests.conftest import DATABASES, database_env
 

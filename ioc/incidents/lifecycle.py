@@ -22,6 +22,7 @@ from ioc.audit import AuditEntry
 from ioc.city import City
 from ioc.db import AuditRow, Database, IncidentRow, utcnow
 from ioc.errors import NotFound
+from ioc.identity.roles import Permission, Role, may
 from ioc.incidents.model import (
     AUDITED_FIELDS,
     INCIDENT_TYPES,
@@ -37,7 +38,6 @@ from ioc.incidents.model import (
 )
 from ioc.incidents.places import Place, nearest_cameras, nearest_place
 from ioc.inputs import clean_id, clean_text
-from ioc.roles import Permission, Role, may
 from ioc.rules import Severity
 
 OBJECT_TYPE: Final = "incident"
