@@ -9,9 +9,11 @@ from typing import Final
 
 import sqlalchemy as sa
 
+import ioc.audit
 import ioc.identity.tables
+import ioc.incidents.tables
 from ioc.db import Base
 
-TABLE_MODULES: Final = (ioc.identity.tables,)
+TABLE_MODULES: Final = (ioc.audit, ioc.identity.tables, ioc.incidents.tables)
 
 metadata: Final[sa.MetaData] = Base.metadata

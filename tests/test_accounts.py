@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from ioc import audit
-from ioc.db import AuditRow, Database
+from ioc.audit import AuditRow
+from ioc.db import Database
 from ioc.embedded import EmbeddedRedis
 from ioc.errors import AlreadyExists, InvalidInput, LastAdmin, NotFound, StaleVersion
 from ioc.identity.accounts import (

@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from ioc.db import AuditRow, Database
+from ioc.audit import AuditRow
+from ioc.db import Database
 from ioc.embedded import EmbeddedRedis
 from ioc.identity.accounts import Account, authenticate, create_account, disable, list_accounts, set_role
 from ioc.identity.ratelimit import LoginLimiter

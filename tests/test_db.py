@@ -18,7 +18,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import exc as sa_exc
 
-from ioc.db import AuditRow, Database, open_database, sqlalchemy_url
+from ioc.audit import AuditRow
+from ioc.db import Database, open_database, sqlalchemy_url
 from ioc.errors import DatabaseError, SettingsError
 from ioc.identity.roles import Role
 from ioc.schema import metadata

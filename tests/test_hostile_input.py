@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 
 from benchmarks.browser import UPDATE_PATH, AppHttp, BrowserPage, id_key, prop_ids
 from ioc import audit
+from ioc.audit import AuditRow
 from ioc.city import City
-from ioc.db import AuditRow, Database, IncidentRow
+from ioc.db import Database
 from ioc.errors import InvalidEvent
 from ioc.events import decode_event, parse_event
 from ioc.identity.roles import Role
@@ -35,6 +36,7 @@ from ioc.identity.tables import AccountRow, DisplayTokenRow
 from ioc.incidents import lifecycle
 from ioc.incidents.queries import Filters
 from ioc.incidents.reports import export_bytes
+from ioc.incidents.tables import IncidentRow
 from ioc.keys import Keys
 from ioc.settings import Settings
 from ioc.store import connect_url

@@ -18,12 +18,14 @@ import redis
 import sqlalchemy as sa
 
 from benchmarks.incidents import alarm_storm as storm
+from ioc.audit import AuditRow
 from ioc.city import City
-from ioc.db import AuditRow, Database, IncidentAlertRow, IncidentConditionRow, IncidentRow, utcnow
+from ioc.db import Database, utcnow
 from ioc.documents import Alert, AlertKind
 from ioc.incidents.engine import IncidentEngine, Rules
 from ioc.incidents.lifecycle import timeline
 from ioc.incidents.model import AUDITED_FIELDS, Limits
+from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
 from ioc.keys import INCIDENTS_GROUP, Domain, Keys
 from ioc.rules import Severity
 from ioc.settings import Settings

@@ -40,13 +40,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from ioc import audit
 from ioc.city import City
 from ioc.clock import read_timebase
-from ioc.db import Database, IncidentAlertRow, IncidentConditionRow, IncidentRow, utcnow
+from ioc.db import Database, utcnow
 from ioc.documents import Alert, decode_stream_alert
 from ioc.errors import DatabaseError
 from ioc.events import deadletter_copy
 from ioc.incidents.lifecycle import OBJECT_TYPE, audited, new_row, open_key
 from ioc.incidents.model import OPEN_STATUSES, Limits, Status, raised, worse
 from ioc.incidents.places import place_of
+from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
 from ioc.keys import DOMAINS, INCIDENTS_GROUP, Domain, Keys
 from ioc.rules import Severity
 from ioc.settings import Settings
