@@ -17,10 +17,11 @@ import redis
 import sqlalchemy as sa
 
 from ioc.city import City
-from ioc.db import Database, IncidentRow, sqlalchemy_url
+from ioc.db import Database, sqlalchemy_url
 from ioc.documents import Alert
 from ioc.incidents.engine import IncidentEngine, Rules
 from ioc.incidents.model import Limits
+from ioc.incidents.tables import IncidentRow
 from ioc.keys import Keys
 from ioc.settings import Settings
 

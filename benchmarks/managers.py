@@ -32,15 +32,17 @@ import sqlalchemy.pool
 from app_factory import create_app
 from benchmarks.browser import BrowserPage, Reply
 from callbacks import resources_of
-from ioc.accounts import create_account
+from ioc.audit import AuditRow
 from ioc.city import City
-from ioc.db import AuditRow, Database, IncidentRow, open_database, sqlalchemy_url, utcnow
+from ioc.db import Database, open_database, sqlalchemy_url, utcnow
+from ioc.identity.accounts import create_account
+from ioc.identity.roles import Role
 from ioc.incidents.model import Limits
 from ioc.incidents.places import Place, nearest_cameras, place_of
 from ioc.incidents.queries import Filters
 from ioc.incidents.reports import export_bytes, last_days, read_incidents, report
+from ioc.incidents.tables import IncidentRow
 from ioc.keys import Keys
-from ioc.roles import Role
 from ioc.settings import Settings
 from layouts.managers import ids
 from layouts.managers.page import PATH

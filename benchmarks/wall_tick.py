@@ -23,9 +23,9 @@ from benchmarks.throughput import wipe
 from callbacks import resources_of
 from ioc.aggregator import Aggregator
 from ioc.city import City
+from ioc.identity.tokens import create_display_token
 from ioc.keys import Keys
 from ioc.settings import Settings
-from ioc.tokens import create_display_token
 from layouts.wall import ids
 from layouts.wall.page import PATH
 from simulators.engine import SimEvent

@@ -11,7 +11,7 @@ from dash import Input, Output, State, callback
 from callbacks import resources
 from callbacks.auth import SIGNED_IN, csrf_token, guarded, principal
 from ioc.i18n import normalize_lang
-from ioc.roles import Permission
+from ioc.identity.roles import Permission
 from layouts import shell
 
 

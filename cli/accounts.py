@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from ioc.errors import InvalidInput
-from ioc.roles import Role
+from ioc.identity.roles import Role
 from ioc.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ def prepare_database(settings: Settings, *, default_accounts: bool) -> list[str]
     """Start-up step of every process that writes the database (`ioc run`, `ioc web`, the incident engine): migrate,
     and on the embedded database's first run (`ioc run`) create one account per role; the lines to show the person
     starting it (passwords, once). It makes no session key: only the web signs cookies (`prepare_web`)."""
-    from ioc.accounts import create_default_accounts
     from ioc.db import open_database
+    from ioc.identity.accounts import create_default_accounts
 
     db = open_database(settings)
     try:
@@ -131,7 +131,7 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 
 def cmd_users_add(args: argparse.Namespace) -> int:
     """Create an account with a role; the password from the terminal or standard input."""
-    from ioc.accounts import check_password_rule, check_username, create_account
+    from ioc.identity.accounts import check_password_rule, check_username, create_account
 
     check_username(args.name)
     password = read_password()
@@ -147,7 +147,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_users_list(args: argparse.Namespace) -> int:
     """List the accounts."""
-    from ioc.accounts import list_accounts
+    from ioc.identity.accounts import list_accounts
 
     db = open_migrated(load_settings())
     try:
@@ -181,7 +181,7 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
 
 def cmd_users_disable(args: argparse.Namespace) -> int:
     """Disable an account."""
-    from ioc.accounts import disable
+    from ioc.identity.accounts import disable
 
     db = open_migrated(load_settings())
     try:
@@ -194,7 +194,7 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
 
 def cmd_users_enable(args: argparse.Namespace) -> int:
     """Enable an account."""
-    from ioc.accounts import enable
+    from ioc.identity.accounts import enable
 
     db = open_migrated(load_settings())
     try:
@@ -207,7 +207,7 @@ def cmd_users_enable(args: argparse.Namespace) -> int:
 
 def cmd_users_reset_password(args: argparse.Namespace) -> int:
     """Give an account a new password, from the terminal or standard input."""
-    from ioc.accounts import check_password_rule, reset_password
+    from ioc.identity.accounts import check_password_rule, reset_password
 
     password = read_password()
     check_password_rule(password, args.name)
@@ -222,7 +222,7 @@ def cmd_users_reset_password(args: argparse.Namespace) -> int:
 
 def cmd_users_set_role(args: argparse.Namespace) -> int:
     """Give an account another role."""
-    from ioc.accounts import set_role
+    from ioc.identity.accounts import set_role
 
     db = open_migrated(load_settings())
     try:
@@ -235,7 +235,7 @@ def cmd_users_set_role(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     """Make a display token and print its wall URL, once."""
-    from ioc.tokens import check_token_name, create_display_token, display_url
+    from ioc.identity.tokens import check_token_name, create_display_token, display_url
 
     check_token_name(args.name)
     settings = load_settings()
@@ -251,7 +251,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     """List display tokens, active and revoked (never their secrets)."""
-    from ioc.tokens import list_display_tokens
+    from ioc.identity.tokens import list_display_tokens
 
     db = open_migrated(load_settings())
     try:
@@ -277,7 +277,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     """Revoke a display token: its wall is refused at its next request."""
-    from ioc.tokens import revoke_display_token
+    from ioc.identity.tokens import revoke_display_token
 
     db = open_migrated(load_settings())
     try:

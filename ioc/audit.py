@@ -1,7 +1,9 @@
 """The audit log: who did what to which record, when, from where, with the record before and after.
 
 Rows are only ever added, inside the transaction of the change they describe (`record`), so a change and its
-audit row are committed together or not at all; database triggers refuse UPDATE and DELETE on the table.
+audit row are committed together or not at all; database triggers refuse UPDATE and DELETE on the table
+(`audit_log`, declared here, migrated by `ioc/migrations/versions/v0001_accounts_tokens_audit.py`). Every package
+that changes records writes its audit rows through `record`, so the table lives in the core beside it.
 """
 
 from __future__ import annotations
@@ -12,13 +14,32 @@ from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ioc.db import AuditRow, Database, utcnow
+from ioc.db import Base, Database, JSONDocument, utcnow
 
 MAX_ADDRESS: Final = 64
 MAX_ACTOR: Final = 128
 MAX_OBJECT_ID: Final = 64
+
+
+class AuditRow(Base):
+    """One entry of the append-only audit log (database triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    object_type: Mapped[str] = mapped_column(sa.String(32))
+    object_id: Mapped[str | None] = mapped_column(sa.String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    address: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+sa.Index("ix_audit_log_object", AuditRow.object_type, AuditRow.object_id)
 
 
 @dataclass(frozen=True)

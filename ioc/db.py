@@ -1,10 +1,13 @@
-"""The SQL database of records that must last (accounts, tokens, the audit log, incidents): tables, engine, migrations.
+"""The SQL database of records that must last: engine, sessions, migrations, and the base every table derives from.
 
-SQLAlchemy 2 typed ORM. `IOC_DATABASE_URL` unset means an embedded SQLite file `IOC_DATA_DIR/ioc.sqlite3` in WAL
-mode (foreign keys on, a busy timeout, write transactions taking the write lock at BEGIN so two writers wait for
-each other instead of failing); a postgresql:// URL means PostgreSQL through psycopg 3. Alembic migrations ship in
-`ioc/migrations/` and run programmatically (`Database.upgrade`), so an installed package migrates without an
-alembic.ini. Times are stored and returned as timezone-aware UTC on both databases.
+The tables themselves live with what they keep (`ioc.identity.tables`, `ioc.incidents.tables`, the audit log in
+`ioc.audit`), all on the one metadata of `Base`; `ioc.schema` imports every one of them, so the migrations see the
+whole schema. SQLAlchemy 2 typed ORM. `IOC_DATABASE_URL` unset means an embedded SQLite file
+`IOC_DATA_DIR/ioc.sqlite3` in WAL mode (foreign keys on, a busy timeout, write transactions taking the write lock at
+BEGIN so two writers wait for each other instead of failing); a postgresql:// URL means PostgreSQL through psycopg 3.
+Alembic migrations ship in `ioc/migrations/` and run programmatically (`Database.upgrade`), so an installed package
+migrates without an alembic.ini. Times are stored and returned as timezone-aware UTC on both databases. Every text
+parameter of every statement is checked before it reaches the database (`ioc.inputs.check_storable`).
 """
 
 from __future__ import annotations
@@ -23,12 +26,11 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from ioc.errors import DatabaseError, InvalidInput, SettingsError
 from ioc.inputs import check_storable, decode_stored, displayable_json
-from ioc.roles import Role
 from ioc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,148 +92,6 @@ class Base(DeclarativeBase):
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
-
-
-ROLE_VALUES: Final = tuple(role.value for role in Role)
-
-
-class AccountRow(Base):
-    """A person's (or a wall's) login: user name unique whatever its case, role, argon2 hash, version."""
-
-    __tablename__ = "accounts"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(sa.String(64))
-    role: Mapped[str] = mapped_column(sa.String(16))
-    password_hash: Mapped[str] = mapped_column(sa.String(255))
-    disabled: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    version: Mapped[int] = mapped_column()
-
-    __table_args__ = (sa.CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLE_VALUES)})", name="role"),)
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as is)
-
-
-sa.Index("uq_accounts_username_lower", sa.func.lower(AccountRow.username), unique=True)
-
-
-class DisplayTokenRow(Base):
-    """A wall screen's access token: only its SHA-256 is kept; a name is unique among the tokens not revoked."""
-
-    __tablename__ = "display_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(64))
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    created_at: Mapped[datetime]
-    created_by: Mapped[str] = mapped_column(sa.String(128))
-    revoked_at: Mapped[datetime | None]
-
-
-sa.Index(
-    "uq_display_tokens_name_active",
-    DisplayTokenRow.name,
-    unique=True,
-    sqlite_where=DisplayTokenRow.revoked_at.is_(None),
-    postgresql_where=DisplayTokenRow.revoked_at.is_(None),
-)
-
-
-class AuditRow(Base):
-    """One entry of the append-only audit log (database triggers refuse UPDATE and DELETE)."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
-    at: Mapped[datetime] = mapped_column(index=True)
-    actor: Mapped[str] = mapped_column(sa.String(128))
-    action: Mapped[str] = mapped_column(sa.String(64))
-    object_type: Mapped[str] = mapped_column(sa.String(32))
-    object_id: Mapped[str | None] = mapped_column(sa.String(64))
-    before: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
-    after: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
-    address: Mapped[str | None] = mapped_column(sa.String(64))
-
-
-sa.Index("ix_audit_log_object", AuditRow.object_type, AuditRow.object_id)
-
-
-class IncidentRow(Base):
-    """An incident from alert to close. `open_key` (type:place) is set while an engine-made incident is open, so a
-    unique index lets at most one open incident exist per place and type; `version` makes every change optimistic."""
-
-    __tablename__ = "incidents"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    type: Mapped[str] = mapped_column(sa.String(32), index=True)
-    source: Mapped[str] = mapped_column(sa.String(16))  # engine | manual
-    place: Mapped[str] = mapped_column(sa.String(64))  # sensor or segment id
-    place_kind: Mapped[str] = mapped_column(sa.String(16))  # sensor | segment
-    place_name: Mapped[str] = mapped_column(sa.String(200))
-    ward: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    lat: Mapped[float] = mapped_column(sa.Float())
-    lon: Mapped[float] = mapped_column(sa.Float())
-    open_key: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
-    severity: Mapped[str] = mapped_column(sa.String(16))
-    peak_severity: Mapped[str] = mapped_column(sa.String(16))
-    status: Mapped[str] = mapped_column(sa.String(16), index=True)
-    description: Mapped[str] = mapped_column(sa.Text(), default="")
-    condition: Mapped[str] = mapped_column(sa.String(16))  # active | cleared | none (opened by hand)
-    condition_at: Mapped[datetime | None]
-    detected_at: Mapped[datetime]  # event time of the first alert (city clock); opened by hand: when opened
-    opened_at: Mapped[datetime] = mapped_column(index=True)
-    opened_by: Mapped[str] = mapped_column(sa.String(128))
-    acknowledged_at: Mapped[datetime | None]
-    dispatched_at: Mapped[datetime | None]
-    resolved_at: Mapped[datetime | None]
-    closed_at: Mapped[datetime | None]
-    updated_at: Mapped[datetime]
-    unit: Mapped[str | None] = mapped_column(sa.String(64))
-    ack_due_at: Mapped[datetime]
-    resolve_due_at: Mapped[datetime]
-    ack_overdue: Mapped[bool] = mapped_column(default=False)
-    resolve_overdue: Mapped[bool] = mapped_column(default=False)
-    alert_count: Mapped[int] = mapped_column(default=0)
-    last_alert_at: Mapped[datetime | None]
-    cameras: Mapped[list[str]] = mapped_column(JSONDocument)
-    version: Mapped[int] = mapped_column()
-
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as is)
-
-
-class IncidentAlertRow(Base):
-    """An alert the incident engine has applied, keyed by its stream entry: applying it again is refused by the
-    unique key, which makes a redelivered alert (after a crash before XACK) a no-op."""
-
-    __tablename__ = "incident_alerts"
-
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
-    entry: Mapped[str] = mapped_column(sa.String(120), unique=True)  # namespace/domain/stream entry id
-    incident_id: Mapped[int | None] = mapped_column(sa.ForeignKey("incidents.id"), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(48))
-    place: Mapped[str] = mapped_column(sa.String(64))
-    old: Mapped[str] = mapped_column(sa.String(32))
-    new: Mapped[str] = mapped_column(sa.String(32))
-    severity: Mapped[str] = mapped_column(sa.String(16))
-    at: Mapped[datetime]  # event time
-    received_at: Mapped[datetime]
-
-
-class IncidentConditionRow(Base):
-    """A condition that opens an incident only if it lasts (congestion, a device offline) or repeats (speed
-    violations at one camera): since when, and for bursts the event times seen in the window."""
-
-    __tablename__ = "incident_conditions"
-
-    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)  # type:place
-    type: Mapped[str] = mapped_column(sa.String(32))
-    place: Mapped[str] = mapped_column(sa.String(64))
-    since: Mapped[datetime] = mapped_column(index=True)  # event time the condition began
-    severity: Mapped[str] = mapped_column(sa.String(16))
-    times: Mapped[list[float]] = mapped_column(JSONDocument)  # bursts: event times in the window
-    lat: Mapped[float] = mapped_column(sa.Float())
-    lon: Mapped[float] = mapped_column(sa.Float())
 
 
 def sqlalchemy_url(url: str | URL) -> URL:

@@ -1,7 +1,7 @@
-"""Who the tests sign in as: accounts and display tokens made through ioc.accounts and ioc.tokens on an app's own
-database, and signed-in HTTP clients of an app (benchmarks.browser signs in through the real login and display
-routes). `session_cookie` makes the cookie a signed-in browser holds without sending any request, for tests where
-the first request must find the app untouched (the warm-up tests)."""
+"""Who the tests sign in as: accounts and display tokens made through ioc.identity.accounts and ioc.identity.tokens on
+an app's own database, and signed-in HTTP clients of an app (benchmarks.browser signs in through the real login and
+display routes). `session_cookie` makes the cookie a signed-in browser holds without sending any request, for tests
+where the first request must find the app untouched (the warm-up tests)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from flask import session
 from benchmarks.browser import AppHttp, sign_in, sign_in_with_token
 from callbacks import resources_of
 from callbacks.auth import Principal, start_session
-from ioc.accounts import Account, create_account
 from ioc.db import Database
-from ioc.roles import Role
-from ioc.tokens import DisplayToken, create_display_token
+from ioc.identity.accounts import Account, create_account
+from ioc.identity.roles import Role
+from ioc.identity.tokens import DisplayToken, create_display_token
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext

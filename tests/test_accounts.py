@@ -14,7 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from ioc import audit
-from ioc.accounts import (
+from ioc.audit import AuditRow
+from ioc.db import Database
+from ioc.embedded import EmbeddedRedis
+from ioc.errors import AlreadyExists, InvalidInput, LastAdmin, NotFound, StaleVersion
+from ioc.identity.accounts import (
     MIN_PASSWORD_LENGTH,
     Account,
     LoginFailure,
@@ -31,12 +35,10 @@ from ioc.accounts import (
     reset_password,
     set_role,
 )
-from ioc.db import ROLE_VALUES, AccountRow, AuditRow, Database
-from ioc.embedded import EmbeddedRedis
-from ioc.errors import AlreadyExists, InvalidInput, LastAdmin, NotFound, StaleVersion
+from ioc.identity.ratelimit import LoginLimiter, subject
+from ioc.identity.roles import ROLE_PERMISSIONS, Permission, Role, may, parse_role
+from ioc.identity.tables import ROLE_VALUES, AccountRow
 from ioc.keys import Keys
-from ioc.ratelimit import LoginLimiter, subject
-from ioc.roles import ROLE_PERMISSIONS, Permission, Role, may, parse_role
 from ioc.store import connect_url
 from tests.conftest import wipe_namespace
 

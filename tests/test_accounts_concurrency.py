@@ -13,14 +13,16 @@ import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 
-from ioc.accounts import Account, authenticate, create_account, disable, list_accounts, set_role
-from ioc.db import AccountRow, AuditRow, Database
+from ioc.audit import AuditRow
+from ioc.db import Database
 from ioc.embedded import EmbeddedRedis
+from ioc.identity.accounts import Account, authenticate, create_account, disable, list_accounts, set_role
+from ioc.identity.ratelimit import LoginLimiter
+from ioc.identity.roles import Role
+from ioc.identity.tables import AccountRow
+from ioc.identity.tokens import create_display_token, list_display_tokens, revoke_display_token
 from ioc.keys import Keys
-from ioc.ratelimit import LoginLimiter
-from ioc.roles import Role
 from ioc.store import connect_url
-from ioc.tokens import create_display_token, list_display_tokens, revoke_display_token
 from tests.conftest import wipe_namespace
 
 PASSWORD = "correct horse battery"

@@ -23,17 +23,17 @@ from werkzeug.test import TestResponse
 from benchmarks.browser import id_key
 from callbacks.auth import GUARD_ATTRIBUTE
 from ioc import audit
-from ioc.accounts import Account, Role, create_account, find_account, list_accounts, set_role
 from ioc.audit import AuditEntry
 from ioc.db import Database
 from ioc.errors import AlreadyExists, DatabaseError, InvalidInput, LastAdmin, NotFound, StaleVersion
 from ioc.i18n import t
+from ioc.identity.accounts import Account, Role, create_account, find_account, list_accounts, set_role
+from ioc.identity.roles import Permission
+from ioc.identity.tokens import DisplayToken, create_display_token, list_display_tokens, revoke_display_token
+from ioc.identity.tokens import verify_display_token as verify_token
 from ioc.keys import Keys
-from ioc.roles import Permission
 from ioc.settings import Settings
 from ioc.store import connect_url
-from ioc.tokens import DisplayToken, create_display_token, list_display_tokens, revoke_display_token
-from ioc.tokens import verify_display_token as verify_token
 from layouts.admin import ids
 from layouts.admin.accounts import GENERATE, accounts_table
 from layouts.admin.audit import audit_table, describe

@@ -1,6 +1,6 @@
 """Sign-in and roles, checked on the server: every callback goes through the guard (a walk of app.callback_map);
 the role matrix over HTTP against `ioc web` (gunicorn) on a real Redis and both databases, its expectations derived
-from ioc.roles.ROLE_PERMISSIONS and each page's and callback's permission; login rate limits, idle sessions, a
+from ioc.identity.roles.ROLE_PERMISSIONS and each page's and callback's permission; login rate limits, idle sessions, a
 disabled account or a changed role ending an open session, sign-out by POST with the CSRF token only, and a `next`
 that cannot leave the site."""
 
@@ -39,16 +39,16 @@ from benchmarks.browser import (
     sign_in_with_token,
 )
 from callbacks.auth import GUARD_ATTRIBUTE, SIGNED_IN, Principal, guarded, start_session
-from ioc.accounts import disable, set_role
 from ioc.audit import entries
 from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
+from ioc.identity.accounts import disable, set_role
+from ioc.identity.ratelimit import LoginLimiter
+from ioc.identity.roles import ROLE_PERMISSIONS, Permission, Role
+from ioc.identity.tokens import revoke_display_token
 from ioc.keys import Keys
-from ioc.ratelimit import LoginLimiter
-from ioc.roles import ROLE_PERMISSIONS, Permission, Role
 from ioc.settings import Settings
 from ioc.store import connect_url
-from ioc.tokens import revoke_display_token
 from layouts import shell
 from tests.conftest import DATABASES, database_env, wipe_namespace
 from tests.sessions import PASSWORD, app_database, new_account, new_display_token

@@ -18,8 +18,8 @@ from flask_wtf.csrf import CSRFProtect
 from benchmarks.browser import UPDATE_PATH, AppHttp, BrowserPage, sign_in_with_token
 from callbacks.auth import Principal, start_session
 from callbacks.auth.sessions import STARTED_KEY
-from ioc.roles import Role
-from ioc.tokens import get_display_token, revoke_display_token
+from ioc.identity.roles import Role
+from ioc.identity.tokens import get_display_token, revoke_display_token
 from layouts.wall import ids
 from tests.sessions import ACTOR, app_database, new_account, new_display_token, operator_http
 

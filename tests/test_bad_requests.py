@@ -15,8 +15,8 @@ from dash import Dash
 
 from benchmarks.browser import UPDATE_PATH, AppHttp
 from ioc.db import Database
+from ioc.identity.roles import Role
 from ioc.inputs import clean_text
-from ioc.roles import Role
 from ioc.settings import Settings
 from tests.sessions import operator_http
 from tests.test_hostile_input import callbacks_of, no_traceback, request_body, stored

@@ -15,9 +15,9 @@ import pytest
 
 from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
-from ioc.roles import Role
+from ioc.identity.roles import Role
+from ioc.identity.tokens import revoke_display_token
 from ioc.settings import Settings
-from ioc.tokens import revoke_display_token
 from tests.sessions import PASSWORD, new_account, new_display_token
 from tests.test_browser_wall import CHROMIUM, local_page
 from tests.webserver import WebServer, server_env

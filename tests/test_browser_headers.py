@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.browser import UrlHttp
 from ioc.embedded import EmbeddedRedis
-from ioc.roles import Role
+from ioc.identity.roles import Role
 from layouts.admin import ids as admin_ids
 from layouts.incidents import ids as incidents_ids
 from layouts.managers import ids as managers_ids

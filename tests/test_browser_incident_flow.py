@@ -26,10 +26,10 @@ from playwright.sync_api import expect
 from ioc.city import load_city
 from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
+from ioc.identity.roles import Role
 from ioc.incidents.lifecycle import get_incident
 from ioc.incidents.queries import list_incidents
 from ioc.keys import Keys
-from ioc.roles import Role
 from ioc.settings import Settings
 from ioc.store import connect_url
 from tests.sessions import new_account, sign_in_browser

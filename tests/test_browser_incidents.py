@@ -14,9 +14,9 @@ import pytest
 from ioc.city import load_city
 from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
+from ioc.identity.roles import Role
 from ioc.incidents import lifecycle
 from ioc.incidents.model import Limits
-from ioc.roles import Role
 from ioc.settings import Settings
 from tests.sessions import new_account, sign_in_browser
 from tests.test_browser_wall import CHROMIUM, local_page

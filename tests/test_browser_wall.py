@@ -23,8 +23,8 @@ from ioc.city import City
 from ioc.db import open_database
 from ioc.embedded import EmbeddedRedis
 from ioc.events import FloodWaterLevelObserved, encode_event
+from ioc.identity.roles import Role
 from ioc.keys import Keys
-from ioc.roles import Role
 from ioc.settings import Settings
 from ioc.snapshot import read_wall_snapshot
 from ioc.store import connect_url

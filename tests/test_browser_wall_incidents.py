@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from ioc.city import City
-from ioc.db import IncidentRow, open_database, utcnow
+from ioc.db import open_database, utcnow
+from ioc.identity.roles import Role
 from ioc.incidents.lifecycle import open_by_hand
 from ioc.incidents.model import Limits
-from ioc.roles import Role
+from ioc.incidents.tables import IncidentRow
 from ioc.settings import Settings
 from tests import test_browser_wall as wall_browser
 from tests.test_browser_wall import CHROMIUM, SEGMENT_PATHS, TIMEOUT_MS, Web, chromium

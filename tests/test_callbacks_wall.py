@@ -22,8 +22,8 @@ from callbacks.wall.tick import TICK_OUTPUTS, tick, update_wall
 from ioc.aggregator import Aggregator
 from ioc.city import City
 from ioc.events import DeviceStatusChanged, FloodWaterLevelObserved, TrafficSpeedObserved, encode_event
+from ioc.identity.roles import Role
 from ioc.keys import DOMAINS, Keys
-from ioc.roles import Role
 from ioc.snapshot import read_wall_snapshot
 from layouts.wall import ids
 from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES

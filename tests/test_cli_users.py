@@ -19,16 +19,16 @@ import pytest
 
 from cli.accounts import cli_actor, prepare_database, prepare_web
 from ioc import audit
-from ioc.accounts import Account, LoginFailure, LoginRefused, authenticate
 from ioc.db import open_database
 from ioc.embedded import EmbeddedRedis
+from ioc.identity.accounts import Account, LoginFailure, LoginRefused, authenticate
+from ioc.identity.ratelimit import LoginLimiter
+from ioc.identity.roles import Role
+from ioc.identity.tokens import verify_display_token
 from ioc.keys import Keys
-from ioc.ratelimit import LoginLimiter
-from ioc.roles import Role
 from ioc.secret_key import SECRET_KEY_FILE
 from ioc.settings import Settings
 from ioc.store import connect_url
-from ioc.tokens import verify_display_token
 from tests.conftest import wipe_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -298,7 +298,7 @@ def test_web_start_creates_no_default_accounts(db_settings: Settings) -> None:
     db = open_database(db_settings)
     try:
         assert db.is_current()
-        from ioc.accounts import list_accounts
+        from ioc.identity.accounts import list_accounts
 
         assert list_accounts(db) == []
     finally:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ioc.accounts import create_account
 from ioc.datadir import secure_data_folder
 from ioc.db import SQLITE_FILE, open_database
 from ioc.embedded import EmbeddedRedis
-from ioc.roles import Role
+from ioc.identity.accounts import create_account
+from ioc.identity.roles import Role
 from ioc.secret_key import SECRET_KEY_FILE, secret_key
 from ioc.settings import Settings
 from ioc.store import connect_url

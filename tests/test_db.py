@@ -18,9 +18,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import exc as sa_exc
 
-from ioc.db import AuditRow, Base, Database, open_database, sqlalchemy_url
+from ioc.audit import AuditRow
+from ioc.db import Database, open_database, sqlalchemy_url
 from ioc.errors import DatabaseError, SettingsError
-from ioc.roles import Role
+from ioc.identity.roles import Role
+from ioc.schema import metadata
 from ioc.settings import Settings, load_settings
 
 TABLES = {"accounts", "display_tokens", "audit_log"}
@@ -57,7 +59,7 @@ def test_models_match_the_migrations(db: Database) -> None:
     with db.engine.connect() as connection, warnings.catch_warnings():
         # SQLite cannot reflect the expression index on lower(username) and warns that it skips comparing it.
         warnings.simplefilter("ignore")
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
 
 

@@ -22,9 +22,9 @@ from benchmarks.browser import UrlHttp, login_form, post_login, sign_in
 from cli.deploy import STARTING_PAGE
 from ioc.db import open_database
 from ioc.embedded import EmbeddedRedis
+from ioc.identity.ratelimit import subject
+from ioc.identity.roles import Role
 from ioc.keys import Keys
-from ioc.ratelimit import subject
-from ioc.roles import Role
 from ioc.settings import Settings
 from ioc.store import connect_url
 from tests.conftest import wipe_namespace

@@ -26,15 +26,18 @@ from hypothesis import strategies as st
 
 from benchmarks.browser import UPDATE_PATH, AppHttp, BrowserPage, id_key, prop_ids
 from ioc import audit
+from ioc.audit import AuditRow
 from ioc.city import City
-from ioc.db import AccountRow, AuditRow, Database, DisplayTokenRow, IncidentRow
+from ioc.db import Database
 from ioc.errors import InvalidEvent
 from ioc.events import decode_event, parse_event
+from ioc.identity.roles import Role
+from ioc.identity.tables import AccountRow, DisplayTokenRow
 from ioc.incidents import lifecycle
 from ioc.incidents.queries import Filters
 from ioc.incidents.reports import export_bytes
+from ioc.incidents.tables import IncidentRow
 from ioc.keys import Keys
-from ioc.roles import Role
 from ioc.settings import Settings
 from ioc.store import connect_url
 from layouts.incidents import ids

@@ -13,10 +13,11 @@ import redis
 import sqlalchemy as sa
 
 from ioc.city import City
-from ioc.db import Database, IncidentAlertRow, IncidentConditionRow, IncidentRow
+from ioc.db import Database
 from ioc.documents import Alert, AlertKind
 from ioc.incidents.engine import IncidentEngine, Rules
 from ioc.incidents.model import Limits
+from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
 from ioc.keys import Domain, Keys
 from ioc.settings import Settings
 

@@ -18,12 +18,14 @@ import redis
 import sqlalchemy as sa
 
 from benchmarks.incidents import alarm_storm as storm
+from ioc.audit import AuditRow
 from ioc.city import City
-from ioc.db import AuditRow, Database, IncidentAlertRow, IncidentConditionRow, IncidentRow, utcnow
+from ioc.db import Database, utcnow
 from ioc.documents import Alert, AlertKind
-from ioc.incidents.engine import IncidentEngine, Rules
+from ioc.incidents.engine import KIND_RULES, Decision, IncidentEngine, Rules, decide
 from ioc.incidents.lifecycle import timeline
-from ioc.incidents.model import AUDITED_FIELDS, Limits
+from ioc.incidents.model import AUDITED_FIELDS, ENGINE_TYPES, Limits
+from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
 from ioc.keys import INCIDENTS_GROUP, Domain, Keys
 from ioc.rules import Severity
 from ioc.settings import Settings
@@ -125,6 +127,38 @@ def test_heavy_rain_opens_and_very_heavy_raises_it(
     engine.drain()
     [incident] = incidents(db)
     assert (incident.type, incident.severity, incident.alert_count) == ("heavy_rain", "critical", 2)
+
+
+def test_each_alert_kind_is_one_rule_naming_an_engine_incident_type() -> None:
+    """What an alert kind means for incidents is one entry of KIND_RULES: its type, and how its new value reads."""
+    assert {rule.incident_type for rule in KIND_RULES.values()} <= set(ENGINE_TYPES)
+
+    def alert(kind: AlertKind, new: str) -> Alert:
+        return Alert(kind=kind, ts=T0, place="p", old="", new=new, severity="warning", lat=0.0, lon=0.0)
+
+    assert [
+        decide(alert("flood.level.changed", "3"), RULES),
+        decide(alert("flood.level.changed", "1"), RULES),
+        decide(alert("flood.level.changed", "0"), RULES),
+        decide(alert("flood.rain.changed", "heavy"), RULES),
+        decide(alert("flood.rain.changed", "light"), RULES),
+        decide(alert("traffic.congestion.changed", "congested"), RULES),
+        decide(alert("traffic.congestion.changed", "free"), RULES),
+        decide(alert("device.health.changed", "fault"), RULES),
+        decide(alert("device.health.changed", "online"), RULES),
+        decide(alert("traffic.violation.detected", "80"), RULES),
+    ] == [
+        Decision("raise", "flood", "critical"),
+        Decision("note", "flood", "info"),
+        Decision("clear", "flood"),
+        Decision("raise", "heavy_rain", "warning"),
+        Decision("clear", "heavy_rain"),
+        Decision("start", "congestion"),
+        Decision("clear", "congestion"),
+        Decision("start", "device_offline"),
+        Decision("clear", "device_offline"),
+        Decision("count", "speed_violations"),
+    ]
 
 
 def test_a_redelivered_alert_changes_nothing(

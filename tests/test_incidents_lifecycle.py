@@ -26,8 +26,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from ioc.audit import AuditRow
 from ioc.city import load_city
-from ioc.db import AuditRow, Database, IncidentRow, open_database, utcnow
+from ioc.db import Database, open_database, utcnow
+from ioc.identity.roles import Permission, Role, may
 from ioc.incidents.lifecycle import OBJECT_TYPE, act, get_incident, new_row, open_by_hand, open_key, record_open
 from ioc.incidents.lifecycle import timeline as incident_timeline
 from ioc.incidents.model import (
@@ -44,7 +46,7 @@ from ioc.incidents.model import (
     Status,
 )
 from ioc.incidents.places import place_of
-from ioc.roles import Permission, Role, may
+from ioc.incidents.tables import IncidentRow
 from ioc.settings import Settings
 from tests.conftest import DATABASES, database_env, example_count
 

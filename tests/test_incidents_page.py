@@ -30,15 +30,16 @@ from callbacks.auth import GUARD_ATTRIBUTE, Principal
 from ioc import audit
 from ioc.audit import AuditEntry
 from ioc.city import DEFAULT_CITY_DIR, City, load_city
-from ioc.db import Database, IncidentRow, open_database
+from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
 from ioc.errors import CityDataError
 from ioc.i18n import t
+from ioc.identity.roles import Permission, Role
 from ioc.incidents import lifecycle
 from ioc.incidents.model import Action, Incident, Limits, Status
 from ioc.incidents.queries import list_incidents
+from ioc.incidents.tables import IncidentRow
 from ioc.keys import Keys
-from ioc.roles import Permission, Role
 from ioc.settings import Settings
 from ioc.store import connect_url
 from layouts.incidents import ids

@@ -23,10 +23,10 @@ from ioc import audit
 from ioc.city import City
 from ioc.db import Database
 from ioc.i18n import t
+from ioc.identity.roles import Permission, Role
 from ioc.incidents.queries import Filters
 from ioc.incidents.reports import between_dates, report
 from ioc.keys import Keys
-from ioc.roles import Permission, Role
 from ioc.settings import Settings
 from ioc.store import connect_url
 from layouts.managers import ids

@@ -12,11 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from ioc import audit
-from ioc.db import Database, DisplayTokenRow
+from ioc.db import Database
 from ioc.errors import AlreadyExists, InvalidInput, NotFound, SettingsError, StaleVersion
-from ioc.secret_key import SECRET_KEY_FILE, secret_key
-from ioc.settings import Settings, load_settings
-from ioc.tokens import (
+from ioc.identity.tables import DisplayTokenRow
+from ioc.identity.tokens import (
     TOKEN_BYTES,
     create_display_token,
     display_url,
@@ -24,6 +23,8 @@ from ioc.tokens import (
     revoke_display_token,
     verify_display_token,
 )
+from ioc.secret_key import SECRET_KEY_FILE, secret_key
+from ioc.settings import Settings, load_settings
 
 ACTOR = "test:admin"
 

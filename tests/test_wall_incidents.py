@@ -23,12 +23,13 @@ from callbacks.auth import Principal, start_session
 from callbacks.wall.incidents import incidents
 from callbacks.wall.tick import TICK_OUTPUTS, tick
 from ioc.city import City
-from ioc.db import Database, IncidentRow, utcnow
+from ioc.db import Database, utcnow
+from ioc.identity.roles import Role
 from ioc.incidents.lifecycle import new_row, open_by_hand, record_open
 from ioc.incidents.model import Incident, Limits
 from ioc.incidents.places import place_of
 from ioc.incidents.queries import wall_summary
-from ioc.roles import Role
+from ioc.incidents.tables import IncidentRow
 from ioc.rules import Severity
 from ioc.settings import Settings
 from layouts.wall import ids

@@ -22,13 +22,14 @@ from flask_login import login_user
 
 from callbacks import chosen_lang, resources
 from callbacks.auth import Principal, acting_principal, client_address, guarded
-from ioc import accounts, audit
+from ioc import audit
 from ioc.db import Database
 from ioc.errors import DatabaseError, IocError, NotFound, StaleVersion
 from ioc.i18n import Lang, t
+from ioc.identity import accounts
+from ioc.identity.roles import Permission
+from ioc.identity.tokens import create_display_token, display_url, list_display_tokens, revoke_display_token
 from ioc.inputs import valid_id
-from ioc.roles import Permission
-from ioc.tokens import create_display_token, display_url, list_display_tokens, revoke_display_token
 from layouts.admin import ids
 from layouts.admin.accounts import ACTIONS, DEFAULT_ROLE, GENERATE, accounts_table
 from layouts.admin.audit import audit_table

@@ -1,6 +1,6 @@
 """Device cookies for the login limit: a signed cookie naming the user names that signed in from this browser before,
-so a name's failures there count on their own (ioc.ratelimit) and someone failing on purpose with another person's
-name, even from the same office address, cannot lock that person out of their own browser."""
+so a name's failures there count on their own (ioc.identity.ratelimit) and someone failing on purpose with another
+person's name, even from the same office address, cannot lock that person out of their own browser."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Final
 from flask import Response, current_app, request
 from itsdangerous import BadData, URLSafeSerializer
 
-from ioc.ratelimit import subject
+from ioc.identity.ratelimit import subject
 
 COOKIE: Final = "ioc_device"
 SALT: Final = "ioc-device"

@@ -17,8 +17,8 @@ from callbacks.auth.guards import refusal
 from callbacks.auth.principal import principal, revoked_display
 from callbacks.health import HEALTH_PATH, READY_PATH
 from ioc.i18n import normalize_lang
+from ioc.identity.roles import Permission, may
 from ioc.links import site_path
-from ioc.roles import Permission, may
 from layouts import login as login_page
 
 LOGIN_PATH: Final = "/login"

@@ -13,7 +13,7 @@ from flask import Response, abort, jsonify
 from callbacks import resources
 from callbacks.auth.principal import principal
 from ioc.i18n import normalize_lang
-from ioc.roles import Permission
+from ioc.identity.roles import Permission
 from layouts import login as login_page
 
 P = ParamSpec("P")

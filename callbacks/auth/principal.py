@@ -19,10 +19,10 @@ from flask_login import current_user
 
 from callbacks import resources
 from callbacks.auth import sessions
-from ioc.accounts import Account, get_account
 from ioc.errors import DatabaseError
-from ioc.roles import Permission, Role, may
-from ioc.tokens import DisplayToken, get_display_token
+from ioc.identity.accounts import Account, get_account
+from ioc.identity.roles import Permission, Role, may
+from ioc.identity.tokens import DisplayToken, get_display_token
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from callbacks.auth import csrf, devices, sessions
 from callbacks.auth.gate import DISPLAY_PATH, LOGIN_PATH, LOGOUT_PATH, STATUS_PATH, lang, local
 from callbacks.auth.guards import refusal
 from callbacks.auth.principal import Principal, client_address, principal, revoked_display
-from ioc.accounts import LoginRefused, authenticate, get_account, record_logout
 from ioc.errors import DatabaseError
-from ioc.ratelimit import LoginLimiter
-from ioc.tokens import verify_display_token
+from ioc.identity.accounts import LoginRefused, authenticate, get_account, record_logout
+from ioc.identity.ratelimit import LoginLimiter
+from ioc.identity.tokens import verify_display_token
 from layouts import login as login_page
 
 log = logging.getLogger(__name__)

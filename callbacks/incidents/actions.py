@@ -21,13 +21,13 @@ from callbacks.auth import acting_principal, client_address, guarded
 from ioc.documents import decode_health
 from ioc.errors import DatabaseError, IocError, NotFound
 from ioc.i18n import t
+from ioc.identity.roles import ROLE_PERMISSIONS, Permission
 from ioc.incidents import lifecycle
 from ioc.incidents.model import Incident, IncidentChanged, Limits, allowed_actions
 from ioc.incidents.places import nearest_place
 from ioc.incidents.queries import DEFAULT_LIMIT, Filters, change_marker, list_incidents
 from ioc.incidents.texts import label, refusal
 from ioc.inputs import valid_id
-from ioc.roles import ROLE_PERMISSIONS, Permission
 from layouts.incidents import ids
 from layouts.incidents.detail import ACTION_BUTTONS, action_hidden, cameras_of, detail, no_detail
 from layouts.incidents.feedback import done, problem

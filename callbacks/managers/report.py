@@ -22,6 +22,7 @@ from ioc.city import City
 from ioc.db import Database
 from ioc.errors import DatabaseError
 from ioc.i18n import Lang, t
+from ioc.identity.roles import Permission
 from ioc.incidents.model import INCIDENT_TYPES, SEVERITY_ORDER
 from ioc.incidents.queries import Filters
 from ioc.incidents.reports import (
@@ -35,7 +36,6 @@ from ioc.incidents.reports import (
     record_export,
     report,
 )
-from ioc.roles import Permission
 from layouts.managers import ids
 from layouts.managers.charts import figures
 from layouts.managers.controls import DATES

@@ -18,8 +18,8 @@ from callbacks.auth import guarded
 from ioc.db import utcnow
 from ioc.errors import DatabaseError
 from ioc.i18n import normalize_lang
+from ioc.identity.roles import Permission
 from ioc.incidents.queries import WallSummary, wall_summary
-from ioc.roles import Permission
 from layouts.wall import ids
 from layouts.wall.incidents import build_incidents
 

@@ -11,7 +11,7 @@ import callbacks.wall.tick  # noqa: F401  (the page's callbacks)
 from callbacks import resources
 from callbacks.auth import guarded_layout
 from ioc.i18n import normalize_lang
-from ioc.roles import Permission
+from ioc.identity.roles import Permission
 from layouts.wall.page import PATH, layout
 
 PERMISSION = Permission.VIEW_WALL

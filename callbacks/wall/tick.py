@@ -17,8 +17,8 @@ from callbacks import resources
 from callbacks.auth import guarded
 from ioc.city import City
 from ioc.i18n import normalize_lang
+from ioc.identity.roles import Permission
 from ioc.keys import Keys
-from ioc.roles import Permission
 from ioc.snapshot import SpeedSeries, read_speed_series, read_wall_snapshot
 from layouts.wall import ids
 from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES

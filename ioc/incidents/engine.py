@@ -9,10 +9,11 @@ it touches (`lock_places`), so counters and pending conditions are changed by on
 (a person changing an incident the engine is attaching to, or reopening one) rolls the whole batch back and it is
 applied again.
 
-Rules (thresholds in the settings): a station at BĐ II or above (IOC_INCIDENT_FLOOD_ALARM) and a heavy-rain class
-open an incident at once; congestion and a device offline only once they last (IOC_INCIDENT_CONGESTION_S,
-IOC_INCIDENT_OFFLINE_S, on the city clock, so a sped-up simulation behaves as real time would); speed violations
-once a camera records IOC_INCIDENT_VIOLATIONS within IOC_INCIDENT_VIOLATIONS_WINDOW_S. While an incident of the
+Rules (thresholds in the settings; what each alert kind means is one entry of KIND_RULES): a station at BĐ II or
+above (IOC_INCIDENT_FLOOD_ALARM) and a heavy-rain class open an incident at once; congestion and a device offline
+only once they last (IOC_INCIDENT_CONGESTION_S, IOC_INCIDENT_OFFLINE_S, on the city clock, so a sped-up simulation
+behaves as real time would); speed violations once a camera records IOC_INCIDENT_VIOLATIONS within
+IOC_INCIDENT_VIOLATIONS_WINDOW_S. While an incident of the
 same type and place is open, alerts attach to it (raising its severity when worse); when the condition clears the
 incident says so, and a person still resolves it. Time limits are checked on the wall clock, since people act in
 real time: a missed limit marks the incident overdue and raises its severity, once per limit.
@@ -25,7 +26,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -40,13 +41,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from ioc import audit
 from ioc.city import City
 from ioc.clock import read_timebase
-from ioc.db import Database, IncidentAlertRow, IncidentConditionRow, IncidentRow, utcnow
-from ioc.documents import Alert, decode_stream_alert
+from ioc.db import Database, utcnow
+from ioc.documents import Alert, AlertKind, decode_stream_alert
 from ioc.errors import DatabaseError
 from ioc.events import deadletter_copy
 from ioc.incidents.lifecycle import OBJECT_TYPE, audited, new_row, open_key
 from ioc.incidents.model import OPEN_STATUSES, Limits, Status, raised, worse
 from ioc.incidents.places import place_of
+from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
 from ioc.keys import DOMAINS, INCIDENTS_GROUP, Domain, Keys
 from ioc.rules import Severity
 from ioc.settings import Settings
@@ -60,9 +62,6 @@ MAX_VALUE_CHARS: Final = 32
 MAX_REASON_CHARS: Final = 500
 LATEST_TS: Final = 7_258_118_400.0  # 2200-01-01: an alert time beyond it is damaged, whatever wrote it
 MAX_RETRIES: Final = 5  # a batch refused for a conflict this many times in a row waits for the next round
-HEAVY: Final = {"heavy": "warning", "very_heavy": "critical"}
-DOWN: Final = ("offline", "fault")
-SUSTAINED: Final = ("congestion", "device_offline")  # conditions that open an incident only once they last
 PLACE_LOCKS: Final = 0x10C1  # the space (first key) of the PostgreSQL advisory locks taken per type and place
 
 Verb = Literal["raise", "start", "clear", "count", "note"]
@@ -89,10 +88,6 @@ class Rules:
             settings.incident_violations_window_s,
         )
 
-    def sustain_s(self, incident_type: str) -> float:
-        """How long a condition of this type must last before it opens an incident."""
-        return self.congestion_s if incident_type == "congestion" else self.offline_s
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -104,25 +99,93 @@ class Decision:
     severity: Severity = "warning"
 
 
+Reading = Callable[[Alert, Rules], tuple[Verb, Severity]]
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """What one alert kind means for incidents, the only part of the engine that differs from kind to kind: the
+    incident type it concerns, how an alert of it reads (its verb and severity, see Decision), and for a condition
+    that opens an incident only once it lasts or repeats, how long or how often (from the settings' thresholds)."""
+
+    incident_type: str
+    read: Reading
+    lasting_s: Callable[[Rules], float] | None = None  # 'start': how long the condition lasts before it opens
+    burst: Callable[[Rules], tuple[int, float]] | None = None  # 'count': how many within how many seconds open
+
+
+def _flood_level(alert: Alert, rules: Rules) -> tuple[Verb, Severity]:
+    """BĐ at or above the threshold opens at once (BĐ III critical), BĐ 0 clears, a level in between is noted."""
+    level = alert.new_alarm() or 0
+    if level >= rules.flood_alarm:
+        return "raise", "critical" if level >= 3 else "warning"
+    return ("clear", "warning") if level == 0 else ("note", "info")
+
+
+def at_once(incident_type: str, severities: Mapping[str, Severity]) -> KindRule:
+    """A condition that opens an incident at once while the alert's new value is one of `severities` (with that
+    severity), and clears on any other value."""
+
+    def read(alert: Alert, _rules: Rules) -> tuple[Verb, Severity]:
+        severity = severities.get(alert.new)
+        return ("clear", "warning") if severity is None else ("raise", severity)
+
+    return KindRule(incident_type, read)
+
+
+def lasting(incident_type: str, values: tuple[str, ...], seconds: Callable[[Rules], float]) -> KindRule:
+    """A condition that holds while the alert's new value is one of `values` and opens an incident once it has held
+    `seconds` (city clock); any other value clears it."""
+
+    def read(alert: Alert, _rules: Rules) -> tuple[Verb, Severity]:
+        return ("start" if alert.new in values else "clear"), "warning"
+
+    return KindRule(incident_type, read, lasting_s=seconds)
+
+
+def burst(incident_type: str, size: Callable[[Rules], tuple[int, float]]) -> KindRule:
+    """Events that open an incident once enough of them fall within a window at one place (`size`: how many, and
+    the window in seconds)."""
+
+    def read(_alert: Alert, _rules: Rules) -> tuple[Verb, Severity]:
+        return "count", "warning"
+
+    return KindRule(incident_type, read, burst=size)
+
+
+# Alert kind -> what it means for incidents. A new kind is one entry here (and its type in model.ENGINE_TYPES).
+KIND_RULES: Final[Mapping[AlertKind, KindRule]] = {
+    "flood.level.changed": KindRule("flood", _flood_level),
+    "flood.rain.changed": at_once("heavy_rain", {"heavy": "warning", "very_heavy": "critical"}),
+    "traffic.congestion.changed": lasting("congestion", ("congested",), lambda rules: rules.congestion_s),
+    "device.health.changed": lasting("device_offline", ("offline", "fault"), lambda rules: rules.offline_s),
+    "traffic.violation.detected": burst(
+        "speed_violations", lambda rules: (rules.violations, rules.violations_window_s)
+    ),
+}
+_LASTING: Final = {rule.incident_type: rule.lasting_s for rule in KIND_RULES.values() if rule.lasting_s}
+_BURSTS: Final = {rule.incident_type: rule.burst for rule in KIND_RULES.values() if rule.burst}
+
+
 def decide(alert: Alert, rules: Rules) -> Decision | None:
     """The decision an alert leads to, or None when it concerns no incident."""
-    kind, new = alert.kind, alert.new
-    if kind == "flood.level.changed":
-        level = alert.new_alarm() or 0
-        if level >= rules.flood_alarm:
-            return Decision("raise", "flood", "critical" if level >= 3 else "warning")
-        return Decision("clear", "flood") if level == 0 else Decision("note", "flood", "info")
-    if kind == "flood.rain.changed":
-        if new in HEAVY:
-            return Decision("raise", "heavy_rain", HEAVY[new])  # type: ignore[arg-type]
-        return Decision("clear", "heavy_rain")
-    if kind == "traffic.congestion.changed":
-        return Decision("start", "congestion") if new == "congested" else Decision("clear", "congestion")
-    if kind == "device.health.changed":
-        return Decision("start", "device_offline") if new in DOWN else Decision("clear", "device_offline")
-    if kind == "traffic.violation.detected":
-        return Decision("count", "speed_violations")
-    return None
+    rule = KIND_RULES.get(alert.kind)
+    if rule is None:  # a kind that concerns no incident
+        return None
+    verb, severity = rule.read(alert, rules)
+    return Decision(verb, rule.incident_type, severity)
+
+
+def lasting_s(incident_type: str, rules: Rules) -> float | None:
+    """How long a condition of this type must last before it opens an incident; None if it opens no other way."""
+    seconds = _LASTING.get(incident_type)
+    return None if seconds is None else seconds(rules)
+
+
+def burst_size(incident_type: str, rules: Rules) -> tuple[int, float] | None:
+    """How many events of this type within how many seconds open an incident; None if it is no burst."""
+    size = _BURSTS.get(incident_type)
+    return None if size is None else size(rules)
 
 
 def as_utc(ts: float) -> datetime:
@@ -215,14 +278,14 @@ class _Batch:
             self.before[row.id] = audited(row)
 
     def open(
-        self, incident_type: str, alert: Alert, severity: Severity, detected: float, *, cleared: bool = False
+        self, incident_type: str, place: str, severity: Severity, detected: float, *, cleared: bool = False
     ) -> IncidentRow:
-        """A new engine-made incident for an alert's place, holding its open key."""
-        key = open_key(incident_type, alert.place)
+        """A new engine-made incident for a place (a sensor or segment id), holding its open key."""
+        key = open_key(incident_type, place)
         row = new_row(
             incident_type=incident_type,
             source="engine",
-            place=place_of(self.city, alert.place),
+            place=place_of(self.city, place),
             severity=severity,
             detected_at=as_utc(detected),
             opened_by=ACTOR,
@@ -517,73 +580,80 @@ class IncidentEngine(StreamConsumer[Domain]):
     def _keys_of(self, alerts: Iterable[Alert]) -> set[str]:
         """The type-and-place keys these alerts may read or change (what a batch locks first)."""
         decisions = ((decide(alert, self.rules), alert.place) for alert in alerts)
-        return {open_key(d.incident_type, place) for d, place in decisions if d is not None}
+        return {open_key(decision.incident_type, place) for decision, place in decisions if decision is not None}
 
-    def _apply(self, b: _Batch, entry: str, alert: Alert) -> None:
+    def _apply(self, batch: _Batch, entry: str, alert: Alert) -> None:
         """One alert: open, attach, start or clear a condition, as its decision says; record the entry."""
         decision = decide(alert, self.rules)
-        incident = None if decision is None else self._decide(b, entry, alert, decision)
-        b.record(entry, alert, incident)
+        incident = None if decision is None else self._decide(batch, entry, alert, decision)
+        batch.record(entry, alert, incident)
 
-    def _decide(self, b: _Batch, entry: str, alert: Alert, d: Decision) -> IncidentRow | None:
-        key = open_key(d.incident_type, alert.place)
-        row = b.open_incident(key)
-        if d.verb == "clear":
-            return self._clear(b, key, row, alert, entry)
-        if row is not None:
-            if d.verb in ("raise", "start") and row.condition != "active":
-                b.touch(row)
-                row.condition, row.condition_at = "active", b.now
-            b.attach(row, alert, None if d.verb == "note" else d.severity, entry)
-            return row
-        if d.verb == "raise":
-            row = b.open(d.incident_type, alert, d.severity, alert.ts)
-            b.attach(row, alert, d.severity, entry)
-            return row
-        if d.verb == "start":
-            if b.condition(key) is None:
-                b.start_condition(key, d.incident_type, alert, d.severity)
+    def _decide(self, batch: _Batch, entry: str, alert: Alert, decision: Decision) -> IncidentRow | None:
+        """Carry out one alert's decision; the incident it opened or joined, if any."""
+        key = open_key(decision.incident_type, alert.place)
+        incident = batch.open_incident(key)
+        if decision.verb == "clear":
+            return self._clear(batch, key, incident, alert, entry)
+        if incident is not None:
+            if decision.verb in ("raise", "start") and incident.condition != "active":
+                batch.touch(incident)
+                incident.condition, incident.condition_at = "active", batch.now
+            batch.attach(incident, alert, None if decision.verb == "note" else decision.severity, entry)
+            return incident
+        if decision.verb == "raise":
+            incident = batch.open(decision.incident_type, alert.place, decision.severity, alert.ts)
+            batch.attach(incident, alert, decision.severity, entry)
+            return incident
+        if decision.verb == "start":
+            if batch.condition(key) is None:
+                batch.start_condition(key, decision.incident_type, alert, decision.severity)
             return None
-        if d.verb == "count":
-            return self._count(b, key, alert, d, entry)
+        if decision.verb == "count":
+            return self._count(batch, key, alert, decision, entry)
         return None  # a note with no incident open
 
-    def _count(self, b: _Batch, key: str, alert: Alert, d: Decision, entry: str) -> IncidentRow | None:
-        """One more violation at a camera: a burst once the window holds enough of them."""
-        condition = b.condition(key) or b.start_condition(key, d.incident_type, alert, d.severity)
-        window_start = alert.ts - self.rules.violations_window_s
+    def _count(self, batch: _Batch, key: str, alert: Alert, decision: Decision, entry: str) -> IncidentRow | None:
+        """One more event of a burst at its place: an incident once the window holds enough of them."""
+        size = burst_size(decision.incident_type, self.rules)
+        assert size is not None, decision.incident_type  # KIND_RULES gives 'count' to bursts only
+        needed, window_s = size
+        condition = batch.condition(key) or batch.start_condition(key, decision.incident_type, alert, decision.severity)
+        window_start = alert.ts - window_s
         times = sorted(t for t in [*condition.times, alert.ts] if t > window_start)
-        if len(times) < self.rules.violations:
+        if len(times) < needed:
             condition.times = times
             condition.since = as_utc(times[0])
             return None
-        b.drop_condition(key)
-        row = b.open(d.incident_type, alert, d.severity, times[0])
-        b.attach(row, alert, d.severity, entry)
-        row.alert_count += len(times) - 1  # the burst's earlier violations, linked at finish
-        b.link(row, alert.place, as_utc(times[0]))
-        return row
+        batch.drop_condition(key)
+        incident = batch.open(decision.incident_type, alert.place, decision.severity, times[0])
+        batch.attach(incident, alert, decision.severity, entry)
+        incident.alert_count += len(times) - 1  # the burst's earlier events, linked at finish
+        batch.link(incident, alert.place, as_utc(times[0]))
+        return incident
 
-    def _clear(self, b: _Batch, key: str, row: IncidentRow | None, alert: Alert, entry: str) -> IncidentRow | None:
+    def _clear(
+        self, batch: _Batch, key: str, incident: IncidentRow | None, alert: Alert, entry: str
+    ) -> IncidentRow | None:
         """The condition ended: an open incident says so; a pending one that lasted long enough still opens."""
-        if row is not None:
-            if row.condition != "cleared":
-                b.touch(row)
-                row.condition, row.condition_at = "cleared", b.now
-            b.attach(row, alert, None, entry)
-            return row
-        condition = b.condition(key)
+        if incident is not None:
+            if incident.condition != "cleared":
+                batch.touch(incident)
+                incident.condition, incident.condition_at = "cleared", batch.now
+            batch.attach(incident, alert, None, entry)
+            return incident
+        condition = batch.condition(key)
         if condition is None:
             return None
-        b.drop_condition(key)
+        batch.drop_condition(key)
         since = condition.since.timestamp()
-        kind = condition.type
-        if kind in SUSTAINED and alert.ts - since >= self.rules.sustain_s(kind):
+        needed_s = lasting_s(condition.type, self.rules)
+        if needed_s is not None and alert.ts - since >= needed_s:
             # It lasted long enough while nobody checked (the engine was down): record it, already cleared.
-            opened = b.open(kind, alert, condition.severity, since, cleared=True)  # type: ignore[arg-type]
+            severity: Severity = condition.severity  # type: ignore[assignment]
+            opened = batch.open(condition.type, alert.place, severity, since, cleared=True)
             opened.alert_count += 1  # the alert that began it, linked at finish
-            b.link(opened, alert.place, condition.since)
-            b.attach(opened, alert, None, entry)
+            batch.link(opened, alert.place, condition.since)
+            batch.attach(opened, alert, None, entry)
             return opened
         return None
 
@@ -602,16 +672,12 @@ class IncidentEngine(StreamConsumer[Domain]):
         with self.db.read() as session:
             conditions = list(session.scalars(sa.select(IncidentConditionRow)))
         due = [
-            (c.key, c.since)
-            for c in conditions
-            if c.type in SUSTAINED and city_now - c.since.timestamp() >= self.rules.sustain_s(c.type)
+            (condition.key, condition.since)
+            for condition in conditions
+            if (needed_s := lasting_s(condition.type, self.rules)) is not None
+            and city_now - condition.since.timestamp() >= needed_s
         ]
-        stale_bursts = [
-            c.key
-            for c in conditions
-            if c.type == "speed_violations"
-            and (not c.times or city_now - max(c.times) > self.rules.violations_window_s)
-        ]
+        stale_bursts = [condition.key for condition in conditions if self._burst_is_over(condition, city_now)]
         opened = 0
         for key, since in due:
             try:
@@ -623,18 +689,8 @@ class IncidentEngine(StreamConsumer[Domain]):
                         continue  # another engine opened it, or it cleared meanwhile
                     batch.drop_condition(key)
                     if batch.open_incident(key) is None:
-                        began = Alert(
-                            kind="traffic.congestion.changed",
-                            ts=since.timestamp(),
-                            place=condition.place,
-                            old="",
-                            new="",
-                            severity="warning",
-                            lat=condition.lat,
-                            lon=condition.lon,
-                        )
                         severity: Severity = "critical" if condition.severity == "critical" else "warning"
-                        row = batch.open(condition.type, began, severity, since.timestamp())
+                        row = batch.open(condition.type, condition.place, severity, since.timestamp())
                         row.alert_count = 1  # the alert that began it
                         row.last_alert_at = since
                         batch.link(row, condition.place, since)
@@ -645,12 +701,20 @@ class IncidentEngine(StreamConsumer[Domain]):
         if stale_bursts:
             with self.db.transaction() as session:
                 lock_places(session, stale_bursts)  # a violation counted meanwhile keeps its burst
-                for c in session.scalars(
+                for condition in session.scalars(
                     sa.select(IncidentConditionRow).where(IncidentConditionRow.key.in_(stale_bursts))
                 ):
-                    if not c.times or city_now - max(c.times) > self.rules.violations_window_s:
-                        session.delete(c)
+                    if self._burst_is_over(condition, city_now):
+                        session.delete(condition)
         return opened
+
+    def _burst_is_over(self, condition: IncidentConditionRow, city_now: float) -> bool:
+        """Whether a pending condition is a burst whose window holds no event any more (it is forgotten)."""
+        size = burst_size(condition.type, self.rules)
+        if size is None:
+            return False
+        _needed, window_s = size
+        return not condition.times or city_now - max(condition.times) > window_s
 
     def _escalate(self, now: datetime) -> int:
         open_values = [s.value for s in OPEN_STATUSES]

@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from ioc import audit
-from ioc.audit import AuditEntry
+from ioc.audit import AuditEntry, AuditRow
 from ioc.city import City
-from ioc.db import AuditRow, Database, IncidentRow, utcnow
+from ioc.db import Database, utcnow
 from ioc.errors import NotFound
+from ioc.identity.roles import Permission, Role, may
 from ioc.incidents.model import (
     AUDITED_FIELDS,
     INCIDENT_TYPES,
@@ -36,8 +37,8 @@ from ioc.incidents.model import (
     Status,
 )
 from ioc.incidents.places import Place, nearest_cameras, nearest_place
+from ioc.incidents.tables import IncidentRow
 from ioc.inputs import clean_id, clean_text
-from ioc.roles import Permission, Role, may
 from ioc.rules import Severity
 
 OBJECT_TYPE: Final = "incident"

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from ioc.errors import IocError, StaleVersion
-from ioc.roles import Permission
+from ioc.identity.roles import Permission
 from ioc.rules import Severity
 from ioc.settings import Settings
 

@@ -9,9 +9,10 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from ioc.db import Database, IncidentRow
+from ioc.db import Database
 from ioc.incidents.lifecycle import to_incident
 from ioc.incidents.model import OPEN_STATUSES, SEVERITY_ORDER, Incident
+from ioc.incidents.tables import IncidentRow
 
 DEFAULT_LIMIT: Final = 500
 WALL_LIST: Final = 3

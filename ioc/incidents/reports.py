@@ -35,10 +35,12 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from ioc import audit as audit_log
-from ioc.db import AuditRow, Database, IncidentRow, utcnow
+from ioc.audit import AuditRow
+from ioc.db import Database, utcnow
 from ioc.errors import InvalidInput
 from ioc.incidents.lifecycle import OBJECT_TYPE
 from ioc.incidents.queries import Filters
+from ioc.incidents.tables import IncidentRow
 
 Format = Literal["csv", "xlsx"]
 FORMATS: Final[tuple[Format, ...]] = ("csv", "xlsx")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from ioc.db import MIGRATION_LOCK_ID, Base
+from ioc.db import MIGRATION_LOCK_ID
 from ioc.errors import DatabaseError
+from ioc.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -14,7 +15,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )

@@ -10,8 +10,8 @@ from typing import Final
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from ioc.accounts import Account, Role
 from ioc.i18n import t
+from ioc.identity.accounts import Account, Role
 from layouts.admin import ids
 from layouts.common import dropdown_labels, local_datetime
 

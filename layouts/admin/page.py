@@ -11,10 +11,10 @@ from typing import Final
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from ioc.accounts import Account
 from ioc.audit import AuditEntry
 from ioc.i18n import t
-from ioc.tokens import DisplayToken
+from ioc.identity.accounts import Account
+from ioc.identity.tokens import DisplayToken
 from layouts.admin import ids
 from layouts.admin.accounts import account_form, accounts_table
 from layouts.admin.audit import audit_table

@@ -9,7 +9,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from ioc.i18n import t
-from ioc.tokens import DisplayToken
+from ioc.identity.tokens import DisplayToken
 from layouts.admin import ids
 from layouts.common import local_datetime
 

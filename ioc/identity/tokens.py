@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from ioc import audit
-from ioc.db import Database, DisplayTokenRow, utcnow
+from ioc.db import Database, utcnow
 from ioc.errors import AlreadyExists, InvalidInput, NotFound, StaleVersion
+from ioc.identity.tables import DisplayTokenRow
 from ioc.inputs import valid_id
 from ioc.settings import Settings
 

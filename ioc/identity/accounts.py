@@ -4,8 +4,8 @@ Passwords are hashed with argon2id (argon2-cffi) and never logged or returned; o
 this module. Every function that changes an account runs ONE transaction holding the change and its audit row
 (actor, before and after), and takes an optional `expected_version` for optimistic concurrency: a form showing
 version 3 cannot overwrite a change made meanwhile. `authenticate` is rate-limited through Redis
-(`ioc.ratelimit.LoginLimiter`) and audits every success and failure; `record_logout` audits a logout.
-Roles and permissions live in `ioc.roles` (re-exported here).
+(`ioc.identity.ratelimit.LoginLimiter`) and audits every success and failure; `record_logout` audits a logout.
+Roles and permissions live in `ioc.identity.roles` (re-exported here).
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from ioc import audit
-from ioc.db import AccountRow, Database, utcnow
+from ioc.db import Database, utcnow
 from ioc.errors import AlreadyExists, InvalidInput, LastAdmin, NotFound, StaleVersion
+from ioc.identity.ratelimit import LoginLimiter
+from ioc.identity.roles import ROLE_PERMISSIONS, Permission, Role, may, parse_role
+from ioc.identity.tables import AccountRow
 from ioc.inputs import text_problem, valid_id
-from ioc.ratelimit import LoginLimiter
-from ioc.roles import ROLE_PERMISSIONS, Permission, Role, may, parse_role
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
@@ -442,7 +443,7 @@ def authenticate(
 ) -> Account | LoginRefused:
     """Check a login: the Account, or LoginRefused with the reason; every outcome is audited, attempts are
     rate-limited per user name and per address, or per browser where the name signed in before (`device`, see
-    ioc.ratelimit; Redis errors propagate: no Redis, no login)."""
+    ioc.identity.ratelimit; Redis errors propagate: no Redis, no login)."""
     wait_s = limiter.acquire(username, address, device)
     shown_name = _audit_name(username)
     if wait_s is not None:
