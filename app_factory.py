@@ -50,6 +50,9 @@ def create_app(settings: Settings) -> Dash:
     `callbacks.resources_of(app.server).close()` when an app is thrown away)."""
     app = Dash(
         __name__,
+        # Its session settings are read from the resources attached to it. Dash's annotation of `server` omits the
+        # server instance its documentation accepts ("A server instance: Use a pre-existing server (Flask, ...)").
+        server=auth.SessionServer(__name__),  # type: ignore[arg-type]
         use_pages=True,
         pages_folder="",
         assets_folder=str(ASSETS),
