@@ -4,7 +4,8 @@ Flask server). webapp.py builds the app gunicorn serves; tests and benchmarks bu
 they need.
 
 Pages are listed here rather than discovered from a folder: a page is a `callbacks/<page>/page.py` that registers
-itself with `dash.register_page` (and imports its callbacks), and a `layouts/<page>/` package of pure builders.
+itself with `callbacks.auth.register_page`, its layout guarded by its permission (and imports its callbacks), and a
+`layouts/<page>/` package of pure builders. The factory refuses to build an app with a page registered any other way.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ioc.settings import Settings
 from layouts import shell
 
 ASSETS: Final = Path(__file__).resolve().parent / "assets"
-# Modules that register a page (dash.register_page) and its callbacks when imported, in navigation order.
+# Modules that register a page (callbacks.auth.register_page) and its callbacks when imported, in navigation order.
 PAGES: Final = ("callbacks.wall.page", "callbacks.incidents.page", "callbacks.managers.page", "callbacks.admin.page")
 SHELL_CALLBACKS: Final = "callbacks.shell"  # the navigation's own callback
 
@@ -70,6 +71,9 @@ def create_app(settings: Settings) -> Dash:
     bad_input.install(app)  # after the gate: without a session, 401 comes first
     for module in (*PAGES, SHELL_CALLBACKS):
         importlib.import_module(module)  # once per process: dash.register_page needs an app to exist first
+    unguarded = auth.unguarded_pages()
+    if unguarded:
+        raise RuntimeError(f"pages registered without the guard of their permission: {', '.join(unguarded)}")
     _take_page_callbacks()
     for key, spec in _callback_map.items():
         app.callback_map[key] = dict(spec)

@@ -31,14 +31,12 @@ def walk(node: object) -> list[Any]:
 
 
 def registers_itself(source: str) -> bool:
-    """Whether a module's source calls dash.register_page(__name__, ...)."""
+    """Whether a module's source calls register_page(__name__, ...) (callbacks.auth's: the page guarded)."""
     for node in ast.walk(ast.parse(source)):
         if (
             isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "register_page"
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id == "dash"
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "register_page"
             and node.args
             and isinstance(node.args[0], ast.Name)
             and node.args[0].id == "__name__"
@@ -52,10 +50,11 @@ def test_every_page_registers_itself_where_the_factory_lists_it(make_app) -> Non
     registered = {page["module"]: page["path"] for page in dash.page_registry.values()}
     assert set(app_factory.PAGES) <= set(registered)
     assert registered["callbacks.wall.page"] == WALL_PATH == "/"
-    for module in app_factory.PAGES:  # each registers itself in its own module, with dash.register_page
+    for module in app_factory.PAGES:  # each registers itself in its own module, with callbacks.auth.register_page
         source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
         assert registers_itself(source), module
-    assert not registers_itself("dash.register_page('elsewhere', path='/x')")
+    assert not registers_itself("register_page('elsewhere', path='/x')")
+    assert not registers_itself("dash.register_page(__name__, path='/x')")
 
 
 def test_each_app_gets_every_page_callback(make_app) -> None:

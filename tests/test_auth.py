@@ -6,6 +6,7 @@ that cannot leave the site."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -38,7 +39,7 @@ from benchmarks.browser import (
     sign_in,
     sign_in_with_token,
 )
-from callbacks.auth import GUARD_ATTRIBUTE, SIGNED_IN, Principal, guarded, start_session
+from callbacks.auth import GUARD_ATTRIBUTE, SIGNED_IN, Principal, guarded, start_session, unguarded_pages
 from ioc.accounts import disable, set_role
 from ioc.audit import entries
 from ioc.db import Database, open_database
@@ -61,6 +62,7 @@ WINDOW_S = 4.0  # long enough for the attempts below (argon2 and audit rows) on 
 IDLE_MINUTES = 0.05  # 3 s
 ADDRESS = "127.0.0.1"
 REFUSALS = ({"error": "login required"}, {"error": "not allowed for this role"})
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
@@ -123,6 +125,64 @@ def test_every_page_layout_is_guarded_with_the_page_permission(make_app) -> None
         assert isinstance(page.get("permission"), Permission), page["module"]
         assert guard_of(page["layout"]) == page["permission"], page["module"]
     assert guard_of(lambda: None) is None
+
+
+def dash_register_page_calls(path: Path) -> list[int]:
+    """The lines of a source file that call Dash's own register_page (`dash.register_page(...)`, or the name imported
+    from dash)."""
+    tree = ast.parse(path.read_text())
+    imported = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "dash"
+        for alias in node.names
+        if alias.name == "register_page"
+    }
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Attribute) and node.func.attr == "register_page" and _is_dash(node.func.value))
+            or (isinstance(node.func, ast.Name) and node.func.id in imported)
+        )
+    ]
+
+
+def _is_dash(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "dash"
+
+
+def test_pages_are_registered_only_through_the_guarded_helper(make_app) -> None:
+    """callbacks.auth.register_page is the one caller of Dash's register_page, and every registered page's own layout
+    function carries the guard's mark of the page's permission (what register_page gives it); the factory refuses to
+    start with a page that lacks it."""
+    make_app()
+    helper = ROOT / "callbacks" / "auth" / "guards.py"
+    sources = [p for part in ("callbacks", "layouts", "ioc", "cli", "benchmarks") for p in (ROOT / part).rglob("*.py")]
+    sources += [ROOT / "app_factory.py", ROOT / "webapp.py"]
+    callers = {str(p.relative_to(ROOT)): lines for p in sources if (lines := dash_register_page_calls(p))}
+    assert list(callers) == [str(helper.relative_to(ROOT))], callers
+    pages = list(dash.page_registry.values())
+    assert {page["module"] for page in pages} >= set(app_factory.PAGES)
+    for page in pages:
+        assert getattr(page["layout"], GUARD_ATTRIBUTE) == page["permission"], page["module"]
+    assert unguarded_pages() == []
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [lambda: "the wall", guarded(Permission.MANAGE_ACCOUNTS)(lambda: "the wall")],
+    ids=["no guard", "another permission's guard"],
+)
+def test_the_factory_check_finds_a_page_registered_without_its_guard(layout: Any) -> None:
+    page = {"module": "tests.unguarded", "path": "/unguarded", "layout": layout, "permission": Permission.VIEW_WALL}
+    dash.page_registry["tests.unguarded"] = page
+    try:
+        assert unguarded_pages() == ["tests.unguarded"]
+    finally:
+        del dash.page_registry["tests.unguarded"]
+    assert "tests.unguarded" not in unguarded_pages()
 
 
 def test_the_guard_answers_401_or_403_with_no_data(make_app) -> None:

@@ -7,7 +7,8 @@ the one gate and the guards every page and every callback goes through. One modu
   Redis so a copy of the cookie is refused too; `SessionServer`, the app's Flask server, whose key, idle lifetime
   and Secure flag are read from the attached resources.
 - `gate`: the before_request hook (401 / login redirect / 403 / 404 for an address with no page).
-- `guards`: `guarded(permission)` on each callback, `guarded_layout(permission, build)` on each page layout.
+- `guards`: `guarded(permission)` on each callback; `register_page(..., permission=...)`, the one way a page is
+  registered, its layout guarded.
 - `views`: the login, logout, display and status views, a Flask blueprint.
 - `csrf`: Flask-WTF's CSRFProtect on the forms (Dash's JSON callback endpoint exempt: see there why).
 - `devices`: the device cookies that let a person's own browser sign in while their name is locked elsewhere.
@@ -24,7 +25,7 @@ from flask_login import LoginManager
 from callbacks import headers, resources_of
 from callbacks.auth import csrf
 from callbacks.auth.gate import DISPLAY_PATH, LOGIN_PATH, LOGOUT_PATH, STATUS_PATH, gate, login_url, page_permission
-from callbacks.auth.guards import GUARD_ATTRIBUTE, SIGNED_IN, guarded, guarded_layout
+from callbacks.auth.guards import GUARD_ATTRIBUTE, SIGNED_IN, guarded, register_page, unguarded_pages
 from callbacks.auth.principal import Principal, acting_principal, client_address, load_principal, principal
 from callbacks.auth.sessions import SessionServer
 from callbacks.auth.sessions import start as start_session
@@ -44,12 +45,13 @@ __all__ = [
     "client_address",
     "csrf_token",
     "guarded",
-    "guarded_layout",
     "install",
     "login_url",
     "page_permission",
     "principal",
+    "register_page",
     "start_session",
+    "unguarded_pages",
 ]
 
 csrf_token = csrf.token
