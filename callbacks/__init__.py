@@ -64,8 +64,8 @@ class Resources:
         return open_database(self.settings)
 
     def close(self) -> None:
-        """Close the Redis client and the database if they were opened (tests and benchmarks that build apps of
-        their own)."""
+        """Close the Redis client and the database if they were opened (tests and benchmarks that attach resources of
+        their own to the app)."""
         client = self.__dict__.pop("redis", None)
         if client is not None:
             client.close()
@@ -75,7 +75,8 @@ class Resources:
 
 
 def attach(server: Flask, resources: Resources) -> None:
-    """Give an app's server its resources (the factory does, once per app)."""
+    """Give the app's server its resources: the factory does when it builds the app; tests and benchmarks attach
+    others for a while (app_factory.serving)."""
     server.extensions[EXTENSION] = resources
 
 

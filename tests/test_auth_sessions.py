@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import pytest
 import sqlalchemy as sa
 from dash import Dash
-from flask import Response, session
+from flask import session
 from flask_wtf.csrf import CSRFProtect
 
 from benchmarks.browser import UPDATE_PATH, AppHttp, BrowserPage, sign_in_with_token
@@ -28,6 +28,7 @@ from ioc.roles import Role
 from ioc.settings import Settings
 from ioc.tokens import get_display_token, revoke_display_token
 from layouts.wall import ids
+from tests.conftest import PROBE_FORM
 from tests.sessions import ACTOR, app_database, display_http, new_account, new_display_token, operator_http
 
 HOUR_S = 3600
@@ -114,14 +115,10 @@ def test_a_wall_request_finds_its_display_token_by_id_in_one_query(make_app) -> 
 
 def test_csrf_comes_from_flask_wtf_on_every_form_and_dash_callbacks_are_exempt(make_app) -> None:
     app = make_app()
-
-    def changes_something() -> Response:
-        return Response("changed", 200)
-
-    app.server.add_url_rule("/test-form", "test_form", changes_something, methods=["POST"])
     assert isinstance(app.server.extensions.get("csrf"), CSRFProtect)
     wall = BrowserPage(app, "/", token=new_display_token(app_database(app))[1])
-    assert wall.http.request("POST", "/test-form", form={"x": "1"}).status == 400  # a new route: checked by default
+    # A route added after CSRFProtect (the tests' probe, added once the app was built): checked by default.
+    assert wall.http.request("POST", PROBE_FORM, form={"x": "1"}).status == 400
     (tick,) = wall.set(ids.INTERVAL, "n_intervals", 1)
     assert tick.status == 200  # Dash's renderer sends no token: its JSON endpoint is exempt
     assert AppHttp(app).request("POST", UPDATE_PATH, json_body={}).status == 401  # and still needs a session
