@@ -1,56 +1,59 @@
-"""The app factory: `create_app(settings)` builds the Dash app: its pages, the shell around them, the assets, the
-page HTML's inline scripts, and the per-process resources its callbacks use (callbacks.Resources, kept on the
-Flask server). webapp.py builds the app gunicorn serves; tests and benchmarks build their own with the settings
-they need.
+"""The app factory: `create_app(settings)` builds the process's one Dash app: its pages, the shell around them, the
+assets, the page HTML's inline scripts, and the per-process resources its callbacks use (callbacks.Resources, kept
+on the Flask server). webapp.py builds the app gunicorn serves.
+
+One app per process: Dash keeps the pages (`dash.register_page`) and the callbacks registered with `dash.callback` in
+registries of the process, which the first app's first request takes over, so a second app would serve no page
+callbacks; `create_app` refuses a second call. Every setting reaches the app through the resources attached to its
+server, read at each request (the server's session key, idle lifetime, cookie flag, trusted proxies and tile server
+too: callbacks.auth.SessionServer), never copied into the app when it is built. So tests and benchmarks that need
+other settings attach other resources to the one app for a while (`serving(settings)`), and that app then serves as
+one built with those settings would.
 
 Pages are listed here rather than discovered from a folder: a page is a `callbacks/<page>/page.py` that registers
-itself with `dash.register_page` (and imports its callbacks), and a `layouts/<page>/` package of pure builders.
+itself with `callbacks.auth.register_page`, its layout guarded by its permission (and imports its callbacks), and a
+`layouts/<page>/` package of pure builders. The factory refuses to build an app with a page registered any other way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from dash import Dash
-from dash import _callback as dash_callbacks
 
-from callbacks import Resources, attach, auth, bad_input
+from callbacks import Resources, attach, auth, bad_input, resources_of
 from callbacks.health import health
 from ioc.settings import Settings
 from layouts import shell
 
 ASSETS: Final = Path(__file__).resolve().parent / "assets"
-# Modules that register a page (dash.register_page) and its callbacks when imported, in navigation order.
+# Modules that register a page (callbacks.auth.register_page) and its callbacks when imported, in navigation order.
 PAGES: Final = ("callbacks.wall.page", "callbacks.incidents.page", "callbacks.managers.page", "callbacks.admin.page")
 SHELL_CALLBACKS: Final = "callbacks.shell"  # the navigation's own callback
 
-# Callbacks registered with `dash.callback` by the page modules. Dash moves them from its global registry into the
-# first app that serves a request, and the next app of the process would get none; the factory takes them over
-# once and gives every app it builds its own copy, so tests and benchmarks can build one app per set of settings.
-_callback_map: dict[str, dict[str, Any]] = {}
-_callback_list: list[dict[str, Any]] = []
-_inline_scripts: list[str] = []
-
-
-def _take_page_callbacks() -> None:
-    """Move the callbacks registered with `dash.callback` so far from Dash's global registry to the factory's."""
-    _callback_map.update(dash_callbacks.GLOBAL_CALLBACK_MAP)
-    dash_callbacks.GLOBAL_CALLBACK_MAP.clear()
-    _callback_list.extend(dash_callbacks.GLOBAL_CALLBACK_LIST)
-    dash_callbacks.GLOBAL_CALLBACK_LIST.clear()
-    _inline_scripts.extend(dash_callbacks.GLOBAL_INLINE_SCRIPTS)
-    dash_callbacks.GLOBAL_INLINE_SCRIPTS.clear()
+_built: list[Dash] = []  # the process's app, once built
 
 
 def create_app(settings: Settings) -> Dash:
-    """A Dash app serving every page with these settings; its `server` is the WSGI app for gunicorn.
+    """The process's one Dash app, serving every page with these settings; its `server` is the WSGI app for gunicorn.
+    RuntimeError if this process built it already (see the module's note; for other settings: `serving`).
 
-    Opens nothing that would outlive the app but a Redis client on first use (close it with
-    `callbacks.resources_of(app.server).close()` when an app is thrown away)."""
+    Opens nothing but a Redis client and the database on first use (`callbacks.resources_of(app.server).close()`
+    closes them)."""
+    if _built:
+        raise RuntimeError(
+            "this process has built its Dash app already (one per process: Dash's pages and callbacks are the "
+            "process's); serve other settings with app_factory.serving(settings)"
+        )
     app = Dash(
         __name__,
+        # Its session settings are read from the resources attached to it. Dash's annotation of `server` omits the
+        # server instance its documentation accepts ("A server instance: Use a pre-existing server (Flask, ...)").
+        server=auth.SessionServer(__name__),  # type: ignore[arg-type]
         use_pages=True,
         pages_folder="",
         assets_folder=str(ASSETS),
@@ -63,20 +66,40 @@ def create_app(settings: Settings) -> Dash:
         # signed-in first request it would hand one principal's page (the admin's accounts) to everyone.
         suppress_callback_exceptions=True,
     )
+    _built.append(app)
     attach(app.server, Resources.open(settings))
     auth.install(app)
     bad_input.install(app)  # after the gate: without a session, 401 comes first
     app.server.register_blueprint(health)
     for module in (*PAGES, SHELL_CALLBACKS):
-        importlib.import_module(module)  # once per process: dash.register_page needs an app to exist first
-    _take_page_callbacks()
-    for key, spec in _callback_map.items():
-        app.callback_map[key] = dict(spec)
-    app._callback_list.extend(dict(spec) for spec in _callback_list)
-    app._inline_scripts.extend(_inline_scripts)
+        # dash.register_page needs the app to exist; the callbacks (`dash.callback`) wait in Dash's registry until
+        # the app's first request takes them over.
+        importlib.import_module(module)
+    unguarded = auth.unguarded_pages()
+    if unguarded:
+        raise RuntimeError(f"pages registered without the guard of their permission: {', '.join(unguarded)}")
     app.layout = shell.layout
     app.index_string = shell.index_string(app.index_string)
     return app
+
+
+@contextlib.contextmanager
+def serving(settings: Settings) -> Iterator[Dash]:
+    """The process's one app serving with the resources of `settings` while the block runs (tests, benchmarks): built
+    with them if the process has none yet; else they are attached in place of the app's own, which are attached again
+    afterwards. Every setting reaches the app through its resources, so it serves as one built with `settings` would.
+    These resources are closed afterwards. For one thread at a time: no request of the app may be in flight when the
+    block starts or ends."""
+    app = _built[0] if _built else create_app(settings)
+    server = app.server
+    before = resources_of(server)
+    these = Resources.open(settings)
+    attach(server, these)
+    try:
+        yield app
+    finally:
+        attach(server, before)
+        these.close()
 
 
 def warm_up(app: Dash) -> None:

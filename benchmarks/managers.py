@@ -29,9 +29,8 @@ import redis
 import sqlalchemy as sa
 import sqlalchemy.pool
 
-from app_factory import create_app
+from app_factory import serving
 from benchmarks.browser import BrowserPage, Reply
-from callbacks import resources_of
 from ioc.audit import AuditRow
 from ioc.city import City
 from ioc.db import Database, open_database, sqlalchemy_url, utcnow
@@ -335,25 +334,23 @@ def _measure(
 def _measure_http(db: Database, settings: Settings, redis_url: str, *, rounds: int) -> dict[str, Any]:
     """The page's figures callback over HTTP (Flask's test client), signed in as a manager: time and bytes."""
     keys = Keys(f"bench-mgr-{uuid.uuid4().hex[:8]}")
-    app = create_app(
-        settings.model_copy(update={"redis_url": redis_url, "namespace": keys.namespace, "secret_key": None})
-    )
+    app_settings = settings.model_copy(update={"redis_url": redis_url, "namespace": keys.namespace, "secret_key": None})
     figures: dict[str, Any] = {}
     try:
-        manager = create_account(db, "bench-manager", Role.MANAGER, PASSWORD, actor="bench")
-        page = BrowserPage(app, PATH, "?lang=vi", user=(manager.username, PASSWORD))
-        for days in (365, 30):
+        with serving(app_settings) as app:
+            manager = create_account(db, "bench-manager", Role.MANAGER, PASSWORD, actor="bench")
+            page = BrowserPage(app, PATH, "?lang=vi", user=(manager.username, PASSWORD))
+            for days in (365, 30):
 
-            def post(d: int = days) -> Reply:
-                (reply,) = page.set(ids.PERIOD, "value", str(d))
-                if reply.status != 200:
-                    raise RuntimeError(f"the managers' callback answered HTTP {reply.status}")
-                return reply
+                def post(d: int = days) -> Reply:
+                    (reply,) = page.set(ids.PERIOD, "value", str(d))
+                    if reply.status != 200:
+                        raise RuntimeError(f"the managers' callback answered HTTP {reply.status}")
+                    return reply
 
-            figures[f"managers_http_{days}d_ms"], last = _median_ms(post, rounds)
-            figures[f"managers_http_{days}d_bytes"] = last.size
+                figures[f"managers_http_{days}d_ms"], last = _median_ms(post, rounds)
+                figures[f"managers_http_{days}d_bytes"] = last.size
     finally:
-        resources_of(app.server).close()
         client = redis.Redis.from_url(redis_url)
         try:
             batch = list(client.scan_iter(match=keys.all_keys_pattern(), count=1000))

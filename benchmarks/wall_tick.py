@@ -1,8 +1,9 @@
-"""Bytes a browser receives per wall tick, measured through the real Dash app (built by app_factory.create_app)
-with Flask's test client. The tick is posted exactly as the browser posts it (benchmarks.browser), by a wall screen
-signed in with a display token (the bench makes a throw-away data folder with its own SQLite database for it); the
-response's per-browser store is fed back into the next request, as the browser does, while simulated events flow
-between ticks. Signing in adds a session cookie to the headers only: the tick bodies measured are the same.
+"""Bytes a browser receives per wall tick, measured through the real Dash app (the process's one app, serving the
+bench's settings: app_factory.serving) with Flask's test client. The tick is posted exactly as the browser posts it
+(benchmarks.browser), by a wall screen signed in with a display token (the bench makes a throw-away data folder with
+its own SQLite database for it); the response's per-browser store is fed back into the next request, as the browser
+does, while simulated events flow between ticks. Signing in adds a session cookie to the headers only: the tick
+bodies measured are the same.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import redis
 
-from app_factory import create_app
+from app_factory import serving
 from benchmarks.browser import BrowserPage
 from benchmarks.throughput import wipe
 from callbacks import resources_of
@@ -49,46 +50,39 @@ def _measure(
     client: redis.Redis, settings: Settings, city: City, events: Iterator[SimEvent], *, ticks: int, data_dir: Path
 ) -> dict[str, Any]:
     keys = Keys(f"bench-tick-{uuid.uuid4().hex[:8]}")
-    app = create_app(
-        settings.model_copy(
-            update={
-                "namespace": keys.namespace,
-                "data_dir": data_dir,
-                "database_url": None,
-                "secret_key": None,
-            }
-        )
+    app_settings = settings.model_copy(
+        update={"namespace": keys.namespace, "data_dir": data_dir, "database_url": None, "secret_key": None}
     )
     aggregator = Aggregator(client, keys, city, consumer="bench-tick")
     aggregator.setup()
     sizes: list[int] = []
     gzipped: list[int] = []
     try:
-        database = resources_of(app.server).database
-        database.upgrade()
-        _, token = create_display_token(database, "bench-wall", actor="bench")
-        pending = next(events)
+        with serving(app_settings) as app:
+            database = resources_of(app.server).database
+            database.upgrade()
+            _, token = create_display_token(database, "bench-wall", actor="bench")
+            pending = next(events)
 
-        def feed(seconds: float) -> None:
-            nonlocal pending
-            batch: list[SimEvent] = []
-            until = pending.at + seconds
-            while pending.at < until:
-                batch.append(pending)
-                pending = next(events)
-            write_events(client, keys, batch, maxlen=1_000_000)
-            aggregator.heartbeat(aggregator.drain())
+            def feed(seconds: float) -> None:
+                nonlocal pending
+                batch: list[SimEvent] = []
+                until = pending.at + seconds
+                while pending.at < until:
+                    batch.append(pending)
+                    pending = next(events)
+                write_events(client, keys, batch, maxlen=1_000_000)
+                aggregator.heartbeat(aggregator.drain())
 
-        feed(2 * 3600)  # two hours of history, so the chart has a full window
-        page = BrowserPage(app, PATH, "?lang=vi", token=token)
-        for n in range(ticks):
-            (reply,) = page.set(ids.INTERVAL, "n_intervals", n + 1)
-            sizes.append(reply.size)
-            gzipped.append(len(gzip.compress(reply.body)))
-            feed(SECONDS_PER_TICK)
+            feed(2 * 3600)  # two hours of history, so the chart has a full window
+            page = BrowserPage(app, PATH, "?lang=vi", token=token)
+            for n in range(ticks):
+                (reply,) = page.set(ids.INTERVAL, "n_intervals", n + 1)
+                sizes.append(reply.size)
+                gzipped.append(len(gzip.compress(reply.body)))
+                feed(SECONDS_PER_TICK)
     finally:
         aggregator.close()
-        resources_of(app.server).close()
         wipe(client, keys)
     steady = sizes[1:]
     return {

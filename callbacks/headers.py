@@ -4,12 +4,12 @@ or the page's own inline scripts by hash, no framing), nosniff, no referrer, and
 - Framing is refused (`frame-ancestors 'none'` and X-Frame-Options: DENY): no other page, same site or not, can
   show the incidents or admin pages under its own buttons (clickjacking).
 - Scripts: 'self' and the SHA-256 of each inline script the page carries (Dash's renderer start, the shell's
-  watchdog, state tables and access watch, and any inline clientside callback), computed once per app at its first
+  watchdog, state tables and access watch, and any inline clientside callback), computed once at the app's first
   response, when every callback is registered. No 'unsafe-eval', no 'unsafe-inline' for scripts.
 - Styles: 'self' and 'unsafe-inline': Dash's components and Plotly set styles in the page at run time. Styles
   cannot run code; scripts are what the policy holds tight.
 - Images: this site, data: and blob: URIs (Leaflet and Plotly draw with them), and the map tile server of
-  IOC_TILE_URL if one is set.
+  IOC_TILE_URL if one is set (the setting of the resources attached to the app, read at each response).
 - Caching: pages and every Dash response (city data, a new display token's secret) are `no-store`; only the static
   files under /assets/ and Dash's versioned component bundles may be cached.
 - Referrer-Policy: no-referrer, since a wall screen's first address carries its display token.
@@ -18,6 +18,7 @@ or the page's own inline scripts by hash, no framing), nosniff, no referrer, and
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Iterable
 from typing import Final
@@ -26,10 +27,11 @@ from urllib.parse import urlsplit
 import dash
 from flask import Flask, Response, request
 
+from callbacks import resources_of
 from layouts import shell
 
 STATIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/")
-POLICY_NOTE: Final = "ioc.csp"  # the app's policy in server.extensions, made at its first response
+HASHES_NOTE: Final = "ioc.csp-hashes"  # the app's inline script hashes in server.extensions, made at its first response
 
 
 def script_hash(body: str) -> str:
@@ -75,16 +77,22 @@ def content_security_policy(script_hashes: Iterable[str], tile_url: str) -> str:
     return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
 
 
-def install(app: dash.Dash, tile_url: str) -> None:
+@functools.lru_cache(maxsize=16)
+def _policy(script_hashes: tuple[str, ...], tile_url: str) -> str:
+    """content_security_policy, made once per script hashes and tile server."""
+    return content_security_policy(script_hashes, tile_url)
+
+
+def install(app: dash.Dash) -> None:
     """Add the headers to every response of this app's server."""
     server: Flask = app.server
 
     def policy() -> str:
-        made = server.extensions.get(POLICY_NOTE)
-        if not isinstance(made, str):
-            hashes = [*app.csp_hashes(), *(script_hash(body) for body in shell.inline_scripts())]
-            made = server.extensions[POLICY_NOTE] = content_security_policy(hashes, tile_url)
-        return made
+        hashes = server.extensions.get(HASHES_NOTE)
+        if not isinstance(hashes, tuple):
+            made = (*app.csp_hashes(), *(script_hash(body) for body in shell.inline_scripts()))
+            hashes = server.extensions[HASHES_NOTE] = tuple(sorted(set(made)))
+        return _policy(hashes, resources_of(server).settings.tile_url)
 
     def add_headers(response: Response) -> Response:
         headers = response.headers

@@ -10,7 +10,7 @@ directly (not through a trusted proxy) cannot forge an address by sending the he
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -65,20 +65,20 @@ def client_scheme(peer: str | None, forwarded_proto: str | None, scheme: str, tr
 
 class TrustedProxies:
     """WSGI middleware: REMOTE_ADDR and the URL scheme as a trusted proxy in front reports them (the peer's own
-    address is kept in the environ as `ioc.peer`); with no trusted proxies it changes nothing."""
+    address is kept in the environ as `ioc.peer`); with no trusted proxies it changes nothing. `trusted` gives the
+    trusted proxies at each request (the web app's are a setting of the resources attached to it)."""
 
-    def __init__(self, app: Any, trusted: Sequence[Network]) -> None:
+    def __init__(self, app: Any, trusted: Callable[[], Sequence[Network]]) -> None:
         self.app = app
-        self.trusted = tuple(trusted)
+        self.trusted = trusted
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         """Rewrite the client's address and scheme, then call the wrapped app."""
-        if self.trusted:
+        trusted = self.trusted()
+        if trusted:
             peer = environ.get("REMOTE_ADDR")
             environ["ioc.peer"] = peer
-            environ["REMOTE_ADDR"] = client_address(peer, environ.get("HTTP_X_FORWARDED_FOR"), self.trusted)
+            environ["REMOTE_ADDR"] = client_address(peer, environ.get("HTTP_X_FORWARDED_FOR"), trusted)
             proto = environ.get("HTTP_X_FORWARDED_PROTO")
-            environ["wsgi.url_scheme"] = client_scheme(
-                peer, proto, environ.get("wsgi.url_scheme", "http"), self.trusted
-            )
+            environ["wsgi.url_scheme"] = client_scheme(peer, proto, environ.get("wsgi.url_scheme", "http"), trusted)
         return self.app(environ, start_response)

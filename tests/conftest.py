@@ -1,6 +1,7 @@
 """Shared fixtures: real Redis servers (embedded 6.2, and the server at IOC_TEST_REDIS_URL when set), one
-throw-away key namespace per test, removed afterwards, and web apps built through the app factory; real databases
-(an SQLite file, and the PostgreSQL at IOC_TEST_DATABASE_URL when set, one schema per test, dropped afterwards).
+throw-away key namespace per test, removed afterwards, and the one web app (built once through the app factory), each
+test's settings attached to it; real databases (an SQLite file, and the PostgreSQL at IOC_TEST_DATABASE_URL when set,
+one schema per test, dropped afterwards).
 
 Tests marked `slow` (long fault, restart and end-to-end runs) are left out of a developer's `make test` and run by
 CI (CI=true) and `make test-all` (IOC_TEST_FULL=1); `FULL` also lets property tests draw more examples there."""
@@ -12,17 +13,19 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 import redis
 import sqlalchemy
 import sqlalchemy.pool
 from dash import Dash
+from flask import Response
 
 from ioc.city import City, load_city
 from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
+from ioc.inputs import clean_text
 from ioc.keys import Keys
 from ioc.settings import Settings
 from ioc.store import connect_url
@@ -60,6 +63,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 DATABASES = ["sqlite", "postgresql"]
+PROBE_FORM: Final = "/test-form"
+PROBE_REFUSES: Final = "/test-refuses"
 
 
 @pytest.fixture(scope="session")
@@ -173,21 +178,55 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def make_app(tmp_path: Path, embedded_redis: EmbeddedRedis) -> Iterator[Callable[..., Dash]]:
-    """Build web apps through app_factory.create_app with the settings given (`redis_url=..., namespace=...`; the
-    data folder is the test's own; Redis by default the session's embedded one, so no app starts a server of its
-    own that would outlive the test); their Redis clients are closed afterwards."""
+def probe_form() -> Response:
+    """A form route that changes something (tests of CSRF: every POST route is checked unless exempt)."""
+    return Response("changed", 200)
+
+
+def probe_refuses() -> str:
+    """A route refused deep inside by the input rule (tests of the InvalidInput handler: 400 with the reason)."""
+    clean_text(["not", "a", "text"], field="the comment", max_length=10)
+    return "stored"
+
+
+PROBES: Final = {PROBE_FORM: (probe_form, ["POST"]), PROBE_REFUSES: (probe_refuses, ["GET"])}
+
+
+@pytest.fixture(scope="session")
+def web_app(tmp_path_factory: pytest.TempPathFactory, embedded_redis: EmbeddedRedis) -> Iterator[Dash]:
+    """The process's one web app (Dash serves one app per process), built once for the test session through
+    app_factory.create_app with the default settings, on the session's embedded Redis and a data folder of its own,
+    plus two probe routes added before its first request (PROBES: tests of what the server does with any route).
+    Tests use it through `make_app`, which attaches their own settings."""
     from app_factory import create_app
     from callbacks import resources_of
 
+    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("web-app") / "data", redis_url=embedded_redis.url))
+    for path, (view, methods) in PROBES.items():
+        app.server.add_url_rule(path, view.__name__, view, methods=methods)
+    yield app
+    resources_of(app.server).close()
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, embedded_redis: EmbeddedRedis, web_app: Dash) -> Iterator[Callable[..., Dash]]:
+    """The one web app (web_app) serving with the settings given while the test runs (`redis_url=..., namespace=...`;
+    the data folder the test's own; Redis by default the session's embedded one, so the app starts no server of its
+    own that would outlive the test): fresh callbacks.Resources of those settings are attached to it
+    (app_factory.serving), closed afterwards, and the app's own attached again. Every setting reaches the app through
+    them, read at each request, so it serves as an app built with those settings would. Once per test: the one app
+    serves one set of settings at a time."""
+    from app_factory import serving
+
     made: list[Dash] = []
+    with contextlib.ExitStack() as stack:
 
-    def make(**values: Any) -> Dash:
-        app = create_app(Settings(**{"data_dir": tmp_path / "data", "redis_url": embedded_redis.url, **values}))
-        made.append(app)
-        return app
+        def make(**values: Any) -> Dash:
+            if made:
+                raise RuntimeError("make_app once per test: the process's one app serves one set of settings")
+            settings = Settings(**{"data_dir": tmp_path / "data", "redis_url": embedded_redis.url, **values})
+            made.append(stack.enter_context(serving(settings)))
+            assert made[0] is web_app
+            return web_app
 
-    yield make
-    for app in made:
-        resources_of(app.server).close()
+        yield make

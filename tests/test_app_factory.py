@@ -1,5 +1,6 @@
-"""The app factory: every page registered and wrapped in the shell, every page's callbacks in every app it builds,
-the page HTML's inline scripts, ids defined once with their page's prefix, and a layout that stays pure."""
+"""The app factory: one app per process with every page registered and wrapped in the shell and every page's
+callbacks, other settings served by attaching their resources, the page HTML's inline scripts, ids defined once with
+their page's prefix, and a layout that stays pure."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 from dash.development.base_component import Component
 
 import app_factory
+from callbacks import resources_of
+from ioc.settings import Settings
 from layouts import shell
 from layouts.wall import ids as wall_ids
 from layouts.wall.page import PATH as WALL_PATH
@@ -31,14 +34,12 @@ def walk(node: object) -> list[Any]:
 
 
 def registers_itself(source: str) -> bool:
-    """Whether a module's source calls dash.register_page(__name__, ...)."""
+    """Whether a module's source calls register_page(__name__, ...) (callbacks.auth's: the page guarded)."""
     for node in ast.walk(ast.parse(source)):
         if (
             isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "register_page"
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id == "dash"
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "register_page"
             and node.args
             and isinstance(node.args[0], ast.Name)
             and node.args[0].id == "__name__"
@@ -52,19 +53,29 @@ def test_every_page_registers_itself_where_the_factory_lists_it(make_app) -> Non
     registered = {page["module"]: page["path"] for page in dash.page_registry.values()}
     assert set(app_factory.PAGES) <= set(registered)
     assert registered["callbacks.wall.page"] == WALL_PATH == "/"
-    for module in app_factory.PAGES:  # each registers itself in its own module, with dash.register_page
+    for module in app_factory.PAGES:  # each registers itself in its own module, with callbacks.auth.register_page
         source = (ROOT / (module.replace(".", "/") + ".py")).read_text()
         assert registers_itself(source), module
-    assert not registers_itself("dash.register_page('elsewhere', path='/x')")
+    assert not registers_itself("register_page('elsewhere', path='/x')")
+    assert not registers_itself("dash.register_page(__name__, path='/x')")
 
 
-def test_each_app_gets_every_page_callback(make_app) -> None:
-    first, second = make_app(), make_app()
-    for app, http in ((first, display_http(first)), (second, operator_http(second))):
-        assert http.request("GET", "/_dash-dependencies").status == 200
-        outputs = " ".join(app.callback_map)
-        assert f"{wall_ids.CLOCK}.children" in outputs and f"{wall_ids.STALE_CLIENT}.className" in outputs
-        assert "_pages_content.children" in outputs  # Dash Pages' own router
+def test_the_process_has_one_app_with_every_page_callback_and_each_tests_settings(make_app, tmp_path) -> None:
+    app = make_app()
+    assert display_http(app).request("GET", "/_dash-dependencies").status == 200
+    outputs = " ".join(app.callback_map)
+    assert f"{wall_ids.CLOCK}.children" in outputs and f"{wall_ids.STALE_CLIENT}.className" in outputs
+    assert "_pages_content.children" in outputs  # Dash Pages' own router
+    own = resources_of(app.server)
+    settings = Settings(data_dir=tmp_path / "other", redis_url=own.settings.redis_url, language="en")
+    with pytest.raises(RuntimeError, match="one per process"):
+        app_factory.create_app(settings)
+    with pytest.raises(RuntimeError, match="once per test"):
+        make_app(language="en")
+    with app_factory.serving(settings) as same:  # other settings: other resources on the same app, for a while
+        assert same is app and resources_of(app.server).settings is settings
+        assert operator_http(app).request("GET", "/_dash-dependencies").status == 200
+    assert resources_of(app.server) is own
 
 
 def test_shell_wraps_the_pages_with_room_for_header_and_navigation() -> None:

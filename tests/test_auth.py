@@ -6,6 +6,7 @@ that cannot leave the site."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import dash
 import pytest
-from dash import Dash, Input, Output
 from flask import Response
 
 import app_factory
@@ -38,7 +38,7 @@ from benchmarks.browser import (
     sign_in,
     sign_in_with_token,
 )
-from callbacks.auth import GUARD_ATTRIBUTE, SIGNED_IN, Principal, guarded, start_session
+from callbacks.auth import GUARD_ATTRIBUTE, SIGNED_IN, Principal, guarded, start_session, unguarded_pages
 from ioc.audit import entries
 from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
@@ -61,6 +61,7 @@ WINDOW_S = 4.0  # long enough for the attempts below (argon2 and audit rows) on 
 IDLE_MINUTES = 0.05  # 3 s
 ADDRESS = "127.0.0.1"
 REFUSALS = ({"error": "login required"}, {"error": "not allowed for this role"})
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
@@ -84,12 +85,12 @@ def guard_of(function: Any) -> Any:
     return None
 
 
-def unguarded_callbacks(app: Dash) -> list[str]:
-    """The outputs of the app's server callbacks that skip the guard. Clientside callbacks have no server function;
-    the pages router only renders page layouts, which are guarded themselves (see the page test)."""
+def unguarded_callbacks(callback_map: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The outputs of an app's server callbacks (its callback_map) that skip the guard. Clientside callbacks have no
+    server function; the pages router only renders page layouts, which are guarded themselves (see the page test)."""
     return [
         output
-        for output, spec in app.callback_map.items()
+        for output, spec in callback_map.items()
         if spec.get("callback") is not None and output != ROUTER_OUTPUT and guard_of(spec["callback"]) is None
     ]
 
@@ -99,20 +100,22 @@ def test_every_server_callback_goes_through_the_guard(make_app) -> None:
     assert app.server.test_client().get("/login").status_code == 200  # Dash adds the pages router at this request
     server_side = [output for output, spec in app.callback_map.items() if spec.get("callback") is not None]
     assert ROUTER_OUTPUT in server_side and len(server_side) >= 3, server_side
-    assert unguarded_callbacks(app) == []
+    assert unguarded_callbacks(app.callback_map) == []
 
 
 def test_the_walk_finds_a_callback_without_the_guard() -> None:
     def echo(value: object) -> object:
         return value
 
-    app = Dash(__name__)
-    app.callback(Output("forgot", "children"), Input("source", "value"))(echo)
-    app.callback(Output("kept", "children"), Input("source", "value"))(guarded(Permission.VIEW_WALL)(echo))
-    app.clientside_callback(  # type: ignore[no-untyped-call]
-        "function (v) { return v; }", Output("client", "children"), Input("source", "value")
-    )
-    assert unguarded_callbacks(app) == ["forgot.children"]
+    # Entries as Dash keeps them in app.callback_map (built by hand: a process has one app, the factory's); a
+    # clientside callback has no server function.
+    callback_map: dict[str, dict[str, Any]] = {
+        "forgot.children": {"inputs": [{"id": "source", "property": "value"}], "callback": echo},
+        "kept.children": {"inputs": [{"id": "source", "property": "value"}], "callback": guarded(SIGNED_IN)(echo)},
+        "client.children": {"inputs": [{"id": "source", "property": "value"}], "clientside_function": None},
+        ROUTER_OUTPUT: {"inputs": [], "callback": echo},  # the pages router: it renders the pages' guarded layouts
+    }
+    assert unguarded_callbacks(callback_map) == ["forgot.children"]
 
 
 def test_every_page_layout_is_guarded_with_the_page_permission(make_app) -> None:
@@ -123,6 +126,64 @@ def test_every_page_layout_is_guarded_with_the_page_permission(make_app) -> None
         assert isinstance(page.get("permission"), Permission), page["module"]
         assert guard_of(page["layout"]) == page["permission"], page["module"]
     assert guard_of(lambda: None) is None
+
+
+def dash_register_page_calls(path: Path) -> list[int]:
+    """The lines of a source file that call Dash's own register_page (`dash.register_page(...)`, or the name imported
+    from dash)."""
+    tree = ast.parse(path.read_text())
+    imported = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "dash"
+        for alias in node.names
+        if alias.name == "register_page"
+    }
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Attribute) and node.func.attr == "register_page" and _is_dash(node.func.value))
+            or (isinstance(node.func, ast.Name) and node.func.id in imported)
+        )
+    ]
+
+
+def _is_dash(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "dash"
+
+
+def test_pages_are_registered_only_through_the_guarded_helper(make_app) -> None:
+    """callbacks.auth.register_page is the one caller of Dash's register_page, and every registered page's own layout
+    function carries the guard's mark of the page's permission (what register_page gives it); the factory refuses to
+    start with a page that lacks it."""
+    make_app()
+    helper = ROOT / "callbacks" / "auth" / "guards.py"
+    sources = [p for part in ("callbacks", "layouts", "ioc", "cli", "benchmarks") for p in (ROOT / part).rglob("*.py")]
+    sources += [ROOT / "app_factory.py", ROOT / "webapp.py"]
+    callers = {str(p.relative_to(ROOT)): lines for p in sources if (lines := dash_register_page_calls(p))}
+    assert list(callers) == [str(helper.relative_to(ROOT))], callers
+    pages = list(dash.page_registry.values())
+    assert {page["module"] for page in pages} >= set(app_factory.PAGES)
+    for page in pages:
+        assert getattr(page["layout"], GUARD_ATTRIBUTE) == page["permission"], page["module"]
+    assert unguarded_pages() == []
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [lambda: "the wall", guarded(Permission.MANAGE_ACCOUNTS)(lambda: "the wall")],
+    ids=["no guard", "another permission's guard"],
+)
+def test_the_factory_check_finds_a_page_registered_without_its_guard(layout: Any) -> None:
+    page = {"module": "tests.unguarded", "path": "/unguarded", "layout": layout, "permission": Permission.VIEW_WALL}
+    dash.page_registry["tests.unguarded"] = page
+    try:
+        assert unguarded_pages() == ["tests.unguarded"]
+    finally:
+        del dash.page_registry["tests.unguarded"]
+    assert "tests.unguarded" not in unguarded_pages()
 
 
 def test_the_guard_answers_401_or_403_with_no_data(make_app) -> None:

@@ -1,27 +1,35 @@
 """Sessions beyond the login: a person's session ends at its absolute lifetime (IOC_SESSION_MAX_HOURS) however busy,
 a wall screen's lasts until its token is revoked; a wall's request finds its display token by id in one query; CSRF
 comes from Flask-WTF's CSRFProtect, on every form POST by default, Dash's JSON callback endpoint exempt; an address
-where no page is answers 404 with the shell's own page in the user's language."""
+where no page is answers 404 with the shell's own page in the user's language; the server reads its session key,
+idle lifetime, Secure flag and tile server from the resources attached to it."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
 from dash import Dash
-from flask import Response, session
+from flask import session
 from flask_wtf.csrf import CSRFProtect
 
 from benchmarks.browser import UPDATE_PATH, AppHttp, BrowserPage, sign_in_with_token
+from callbacks import Resources, attach, resources_of
 from callbacks.auth import Principal, start_session
 from callbacks.auth.sessions import STARTED_KEY
 from ioc.identity.roles import Role
 from ioc.identity.tokens import get_display_token, revoke_display_token
+from ioc.settings import Settings
 from layouts.wall import ids
-from tests.sessions import ACTOR, app_database, new_account, new_display_token, operator_http
+from tests.conftest import PROBE_FORM
+from tests.sessions import ACTOR, app_database, display_http, new_account, new_display_token, operator_http
 
 HOUR_S = 3600
 
@@ -107,14 +115,10 @@ def test_a_wall_request_finds_its_display_token_by_id_in_one_query(make_app) -> 
 
 def test_csrf_comes_from_flask_wtf_on_every_form_and_dash_callbacks_are_exempt(make_app) -> None:
     app = make_app()
-
-    def changes_something() -> Response:
-        return Response("changed", 200)
-
-    app.server.add_url_rule("/test-form", "test_form", changes_something, methods=["POST"])
     assert isinstance(app.server.extensions.get("csrf"), CSRFProtect)
     wall = BrowserPage(app, "/", token=new_display_token(app_database(app))[1])
-    assert wall.http.request("POST", "/test-form", form={"x": "1"}).status == 400  # a new route: checked by default
+    # A route added after CSRFProtect (the tests' probe, added once the app was built): checked by default.
+    assert wall.http.request("POST", PROBE_FORM, form={"x": "1"}).status == 400
     (tick,) = wall.set(ids.INTERVAL, "n_intervals", 1)
     assert tick.status == 200  # Dash's renderer sends no token: its JSON endpoint is exempt
     assert AppHttp(app).request("POST", UPDATE_PATH, json_body={}).status == 401  # and still needs a session
@@ -134,3 +138,52 @@ def test_an_address_with_no_page_answers_404_in_the_users_language(make_app, que
     screen = AppHttp(app)
     sign_in_with_token(screen, new_display_token(app_database(app))[1])
     assert screen.request("GET", "/trainer").status == 404
+
+
+def session_set_cookie(app: Dash, token: str) -> str:
+    """The Set-Cookie header of the session a wall screen gets when it opens its display-token address."""
+    reply = app.server.test_client().get(f"/display?{urlencode({'token': token})}")
+    assert reply.status_code == 302
+    name = app.server.config["SESSION_COOKIE_NAME"]
+    (found,) = [value for value in reply.headers.getlist("Set-Cookie") if value.startswith(f"{name}=")]
+    return str(found)
+
+
+def test_the_server_reads_its_session_key_lifetime_secure_flag_and_tiles_from_the_resources_attached(
+    make_app, tmp_path: Path
+) -> None:
+    """No setting is copied into the server when the app is built: attach other resources and the same server signs
+    with their key, gives sessions their idle lifetime and Secure flag, and allows their tile server."""
+    app = make_app()
+    server = app.server
+    own = resources_of(server)
+    wall = display_http(app)
+    assert wall.request("GET", "/auth/status").status == 200
+    first = session_set_cookie(app, new_display_token(app_database(app))[1])
+    assert "Secure" not in first.split("; ")
+    tiles = "https://{s}.tile.example/{z}/{x}/{y}.png"
+    other = Resources.open(
+        Settings(
+            data_dir=tmp_path / "other",  # another database and another session key
+            redis_url=own.settings.redis_url,
+            cookie_secure=True,
+            session_idle_minutes=5,
+            tile_url=tiles,
+        )
+    )
+    attach(server, other)
+    try:
+        assert other.secret_key != own.secret_key
+        assert wall.request("GET", "/auth/status").status == 401  # its cookie was signed with the other key
+        cookie = session_set_cookie(app, new_display_token(app_database(app))[1])
+        assert "Secure" in cookie.split("; ")
+        (expires,) = [part.partition("=")[2] for part in cookie.split("; ") if part.startswith("Expires=")]
+        left = (parsedate_to_datetime(expires) - datetime.now(UTC)).total_seconds()
+        assert 4 * 60 < left <= 5 * 60 + 1
+        policy = AppHttp(app).request("GET", "/login").headers["content-security-policy"]
+        assert "https://*.tile.example" in policy
+    finally:
+        attach(server, own)
+        other.close()
+    assert wall.request("GET", "/auth/status").status == 200
+    assert "tile.example" not in AppHttp(app).request("GET", "/login").headers["content-security-policy"]

@@ -16,8 +16,8 @@ from dash import Dash
 from benchmarks.browser import UPDATE_PATH, AppHttp
 from ioc.db import Database
 from ioc.identity.roles import Role
-from ioc.inputs import clean_text
 from ioc.settings import Settings
+from tests.conftest import PROBE_REFUSES
 from tests.sessions import operator_http
 from tests.test_hostile_input import callbacks_of, no_traceback, request_body, stored
 
@@ -103,14 +103,9 @@ def test_every_input_of_every_callback_takes_each_hostile_value_alone(
 def test_a_value_refused_deep_in_a_callback_is_a_400_with_the_reason(
     app: Dash, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def refuses() -> str:
-        clean_text(["not", "a", "text"], field="the comment", max_length=10)
-        return "stored"
-
-    app.server.add_url_rule("/test-refuses", "test_refuses", refuses)  # before the app's first request
     http = operator_http(app)
     with caplog.at_level(logging.INFO, logger="callbacks.bad_input"):
-        response = http.client.get("/test-refuses")
+        response = http.client.get(PROBE_REFUSES)  # the tests' probe: clean_text refuses a list, deep inside
     assert response.status_code == 400
     assert response.get_json() == {"error": "the comment: must be a text, not list"}
     assert [r.levelname for r in caplog.records if r.name == "callbacks.bad_input"] == ["INFO"]

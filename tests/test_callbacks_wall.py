@@ -16,7 +16,9 @@ import redis
 from dash import NoUpdate, no_update
 from plotly.utils import PlotlyJSONEncoder
 
+from app_factory import serving
 from benchmarks.browser import BrowserPage
+from callbacks import resources_of
 from callbacks.auth import Principal, start_session
 from callbacks.wall.tick import TICK_OUTPUTS, tick, update_wall
 from ioc.aggregator import Aggregator
@@ -249,15 +251,24 @@ def test_tick_over_http_stays_small(r, keys, city, aggregator, redis_url, make_a
     assert max(sizes[1:]) < TICK_BUDGET_BYTES / 2, sizes
 
 
-def test_apps_of_one_process_each_serve_their_own_settings(r, keys, city, aggregator, redis_url, make_app) -> None:
+def test_the_one_app_serves_the_settings_of_the_resources_attached(
+    r, keys, city, aggregator, redis_url, make_app
+) -> None:
     send(r, keys, city, sim_events(city, 0, 5))
-    live_app = make_app(redis_url=redis_url, namespace=keys.namespace, language="en")
-    away_app = make_app(redis_url="redis://127.0.0.1:1/0", namespace=keys.namespace)
-    operator = new_account(app_database(live_app), Role.OPERATOR)  # the apps share the test's database
-    live = BrowserPage(live_app, PATH, user=(operator.username, PASSWORD))
-    away = BrowserPage(away_app, PATH, token=new_display_token(app_database(away_app))[1])
-    assert live.props[(ids.LANG, "data")] == "en" and away.props[(ids.LANG, "data")] == "vi"
+    app = make_app(redis_url=redis_url, namespace=keys.namespace, language="en")
+    operator = new_account(app_database(app), Role.OPERATOR)
+    live = BrowserPage(app, PATH, user=(operator.username, PASSWORD))
+    assert live.props[(ids.LANG, "data")] == "en"
     (fresh,) = live.set(ids.INTERVAL, "n_intervals", 1)
-    (lost,) = away.set(ids.INTERVAL, "n_intervals", 1)
     assert fresh.values[ids.STALE]["children"] is None
-    assert "Mất kết nối Redis" in json.dumps(lost.values[ids.STALE]["children"], ensure_ascii=False)
+    own = resources_of(app.server).settings
+    away_settings = own.model_copy(update={"redis_url": "redis://127.0.0.1:1/0", "language": "vi"})
+    with serving(away_settings):  # the same database and session key, Redis away, Vietnamese by default
+        away = BrowserPage(app, PATH, token=new_display_token(app_database(app))[1])
+        assert away.props[(ids.LANG, "data")] == "vi"
+        (lost,) = away.set(ids.INTERVAL, "n_intervals", 1)
+        assert "Mất kết nối Redis" in json.dumps(lost.values[ids.STALE]["children"], ensure_ascii=False)
+        (also_lost,) = live.set(ids.INTERVAL, "n_intervals", 2)  # every browser: the app's settings are these
+        assert also_lost.values[ids.STALE]["children"] is not None
+    (again,) = live.set(ids.INTERVAL, "n_intervals", 3)
+    assert again.values[ids.STALE]["children"] is None  # the test's own settings again

@@ -1,7 +1,8 @@
 """Imports run downward only: the core knows no Dash, no simulator and nothing above it, layouts read no Redis,
 callbacks never import the app, and only the top builds one: the entry points (`cli`), which alone start processes
 and may import the simulators, the app and `webapp`, beside the benchmarks and the tests. Every import counts:
-those inside functions, relative ones and `importlib.import_module` / `__import__` of a literal name.
+those inside functions, relative ones and `importlib.import_module` / `__import__` of a literal name. Nothing in the
+project reaches into Dash's private modules or attributes.
 
 Inside the core the same holds: its own modules (`ioc/*.py`) know none of the packages built on them, and each of
 those packages (`ioc/identity/`, `ioc/incidents/`, ...) knows the core and only the packages its rule leaves it.
@@ -13,6 +14,7 @@ import ast
 from pathlib import Path
 
 import pytest
+from dash import Dash
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = ("cli",)
@@ -38,7 +40,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "webapp.py": (*SIMULATORS, *ENTRY_POINTS, "benchmarks", "tests"),
     # The entry points may import everything below them (the simulators, the app, webapp), nothing beside them.
     "cli": ("benchmarks", "tests"),
-    "benchmarks": ("webapp", "tests"),  # the benchmarks build their own app through the factory
+    "benchmarks": ("webapp", "tests"),  # the benchmarks serve the factory's app with settings of their own
     "assets": ("ioc", *SIMULATORS, "layouts", "callbacks", *APP_AND_ABOVE),  # static files, a package to install
 }
 # Source folder or module -> the imports it may make although a rule above forbids them.
@@ -192,3 +194,60 @@ def test_every_exception_is_still_made() -> None:
         names = [name for path in source_files(place) for _, name in imported_names(path)]
         for module in allowed:
             assert any(_is_within(name, (module,)) for name in names), (place, module)
+
+
+# ---------------------------------------------------------------- Dash's private parts
+
+
+SOURCES = ("ioc", "simulators", "layouts", "callbacks", "cli", "benchmarks", "tests", "app_factory.py", "webapp.py")
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.endswith("__")
+
+
+def dash_private_uses(path: Path, private_attributes: frozenset[str]) -> list[str]:
+    """A file's uses of Dash's private modules (`import dash._pages`, `from dash import _callback`,
+    `dash._callback.GLOBAL_CALLBACK_MAP`) and its reads of a private attribute of a Dash app (`app._callback_list`)
+    on anything but `self` or `cls`, as 'line name'."""
+    found = [
+        f"{line} {name}"
+        for line, name in imported_names(path)
+        if name.split(".")[0] == "dash" and any(is_private(part) for part in name.split("."))
+    ]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Attribute):
+            continue
+        owner = node.value.id if isinstance(node.value, ast.Name) else ""
+        if (node.attr in private_attributes and owner not in ("self", "cls")) or (
+            owner == "dash" and is_private(node.attr)
+        ):
+            found.append(f"{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_nothing_reaches_into_dashs_private_parts(web_app: Dash) -> None:
+    """The app is built through Dash's public API only, so a Dash upgrade that changes its insides breaks nothing
+    silently: no private module of Dash is imported and no private attribute of the app, its class or Dash's
+    modules is read, anywhere in the project (the tests too)."""
+    private = frozenset(name for name in (*vars(web_app), *dir(Dash)) if is_private(name))
+    assert {"_callback_list", "_inline_scripts", "_setup_server"} <= private  # what the factory used to reach
+    files = [ROOT / part for part in SOURCES if (ROOT / part).is_file()]
+    files += [path for part in SOURCES if (ROOT / part).is_dir() for path in sorted((ROOT / part).rglob("*.py"))]
+    uses = {str(path.relative_to(ROOT)): found for path in files if (found := dash_private_uses(path, private))}
+    assert uses == {}
+
+
+def test_the_check_sees_a_private_import_and_attribute(tmp_path: Path) -> None:
+    module = tmp_path / "private.py"
+    module.write_text(
+        "from dash import _callback as c\nimport dash._pages\n"
+        "def f(app):\n    app._inline_scripts.extend(c.GLOBAL_INLINE_SCRIPTS)\n    return self._inline_scripts\n"
+        "dash._get_app.APP = None\n"
+    )
+    assert sorted(dash_private_uses(module, frozenset({"_inline_scripts"}))) == [
+        "1 dash._callback",
+        "2 dash._pages",
+        "4 app._inline_scripts",
+        "6 dash._get_app",
+    ]

@@ -88,7 +88,7 @@ def page_urls(repo_root: Path, tmp_path_factory: pytest.TempPathFactory, embedde
 @pytest.fixture
 def wall_cookie(make_app) -> tuple[str, str]:
     """The session cookie of a wall screen signed in with a display token, for the apps of app_env(tmp_path): the
-    same data folder, so the same database and session key (made here by an app of the test's own)."""
+    same data folder, so the same database and session key (made here by the app serving the test's settings)."""
     app = make_app()
     token, _ = new_display_token(app_database(app))
     return session_cookie(app, Principal.of_token(token))

@@ -1,16 +1,16 @@
-"""The admin page at `/admin`, for the roles holding MANAGE_ACCOUNTS: registers itself with Dash Pages. `?lang=vi|en`
-picks the language; the default is a setting of the app serving the request."""
+"""The admin page at `/admin`, for the roles holding MANAGE_ACCOUNTS: registers itself, guarded with that permission
+(callbacks.auth.register_page). `?lang=vi|en` picks the language; the default is a setting of the app serving the
+request."""
 
 from __future__ import annotations
 
 import logging
 
-import dash
 from dash.development.base_component import Component
 
 from callbacks import resources
 from callbacks.admin.actions import PERMISSION, read_data
-from callbacks.auth import guarded_layout, principal
+from callbacks.auth import principal, register_page
 from ioc.errors import DatabaseError
 from ioc.i18n import normalize_lang, t
 from layouts.admin.feedback import problem
@@ -32,12 +32,4 @@ def page(lang: str | None = None, **_query: object) -> Component:
     return layout(data, me=who.name if who else None, lang=chosen, tz=res.city.timezone, message=message)
 
 
-dash.register_page(  # type: ignore[no-untyped-call]
-    __name__,
-    path=PATH,
-    name="Admin",
-    title="IOC",
-    layout=guarded_layout(PERMISSION, page),
-    permission=PERMISSION,
-    nav_label="shell.page.admin",
-)
+register_page(__name__, path=PATH, name="Admin", permission=PERMISSION, nav_label="shell.page.admin", build=page)

@@ -1,6 +1,8 @@
-"""The guards on everything Dash runs: `guarded(permission)` around each callback and `guarded_layout(permission,
-build)` around each page layout. Each checks the role on the server; tests/test_auth.py walks app.callback_map and
-fails on a callback without the guard."""
+"""The guards on everything Dash runs: `guarded(permission)` around each callback, and `register_page(...,
+permission=..., build=...)`, the one way a page is registered, which puts `guarded_layout(permission, build)` around
+its layout. Each checks the role on the server; tests/test_auth.py walks app.callback_map and fails on a callback
+without the guard, and the app factory refuses to start with a page whose layout lacks its own permission's guard
+(`unguarded_pages`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, Final, Literal, ParamSpec, TypeVar
 
+import dash
 from flask import Response, abort, jsonify
 
 from callbacks import resources
@@ -64,3 +67,33 @@ def guarded_layout(permission: Permission, build: Callable[..., Any]) -> Callabl
 
     setattr(layout, GUARD_ATTRIBUTE, permission)
     return layout
+
+
+def register_page(
+    module: str, *, path: str, name: str, permission: Permission, nav_label: str, build: Callable[..., Any]
+) -> None:
+    """Register a page with Dash Pages (call it from the page's module, as `register_page(__name__, ...)`): its layout
+    is `build` behind the guard of `permission`, which the gate (a request for the page's address) and the navigation
+    read from the registry too. `nav_label` is the i18n key of its name in the navigation."""
+    if not isinstance(permission, Permission):
+        raise TypeError(f"page {module}: its permission must be a Permission, not {permission!r}")
+    dash.register_page(  # type: ignore[no-untyped-call]
+        module,
+        path=path,
+        name=name,
+        title="IOC",
+        layout=guarded_layout(permission, build),
+        permission=permission,
+        nav_label=nav_label,
+    )
+
+
+def unguarded_pages() -> list[str]:
+    """The modules of registered pages whose layout does not carry the guard of the page's own permission (a page
+    registered other than by `register_page`); the app factory refuses to start with any."""
+    return [
+        str(page.get("module"))
+        for page in dash.page_registry.values()
+        if not isinstance(page.get("permission"), Permission)
+        or getattr(page.get("layout"), GUARD_ATTRIBUTE, None) != page["permission"]
+    ]

@@ -1,20 +1,27 @@
 """A session's life: started at sign-in (a fresh session with its own random id, CSRF token and start time), ended
 by idling (the cookie's lifetime, renewed by each request), by its absolute lifetime (a person's session only:
 IOC_SESSION_MAX_HOURS; a wall screen's display-token session lasts until the token is revoked), or by signing out,
-which marks its id ended in Redis so that a copy of the cookie is refused too."""
+which marks its id ended in Redis so that a copy of the cookie is refused too.
+
+`SessionServer` is the app's Flask server: the key signing its cookies, the session cookie's Secure flag and the idle
+lifetime are read from the resources attached to it (callbacks.attach) each time they are used, never copied into
+its config when the app is built.
+"""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 import redis
-from flask import session
+from flask import Flask, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import login_user, logout_user
 
-from callbacks import resources
+from callbacks import resources, resources_of
 from callbacks.auth import csrf
 
 if TYPE_CHECKING:
@@ -26,6 +33,40 @@ PRINCIPAL_KEY: Final = "_user_id"  # where Flask-Login keeps the principal id in
 ID_KEY: Final = "sid"  # a random id per sign-in, marked in Redis at sign-out (keys.ended_session)
 WHO_KEY: Final = "ioc_who"  # the principal as signed in (name, role), for when the database cannot answer
 STARTED_KEY: Final = "ioc_started"  # when the person signed in (Unix time), for the absolute lifetime
+
+
+class _Cookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, Secure or not as IOC_COOKIE_SECURE of the resources attached says."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """Whether the session cookie is sent over HTTPS only (IOC_COOKIE_SECURE)."""
+        return resources_of(app).settings.cookie_secure
+
+
+class SessionServer(Flask):
+    """The app's Flask server. Its session settings are the attached resources' own, read at each use: the key
+    signing the session, CSRF and device cookies (Flask-WTF and the device cookies read `secret_key` as well), the
+    idle lifetime (IOC_SESSION_IDLE_MINUTES, renewed by each request) and the cookie's Secure flag."""
+
+    session_interface = _Cookies()
+
+    @property
+    def secret_key(self) -> bytes:
+        """The key signing cookies: IOC_SECRET_KEY, else the one kept in IOC_DATA_DIR (callbacks.Resources)."""
+        return resources_of(self).secret_key
+
+    @secret_key.setter
+    def secret_key(self, _value: object) -> None:
+        raise AttributeError("the session key is the attached resources' (IOC_SECRET_KEY or IOC_DATA_DIR/secret_key)")
+
+    @property
+    def permanent_session_lifetime(self) -> timedelta:
+        """How long an unused session lasts (IOC_SESSION_IDLE_MINUTES)."""
+        return timedelta(minutes=resources_of(self).settings.session_idle_minutes)
+
+    @permanent_session_lifetime.setter
+    def permanent_session_lifetime(self, _value: object) -> None:
+        raise AttributeError("the idle lifetime is the attached resources' (IOC_SESSION_IDLE_MINUTES)")
 
 
 def start(who: Principal) -> None:

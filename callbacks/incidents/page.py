@@ -1,15 +1,15 @@
 """The incidents page at `/incidents`, for the roles holding HANDLE_INCIDENTS (operators and managers): registers
-itself with Dash Pages. `?lang=vi|en` picks the language; the default is a setting of the app serving the request."""
+itself, guarded with that permission (callbacks.auth.register_page). `?lang=vi|en` picks the language; the default is a
+setting of the app serving the request."""
 
 from __future__ import annotations
 
 import logging
 
-import dash
 from dash.development.base_component import Component
 
 from callbacks import resources
-from callbacks.auth import guarded_layout
+from callbacks.auth import register_page
 from callbacks.incidents.actions import PERMISSION, now, read_table
 from ioc.errors import DatabaseError
 from ioc.i18n import normalize_lang, t
@@ -43,12 +43,6 @@ def page(lang: str | None = None, **_query: object) -> Component:
     )
 
 
-dash.register_page(  # type: ignore[no-untyped-call]
-    __name__,
-    path=PATH,
-    name="Incidents",
-    title="IOC",
-    layout=guarded_layout(PERMISSION, page),
-    permission=PERMISSION,
-    nav_label="shell.page.incidents",
+register_page(
+    __name__, path=PATH, name="Incidents", permission=PERMISSION, nav_label="shell.page.incidents", build=page
 )

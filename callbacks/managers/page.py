@@ -1,13 +1,13 @@
-"""The managers' page at `/managers`, for the roles holding REVIEW_INCIDENTS: registers itself with Dash Pages and
-imports its callbacks. `?lang=vi|en` picks the language; the default is a setting of the app serving the request."""
+"""The managers' page at `/managers`, for the roles holding REVIEW_INCIDENTS: registers itself, guarded with that
+permission (callbacks.auth.register_page), and imports its callbacks. `?lang=vi|en` picks the language; the default is
+a setting of the app serving the request."""
 
 from __future__ import annotations
 
-import dash
 from dash.development.base_component import Component
 
 from callbacks import resources
-from callbacks.auth import guarded_layout
+from callbacks.auth import register_page
 from callbacks.managers.report import PERMISSION, ward_names
 from ioc.db import utcnow
 from ioc.i18n import normalize_lang
@@ -29,12 +29,4 @@ def page(lang: str | None = None, **_query: object) -> Component:
     )
 
 
-dash.register_page(  # type: ignore[no-untyped-call]
-    __name__,
-    path=PATH,
-    name="Managers",
-    title="IOC",
-    layout=guarded_layout(PERMISSION, page),
-    permission=PERMISSION,
-    nav_label="shell.page.managers",
-)
+register_page(__name__, path=PATH, name="Managers", permission=PERMISSION, nav_label="shell.page.managers", build=page)

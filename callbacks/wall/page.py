@@ -1,15 +1,15 @@
-"""The wall page at `/`: registers itself with Dash Pages. `?lang=vi|en` picks the language; the default, the
-refresh interval and the map tiles are settings of the app serving the request."""
+"""The wall page at `/`, for every role (VIEW_WALL): registers itself, guarded with that permission
+(callbacks.auth.register_page). `?lang=vi|en` picks the language; the default, the refresh interval and the map tiles
+are settings of the app serving the request."""
 
 from __future__ import annotations
 
-import dash
 from dash.development.base_component import Component
 
 import callbacks.wall.incidents
 import callbacks.wall.tick  # noqa: F401  (the page's callbacks)
 from callbacks import resources
-from callbacks.auth import guarded_layout
+from callbacks.auth import register_page
 from ioc.i18n import normalize_lang
 from ioc.identity.roles import Permission
 from layouts.wall.page import PATH, layout
@@ -24,12 +24,4 @@ def page(lang: str | None = None, **_query: object) -> Component:
     return layout(res.city, lang=chosen, refresh_ms=res.settings.wall_refresh_ms, tile_url=res.settings.tile_url)
 
 
-dash.register_page(  # type: ignore[no-untyped-call]
-    __name__,
-    path=PATH,
-    name="Wall",
-    title="IOC",
-    layout=guarded_layout(PERMISSION, page),
-    permission=PERMISSION,
-    nav_label="shell.page.wall",
-)
+register_page(__name__, path=PATH, name="Wall", permission=PERMISSION, nav_label="shell.page.wall", build=page)
