@@ -25,7 +25,7 @@ from typing import Final
 
 from dash import Dash
 
-from callbacks import Resources, attach, auth, bad_input, resources_of
+from callbacks import Resources, attach, auth, bad_input, metrics, resources_of
 from callbacks.health import health
 from ioc.settings import Settings
 from layouts import shell
@@ -71,6 +71,7 @@ def create_app(settings: Settings) -> Dash:
     auth.install(app)
     bad_input.install(app)  # after the gate: without a session, 401 comes first
     app.server.register_blueprint(health)
+    metrics.install(app.server)
     for module in (*PAGES, SHELL_CALLBACKS):
         # dash.register_page needs the app to exist; the callbacks (`dash.callback`) wait in Dash's registry until
         # the app's first request takes them over.

@@ -152,6 +152,11 @@ server {{
 {proxy}
     }}
 
+    # Prometheus scrapes the web directly (or with IOC_METRICS_TOKEN); the public never gets the metrics.
+    location = /metrics {{
+        return 404;
+    }}
+
     # Dash's bundles: fingerprinted file names, kept by browsers for a year.
     location ^~ /_dash-component-suites/ {{
 {proxy}

@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import redis
 
 from ioc.datadir import private_opener, secure_data_folder, set_private_umask
+from ioc.embedded import pid_alive
 from ioc.errors import InvalidInput, IocError, SettingsError
 from ioc.settings import Settings, load_settings
 
@@ -498,6 +499,26 @@ def exit_status(exc: IocError) -> int:
     return 2 if isinstance(exc, SettingsError | InvalidInput | ScenarioError) else 1
 
 
+# The commands whose processes measure themselves for Prometheus (ioc.metrics); the web's /metrics reads them all.
+MEASURED_COMMANDS: Final = frozenset({"run", "aggregator", "incidents-engine", "web"})
+METRICS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client reads it once, when first imported
+
+
+def prepare_metrics_folder(settings: Settings) -> None:
+    """Let this process and its children share their metrics through files in the data folder's `metrics/` (unless
+    PROMETHEUS_MULTIPROC_DIR already names a folder), and remove the files of processes that are gone. Runs before
+    anything imports prometheus-client, which decides at import whether to use the files."""
+    if "prometheus_client" in sys.modules:
+        log.warning("prometheus-client was imported before its folder was set: this process's metrics stay private")
+    folder = Path(os.environ.get(METRICS_ENV) or secure_data_folder(settings.data_dir) / "metrics")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in folder.glob("*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            path.unlink(missing_ok=True)
+    os.environ[METRICS_ENV] = str(folder)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ioc` command; returns the exit status."""
     parser = build_parser()
@@ -508,6 +529,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.log_level:
             os.environ[LOG_LEVEL_ENV] = args.log_level  # children of `ioc run` inherit it
         configure_logging(args.command)
+        if args.command in MEASURED_COMMANDS:
+            prepare_metrics_folder(load_settings())
         status = handler(args)
         sys.stdout.flush()  # a reader gone before the last buffered lines is met here, not at interpreter exit
         return status

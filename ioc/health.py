@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import redis
 
-from ioc.db import Database
+if TYPE_CHECKING:
+    from ioc.db import Database
+
 from ioc.errors import DatabaseError
 from ioc.keys import AGGREGATOR_GROUP, DOMAINS, INCIDENTS_GROUP, Domain, Keys
 

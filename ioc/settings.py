@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     claim_idle_ms: int = Field(default=60_000, ge=1_000, description="Idle ms before claiming.")
     stale_after_s: float = Field(default=30.0, gt=0, description="No processed event for this long shows stale data.")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus sends for /metrics; unset: only a loopback, unproxied scraper.",
+    )
     ready_max_backlog: int = Field(
         default=50_000, ge=1, description="Entries the aggregator may have left on a stream and still be ready."
     )

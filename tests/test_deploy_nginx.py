@@ -134,6 +134,7 @@ def test_the_generated_configuration_names_the_web_and_warns_without_trusted_pro
 def test_the_site_answers_through_nginx_with_the_clients_address(proxied: Proxied) -> None:
     outside = UrlHttp(proxied.nginx_url, headers={"X-Forwarded-For": "203.0.113.9"})
     assert outside.request("GET", "/").status == 302  # to the login page, through nginx
+    assert outside.request("GET", "/metrics").status == 404  # the metrics are the scraper's, not the public's
     reply = post_login(outside, "nobody", "not the password", csrf=login_form(outside))
     assert reply.status == 401, reply.status
     client = connect_url(proxied.web.env["IOC_REDIS_URL"])

@@ -16,6 +16,7 @@ from callbacks import resources
 from callbacks.auth.guards import refusal
 from callbacks.auth.principal import principal, revoked_display
 from callbacks.health import HEALTH_PATH, READY_PATH
+from callbacks.metrics import METRICS_PATH
 from ioc.i18n import normalize_lang
 from ioc.identity.roles import Permission, may
 from ioc.links import site_path
@@ -26,9 +27,19 @@ LOGOUT_PATH: Final = "/logout"
 DISPLAY_PATH: Final = "/display"
 STATUS_PATH: Final = "/auth/status"
 # Served to anyone: the login and its scripts' and styles' files, Dash's component bundles (code, no city data), the
-# health checks (callbacks.health: no city data either).
+# health checks (callbacks.health: no city data either), /metrics (callbacks.metrics: guarded by its own rule).
 PUBLIC_PATHS: Final = frozenset(
-    {LOGIN_PATH, LOGOUT_PATH, DISPLAY_PATH, STATUS_PATH, "/favicon.ico", "/_favicon.ico", HEALTH_PATH, READY_PATH}
+    {
+        LOGIN_PATH,
+        LOGOUT_PATH,
+        DISPLAY_PATH,
+        STATUS_PATH,
+        "/favicon.ico",
+        "/_favicon.ico",
+        HEALTH_PATH,
+        READY_PATH,
+        METRICS_PATH,
+    }
 )
 PUBLIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/")
 DASH_DATA_PREFIX: Final = "/_dash-"  # layout, dependencies and callbacks: city data, so a session is needed

@@ -20,6 +20,7 @@ from ioc.errors import DatabaseError
 from ioc.identity.accounts import LoginRefused, authenticate, get_account, record_logout
 from ioc.identity.ratelimit import LoginLimiter
 from ioc.identity.tokens import verify_display_token
+from ioc.metrics import LOGINS
 from layouts import login as login_page
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,11 @@ def login() -> Response | str:
         )
     except (redis.RedisError, OSError, DatabaseError) as exc:
         log.error("login unavailable: %s", exc)
+        LOGINS.labels("unavailable").inc()
         html = login_page.login_html(lang(), csrf=csrf.token(), target=target, problem="unavailable", username=username)
         return Response(html, 503)
     if isinstance(outcome, LoginRefused):
+        LOGINS.labels(str(outcome.reason)).inc()
         wait = int(outcome.retry_after_s + 0.999) if outcome.retry_after_s else None
         html = login_page.login_html(
             lang(), csrf=csrf.token(), target=target, problem=outcome.shown, username=username, retry_after_s=wait
@@ -65,6 +68,7 @@ def login() -> Response | str:
             return Response(html, 429, headers={"Retry-After": str(wait or 1)})
         return Response(html, 401)
     sessions.start(Principal.of_account(outcome))
+    LOGINS.labels("success").inc()
     response: Response = redirect(target)  # type: ignore[assignment]
     devices.remember(response, outcome.username, path=LOGIN_PATH, secure=res.settings.cookie_secure)
     return response

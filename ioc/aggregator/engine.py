@@ -55,6 +55,7 @@ from ioc.events import (
     shorten,
 )
 from ioc.keys import AGGREGATOR_GROUP, Domain, Keys, StateHash
+from ioc.metrics import AGGREGATOR_ROUND_SECONDS
 from ioc.reducers import REDUCERS, Batch, Checked, Reducer
 from ioc.rollup import decode_minute, encode_totals
 from ioc.rules import FloodHysteresis
@@ -161,11 +162,15 @@ class Aggregator(StreamConsumer[Domain]):
         With read_ahead the next round's read is sent at once, so Redis serves it while this round is checked,
         and this round's commits may still be on their way when it returns: flush() waits for them.
         """
+        started = time.perf_counter()
         try:
-            return self._round(read_ahead)
+            handled = self._round(read_ahead)
         except BaseException:
             self.abandon()  # whatever was in flight is unknown: its entries stay pending, the state is read afresh
             raise
+        if handled:
+            AGGREGATOR_ROUND_SECONDS.observe(time.perf_counter() - started)
+        return handled
 
     def _round(self, read_ahead: bool) -> int:
         batches = self._reader.take()

@@ -50,6 +50,7 @@ from ioc.incidents.model import OPEN_STATUSES, Limits, Status, raised, worse
 from ioc.incidents.places import place_of
 from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
 from ioc.keys import DOMAINS, INCIDENTS_GROUP, Domain, Keys
+from ioc.metrics import INCIDENT_ALERTS_APPLIED, INCIDENTS_OPENED
 from ioc.rules import Severity
 from ioc.settings import Settings
 from ioc.streams import Entry, StreamConsumer
@@ -547,6 +548,9 @@ class IncidentEngine(StreamConsumer[Domain]):
         applied = self._commit(domain, good) if good else _Applied()
         self._ack(domain, (entry_id for entry_id, _ in entries))
         self._add(applied)
+        INCIDENT_ALERTS_APPLIED.labels(domain).inc(len(good))
+        if applied.opened:
+            INCIDENTS_OPENED.labels(domain).inc(applied.opened)
         return applied
 
     def _add(self, applied: _Applied) -> None:

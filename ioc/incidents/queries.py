@@ -93,6 +93,18 @@ class WallSummary:
         }
 
 
+def open_by_severity(db: Database) -> dict[str, int]:
+    """The open incidents (someone still has to act) counted by severity, every severity present."""
+    is_open = IncidentRow.status.in_([s.value for s in OPEN_STATUSES])
+    with db.read() as session:
+        counts = dict(
+            session.execute(
+                sa.select(IncidentRow.severity, sa.func.count()).where(is_open).group_by(IncidentRow.severity)
+            ).all()
+        )
+    return {s: int(counts.get(s, 0)) for s in SEVERITY_ORDER}
+
+
 def wall_summary(db: Database, *, items: int = WALL_LIST) -> WallSummary:
     """The open incidents counted by severity, the newest critical ones and the overdue ones (a few each)."""
     is_open = IncidentRow.status.in_([s.value for s in OPEN_STATUSES])
