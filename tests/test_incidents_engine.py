@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -471,3 +471,52 @@ def test_alerts_trimmed_before_the_engine_read_them_are_reported(
     assert engine.missed() == {"flood": first}
     engine.drain()
     assert engine.missed() == {}
+
+
+def test_applied_alerts_past_their_retention_go_once_no_redelivery_can_come(
+    r: redis.Redis, keys: Keys, db: Database, city: City, db_settings: Settings
+) -> None:
+    engine = IncidentEngine(
+        r, db, keys, city, rules=RULES, limits=Limits.of(db_settings), consumer="test-engine", alert_retention_days=1
+    )
+    engine.setup()
+    station, now = station_id(city), time.time()
+    three_days_ago_ms = int((now - 3 * 86_400) * 1000)
+    for number, level in enumerate(("2", "3", "2")):
+        alert = Alert(
+            kind="flood.level.changed",
+            ts=T0 + number,
+            place=station,
+            old="",
+            new=level,
+            severity="warning",
+            lat=15.57,
+            lon=108.48,
+        )
+        r.xadd(keys.alerts("flood"), alert.stream_fields(), id=f"{three_days_ago_ms + number}-0")
+    engine.drain()
+    two_days_ago = datetime.fromtimestamp(now - 2 * 86_400, UTC)
+    with db.transaction() as session:
+        session.execute(sa.update(IncidentAlertRow).values(received_at=two_days_ago))
+        session.add(  # another namespace's row (an exercise's): never this engine's to remove
+            IncidentAlertRow(
+                entry="elsewhere/flood/1-0",
+                kind="flood.level.changed",
+                place=station,
+                old="",
+                new="2",
+                severity="warning",
+                at=two_days_ago,
+                received_at=two_days_ago,
+            )
+        )
+    assert engine.prune_alerts(now) == 0  # their entries are still in the stream: a redelivery must find them
+    assert applied_rows(db) == 4
+    r.xtrim(keys.alerts("flood"), maxlen=0)
+    assert engine.prune_alerts(now) == 3
+    assert applied_rows(db) == 1
+    [incident] = incidents(db)
+    assert incident.alert_count == 3  # the incident keeps its figures
+    recent = send(r, keys, "flood", "flood.level.changed", station, "1", old="2", ts=T0 + 10)
+    engine.drain()
+    assert engine.prune_alerts(now) == 0 and applied_rows(db) == 2, recent  # a fresh one stays

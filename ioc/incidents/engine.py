@@ -63,6 +63,8 @@ MAX_VALUE_CHARS: Final = 32
 MAX_REASON_CHARS: Final = 500
 LATEST_TS: Final = 7_258_118_400.0  # 2200-01-01: an alert time beyond it is damaged, whatever wrote it
 MAX_RETRIES: Final = 5  # a batch refused for a conflict this many times in a row waits for the next round
+PRUNE_EVERY_S: Final = 3600.0  # how often applied alerts past their retention are removed
+PRUNE_BATCH: Final = 5_000  # rows per delete transaction, so a first prune of a big table never holds locks long
 PLACE_LOCKS: Final = 0x10C1  # the space (first key) of the PostgreSQL advisory locks taken per type and place
 
 Verb = Literal["raise", "start", "clear", "count", "note"]
@@ -438,6 +440,7 @@ class IncidentEngine(StreamConsumer[Domain]):
         claim_idle_ms: int = 60_000,
         deadletter_maxlen: int = 100_000,
         domains: Sequence[Domain] = DOMAINS,
+        alert_retention_days: float = 90.0,
     ) -> None:
         super().__init__(
             client,
@@ -456,6 +459,8 @@ class IncidentEngine(StreamConsumer[Domain]):
         self.domains = tuple(domains)
         self.totals = _Applied()
         self._gap_logged: dict[Domain, str] = {}
+        self.alert_retention_s = alert_retention_days * 86_400
+        self._pruned_at = 0.0
 
     # -- the stream-consumer base's hooks (ioc/streams) -----------------------------------------------------
 
@@ -469,8 +474,12 @@ class IncidentEngine(StreamConsumer[Domain]):
         return len(entries)
 
     def periodic(self) -> None:
-        """Conditions that lasted and time limits (check), and alerts trimmed before they were read (logged once)."""
+        """Conditions that lasted and time limits (check), alerts trimmed before they were read (logged once), and
+        applied alerts past their retention (once an hour)."""
         self.check()
+        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            self.prune_alerts()
         for domain, first in self.missed().items():
             if self._gap_logged.get(domain) != first:
                 log.error(
@@ -506,6 +515,33 @@ class IncidentEngine(StreamConsumer[Domain]):
             if delivered != (0, 0) and _entry_id(first[0][0]) > (delivered[0], delivered[1] + 1):
                 gaps[domain] = first[0][0]
         return gaps
+
+    def prune_alerts(self, now: float | None = None) -> int:
+        """Delete this namespace's applied-alert rows older than the retention, in batches, and only those whose stream
+        entry can never be delivered again (older than every entry left in the alerts streams), so exactly-once
+        holds. The incidents keep their alert count and last alert time. Returns how many rows went."""
+        now = time.time() if now is None else now
+        cutoff = now - self.alert_retention_s
+        for domain in self.domains:
+            first = self.client.xrange(self.keys.alerts(domain), count=1)
+            if first:
+                cutoff = min(cutoff, _entry_id(first[0][0])[0] / 1000)
+        before = datetime.fromtimestamp(cutoff, UTC)
+        mine = IncidentAlertRow.entry.startswith(f"{self.keys.namespace}/", autoescape=True)
+        removed = 0
+        while True:
+            with self.db.transaction() as session:
+                ids = session.scalars(
+                    sa.select(IncidentAlertRow.id).where(mine, IncidentAlertRow.received_at < before).limit(PRUNE_BATCH)
+                ).all()
+                if ids:
+                    session.execute(sa.delete(IncidentAlertRow).where(IncidentAlertRow.id.in_(ids)))
+            removed += len(ids)
+            if len(ids) < PRUNE_BATCH:
+                break
+        if removed:
+            log.info("removed %d applied alerts received before %s (retention)", removed, before.isoformat())
+        return removed
 
     def _ack(self, domain: Domain, ids: Iterable[str]) -> None:
         ids = list(ids)
@@ -796,6 +832,7 @@ def run_engine(settings: Settings, stop: threading.Event) -> None:
         batch_size=settings.batch_size,
         claim_idle_ms=settings.claim_idle_ms,
         deadletter_maxlen=settings.deadletter_maxlen,
+        alert_retention_days=settings.incident_alert_retention_days,
     )
     log.info(
         "incident engine %s on namespace %r, database %s", settings.incident_consumer, settings.namespace, db.describe()
