@@ -482,7 +482,7 @@ def test_applied_alerts_past_their_retention_go_once_no_redelivery_can_come(
     engine.setup()
     station, now = station_id(city), time.time()
     three_days_ago_ms = int((now - 3 * 86_400) * 1000)
-    for number, level in enumerate(("2", "3", "2")):
+    for number, level in enumerate(("1", "2", "3", "2", "1", "0")):  # BĐ I alone opens nothing; BĐ II opens one
         alert = Alert(
             kind="flood.level.changed",
             ts=T0 + number,
@@ -510,13 +510,15 @@ def test_applied_alerts_past_their_retention_go_once_no_redelivery_can_come(
                 received_at=two_days_ago,
             )
         )
-    assert engine.prune_alerts(now) == 0  # their entries are still in the stream: a redelivery must find them
-    assert applied_rows(db) == 4
-    r.xtrim(keys.alerts("flood"), maxlen=0)
-    assert engine.prune_alerts(now) == 3
-    assert applied_rows(db) == 1
     [incident] = incidents(db)
-    assert incident.alert_count == 3  # the incident keeps its figures
-    recent = send(r, keys, "flood", "flood.level.changed", station, "1", old="2", ts=T0 + 10)
+    with db.read() as session:
+        unattached = session.scalar(sa.select(sa.func.count()).where(IncidentAlertRow.incident_id.is_(None)))
+    assert unattached == 1 + 1 and incident.alert_count == 5, unattached  # BĐ I alone, and the other namespace's row
+    assert engine.prune_alerts(now) == 0  # their entries are still in the stream: a redelivery must find them
+    assert applied_rows(db) == 7
+    r.xtrim(keys.alerts("flood"), maxlen=0)
+    assert engine.prune_alerts(now) == 1  # BĐ I alone; not the incident's alerts, not the other namespace's row
+    assert applied_rows(db) == 6
+    recent = send(r, keys, "flood", "flood.level.changed", station, "1", old="0", ts=T0 + 10)
     engine.drain()
-    assert engine.prune_alerts(now) == 0 and applied_rows(db) == 2, recent  # a fresh one stays
+    assert engine.prune_alerts(now) == 0 and applied_rows(db) == 7, recent  # a fresh one stays

@@ -50,7 +50,7 @@ from ioc.incidents.model import OPEN_STATUSES, Limits, Status, raised, worse
 from ioc.incidents.places import place_of
 from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
 from ioc.keys import DOMAINS, INCIDENTS_GROUP, Domain, Keys
-from ioc.metrics import INCIDENT_ALERTS_APPLIED, INCIDENTS_OPENED
+from ioc.metrics import ALERT_ROWS_PRUNED, INCIDENT_ALERTS_APPLIED, INCIDENTS_OPENED
 from ioc.rules import Severity
 from ioc.settings import Settings
 from ioc.streams import Entry, StreamConsumer
@@ -517,9 +517,10 @@ class IncidentEngine(StreamConsumer[Domain]):
         return gaps
 
     def prune_alerts(self, now: float | None = None) -> int:
-        """Delete this namespace's applied-alert rows older than the retention, in batches, and only those whose stream
-        entry can never be delivered again (older than every entry left in the alerts streams), so exactly-once
-        holds. The incidents keep their alert count and last alert time. Returns how many rows went."""
+        """Delete this namespace's applied-alert rows that belong to no incident (level changes below the opening
+        threshold, clears) once older than the retention, in batches, and only those whose stream entry can never be
+        delivered again (older than every entry left in the alerts streams), so exactly-once holds. An incident's
+        alerts stay with it. Returns how many rows went."""
         now = time.time() if now is None else now
         cutoff = now - self.alert_retention_s
         for domain in self.domains:
@@ -532,7 +533,9 @@ class IncidentEngine(StreamConsumer[Domain]):
         while True:
             with self.db.transaction() as session:
                 ids = session.scalars(
-                    sa.select(IncidentAlertRow.id).where(mine, IncidentAlertRow.received_at < before).limit(PRUNE_BATCH)
+                    sa.select(IncidentAlertRow.id)
+                    .where(mine, IncidentAlertRow.incident_id.is_(None), IncidentAlertRow.received_at < before)
+                    .limit(PRUNE_BATCH)
                 ).all()
                 if ids:
                     session.execute(sa.delete(IncidentAlertRow).where(IncidentAlertRow.id.in_(ids)))
@@ -540,6 +543,7 @@ class IncidentEngine(StreamConsumer[Domain]):
             if len(ids) < PRUNE_BATCH:
                 break
         if removed:
+            ALERT_ROWS_PRUNED.inc(removed)
             log.info("removed %d applied alerts received before %s (retention)", removed, before.isoformat())
         return removed
 
