@@ -522,6 +522,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "wall.incidents.newest_critical": {"vi": "Nghiêm trọng mới nhất", "en": "Newest critical"},
     "wall.incidents.overdue_list": {"vi": "Quá hạn lâu nhất", "en": "Longest overdue"},
     "wall.incidents.none": {"vi": "Không có", "en": "None"},
+    "wall.incidents.back_to_normal": {"vi": "Đã bình thường, chờ đóng", "en": "Back to normal, to resolve"},
     "wall.incidents.loading": {"vi": "Đang tải…", "en": "Loading…"},
     "wall.incidents.unavailable": {
         "vi": "Tạm thời không xem được sự cố (mất kết nối cơ sở dữ liệu)",

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     incident_resolve_critical_s: float = Field(default=7200.0, gt=0, description="Time to resolve a critical one.")
     incident_resolve_warning_s: float = Field(default=28_800.0, gt=0, description="Time to resolve a warning.")
     incident_resolve_info_s: float = Field(default=86_400.0, gt=0, description="Time to resolve an info one.")
+    incident_auto_resolve_cleared_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="A cleared incident nobody acknowledged, never past warning, is resolved by the system after this "
+        "long (0: never).",
+    )
     incident_alert_retention_days: float = Field(
         default=90.0, gt=0, le=36_500, description="Days the engine keeps each applied alert (incidents keep counts)."
     )

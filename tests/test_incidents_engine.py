@@ -522,3 +522,47 @@ def test_applied_alerts_past_their_retention_go_once_no_redelivery_can_come(
     recent = send(r, keys, "flood", "flood.level.changed", station, "1", old="0", ts=T0 + 10)
     engine.drain()
     assert engine.prune_alerts(now) == 0 and applied_rows(db) == 7, recent  # a fresh one stays
+
+
+def test_a_cleared_incident_stops_escalating_and_is_resolved_by_the_system_if_nobody_acknowledged_it(
+    r: redis.Redis, keys: Keys, db: Database, city: City, db_settings: Settings
+) -> None:
+    engine = IncidentEngine(
+        r, db, keys, city, rules=RULES, limits=Limits.of(db_settings), consumer="t", auto_resolve_cleared_s=3600
+    )
+    engine.setup()
+    station, gauge = station_id(city), city.sensors_of("rain_gauge")[0].id
+    send(r, keys, "flood", "flood.level.changed", station, "2", old="1")
+    send(r, keys, "flood", "flood.rain.changed", gauge, "very_heavy", old="heavy", severity="critical")
+    engine.drain()
+    send(r, keys, "flood", "flood.level.changed", station, "0", old="2", ts=T0 + 60, severity="info")
+    send(r, keys, "flood", "flood.rain.changed", gauge, "none", old="very_heavy", ts=T0 + 60, severity="info")
+    engine.drain()
+
+    def both() -> tuple[IncidentRow, IncidentRow]:
+        rows = {row.type: row for row in incidents(db)}
+        return rows["flood"], rows["heavy_rain"]
+
+    water, storm = both()
+    assert (water.condition, water.severity, storm.condition, storm.severity) == (
+        "cleared",
+        "warning",
+        "cleared",
+        "critical",
+    )
+    cleared_at = water.condition_at
+    assert cleared_at is not None
+    engine.check(now=cleared_at + timedelta(minutes=59), city_now=T0)  # past the time to acknowledge
+    water, storm = both()
+    assert water.ack_overdue and water.severity == "warning" and water.status == "new"  # missed, not raised
+    engine.check(now=cleared_at + timedelta(minutes=61), city_now=T0)
+    water, storm = both()
+    assert water.status == "resolved" and water.open_key is None  # back to normal for an hour, nobody came
+    assert storm.status == "new" and storm.severity == "critical"  # a critical one always waits for a person
+    with db.read() as session:
+        resolved = session.scalars(
+            sa.select(AuditRow).where(AuditRow.action == "incident.resolve", AuditRow.object_id == str(water.id))
+        ).all()
+    assert len(resolved) == 1 and resolved[0].actor == "incident-engine"
+    assert "Resolved by the system" in (resolved[0].after or {}).get("text", "")
+    assert_log_explains(db)

@@ -140,7 +140,7 @@ def test_counts_lists_and_highlights_of_real_incidents(app, city: City) -> None:
         for c in walk(body)
         if "wall-inc-count " in f"{getattr(c, 'className', '')} "
     }
-    assert counts == {"Critical": 2, "Warning": 2, "Info": 1, "Overdue": 2}
+    assert counts == {"Critical": 2, "Warning": 2, "Info": 1, "Overdue": 2, "Back to normal, to resolve": 0}
     critical_rows, overdue_rows = (
         [r for r in walk(part) if getattr(r, "className", "").startswith("wall-inc wall-inc--")] for part in body[1:]
     )
@@ -161,6 +161,28 @@ def test_counts_lists_and_highlights_of_real_incidents(app, city: City) -> None:
 
     again = call_panel(app, "en", seen=out["seen"])  # the same picture: nothing sent
     assert again["body"] is no_update and again["class_name"] is no_update and again["seen"] is no_update
+
+
+def test_an_incident_back_to_normal_is_counted_apart_and_quietly(app, city: City) -> None:
+    """Its condition cleared: it still waits for someone to resolve it, but it is no emergency any more, so it
+    neither shouts nor fills the critical and overdue lists (the wall said "13 critical, overdue" of a calm city)."""
+    db = app_database(app)
+    flood = by_engine(db, city, "flood", "wl-tam-ky", "critical", minutes_ago=95)
+    set_overdue(db, flood)
+    with db.transaction() as session:
+        row = session.get(IncidentRow, flood)
+        assert row is not None
+        row.condition, row.condition_at = "cleared", utcnow()
+    out = call_panel(app, "en")
+    assert "is-alert" not in out["class_name"]
+    counts = {
+        c.children[1].children: int(c.children[0].children)
+        for c in walk(out["body"])
+        if "wall-inc-count " in f"{getattr(c, 'className', '')} "
+    }
+    assert counts == {"Critical": 0, "Warning": 0, "Info": 0, "Overdue": 0, "Back to normal, to resolve": 1}
+    assert "Flood" not in shown(out["body"]) and not any("is-loud" in c for c in classes(out["body"]))
+    assert "Đã bình thường, chờ đóng" in shown(call_panel(app, "vi")["body"])
 
 
 def test_closed_and_resolved_incidents_leave_the_panel(app, city: City) -> None:

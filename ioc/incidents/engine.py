@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 import orjson
@@ -63,6 +63,13 @@ MAX_VALUE_CHARS: Final = 32
 MAX_REASON_CHARS: Final = 500
 LATEST_TS: Final = 7_258_118_400.0  # 2200-01-01: an alert time beyond it is damaged, whatever wrote it
 MAX_RETRIES: Final = 5  # a batch refused for a conflict this many times in a row waits for the next round
+# Cleared incidents nobody acknowledged: only those that never went past these are resolved by the engine; a
+# critical one always waits for a person.
+AUTO_RESOLVED_SEVERITIES: Final = ("info", "warning")
+AUTO_RESOLVE_TEXT: Final = (
+    "Hệ thống tự xử lý: tình trạng đã trở lại bình thường và không ai xác nhận. "
+    "Resolved by the system: back to normal, and nobody acknowledged it."
+)
 PRUNE_EVERY_S: Final = 3600.0  # how often applied alerts past their retention are removed
 PRUNE_BATCH: Final = 5_000  # rows per delete transaction, so a first prune of a big table never holds locks long
 PLACE_LOCKS: Final = 0x10C1  # the space (first key) of the PostgreSQL advisory locks taken per type and place
@@ -441,6 +448,7 @@ class IncidentEngine(StreamConsumer[Domain]):
         deadletter_maxlen: int = 100_000,
         domains: Sequence[Domain] = DOMAINS,
         alert_retention_days: float = 90.0,
+        auto_resolve_cleared_s: float = 0.0,
     ) -> None:
         super().__init__(
             client,
@@ -460,6 +468,7 @@ class IncidentEngine(StreamConsumer[Domain]):
         self.totals = _Applied()
         self._gap_logged: dict[Domain, str] = {}
         self.alert_retention_s = alert_retention_days * 86_400
+        self.auto_resolve_cleared_s = auto_resolve_cleared_s
         self._pruned_at = 0.0
 
     # -- the stream-consumer base's hooks (ioc/streams) -----------------------------------------------------
@@ -704,13 +713,15 @@ class IncidentEngine(StreamConsumer[Domain]):
     # -- periodic checks ------------------------------------------------------------------------------------
 
     def check(self, *, now: datetime | None = None, city_now: float | None = None) -> tuple[int, int]:
-        """Open incidents for conditions that lasted long enough (city clock), and escalate incidents past their
-        time limits (wall clock). Safe with two engines at once: each change is conditional on the row as read.
-        Returns (opened, escalated)."""
+        """Open incidents for conditions that lasted long enough (city clock), escalate incidents past their time
+        limits (wall clock) and resolve the cleared ones nobody acknowledged, if set. Safe with two engines at once:
+        each change is conditional on the row as read. Returns (opened, escalated)."""
         now = now or utcnow()
         if city_now is None:
             city_now = read_timebase(self.client, self.keys).now()
-        return self._open_sustained(city_now, now), self._escalate(now)
+        opened, escalated = self._open_sustained(city_now, now), self._escalate(now)
+        self.resolve_cleared(now)
+        return opened, escalated
 
     def _open_sustained(self, city_now: float, now: datetime) -> int:
         with self.db.read() as session:
@@ -789,8 +800,9 @@ class IncidentEngine(StreamConsumer[Domain]):
                         missed.append("resolve")
                     if not missed:
                         continue
-                    row.severity = raised(row.severity)
-                    row.peak_severity = worse(row.peak_severity, row.severity)
+                    if row.condition != "cleared":  # back to normal: the limit was missed, but nothing is worse
+                        row.severity = raised(row.severity)
+                        row.peak_severity = worse(row.peak_severity, row.severity)
                     row.updated_at = now
                     session.flush()
                     audit.record(
@@ -808,6 +820,52 @@ class IncidentEngine(StreamConsumer[Domain]):
         if escalated:
             log.warning("%d incident(s) passed a time limit: marked overdue, severity raised", escalated)
         return escalated
+
+    def resolve_cleared(self, now: datetime) -> int:
+        """Resolve, as the system and audited, the incidents whose condition cleared at least
+        IOC_INCIDENT_AUTO_RESOLVE_CLEARED_S ago, that nobody acknowledged and that never went past warning; a manager
+        still closes them (or reopens one). Off when the setting is 0. Returns how many were resolved."""
+        if self.auto_resolve_cleared_s <= 0:
+            return 0
+        cutoff = now - timedelta(seconds=self.auto_resolve_cleared_s)
+        with self.db.read() as session:
+            candidates = session.execute(
+                sa.select(IncidentRow.id, IncidentRow.version)
+                .where(
+                    IncidentRow.status == Status.NEW.value,
+                    IncidentRow.condition == "cleared",
+                    IncidentRow.peak_severity.in_(AUTO_RESOLVED_SEVERITIES),
+                    IncidentRow.condition_at < cutoff,
+                )
+                .limit(1000)
+            ).all()
+        resolved = 0
+        for incident_id, version in candidates:
+            try:
+                with self.db.transaction() as session:
+                    row = session.get(IncidentRow, incident_id)
+                    if row is None or row.version != version or row.condition != "cleared":
+                        continue  # changed meanwhile (acknowledged, or the condition came back)
+                    before = audited(row)
+                    row.status = Status.RESOLVED.value
+                    row.resolved_at = row.updated_at = now
+                    row.open_key = None  # a new alert for this place opens a new incident
+                    session.flush()
+                    audit.record(
+                        session,
+                        actor=ACTOR,
+                        action="incident.resolve",
+                        object_type=OBJECT_TYPE,
+                        object_id=row.id,
+                        before=before,
+                        after={**audited(row), "text": AUTO_RESOLVE_TEXT},
+                    )
+                    resolved += 1
+            except StaleDataError:
+                continue
+        if resolved:
+            log.info("%d cleared incident(s) nobody acknowledged resolved by the system", resolved)
+        return resolved
 
     def drain(self) -> int:
         """Apply everything there is now, pending entries first (for tests and the benchmark); entries handled."""
@@ -837,6 +895,7 @@ def run_engine(settings: Settings, stop: threading.Event) -> None:
         claim_idle_ms=settings.claim_idle_ms,
         deadletter_maxlen=settings.deadletter_maxlen,
         alert_retention_days=settings.incident_alert_retention_days,
+        auto_resolve_cleared_s=settings.incident_auto_resolve_cleared_s,
     )
     log.info(
         "incident engine %s on namespace %r, database %s", settings.incident_consumer, settings.namespace, db.describe()

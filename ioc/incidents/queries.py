@@ -71,12 +71,14 @@ def change_marker(db: Database) -> str:
 
 @dataclass(frozen=True)
 class WallSummary:
-    """What the wall shows of incidents: open ones by severity, how many are overdue, and two short lists."""
+    """What the wall shows of incidents: the ongoing open ones by severity, how many of them are overdue, two short
+    lists, and apart, quietly, how many are back to normal (their condition cleared) and wait to be resolved."""
 
     open_by_severity: dict[str, int]
     overdue: int
     newest_critical: list[Incident] = field(default_factory=list)
     overdue_list: list[Incident] = field(default_factory=list)
+    back_to_normal: int = 0
 
     @property
     def open_total(self) -> int:
@@ -106,10 +108,16 @@ def open_by_severity(db: Database) -> dict[str, int]:
 
 
 def wall_summary(db: Database, *, items: int = WALL_LIST) -> WallSummary:
-    """The open incidents counted by severity, the newest critical ones and the overdue ones (a few each)."""
-    is_open = IncidentRow.status.in_([s.value for s in OPEN_STATUSES])
+    """The ongoing open incidents counted by severity, the newest critical ones and the overdue ones (a few each),
+    and how many open ones are back to normal: an incident whose condition cleared is no emergency any more, so it
+    neither counts nor is listed with them (it still waits for a person, or for the engine, to resolve it)."""
+    still_open = IncidentRow.status.in_([s.value for s in OPEN_STATUSES])
+    cleared = IncidentRow.condition == "cleared"
+    back_to_normal = sa.and_(still_open, cleared)
+    is_open = sa.and_(still_open, ~cleared)
     is_overdue = sa.or_(IncidentRow.ack_overdue, IncidentRow.resolve_overdue)
     with db.read() as session:
+        normal = session.scalar(sa.select(sa.func.count()).where(back_to_normal)) or 0
         counts = dict(
             session.execute(
                 sa.select(IncidentRow.severity, sa.func.count()).where(is_open).group_by(IncidentRow.severity)
@@ -133,4 +141,5 @@ def wall_summary(db: Database, *, items: int = WALL_LIST) -> WallSummary:
             overdue=int(overdue),
             newest_critical=[to_incident(r) for r in critical],
             overdue_list=[to_incident(r) for r in late],
+            back_to_normal=int(normal),
         )

@@ -49,7 +49,13 @@ def incidents_key(summary: WallSummary | None, now: datetime) -> list[Any]:
     def rows(items: Sequence[Incident]) -> list[list[Any]]:
         return [[i.id, i.version, _age_minutes(i, now)] for i in items]
 
-    return [summary.open_by_severity, summary.overdue, rows(summary.newest_critical), rows(summary.overdue_list)]
+    return [
+        summary.open_by_severity,
+        summary.overdue,
+        rows(summary.newest_critical),
+        rows(summary.overdue_list),
+        summary.back_to_normal,
+    ]
 
 
 def panel_class(summary: WallSummary | None) -> str:
@@ -109,6 +115,7 @@ def incidents_body(summary: WallSummary | None, city: City, lang: str, now: date
         for severity in reversed(SEVERITY_ORDER)
     ]
     counts.append(_count("overdue", t("incident.overdue", lang), summary.overdue, loud=True))
+    counts.append(_count("normal", t("wall.incidents.back_to_normal", lang), summary.back_to_normal, loud=False))
     return [
         html.Div(counts, className="wall-inc-counts"),
         _list(t("wall.incidents.newest_critical", lang), summary.newest_critical, city, lang, now, overdue=False),
