@@ -42,7 +42,12 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8050, ge=1, le=65535)
     web_workers: int = Field(default=2, ge=1, le=64)
-    stream_maxlen: int = Field(default=200_000, ge=1_000, description="Approximate bound of each raw stream.")
+    stream_retention_h: float = Field(
+        default=24.0, gt=0, le=24 * 366, description="Hours of raw events each stream keeps (the aggregator trims)."
+    )
+    stream_maxlen: int = Field(
+        default=5_000_000, ge=1_000, description="Producers' emergency bound of each raw stream, in entries."
+    )
     alerts_maxlen: int = Field(default=10_000, ge=100)
     deadletter_maxlen: int = Field(default=100_000, ge=100)
     consumer_name: str = Field(default_factory=_default_consumer_name, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import redis
@@ -287,3 +288,26 @@ def test_rollups_of_a_replayed_past_date_survive_for_the_chart(r, keys, city) ->
     assert 7000 < r.ttl(key) <= 7200
     series = read_speed_series(r, keys, city, since_minute=None, window_minutes=5, segment_ids=[camera.segments[0]])
     assert series.segments[camera.segments[0]][-2:] == [20.0, 20.0]
+
+
+def test_raw_history_is_trimmed_by_time_never_past_what_a_group_still_needs(r, keys, city) -> None:
+    agg = make(r, keys, city, retention_s=3600)
+    stream, now = keys.events("flood"), time.time()
+    old_ms, recent_ms = int((now - 3 * 3600) * 1000), int((now - 600) * 1000)
+    for number in range(400):  # several of Redis' stream nodes (100 entries each): approximate trimming frees them
+        r.xadd(stream, {"junk": str(number)}, id=f"{old_ms + number}-0")
+    for number in range(50):
+        r.xadd(stream, {"junk": str(number)}, id=f"{recent_ms + number}-0")
+    assert agg.trim_history(now)["flood"] == 0  # nothing delivered yet: the aggregator has not seen them
+    r.xgroup_create(stream, "other", id="0")
+    r.xreadgroup("other", "someone", {stream: ">"}, count=150)  # another group holds 150 old ones pending
+    agg.drain()  # the aggregator processes everything (junk: dead letters, each with its reason)
+    assert agg.trim_history(now)["flood"] == 0  # the other group's oldest pending entry holds the history
+    r.xack(stream, "other", *[entry_id for entry_id, _ in r.xrange(stream, count=150)])
+    r.xreadgroup("other", "someone", {stream: ">"})
+    r.xack(stream, "other", *[entry_id for entry_id, _ in r.xrange(stream)])
+    removed = agg.trim_history(now)["flood"]
+    left = r.xrange(stream)
+    assert 300 <= removed <= 400 and len(left) == 450 - removed  # whole nodes of old entries only
+    assert sum(1 for entry_id, _ in left if int(entry_id.split("-")[0]) >= recent_ms) == 50  # recent ones all stay
+    assert r.xlen(keys.deadletter("flood")) == 450

@@ -55,7 +55,7 @@ from ioc.events import (
     shorten,
 )
 from ioc.keys import AGGREGATOR_GROUP, Domain, Keys, StateHash
-from ioc.metrics import AGGREGATOR_ROUND_SECONDS
+from ioc.metrics import AGGREGATOR_ROUND_SECONDS, STREAM_ENTRIES_TRIMMED
 from ioc.reducers import REDUCERS, Batch, Checked, Reducer
 from ioc.rollup import decode_minute, encode_totals
 from ioc.rules import FloodHysteresis
@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 ROLLUP_RETENTION_S: Final = 26 * 3600  # a day of per-minute speeds, plus slack for late events
 REPLAY_MIN_TTL_S: Final = 2 * 3600  # a replay of a past date keeps its roll-ups at least this long (wall time)
 MAX_REASON_CHARS: Final = 1_000
+TRIM_EVERY_S: Final = 60.0  # how often the raw streams are trimmed to their retention
 
 
 def rollup_ttl_s(minute: int, now: float) -> int:
@@ -97,6 +98,7 @@ class Aggregator(StreamConsumer[Domain]):
         deadletter_maxlen: int = 100_000,
         hysteresis: FloodHysteresis | None = None,
         time_check: TimeCheck | None = None,
+        retention_s: float = 86_400.0,
     ) -> None:
         super().__init__(
             client,
@@ -120,6 +122,8 @@ class Aggregator(StreamConsumer[Domain]):
         # per domain, (type, sensor, segment) -> why such an event does not fit here, "" if it does
         self._placements: dict[Domain, dict[tuple[str, str, str | None], str]] = {d: {} for d in self.reducers}
         self._read_error_logged: dict[Domain, float] = {}
+        self.retention_s = retention_s
+        self._trimmed_at = 0.0
 
     # -- the stream-consumer base's hooks (ioc/streams) ---------------------------------------------------------
 
@@ -151,8 +155,34 @@ class Aggregator(StreamConsumer[Domain]):
         return handled
 
     def periodic(self) -> None:
-        """The device watchdog, every few seconds."""
+        """The device watchdog, every few seconds; the raw streams' history trimmed to its retention every minute."""
         self.check_devices()
+        if time.monotonic() - self._trimmed_at >= TRIM_EVERY_S:
+            self._trimmed_at = time.monotonic()
+            self.trim_history()
+
+    def trim_history(self, now: float | None = None) -> dict[Domain, int]:
+        """Trim each raw stream to IOC_STREAM_RETENTION_H of history (by entry time), never past an entry some
+        consumer group has not delivered or acknowledged yet. Returns how many entries went, per domain."""
+        now = time.time() if now is None else now
+        removed: dict[Domain, int] = {}
+        for domain in self.reducers:
+            key = self.keys.events(domain)
+            cutoff = (int((now - self.retention_s) * 1000), 0)
+            try:
+                for group in self.client.xinfo_groups(key):
+                    delivered = _entry_pair(str(group.get("last-delivered-id") or "0-0"))
+                    cutoff = min(cutoff, (delivered[0], delivered[1] + 1))
+                    if int(group.get("pending") or 0):
+                        oldest = self.client.xpending(key, str(group["name"]))["min"]
+                        cutoff = min(cutoff, _entry_pair(str(oldest)))
+                removed[domain] = int(self.client.xtrim(key, minid=f"{cutoff[0]}-{cutoff[1]}", approximate=True))
+            except redis.ResponseError as exc:  # no such key yet, or not a stream (moved aside at the next read)
+                log.debug("not trimming %s: %s", key, exc)
+                continue
+            if removed[domain]:
+                STREAM_ENTRIES_TRIMMED.labels(domain).inc(removed[domain])
+        return removed
 
     # -- the loop -----------------------------------------------------------------------------------------------
 
@@ -612,6 +642,12 @@ class Aggregator(StreamConsumer[Domain]):
             raise
 
 
+def _entry_pair(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as a comparable (milliseconds, sequence) pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def tune_gc() -> None:
     """Collect garbage less often: each batch allocates thousands of short-lived objects, and the default
     thresholds made the collector rescan the city model and batch state many times per batch (measured: about
@@ -639,6 +675,7 @@ def run_aggregator(settings: Any, stop: threading.Event) -> None:
         alerts_maxlen=settings.alerts_maxlen,
         deadletter_maxlen=settings.deadletter_maxlen,
         time_check=TimeCheck(settings.max_ahead_s, settings.max_behind_s),
+        retention_s=settings.stream_retention_h * 3600,
     )
     log.info("aggregator %s consuming namespace %r", settings.consumer_name, settings.namespace)
     aggregator.run_forever(stop)
