@@ -32,7 +32,13 @@ from layouts import shell
 
 ASSETS: Final = Path(__file__).resolve().parent / "assets"
 # Modules that register a page (callbacks.auth.register_page) and its callbacks when imported, in navigation order.
-PAGES: Final = ("callbacks.wall.page", "callbacks.incidents.page", "callbacks.managers.page", "callbacks.admin.page")
+PAGES: Final = (
+    "callbacks.wall.page",
+    "callbacks.incidents.page",
+    "callbacks.managers.page",
+    "callbacks.admin.page",
+    "callbacks.not_found_404",  # what in-app navigation to an unknown address shows (not in the navigation)
+)
 SHELL_CALLBACKS: Final = "callbacks.shell"  # the navigation's own callback
 
 _built: list[Dash] = []  # the process's app, once built

@@ -29,8 +29,8 @@ def navigation(pathname: str | None, search: str | None) -> tuple[Any, bool]:
         return [], True
     lang = normalize_lang(shell.query_lang(search), resources().settings.language)
     pages = [
-        shell.NavPage(page["path"], page.get("nav_label", page["name"]))
+        shell.NavPage(page["path"], page["nav_label"])
         for page in dash.page_registry.values()
-        if who.may(page.get("permission", Permission.VIEW_WALL))
+        if page.get("nav_label") is not None and who.may(page.get("permission", Permission.VIEW_WALL))
     ]
     return shell.nav(pages, pathname or "/", who.name, who.role.value, csrf_token(), lang), False

@@ -46,6 +46,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "auth.back": {"vi": "Về màn hình chính", "en": "Back to the wall"},
     "auth.not_found": {"vi": "Không tìm thấy trang", "en": "Page not found"},
     "auth.not_found_hint": {"vi": "Không có trang nào ở địa chỉ {path}.", "en": "There is no page at {path}."},
+    "shell.not_found_hint": {"vi": "Không có trang nào ở địa chỉ này.", "en": "There is no page at this address."},
     "auth.unavailable": {"vi": "Tạm thời chưa mở được trang này", "en": "This page is unavailable for now"},
     "auth.unavailable_hint": {
         "vi": "Cơ sở dữ liệu không trả lời. Màn hình tổng vẫn hoạt động; trang này sẽ mở lại khi có kết nối.",

@@ -92,6 +92,19 @@ def forbidden_component(lang: str, name: str | None) -> Component:
     return html.Div(lines, className="auth-forbidden", id="auth-forbidden")
 
 
+def not_found_component(lang: str) -> Component:
+    """The not-found page inside the app (an address reached by in-app navigation where no page is)."""
+    return html.Div(
+        [
+            html.H1(t("auth.not_found", lang)),
+            html.P(t("shell.not_found_hint", lang)),
+            html.A(t("auth.back", lang), href="/", className="back", id="not-found-back"),
+        ],
+        className="auth-not-found",
+        id="auth-not-found",
+    )
+
+
 def not_found_html(lang: str, path: str) -> str:
     """An address where no page is (HTTP 404): says so, and offers the way back."""
     body = (

@@ -171,3 +171,25 @@ def test_the_navigation_covers_nothing_of_the_wall_for_a_signed_in_person(
         assert not overlap(nav, incidents), (nav, incidents)
         assert incidents["y"] + incidents["height"] <= nav["y"]  # the strip whole, above the navigation
         assert nav["y"] + nav["height"] <= height  # and the navigation on the screen
+
+
+def test_in_app_navigation_to_an_unknown_address_shows_the_shells_not_found_page(site: Site, browser: Any) -> None:
+    page = browser
+    manager = new_account(site.database, Role.MANAGER)
+    page.goto(site.url + "/login?lang=vi")
+    page.fill("#login-username", manager.username)
+    page.fill("#login-password", PASSWORD)
+    page.click("#login-submit")
+    page.locator("#shell-nav-user").wait_for()
+    assert page.locator("#shell-nav a[href*='not-found']").count() == 0  # never listed in the navigation
+    # In-app navigation (no page load) to an address with no page, as a stale link or a typed route would do.
+    page.evaluate(
+        "window.history.pushState({}, '', '/trainer?lang=vi'); window.dispatchEvent(new PopStateEvent('popstate'))"
+    )
+    found = page.locator("#auth-not-found")
+    found.wait_for()
+    assert found.locator("h1").text_content() == "Không tìm thấy trang"
+    assert "404 - Page not found" not in page.content()
+    reply = page.request.get(site.url + "/trainer?lang=en")  # loaded from the browser: HTTP 404, in English
+    assert reply.status == 404 and "Page not found" in reply.text()
+    assert page.request.get(site.url + "/not-found").status == 404  # the page's own address is no page either

@@ -52,6 +52,8 @@ def page_permission(path: str) -> Permission | None:
     prefix = dash.get_app().config.requests_pathname_prefix.rstrip("/")  # type: ignore[no-untyped-call]
     wanted = path[len(prefix) :] if prefix and path.startswith(prefix) else path
     for page in dash.page_registry.values():
+        if str(page.get("module", "")).endswith("not_found_404"):
+            continue  # Dash's router shows it for unknown addresses; its own address is not a page either
         if str(page.get("path", "")).strip("/") == wanted.strip("/"):
             permission = page.get("permission")
             return permission if isinstance(permission, Permission) else Permission.VIEW_WALL

@@ -70,11 +70,17 @@ def guarded_layout(permission: Permission, build: Callable[..., Any]) -> Callabl
 
 
 def register_page(
-    module: str, *, path: str, name: str, permission: Permission, nav_label: str, build: Callable[..., Any]
+    module: str,
+    *,
+    path: str,
+    name: str,
+    permission: Permission,
+    nav_label: str | None,
+    build: Callable[..., Any],
 ) -> None:
     """Register a page with Dash Pages (call it from the page's module, as `register_page(__name__, ...)`): its layout
     is `build` behind the guard of `permission`, which the gate (a request for the page's address) and the navigation
-    read from the registry too. `nav_label` is the i18n key of its name in the navigation."""
+    read from the registry too. `nav_label` is the i18n key of its name in the navigation (None: not listed there)."""
     if not isinstance(permission, Permission):
         raise TypeError(f"page {module}: its permission must be a Permission, not {permission!r}")
     dash.register_page(  # type: ignore[no-untyped-call]
