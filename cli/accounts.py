@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ioc.errors import InvalidInput
@@ -110,6 +111,38 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
             print(f"{db.describe()}: upgraded from {before or 'an empty database'} to {after}")
     finally:
         db.close()
+    return 0
+
+
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    """Write a consistent copy of the database to a new file (ioc.backup)."""
+    from ioc.backup import backup
+    from ioc.db import open_database
+
+    db = open_database(load_settings(), check=False)
+    try:
+        backup(db, args.file)
+    finally:
+        db.close()
+    print(f"{db.describe()}: backed up to {args.file} ({args.file.stat().st_size} bytes)")
+    return 0
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    """Replace every record of the database with a backup's (stop the other processes first)."""
+    from ioc.backup import restore
+    from ioc.db import open_database
+
+    if not args.yes:
+        raise InvalidInput("a restore replaces every account, incident and audit entry: add --yes to go ahead")
+    db = open_database(load_settings(), check=False)
+    try:
+        revision = restore(db, args.file)
+        head = db.head_revision()
+    finally:
+        db.close()
+    advice = "" if revision == head else f"; this code needs {head}: run `ioc db upgrade`"
+    print(f"{db.describe()}: restored from {args.file}, at revision {revision}{advice}")
     return 0
 
 
@@ -311,9 +344,14 @@ def register(add: AddCommand) -> None:
         parser.set_defaults(handler=handler)
         return parser
 
-    db = group("db", "the SQL database: apply migrations or show the revision")
+    db = group("db", "the SQL database: migrations, revision, backup and restore")
     action(db, "upgrade", cmd_db_upgrade, "apply every pending migration")
     action(db, "current", cmd_db_current, "show the database's revision")
+    backup = action(db, "backup", cmd_db_backup, "write a consistent copy of the database to a new file")
+    backup.add_argument("file", metavar="FILE", type=Path)
+    restore = action(db, "restore", cmd_db_restore, "replace every record with a backup's (stop the processes first)")
+    restore.add_argument("file", metavar="FILE", type=Path)
+    restore.add_argument("--yes", action="store_true", help="confirm: every current record is replaced")
 
     users = group("users", "accounts: add, list, disable, enable, reset-password, set-role")
     add_user = action(users, "add", cmd_users_add, "create an account; the password from the terminal or stdin")
