@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+import uuid
+from pathlib import Path
 
+import pytest
 import redis
 
 from ioc.db import Database
+from ioc.embedded import EmbeddedRedis
 from ioc.health import Backlog, Readiness, aggregator_backlog, group_backlog, readiness
 from ioc.keys import AGGREGATOR_GROUP, Keys
+from tests.sessions import app_database
+from tests.webserver import IOC, server_env
 
 
 def check(client: redis.Redis, database: Database | None, keys: Keys, max_backlog: int = 5) -> Readiness:
@@ -97,3 +104,45 @@ def test_readiness_of_a_web_whose_redis_is_gone(make_app) -> None:
     reply = app.server.test_client().get("/readyz")
     assert reply.status_code == 503 and reply.get_json()["checks"]["redis"].startswith("does not answer")
     assert app.server.test_client().get("/healthz").status_code == 200
+
+
+@pytest.mark.slow
+def test_readiness_follows_the_aggregator_and_redis_going_and_coming_back(make_app, tmp_path: Path) -> None:
+    own = EmbeddedRedis(tmp_path / "redis")  # a Redis of the test's own, to stop and start
+    own.start()
+    keys = Keys(f"h{uuid.uuid4().hex[:10]}")
+    env = server_env(tmp_path / "data", IOC_REDIS_URL=own.url, IOC_NAMESPACE=keys.namespace)
+    app = make_app(redis_url=own.url, namespace=keys.namespace, stale_after_s=3)
+    app_database(app)
+    client = app.server.test_client()
+
+    def ready_within(seconds: float, wanted: int) -> dict[str, str]:
+        deadline = time.monotonic() + seconds
+        while True:
+            reply = client.get("/readyz")
+            if reply.status_code == wanted or time.monotonic() > deadline:
+                assert reply.status_code == wanted, reply.get_json()
+                return dict(reply.get_json()["checks"])
+            time.sleep(0.25)
+
+    def aggregator() -> subprocess.Popen[bytes]:
+        log = (tmp_path / "aggregator.log").open("ab")
+        return subprocess.Popen([str(IOC), "aggregator"], env=env, stdout=log, stderr=log)
+
+    running = aggregator()
+    try:
+        ready_within(30, 200)
+        running.terminate()
+        running.wait(timeout=30)
+        assert ready_within(10, 503)["aggregator"].startswith("heartbeat")  # stopped: said within seconds
+        running = aggregator()
+        ready_within(30, 200)
+        own.stop()
+        checks = ready_within(15, 503)
+        assert checks["redis"].startswith("does not answer") and checks["database"] == "ok"
+        own.start()
+        ready_within(60, 200)  # the aggregator reconnected by itself, and the web's client too
+    finally:
+        running.terminate()
+        running.wait(timeout=30)
+        own.stop()
