@@ -6,7 +6,11 @@ real time an event may be at most `max_ahead_s` ahead of its receive time and `m
 
 A simulator (or a training replay) plays days faster than real time, or a date in the past. It declares so once,
 in the namespace's clock hash: "event time `sim` at real time `real`, advancing `speed` times as fast". Events are
-then checked against that simulated clock instead, with the tolerances scaled by the speed. The declaration is
+then checked against that simulated clock instead. How old (and how far ahead) a reading may be is measured on the
+city's clock whatever its speed: `max_behind_s` of city time (a day), not `speed` days; the speed only widens the
+allowance for delivery, since a reading `DELIVERY_ALLOWANCE_S` real seconds late is `speed` times that behind in
+simulated time (at ×60: a day and half an hour behind, 5 min and half an hour ahead; a 60-day-old reading is
+refused). The declaration is
 kept until `ioc clock --real` clears it, and the wall shows that the namespace runs on simulated time. This module
 is the only one that knows the stored form of the declaration.
 """
@@ -24,6 +28,7 @@ from ioc.keys import Keys
 
 DEFAULT_MAX_AHEAD_S: Final = 300.0
 DEFAULT_MAX_BEHIND_S: Final = 86_400.0
+DELIVERY_ALLOWANCE_S: Final = 30.0  # real seconds a reading may take from its producer to Redis
 
 
 @dataclass(frozen=True)
@@ -135,10 +140,11 @@ class TimeCheck:
     max_behind_s: float = DEFAULT_MAX_BEHIND_S
 
     def bounds(self, timebase: Timebase, receive_s: float) -> tuple[float, float]:
-        """The accepted event times of a reading received at receive_s; tolerances scale with a faster clock."""
-        scale = max(1.0, timebase.speed)
+        """The accepted event times of a reading received at receive_s: the tolerances in city time, widened on a
+        faster clock by the delivery allowance as the clock counts it (see the module's note)."""
+        slack = DELIVERY_ALLOWANCE_S * (max(1.0, timebase.speed) - 1.0)
         expected = timebase.expected(receive_s)
-        return expected - self.max_behind_s * scale, expected + self.max_ahead_s * scale
+        return expected - self.max_behind_s - slack, expected + self.max_ahead_s + slack
 
     def window(self, timebase: Timebase, first_s: float, last_s: float) -> tuple[float, float]:
         """Event times surely accepted for every reading received between first_s and last_s (the batch's ids):

@@ -39,14 +39,20 @@ def test_real_time_accepts_five_minutes_ahead_and_a_day_behind() -> None:
     assert check.problem(REAL_TIME, NOW - 3 * 86_400, NOW).startswith("ts is 3 days behind receive time")
 
 
-def test_a_simulated_clock_moves_the_accepted_window_and_scales_the_tolerance() -> None:
+def test_a_simulated_clock_moves_the_accepted_window_and_widens_it_only_for_delivery() -> None:
     replay_day = datetime(2022, 10, 15, 6, 0, tzinfo=ICT).timestamp()
     sixty = Timebase(sim=replay_day, real=NOW, speed=60.0, source="simulator flood")
     check = TimeCheck(max_ahead_s=300, max_behind_s=86_400)
     # Ten real seconds later the simulated clock is ten minutes on.
     assert sixty.expected(NOW + 10) == replay_day + 600
     assert check.problem(sixty, replay_day + 600, NOW + 10) == ""
-    assert check.problem(sixty, replay_day + 600 + 4 * 3600, NOW + 10) == ""  # 5 min x 60 = 5 h tolerated
+    # Ahead: 5 min, and 30 real seconds of delivery = 30 simulated minutes at x60 (less half a minute).
+    assert check.problem(sixty, replay_day + 600 + 34 * 60, NOW + 10) == ""
+    assert check.problem(sixty, replay_day + 600 + 4 * 3600, NOW + 10).startswith("ts is 4 h ahead")
+    # Behind: a day of city time (not 60 days), and the same delivery allowance.
+    assert check.problem(sixty, replay_day + 600 - 86_400 - 20 * 60, NOW + 10) == ""
+    assert "behind the simulated clock" in check.problem(sixty, replay_day + 600 - 2 * 86_400, NOW + 10)
+    assert check.problem(sixty, replay_day + 600 - 60 * 86_400, NOW + 10).startswith("ts is 60 days behind")
     assert "ahead of the simulated clock (×60, simulator flood)" in check.problem(sixty, NOW, NOW + 10)
     low, high = check.window(sixty, NOW, NOW + 5)
     assert (low, high) == check.bounds(sixty, NOW + 5)[:1] + check.bounds(sixty, NOW)[1:]
