@@ -1,5 +1,8 @@
 """Reading incidents for pages and scripts: a filtered list, the wall's short summary, and a cheap marker that
-changes whenever any incident does (so a page polls it and reloads its table only when something happened)."""
+changes whenever any incident does (so a page polls it and reloads its table only when something happened).
+
+Every read is of the live city's incidents unless it names a training exercise (then of that exercise's only): an
+exercise's incidents never show up in live lists, figures or exports."""
 
 from __future__ import annotations
 
@@ -29,10 +32,11 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     overdue_only: bool = False
+    exercise: int | None = None  # None: the live city's incidents only; an id: that training exercise's only
 
     def where(self) -> list[sa.ColumnElement[bool]]:
-        """The SQL conditions of these filters."""
-        conditions: list[sa.ColumnElement[bool]] = []
+        """The SQL conditions of these filters (always one exercise, or live only: they never mix)."""
+        conditions: list[sa.ColumnElement[bool]] = [in_exercise(self.exercise)]
         if self.statuses:
             conditions.append(IncidentRow.status.in_(self.statuses))
         if self.types:
@@ -50,6 +54,13 @@ class Filters:
         return conditions
 
 
+def in_exercise(exercise: int | None) -> sa.ColumnElement[bool]:
+    """Incidents of one training exercise, or (None) of the live city only."""
+    if exercise is None:
+        return IncidentRow.exercise_id.is_(None)
+    return IncidentRow.exercise_id == exercise
+
+
 def list_incidents(
     db: Database, filters: Filters | None = None, *, limit: int | None = DEFAULT_LIMIT
 ) -> list[Incident]:
@@ -61,9 +72,12 @@ def list_incidents(
         return [to_incident(row) for row in session.scalars(query)]
 
 
-def change_marker(db: Database) -> str:
-    """A short text that changes whenever an incident is opened or changed (newest id and newest update)."""
-    query = sa.select(sa.func.max(IncidentRow.id), sa.func.max(IncidentRow.updated_at), sa.func.count())
+def change_marker(db: Database, exercise: int | None = None) -> str:
+    """A short text that changes whenever an incident (live, or of one exercise) is opened or changed (newest id and
+    newest update)."""
+    query = sa.select(sa.func.max(IncidentRow.id), sa.func.max(IncidentRow.updated_at), sa.func.count()).where(
+        in_exercise(exercise)
+    )
     with db.read() as session:
         newest, updated, count = session.execute(query).one()
     return f"{newest or 0}:{count}:{updated.isoformat() if updated else ''}"
@@ -93,9 +107,10 @@ class WallSummary:
         }
 
 
-def open_by_severity(db: Database) -> dict[str, int]:
-    """The open incidents (someone still has to act) counted by severity, every severity present."""
-    is_open = IncidentRow.status.in_([s.value for s in OPEN_STATUSES])
+def open_by_severity(db: Database, exercise: int | None = None) -> dict[str, int]:
+    """The open incidents (someone still has to act; live, or of one exercise) counted by severity, every severity
+    present."""
+    is_open = sa.and_(IncidentRow.status.in_([s.value for s in OPEN_STATUSES]), in_exercise(exercise))
     with db.read() as session:
         counts = dict(
             session.execute(
@@ -105,9 +120,10 @@ def open_by_severity(db: Database) -> dict[str, int]:
     return {s: int(counts.get(s, 0)) for s in SEVERITY_ORDER}
 
 
-def wall_summary(db: Database, *, items: int = WALL_LIST) -> WallSummary:
-    """The open incidents counted by severity, the newest critical ones and the overdue ones (a few each)."""
-    is_open = IncidentRow.status.in_([s.value for s in OPEN_STATUSES])
+def wall_summary(db: Database, *, items: int = WALL_LIST, exercise: int | None = None) -> WallSummary:
+    """The open incidents counted by severity, the newest critical ones and the overdue ones (a few each): the live
+    city's, or one exercise's."""
+    is_open = sa.and_(IncidentRow.status.in_([s.value for s in OPEN_STATUSES]), in_exercise(exercise))
     is_overdue = sa.or_(IncidentRow.ack_overdue, IncidentRow.resolve_overdue)
     with db.read() as session:
         counts = dict(
