@@ -38,6 +38,7 @@ def incident_json(incident: Incident) -> dict[str, Any]:
         "status": str(incident.status),
         "ack_overdue": incident.ack_overdue,
         "resolve_overdue": incident.resolve_overdue,
+        "exercise_id": incident.exercise_id,
     }
     for name in TIMES:
         value: datetime | None = getattr(incident, name)
@@ -54,12 +55,17 @@ def _status(text: str) -> str:
 
 
 def cmd_incidents_list(args: argparse.Namespace) -> int:
-    """List the incidents, newest first (all, or those in one status)."""
+    """List the live city's incidents (or one exercise's), newest first (all, or those in one status)."""
     from ioc.incidents.queries import Filters, list_incidents
 
     db = open_migrated(load_settings())
     try:
-        incidents = list_incidents(db, Filters(statuses=(args.status,) if args.status else ()), limit=None)
+        if args.exercise is not None:
+            from ioc.exercises.records import get_exercise
+
+            get_exercise(db, args.exercise)  # an unknown exercise is said, not listed as empty
+        filters = Filters(statuses=(args.status,) if args.status else (), exercise=args.exercise)
+        incidents = list_incidents(db, filters, limit=None)
     finally:
         db.close()
     if args.json:
@@ -148,6 +154,10 @@ def register(add: AddCommand) -> None:
         "list the incidents, newest first",
         [
             (("--status",), {"type": _status, "metavar": "S", "help": f"only this status ({', '.join(STATUSES)})"}),
+            (
+                ("--exercise",),
+                {"type": int, "metavar": "ID", "help": "a training exercise's incidents (default: the live city's)"},
+            ),
             (("--json",), {"action": "store_true", "help": "print as JSON (times ISO 8601 UTC)"}),
         ],
     )

@@ -243,6 +243,37 @@ def cmd_incidents_engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exercise_runner(args: argparse.Namespace) -> int:
+    """Play every running exercise's scenario into its namespace until SIGINT/SIGTERM (positions saved)."""
+    from cli.accounts import prepare_database
+    from ioc.city import cached_city
+    from ioc.db import open_database
+    from ioc.store import connect
+    from simulators.exercises import ExerciseRunner
+
+    settings = resolve_redis(load_settings())
+    prepare_database(settings, default_accounts=False)  # migrations first, as the incident engine does
+    stop = threading.Event()
+    stop_on_signals(stop, "saving where each exercise got to, then stopping")
+    client = connect(settings)
+    db = open_database(settings, check=False)
+    try:
+        runner = ExerciseRunner(
+            client,
+            db,
+            cached_city(settings.city_dir),
+            base=settings.namespace,
+            member=f"exercise-runner:{settings.incident_consumer}",
+            maxlen=settings.stream_maxlen,
+        )
+        log.info("exercise runner on namespace %r, database %s", settings.namespace, db.describe())
+        runner.run_forever(stop)
+    finally:
+        client.close()
+        db.close()
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Play a scenario into the raw streams, or print its events with --dry-run (no Redis involved)."""
     from ioc.city import cached_city
@@ -424,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("aggregator", cmd_aggregator, "consume the raw streams into derived state (one process per host)")
     add("incidents-engine", cmd_incidents_engine, "open and update incidents from the alerts streams")
+    add("exercise-runner", cmd_exercise_runner, "play every running training exercise into its own namespace")
 
     simulate = add("simulate", cmd_simulate, "play a scenario's events into the raw streams")
     simulate.add_argument("scenario", metavar="SCENARIO", help="scenario name (see `ioc scenarios list`)")
@@ -470,6 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.incidents import register as register_incidents
 
     register_incidents(add)  # incidents list, export
+    from cli.exercises import register as register_exercises
+
+    register_exercises(add)  # exercises list, start, pause, resume, stop, reset
     from cli.scenarios import register as register_scenarios
 
     register_scenarios(add)  # scenarios list, show, check
@@ -500,7 +535,7 @@ def exit_status(exc: IocError) -> int:
 
 
 # The commands whose processes measure themselves for Prometheus (ioc.metrics); the web's /metrics reads them all.
-MEASURED_COMMANDS: Final = frozenset({"run", "aggregator", "incidents-engine", "web"})
+MEASURED_COMMANDS: Final = frozenset({"run", "aggregator", "incidents-engine", "exercise-runner", "web"})
 METRICS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client reads it once, when first imported
 
 

@@ -188,7 +188,8 @@ def stop_leftovers(data_dir: Path) -> list[str]:
             data_dir,
             ", ".join(f"{name} (pid {pid})" for name, pid in left.items()),
         )
-    for name in ("web", "simulator", "incidents-engine", "aggregator", "redis"):  # the stop order of a shutdown
+    stop_order = ("web", "simulator", "exercise-runner", "incidents-engine", "aggregator", "redis")  # as a shutdown
+    for name in stop_order:
         pid = left.get(name)
         if pid is None:
             continue
@@ -234,7 +235,8 @@ def web_status(url: str) -> int | None:
 
 
 class Supervisor:
-    """Runs Redis (embedded, unless IOC_REDIS_URL is set), aggregator, simulator and web until told to stop."""
+    """Runs Redis (embedded, unless IOC_REDIS_URL is set), aggregator, incident engine, exercise runner, simulator
+    and web until told to stop."""
 
     def __init__(
         self,
@@ -309,6 +311,7 @@ class Supervisor:
         wanted = [
             Child("aggregator", self._command("aggregator"), env),
             Child("incidents-engine", self._command("incidents-engine"), env),
+            Child("exercise-runner", self._command("exercise-runner"), env),
         ]
         if self.scenario is not None:
             argv = self._command("simulate", self.scenario, "--speed", repr(self.speed))

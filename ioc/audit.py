@@ -2,7 +2,8 @@
 
 Rows are only ever added, inside the transaction of the change they describe (`record`), so a change and its
 audit row are committed together or not at all; database triggers refuse UPDATE and DELETE on the table
-(`audit_log`, declared here, migrated by `ioc/migrations/versions/v0001_accounts_tokens_audit.py`). Every package
+(`audit_log`, declared here, migrated by `ioc/migrations/versions/v0001_accounts_tokens_audit.py`), but for the rows
+made in a training exercise (`exercise_id` set), which its reset deletes (`v0003_exercises.py`). Every package
 that changes records writes its audit rows through `record`, so the table lives in the core beside it.
 """
 
@@ -37,6 +38,7 @@ class AuditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     address: Mapped[str | None] = mapped_column(sa.String(64))
+    exercise_id: Mapped[int | None] = mapped_column(index=True)  # a row made in this training exercise
 
 
 sa.Index("ix_audit_log_object", AuditRow.object_type, AuditRow.object_id)
@@ -67,8 +69,10 @@ def record(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
     address: str | None = None,
+    exercise_id: int | None = None,
 ) -> None:
-    """Add an audit row to the caller's transaction (never commits by itself)."""
+    """Add an audit row to the caller's transaction (never commits by itself); `exercise_id` marks a row made in a
+    training exercise (kept out of live figures, removed with the exercise's reset)."""
     session.add(
         AuditRow(
             at=utcnow(),
@@ -79,6 +83,7 @@ def record(
             before=None if before is None else dict(before),
             after=None if after is None else dict(after),
             address=None if address is None else address[:MAX_ADDRESS],
+            exercise_id=exercise_id,
         )
     )
 

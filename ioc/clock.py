@@ -13,6 +13,12 @@ simulated time (at ×60: a day and half an hour behind, 5 min and half an hour a
 refused). The declaration is
 kept until `ioc clock --real` clears it, and the wall shows that the namespace runs on simulated time. This module
 is the only one that knows the stored form of the declaration.
+
+A declaration may also be paused: the simulated clock then stands still at `sim` (a training exercise paused, or
+one whose scenario ended), so nothing on that clock (incident limits, the device watchdog) moves while nobody plays.
+How a declaration ends: `ioc simulate` in the live namespace leaves it in place when its scenario ends (the city
+stays on the simulated time it reached until `ioc clock --real`); an exercise's runner pauses it at the point the
+exercise stopped or its scenario ended, and `ioc exercises reset` deletes it with the rest of the namespace.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class Timebase:
     real: float = 0.0
     speed: float = 1.0  # event seconds per real second
     source: str = ""  # who declared it (e.g. "simulator normal-day")
+    paused: bool = False  # the simulated clock stands still at `sim`
 
     @property
     def simulated(self) -> bool:
@@ -49,6 +56,8 @@ class Timebase:
         """The event time a reading received at `receive_s` (real epoch seconds) should carry."""
         if self.sim is None:
             return receive_s
+        if self.paused:
+            return self.sim
         return self.sim + (receive_s - self.real) * self.speed
 
     def now(self) -> float:
@@ -59,7 +68,15 @@ class Timebase:
         """The stored form (a Redis hash)."""
         if self.sim is None:
             return {}
-        return {"sim": f"{self.sim:.3f}", "real": f"{self.real:.3f}", "speed": repr(self.speed), "source": self.source}
+        stored = {
+            "sim": f"{self.sim:.3f}",
+            "real": f"{self.real:.3f}",
+            "speed": repr(self.speed),
+            "source": self.source,
+        }
+        if self.paused:
+            stored["paused"] = "1"
+        return stored
 
 
 REAL_TIME: Final = Timebase()
@@ -75,7 +92,7 @@ def decode_timebase(mapping: dict[str, str] | None) -> Timebase:
         return REAL_TIME
     if not all(map(math.isfinite, (sim, real, speed))) or speed <= 0:
         return REAL_TIME
-    return Timebase(sim, real, speed, str(mapping.get("source", "")))
+    return Timebase(sim, real, speed, str(mapping.get("source", "")), mapping.get("paused") == "1")
 
 
 def read_timebase(client: redis.Redis, keys: Keys) -> Timebase:
@@ -84,13 +101,20 @@ def read_timebase(client: redis.Redis, keys: Keys) -> Timebase:
 
 
 def declare_simulated(
-    client: redis.Redis, keys: Keys, *, start: float, speed: float, source: str, now: float | None = None
+    client: redis.Redis,
+    keys: Keys,
+    *,
+    start: float,
+    speed: float,
+    source: str,
+    now: float | None = None,
+    paused: bool = False,
 ) -> Timebase:
     """Declare that the namespace's events run on a simulated clock at event time `start` now, `speed` times as
-    fast as real time; returns the declaration."""
+    fast as real time (standing still at `start` if `paused`); returns the declaration."""
     if not (math.isfinite(start) and math.isfinite(speed) and speed > 0):
         raise ValueError(f"a simulated clock needs a finite start and a positive speed, got {start}, {speed}")
-    timebase = Timebase(start, time.time() if now is None else now, speed, source)
+    timebase = Timebase(start, time.time() if now is None else now, speed, source, paused)
     pipe = client.pipeline(transaction=True)
     pipe.delete(keys.clock())
     pipe.hset(keys.clock(), mapping=timebase.encode())
@@ -183,4 +207,5 @@ def describe(timebase: Timebase) -> dict[str, Any]:
         "now": timebase.now(),
         "source": timebase.source,
         "declared_at": timebase.real,
+        "paused": timebase.paused,
     }

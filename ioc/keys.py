@@ -128,6 +128,16 @@ class Keys:
         its cookie (a request still in flight at sign-out re-sets it) is refused until it would have expired."""
         return f"{self._tag('auth')}:session:ended:{session_id}"
 
+    def exercises(self) -> str:
+        """Set of the key namespaces of this namespace's active exercises (running or paused): the consumers add
+        their streams at each check (ioc/namespaces.py; the exercises table is the truth, the runner re-adds them)."""
+        return f"{self._tag('meta')}:exercises"
+
+    def namespace_users(self) -> str:
+        """Hash of the processes working in this namespace's exercises: member name -> JSON of the time of its last
+        pass and the exercise namespaces it held then (a reset waits until none holds the namespace it wipes)."""
+        return f"{self._tag('meta')}:exercises:users"
+
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (used to wipe a test or exercise namespace)."""
         return f"{PREFIX}:{{{self.namespace}.*"

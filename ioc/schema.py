@@ -10,10 +10,11 @@ from typing import Final
 import sqlalchemy as sa
 
 import ioc.audit
+import ioc.exercises.tables
 import ioc.identity.tables
 import ioc.incidents.tables
 from ioc.db import Base
 
-TABLE_MODULES: Final = (ioc.audit, ioc.identity.tables, ioc.incidents.tables)
+TABLE_MODULES: Final = (ioc.audit, ioc.identity.tables, ioc.incidents.tables, ioc.exercises.tables)
 
 metadata: Final[sa.MetaData] = Base.metadata

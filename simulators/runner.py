@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
-from itertools import islice
+from itertools import dropwhile, islice
 from typing import Any, Final, TextIO, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -208,11 +208,16 @@ def run_simulation(
     duration_s: float | None = None,
     maxlen: int = 200_000,
     stop: threading.Event | None = None,
+    resume_at: float | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> int:
     """Append a scenario's events to the raw streams as the simulated clock reaches them; the number written.
 
     `speed` is the clock speed-up, `rate` an optional cap on events per wall second (the simulated clock then
     falls behind), `limit` a cap on events, `duration_s` a span of simulated time, `stop` ends the run promptly.
+    `resume_at` (simulated epoch s, with `start` the scenario's own beginning) goes on with a run stopped there: the
+    same events as the whole run from `start` (same seed), those before `resume_at` skipped, the clock declared at
+    `resume_at`. `progress` is told, as it goes, the simulated time up to which every event has been written.
     """
     if speed <= 0 or not math.isfinite(speed):
         raise ValueError(f"speed must be a positive number, got {speed}")
@@ -221,18 +226,33 @@ def run_simulation(
     scenario = load_scenario(scenario_name)
     stop = stop if stop is not None else threading.Event()
     source = f"simulator {scenario_name}"
-    begin = _with_retry(
-        lambda: _call_or_stop(
-            lambda: _begin_clock(client, keys, city, start, speed, source, scenario.start), stop, "ioc-clock"
-        )[1],
-        "the clock",
-        stop,
-    )
+    if resume_at is not None:
+        if start is None:
+            raise ValueError("resuming a run needs the start it began from")
+        declared = _with_retry(
+            lambda: _call_or_stop(
+                lambda: declare_simulated(client, keys, start=resume_at, speed=speed, source=source), stop, "ioc-clock"
+            )[1],
+            "the clock",
+            stop,
+        )
+        begin: datetime | None = start if declared is not None else None
+    else:
+        begin = _with_retry(
+            lambda: _call_or_stop(
+                lambda: _begin_clock(client, keys, city, start, speed, source, scenario.start), stop, "ioc-clock"
+            )[1],
+            "the clock",
+            stop,
+        )
     if begin is None:
         return 0
     sim_start = as_epoch(begin, city)
     sim_end = sim_start + duration_s if duration_s is not None else math.inf
-    events = generate(city, scenario, seed, begin)
+    events: Iterator[SimEvent] = generate(city, scenario, seed, begin)
+    if resume_at is not None:
+        events = dropwhile(lambda event: event.at < resume_at, events)
+        sim_start = resume_at
     pending = next(events, None)
     wall_start = last_refill = time.monotonic()
     bucket = max(1.0, rate * _TICK_S) if rate is not None else math.inf
@@ -245,6 +265,8 @@ def run_simulation(
             break
         now = time.monotonic()
         sim_now = sim_start + (now - wall_start) * speed
+        if progress is not None:
+            progress(min(sim_now, sim_end) if pending is None or pending.at > sim_now else pending.at)
         if pending is None or pending.at >= sim_end:
             if pending is None or sim_now >= sim_end:
                 break
@@ -264,6 +286,8 @@ def run_simulation(
                 break
             written += len(batch)
             tokens -= len(batch)
+            if progress is not None:
+                progress(sim_now if pending is None else min(sim_now, pending.at))
             lag_s = sim_now - batch[-1].at
             if not warned_lag and rate is None and lag_s > _LAG_WARNING_WALL_S * speed:
                 logger.warning(

@@ -35,6 +35,8 @@ SUBCOMMANDS = (
     "run",
     "aggregator",
     "incidents-engine",
+    "exercise-runner",
+    "exercises",
     "simulate",
     "scenarios",
     "web",
@@ -419,7 +421,7 @@ def test_run_serves_the_dashboard_and_ctrl_c_stops_everything(data_dir: Path, tm
 
         wait_for(serving, 150, f"GET {url} to return 200", interval_s=0.5)
         children = run_file_children(data_dir)
-        assert set(children) == {"redis", "aggregator", "incidents-engine", "simulator", "web"}
+        assert set(children) == {"redis", "aggregator", "incidents-engine", "exercise-runner", "simulator", "web"}
         pids = list(children.values())
         wait_for(lambda: url in stdout.read_text(), 10, "the URL to be printed")
 

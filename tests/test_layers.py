@@ -22,17 +22,19 @@ APP_AND_ABOVE = ("webapp", "app_factory", *ENTRY_POINTS, "benchmarks", "tests")
 SIMULATORS = ("simulators",)
 DASH = ("dash", "dash_leaflet", "plotly")
 # The packages built on the core's own modules (ioc/*.py), which never import them.
-CORE_PACKAGES = ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.streams")
+CORE_PACKAGES = ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.streams", "ioc.exercises")
 # Source folder, module or glob of modules -> the packages (or dotted modules) it must never import.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "ioc": (*DASH, *SIMULATORS, "layouts", "callbacks", *APP_AND_ABOVE),
     "ioc/*.py": CORE_PACKAGES,
     "ioc/migrations": CORE_PACKAGES,  # the schema comes through ioc.schema
-    "ioc/identity": ("ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.streams"),
-    "ioc/incidents": ("ioc.identity", "ioc.aggregator", "ioc.reducers"),
-    "ioc/streams": ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.reducers"),
-    "ioc/reducers": ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.streams"),
-    "ioc/aggregator": ("ioc.identity", "ioc.incidents"),
+    "ioc/identity": ("ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.streams", "ioc.exercises"),
+    "ioc/incidents": ("ioc.identity", "ioc.aggregator", "ioc.reducers", "ioc.exercises"),
+    "ioc/streams": ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.exercises"),
+    "ioc/reducers": ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.streams", "ioc.exercises"),
+    "ioc/aggregator": ("ioc.identity", "ioc.incidents", "ioc.exercises"),
+    # an exercise's reset removes its incident rows; it knows no consumer and no account
+    "ioc/exercises": ("ioc.identity", "ioc.aggregator", "ioc.reducers", "ioc.streams"),
     "simulators": (*DASH, "layouts", "callbacks", *APP_AND_ABOVE),
     "layouts": ("redis", "flask", "ioc.store", "ioc.settings", *SIMULATORS, "callbacks", *APP_AND_ABOVE),
     "callbacks": (*SIMULATORS, *APP_AND_ABOVE),
@@ -48,6 +50,7 @@ EXCEPTIONS: dict[str, tuple[str, ...]] = {
     "ioc/schema.py": (
         "ioc.identity.tables",
         "ioc.incidents.tables",
+        "ioc.exercises.tables",
     ),  # it gathers every table module into the one metadata
     "ioc/incidents": ("ioc.identity.roles",),  # who may act on an incident
 }

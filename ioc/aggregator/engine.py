@@ -59,7 +59,7 @@ from ioc.metrics import AGGREGATOR_ROUND_SECONDS, STREAM_ENTRIES_TRIMMED
 from ioc.reducers import REDUCERS, Batch, Checked, Reducer
 from ioc.rollup import decode_minute, encode_totals
 from ioc.rules import FloodHysteresis
-from ioc.streams import Entry, StreamConsumer
+from ioc.streams import ConsumerSet, Entry, StreamConsumer
 
 log = logging.getLogger(__name__)
 
@@ -658,25 +658,36 @@ def tune_gc() -> None:
 
 
 def run_aggregator(settings: Any, stop: threading.Event) -> None:
-    """Entry point of the aggregator process: connect, join the group, run until stop is set."""
+    """Entry point of the aggregator process: connect, join the group in the namespace and in every active
+    exercise's (followed as they start and stop, ioc/namespaces.py), run until stop is set."""
+    from ioc import namespaces
     from ioc.city import cached_city
     from ioc.store import connect
 
     client = connect(settings)
     city = cached_city(settings.city_dir)
     tune_gc()
-    aggregator = Aggregator(
-        client,
-        Keys(settings.namespace),
-        city,
-        consumer=settings.consumer_name,
-        batch_size=settings.batch_size,
-        claim_idle_ms=settings.claim_idle_ms,
-        alerts_maxlen=settings.alerts_maxlen,
-        deadletter_maxlen=settings.deadletter_maxlen,
-        time_check=TimeCheck(settings.max_ahead_s, settings.max_behind_s),
-        retention_s=settings.stream_retention_h * 3600,
+    base = settings.namespace
+
+    def make(namespace: str) -> Aggregator:
+        return Aggregator(
+            client,
+            Keys(namespace),
+            city,
+            consumer=settings.consumer_name,
+            batch_size=settings.batch_size,
+            claim_idle_ms=settings.claim_idle_ms,
+            alerts_maxlen=settings.alerts_maxlen,
+            deadletter_maxlen=settings.deadletter_maxlen,
+            time_check=TimeCheck(settings.max_ahead_s, settings.max_behind_s),
+            retention_s=settings.stream_retention_h * 3600,
+        )
+
+    consumers = ConsumerSet(
+        make,
+        lambda: namespaces.followed(client, base),
+        announce=lambda held: namespaces.announce(client, base, f"aggregator:{settings.consumer_name}", held),
     )
-    log.info("aggregator %s consuming namespace %r", settings.consumer_name, settings.namespace)
-    aggregator.run_forever(stop)
+    log.info("aggregator %s consuming namespace %r and its active exercises", settings.consumer_name, base)
+    consumers.run_forever(stop)
     client.close()

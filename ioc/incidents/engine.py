@@ -17,6 +17,12 @@ IOC_INCIDENT_VIOLATIONS_WINDOW_S. While an incident of the
 same type and place is open, alerts attach to it (raising its severity when worse); when the condition clears the
 incident says so, and a person still resolves it. Time limits are checked on the wall clock, since people act in
 real time: a missed limit marks the incident overdue and raises its severity, once per limit.
+
+A training exercise's namespace has an engine of its own (one per namespace, in the same process: `run_engine`
+follows the active exercises): its incidents, pending conditions and audit rows carry the exercise's id, its open
+keys start with `x<id>:`, and its times (opened_at, the limits, the overdue check) are on the exercise's simulated
+clock (the namespace's declared clock, standing still while the exercise is paused), so a drill at x60 counts its
+limits as the real day would.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ from ioc.keys import DOMAINS, INCIDENTS_GROUP, Domain, Keys
 from ioc.metrics import ALERT_ROWS_PRUNED, INCIDENT_ALERTS_APPLIED, INCIDENTS_OPENED
 from ioc.rules import Severity
 from ioc.settings import Settings
-from ioc.streams import Entry, StreamConsumer
+from ioc.streams import ConsumerSet, Entry, StreamConsumer
 from ioc.streams.replies import as_dict
 
 log = logging.getLogger(__name__)
@@ -241,6 +247,7 @@ class _Batch:
     limits: Limits
     city: City
     now: datetime
+    exercise: int | None = None  # the training exercise the batch works in; None: live
     open_by_key: dict[str, IncidentRow | None] = field(default_factory=dict)
     new_rows: list[IncidentRow] = field(default_factory=list)
     before: dict[int, dict[str, Any]] = field(default_factory=dict)  # existing incident id -> audited fields
@@ -270,7 +277,7 @@ class _Batch:
         """A condition beginning now (reusing the row of one this batch dropped, as it has the same key)."""
         row = self.conditions.get(key)
         if row is None:
-            row = IncidentConditionRow(key=key)
+            row = IncidentConditionRow(key=key, exercise_id=self.exercise)
             self.session.add(row)
             self.conditions[key] = row
         self.dropped.discard(key)
@@ -291,7 +298,7 @@ class _Batch:
         self, incident_type: str, place: str, severity: Severity, detected: float, *, cleared: bool = False
     ) -> IncidentRow:
         """A new engine-made incident for a place (a sensor or segment id), holding its open key."""
-        key = open_key(incident_type, place)
+        key = open_key(incident_type, place, self.exercise)
         row = new_row(
             incident_type=incident_type,
             source="engine",
@@ -303,6 +310,7 @@ class _Batch:
             city=self.city,
             key=key,
             now=self.now,
+            exercise=self.exercise,
         )
         row.version = 1
         if cleared:
@@ -384,6 +392,7 @@ class _Batch:
                 object_id=row.id,
                 before=None,
                 after=after,
+                exercise_id=self.exercise,
             )
         for incident_id, before in self.before.items():
             row = self.session.get(IncidentRow, incident_id)
@@ -400,6 +409,7 @@ class _Batch:
                 object_id=incident_id,
                 before=before,
                 after={**after, **self._details(row)},
+                exercise_id=self.exercise,
             )
         self.session.flush()
 
@@ -449,6 +459,7 @@ class IncidentEngine(StreamConsumer[Domain]):
         domains: Sequence[Domain] = DOMAINS,
         alert_retention_days: float = 90.0,
         auto_resolve_cleared_s: float = 0.0,
+        exercise_id: int | None = None,
     ) -> None:
         super().__init__(
             client,
@@ -470,6 +481,20 @@ class IncidentEngine(StreamConsumer[Domain]):
         self.alert_retention_s = alert_retention_days * 86_400
         self.auto_resolve_cleared_s = auto_resolve_cleared_s
         self._pruned_at = 0.0
+        self.exercise_id = exercise_id  # the training exercise whose namespace this engine follows; None: live
+
+    def clock_now(self) -> datetime:
+        """Now as this engine counts incident times: the wall clock for live (people act in real time), the
+        exercise's declared clock in an exercise's namespace (real time if none is declared)."""
+        if self.exercise_id is None:
+            return utcnow()
+        return as_utc(read_timebase(self.client, self.keys).now())
+
+    def _mine(self, table: type[IncidentRow] | type[IncidentConditionRow]) -> sa.ColumnElement[bool]:
+        """The rows of this engine's namespace: the live city's, or its exercise's."""
+        if self.exercise_id is None:
+            return table.exercise_id.is_(None)
+        return table.exercise_id == self.exercise_id
 
     # -- the stream-consumer base's hooks (ioc/streams) -----------------------------------------------------
 
@@ -484,9 +509,10 @@ class IncidentEngine(StreamConsumer[Domain]):
 
     def periodic(self) -> None:
         """Conditions that lasted and time limits (check), alerts trimmed before they were read (logged once), and
-        applied alerts past their retention (once an hour)."""
+        applied alerts past their retention (once an hour, live only)."""
         self.check()
-        if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
+        # An exercise's applied alerts carry its simulated times and go with its reset: only live ones are pruned.
+        if self.exercise_id is None and time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
             self.prune_alerts()
         for domain, first in self.missed().items():
@@ -612,7 +638,7 @@ class IncidentEngine(StreamConsumer[Domain]):
         for attempt in range(1, MAX_RETRIES + 1):
             try:
                 with self.db.transaction() as session, session.no_autoflush:
-                    batch = _Batch(session, self.rules, self.limits, self.city, utcnow())
+                    batch = _Batch(session, self.rules, self.limits, self.city, self.clock_now(), self.exercise_id)
                     keys = {self.entry_key(domain, entry_id): (entry_id, alert) for entry_id, alert in alerts}
                     seen = set(
                         session.scalars(sa.select(IncidentAlertRow.entry).where(IncidentAlertRow.entry.in_(keys)))
@@ -633,7 +659,11 @@ class IncidentEngine(StreamConsumer[Domain]):
     def _keys_of(self, alerts: Iterable[Alert]) -> set[str]:
         """The type-and-place keys these alerts may read or change (what a batch locks first)."""
         decisions = ((decide(alert, self.rules), alert.place) for alert in alerts)
-        return {open_key(decision.incident_type, place) for decision, place in decisions if decision is not None}
+        return {
+            open_key(decision.incident_type, place, self.exercise_id)
+            for decision, place in decisions
+            if decision is not None
+        }
 
     def _apply(self, batch: _Batch, entry: str, alert: Alert) -> None:
         """One alert: open, attach, start or clear a condition, as its decision says; record the entry."""
@@ -643,7 +673,7 @@ class IncidentEngine(StreamConsumer[Domain]):
 
     def _decide(self, batch: _Batch, entry: str, alert: Alert, decision: Decision) -> IncidentRow | None:
         """Carry out one alert's decision; the incident it opened or joined, if any."""
-        key = open_key(decision.incident_type, alert.place)
+        key = open_key(decision.incident_type, alert.place, self.exercise_id)
         incident = batch.open_incident(key)
         if decision.verb == "clear":
             return self._clear(batch, key, incident, alert, entry)
@@ -716,7 +746,7 @@ class IncidentEngine(StreamConsumer[Domain]):
         """Open incidents for conditions that lasted long enough (city clock), escalate incidents past their time
         limits (wall clock) and resolve the cleared ones nobody acknowledged, if set. Safe with two engines at once:
         each change is conditional on the row as read. Returns (opened, escalated)."""
-        now = now or utcnow()
+        now = now or self.clock_now()
         if city_now is None:
             city_now = read_timebase(self.client, self.keys).now()
         opened, escalated = self._open_sustained(city_now, now), self._escalate(now)
@@ -725,7 +755,7 @@ class IncidentEngine(StreamConsumer[Domain]):
 
     def _open_sustained(self, city_now: float, now: datetime) -> int:
         with self.db.read() as session:
-            conditions = list(session.scalars(sa.select(IncidentConditionRow)))
+            conditions = list(session.scalars(sa.select(IncidentConditionRow).where(self._mine(IncidentConditionRow))))
         due = [
             (condition.key, condition.since)
             for condition in conditions
@@ -738,7 +768,7 @@ class IncidentEngine(StreamConsumer[Domain]):
             try:
                 with self.db.transaction() as session, session.no_autoflush:
                     lock_places(session, [key])
-                    batch = _Batch(session, self.rules, self.limits, self.city, now)
+                    batch = _Batch(session, self.rules, self.limits, self.city, now, self.exercise_id)
                     condition = batch.condition(key)
                     if condition is None or condition.since != since:
                         continue  # another engine opened it, or it cleared meanwhile
@@ -781,7 +811,9 @@ class IncidentEngine(StreamConsumer[Domain]):
         )
         with self.db.read() as session:
             candidates = session.execute(
-                sa.select(IncidentRow.id, IncidentRow.version).where(sa.or_(late_ack, late_resolve)).limit(1000)
+                sa.select(IncidentRow.id, IncidentRow.version)
+                .where(self._mine(IncidentRow), sa.or_(late_ack, late_resolve))
+                .limit(1000)
             ).all()
         escalated = 0
         for incident_id, version in candidates:
@@ -813,6 +845,7 @@ class IncidentEngine(StreamConsumer[Domain]):
                         object_id=row.id,
                         before=before,
                         after={**audited(row), "missed": missed},
+                        exercise_id=self.exercise_id,
                     )
                     escalated += 1
             except StaleDataError:
@@ -832,6 +865,7 @@ class IncidentEngine(StreamConsumer[Domain]):
             candidates = session.execute(
                 sa.select(IncidentRow.id, IncidentRow.version)
                 .where(
+                    self._mine(IncidentRow),
                     IncidentRow.status == Status.NEW.value,
                     IncidentRow.condition == "cleared",
                     IncidentRow.peak_severity.in_(AUTO_RESOLVED_SEVERITIES),
@@ -876,32 +910,48 @@ class IncidentEngine(StreamConsumer[Domain]):
 
 
 def run_engine(settings: Settings, stop: threading.Event) -> None:
-    """Entry point of `ioc incidents-engine`: connect to Redis and the database, run until stop is set."""
+    """Entry point of `ioc incidents-engine`: connect to Redis and the database, run until stop is set, in the
+    namespace and in every active exercise's (an engine each, followed as they start and stop, ioc/namespaces.py)."""
+    from ioc import namespaces
     from ioc.city import cached_city
     from ioc.db import open_database
     from ioc.store import connect
 
     client = connect(settings)
     db = open_database(settings, check=False)
-    engine = IncidentEngine(
-        client,
-        db,
-        Keys(settings.namespace),
-        cached_city(settings.city_dir),
-        rules=Rules.of(settings),
-        limits=Limits.of(settings),
-        consumer=settings.incident_consumer,
-        batch_size=settings.batch_size,
-        claim_idle_ms=settings.claim_idle_ms,
-        deadletter_maxlen=settings.deadletter_maxlen,
-        alert_retention_days=settings.incident_alert_retention_days,
-        auto_resolve_cleared_s=settings.incident_auto_resolve_cleared_s,
+    city = cached_city(settings.city_dir)
+    base = settings.namespace
+
+    def make(namespace: str) -> IncidentEngine:
+        return IncidentEngine(
+            client,
+            db,
+            Keys(namespace),
+            city,
+            rules=Rules.of(settings),
+            limits=Limits.of(settings),
+            consumer=settings.incident_consumer,
+            batch_size=settings.batch_size,
+            claim_idle_ms=settings.claim_idle_ms,
+            deadletter_maxlen=settings.deadletter_maxlen,
+            alert_retention_days=settings.incident_alert_retention_days,
+            auto_resolve_cleared_s=settings.incident_auto_resolve_cleared_s,
+            exercise_id=namespaces.exercise_of(base, namespace),
+        )
+
+    consumers = ConsumerSet(
+        make,
+        lambda: namespaces.followed(client, base),
+        announce=lambda held: namespaces.announce(client, base, f"incidents:{settings.incident_consumer}", held),
     )
     log.info(
-        "incident engine %s on namespace %r, database %s", settings.incident_consumer, settings.namespace, db.describe()
+        "incident engine %s on namespace %r and its active exercises, database %s",
+        settings.incident_consumer,
+        base,
+        db.describe(),
     )
     try:
-        engine.run_forever(stop)
+        consumers.run_forever(stop)
     finally:
         client.close()
         db.close()

@@ -55,9 +55,10 @@ def audited(row: IncidentRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in AUDITED_FIELDS}
 
 
-def open_key(incident_type: str, place: str) -> str:
-    """The key at most one open engine-made incident holds: one per type and place."""
-    return f"{incident_type}:{place}"
+def open_key(incident_type: str, place: str, exercise: int | None = None) -> str:
+    """The key at most one open engine-made incident holds: one per type and place, live (`type:place`) or in one
+    training exercise (`x<id>:type:place`)."""
+    return f"{incident_type}:{place}" if exercise is None else f"x{exercise}:{incident_type}:{place}"
 
 
 def new_row(
@@ -73,8 +74,10 @@ def new_row(
     description: str = "",
     key: str | None = None,
     now: datetime | None = None,
+    exercise: int | None = None,
 ) -> IncidentRow:
-    """A new incident row (status new), its limits counted from now and its three nearest cameras attached."""
+    """A new incident row (status new; of a training exercise if `exercise`), its limits counted from now (on the
+    exercise's clock there) and its three nearest cameras attached."""
     now = now or utcnow()
     return IncidentRow(
         type=incident_type,
@@ -108,6 +111,7 @@ def new_row(
         alert_count=0,
         last_alert_at=None,
         cameras=nearest_cameras(city, place.lat, place.lon),
+        exercise_id=exercise,
     )
 
 
@@ -239,7 +243,7 @@ def _apply(
         row.closed_at = None
         row.resolve_due_at = limits.resolve_due(now, row.severity)
         if row.source == "engine":
-            key = open_key(row.type, row.place)
+            key = open_key(row.type, row.place, row.exercise_id)
             with session.no_autoflush:  # a flush here would write the row twice (its version bumped twice)
                 taken = session.scalar(sa.select(IncidentRow.id).where(IncidentRow.open_key == key))
             row.open_key = None if taken is not None else key
@@ -346,6 +350,7 @@ def _act_once(
                 before=before,
                 after=after,
                 address=address,
+                exercise_id=row.exercise_id,
             )
             return to_incident(row)
     except StaleDataError:

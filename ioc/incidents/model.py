@@ -157,6 +157,7 @@ class Incident:
     last_alert_at: datetime | None
     cameras: list[str] = field(default_factory=list)
     version: int = 1
+    exercise_id: int | None = None  # made in this training exercise; None: the live city
 
     @property
     def overdue(self) -> bool:

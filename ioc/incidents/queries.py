@@ -1,5 +1,8 @@
 """Reading incidents for pages and scripts: a filtered list, the wall's short summary, and a cheap marker that
-changes whenever any incident does (so a page polls it and reloads its table only when something happened)."""
+changes whenever any incident does (so a page polls it and reloads its table only when something happened).
+
+Every read is of the live city's incidents unless it names a training exercise (then of that exercise's only): an
+exercise's incidents never show up in live lists, figures or exports."""
 
 from __future__ import annotations
 
@@ -29,10 +32,11 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     overdue_only: bool = False
+    exercise: int | None = None  # None: the live city's incidents only; an id: that training exercise's only
 
     def where(self) -> list[sa.ColumnElement[bool]]:
-        """The SQL conditions of these filters."""
-        conditions: list[sa.ColumnElement[bool]] = []
+        """The SQL conditions of these filters (always one exercise, or live only: they never mix)."""
+        conditions: list[sa.ColumnElement[bool]] = [in_exercise(self.exercise)]
         if self.statuses:
             conditions.append(IncidentRow.status.in_(self.statuses))
         if self.types:
@@ -50,6 +54,13 @@ class Filters:
         return conditions
 
 
+def in_exercise(exercise: int | None) -> sa.ColumnElement[bool]:
+    """Incidents of one training exercise, or (None) of the live city only."""
+    if exercise is None:
+        return IncidentRow.exercise_id.is_(None)
+    return IncidentRow.exercise_id == exercise
+
+
 def list_incidents(
     db: Database, filters: Filters | None = None, *, limit: int | None = DEFAULT_LIMIT
 ) -> list[Incident]:
@@ -61,9 +72,12 @@ def list_incidents(
         return [to_incident(row) for row in session.scalars(query)]
 
 
-def change_marker(db: Database) -> str:
-    """A short text that changes whenever an incident is opened or changed (newest id and newest update)."""
-    query = sa.select(sa.func.max(IncidentRow.id), sa.func.max(IncidentRow.updated_at), sa.func.count())
+def change_marker(db: Database, exercise: int | None = None) -> str:
+    """A short text that changes whenever an incident (live, or of one exercise) is opened or changed (newest id and
+    newest update)."""
+    query = sa.select(sa.func.max(IncidentRow.id), sa.func.max(IncidentRow.updated_at), sa.func.count()).where(
+        in_exercise(exercise)
+    )
     with db.read() as session:
         newest, updated, count = session.execute(query).one()
     return f"{newest or 0}:{count}:{updated.isoformat() if updated else ''}"
@@ -95,9 +109,10 @@ class WallSummary:
         }
 
 
-def open_by_severity(db: Database) -> dict[str, int]:
-    """The open incidents (someone still has to act) counted by severity, every severity present."""
-    is_open = IncidentRow.status.in_([s.value for s in OPEN_STATUSES])
+def open_by_severity(db: Database, exercise: int | None = None) -> dict[str, int]:
+    """The open incidents (someone still has to act; live, or of one exercise) counted by severity, every severity
+    present."""
+    is_open = sa.and_(IncidentRow.status.in_([s.value for s in OPEN_STATUSES]), in_exercise(exercise))
     with db.read() as session:
         counts = dict(
             session.execute(
@@ -107,11 +122,12 @@ def open_by_severity(db: Database) -> dict[str, int]:
     return {s: int(counts.get(s, 0)) for s in SEVERITY_ORDER}
 
 
-def wall_summary(db: Database, *, items: int = WALL_LIST) -> WallSummary:
+def wall_summary(db: Database, *, items: int = WALL_LIST, exercise: int | None = None) -> WallSummary:
     """The ongoing open incidents counted by severity, the newest critical ones and the overdue ones (a few each),
-    and how many open ones are back to normal: an incident whose condition cleared is no emergency any more, so it
-    neither counts nor is listed with them (it still waits for a person, or for the engine, to resolve it)."""
-    still_open = IncidentRow.status.in_([s.value for s in OPEN_STATUSES])
+    and how many open ones are back to normal, of the live city or of one exercise: an incident whose condition
+    cleared is no emergency any more, so it neither counts nor is listed with them (it still waits for a person, or
+    for the engine, to resolve it)."""
+    still_open = sa.and_(IncidentRow.status.in_([s.value for s in OPEN_STATUSES]), in_exercise(exercise))
     cleared = IncidentRow.condition == "cleared"
     back_to_normal = sa.and_(still_open, cleared)
     is_open = sa.and_(still_open, ~cleared)

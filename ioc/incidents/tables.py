@@ -1,5 +1,6 @@
 """The incident tables: incidents, the alerts the engine applied and the conditions it waits on (SQLAlchemy 2 typed
-ORM on the one metadata of `ioc.db.Base`; their migration is `ioc/migrations/versions/v0002_incidents.py`)."""
+ORM on the one metadata of `ioc.db.Base`; their migration is `ioc/migrations/versions/v0002_incidents.py`, their
+`exercise_id` columns `v0003_exercises.py`). An exercise's open and condition keys start with `x<id>:`."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class IncidentRow(Base):
     last_alert_at: Mapped[datetime | None]
     cameras: Mapped[list[str]] = mapped_column(JSONDocument)
     version: Mapped[int] = mapped_column()
+    exercise_id: Mapped[int | None] = mapped_column(index=True)  # made in this training exercise; None: live
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy reads it as is)
 
@@ -86,3 +88,4 @@ class IncidentConditionRow(Base):
     times: Mapped[list[float]] = mapped_column(JSONDocument)  # bursts: event times in the window
     lat: Mapped[float] = mapped_column(sa.Float())
     lon: Mapped[float] = mapped_column(sa.Float())
+    exercise_id: Mapped[int | None] = mapped_column(index=True)  # a condition of this exercise; None: live

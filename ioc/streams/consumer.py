@@ -200,54 +200,13 @@ class StreamConsumer(ABC, Generic[L]):
         self, stop: threading.Event, idle_wait_s: float | None = None, periodic_every_s: float = 2.0
     ) -> None:
         """Run until `stop` is set; a lost or refusing Redis (or a transient error of the consumer's) is waited for
-        and retried, never fatal; anything else ends the loop with the work in flight abandoned."""
-        idle = self.idle_wait_s if idle_wait_s is None else idle_wait_s
-        ready = False
-        last_periodic = 0.0
-        backoff = BACKOFF_FIRST_S
-        trouble_since: float | None = None  # when Redis last became unreachable or refused us
-        while not stop.is_set():
-            try:
-                if not ready:
-                    self.setup()
-                    self.recover()
-                    self.claim_stuck()
-                    ready = True
-                    if trouble_since is not None:
-                        self.log.info("Redis answers again after %.0f s; consuming", time.monotonic() - trouble_since)
-                        trouble_since = None
-                handled = self.run_once()
-                if not handled:
-                    self.flush()
-                if self.recover_due:
-                    handled += self.recover()
-                now = time.monotonic()
-                if self.claim_due(now):
-                    handled += self.claim_stuck()
-                if now - last_periodic >= periodic_every_s:
-                    self.periodic()
-                    last_periodic = now
-                self.heartbeat(handled)
-                backoff = BACKOFF_FIRST_S
-                if not handled:
-                    stop.wait(idle)
-            except (*UNREACHABLE, redis.ResponseError, *self.transient_errors) as exc:
-                self.abandon()
-                self._paused(exc, backoff)
-                ready = False  # after an outage, check the group and our pending entries again
-                trouble_since = trouble_since or time.monotonic()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-            except BaseException:
-                self.abandon()
-                raise
-        try:
-            self.settle()
-        except UNREACHABLE:
-            self.abandon()  # unconfirmed: their entries stay pending and are handled at the next start
-        self.close()
+        and retried, never fatal; anything else ends the loop with the work in flight abandoned. (The loop is the
+        one that runs a consumer per namespace, `ioc.streams.namespaces.ConsumerSet`, here over this one only.)"""
+        from ioc.streams.namespaces import ConsumerSet
 
-    def _paused(self, exc: Exception, backoff: float) -> None:
+        ConsumerSet.of(self).run_forever(stop, idle_wait_s, periodic_every_s)
+
+    def report_pause(self, exc: Exception, backoff: float) -> None:
         if isinstance(exc, UNREACHABLE):
             self.log.warning("Redis unreachable (%s); retrying in %.1f s", exc, backoff)
         elif isinstance(exc, redis.ResponseError):

@@ -1,0 +1,206 @@
+"""The exercise runner (`ioc exercise-runner`): plays every running exercise's scenario into its own namespace, at its
+speed, with its seed, and keeps where each got to.
+
+Every second it reads the exercises table (the truth) and makes the world agree: the exercises set in Redis holds
+the active ones' namespaces (so the consumers follow them), a running exercise not being played starts playing (a
+thread each, `run_simulation`), one no longer running stops. The simulated time each has reached is saved every few
+seconds and when it stops, so a runner restarted (killed, or its host rebooted) goes on from the saved position with
+the same events a run without the break would have written (the scenario regenerated from its own start with the
+same seed, the events before the position skipped; those since the last save are written again: at least once, as
+every producer delivers). When an exercise pauses or stops, or its scenario ends (the exercise is then stopped,
+`finished`), its namespace's clock is declared paused at the position reached, so its incident limits stand still
+until it resumes; a reset deletes that declaration with the rest of the namespace. The runner says at each pass
+which namespaces it plays into (`ioc.namespaces.announce`), so a reset waits until it has let go.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import redis
+
+from ioc import namespaces
+from ioc.city import City
+from ioc.clock import declare_simulated, read_timebase
+from ioc.db import Database
+from ioc.errors import DatabaseError, NotFound
+from ioc.exercises.records import ACTIVE, Exercise, get_exercise, list_exercises, save_position
+from ioc.keys import Keys
+from simulators.engine import as_epoch
+from simulators.runner import run_simulation
+from simulators.scenario import load_scenario
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY_S: Final = 1.0
+SAVE_EVERY_S: Final = 2.0
+
+
+@dataclass
+class _Play:
+    """One exercise being played: its thread, how to stop it, and the simulated time its events reached."""
+
+    exercise: Exercise
+    sim_start: float
+    position: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    failed: BaseException | None = None
+    saved_at: float = 0.0
+
+
+class ExerciseRunner:
+    """Plays the running exercises of a base namespace (see the module's docstring)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        db: Database,
+        city: City,
+        *,
+        base: str = namespaces.LIVE,
+        member: str = "exercise-runner",
+        maxlen: int = 200_000,
+        save_every_s: float = SAVE_EVERY_S,
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.city = city
+        self.base = base
+        self.member = member
+        self.maxlen = maxlen
+        self.save_every_s = save_every_s
+        self.plays: dict[int, _Play] = {}
+
+    def check(self) -> None:
+        """One look at the exercises table: the active set written, plays started and stopped, positions saved."""
+        active = list_exercises(self.db, ACTIVE)
+        namespaces.set_active(self.client, self.base, {e.namespace(self.base) for e in active})
+        running = {e.id: e for e in active if e.status == "running"}
+        for exercise_id, play in list(self.plays.items()):
+            ended = play.thread is not None and not play.thread.is_alive()
+            if exercise_id not in running or ended:
+                self._end(play, finished=ended and not play.stop.is_set() and play.failed is None)
+                del self.plays[exercise_id]
+        for exercise in running.values():
+            if exercise.id not in self.plays:
+                self._begin(exercise)
+        for exercise in active:
+            if exercise.status == "paused" and exercise.position is not None:
+                self._hold_clock(exercise, exercise.position, "paused")
+        now = time.monotonic()
+        for play in self.plays.values():
+            if now - play.saved_at >= self.save_every_s:
+                self._save(play)
+        namespaces.announce(
+            self.client, self.base, self.member, {p.exercise.namespace(self.base) for p in self.plays.values()}
+        )
+
+    def _begin(self, exercise: Exercise) -> None:
+        """Start playing an exercise from its saved position (or its scenario's start)."""
+        zone = ZoneInfo(self.city.timezone)
+        if exercise.sim_start is None:
+            scenario = load_scenario(exercise.scenario, city=self.city)
+            begin = scenario.start or datetime.now(zone)
+            sim_start = as_epoch(begin, self.city)
+            position = sim_start
+        else:
+            sim_start = exercise.sim_start
+            position = exercise.position if exercise.position is not None else sim_start
+        play = _Play(exercise, sim_start, position)
+        play.thread = threading.Thread(target=self._play, args=(play,), name=f"exercise-{exercise.id}", daemon=True)
+        self.plays[exercise.id] = play
+        self._save(play)
+        play.thread.start()
+        log.info(
+            "playing exercise %d (%s) into %s at x%g from %s",
+            exercise.id,
+            exercise.scenario,
+            exercise.namespace(self.base),
+            exercise.speed,
+            datetime.fromtimestamp(position, ZoneInfo(self.city.timezone)).isoformat(timespec="seconds"),
+        )
+
+    def _play(self, play: _Play) -> None:
+        """The thread of one exercise: its scenario's events into its namespace until stopped or ended."""
+        exercise = play.exercise
+        zone = ZoneInfo(self.city.timezone)
+
+        def reached(position: float) -> None:
+            play.position = max(play.position, position)
+
+        try:
+            run_simulation(
+                self.client,
+                Keys(exercise.namespace(self.base)),
+                self.city,
+                exercise.scenario,
+                seed=exercise.seed,
+                speed=exercise.speed,
+                start=datetime.fromtimestamp(play.sim_start, zone),
+                resume_at=play.position if play.position > play.sim_start else None,
+                maxlen=self.maxlen,
+                stop=play.stop,
+                progress=reached,
+            )
+        except Exception as exc:  # one exercise's failure stops that one only; logged and retried at the next check
+            log.exception("exercise %d stopped playing: %s", exercise.id, exc)
+            play.failed = exc
+
+    def _save(self, play: _Play, *, finished: bool = False) -> None:
+        try:
+            save_position(
+                self.db, play.exercise.id, sim_start=play.sim_start, position=play.position, finished=finished
+            )
+            play.saved_at = time.monotonic()
+        except DatabaseError as exc:
+            log.warning("could not save exercise %d's position (%s); saved at the next check", play.exercise.id, exc)
+
+    def _end(self, play: _Play, *, finished: bool) -> None:
+        """Stop playing an exercise (paused, stopped, reset, or its scenario ended): its position saved and, unless it
+        was reset, its clock paused where it got to."""
+        play.stop.set()
+        if play.thread is not None:
+            play.thread.join()
+        self._save(play, finished=finished)
+        try:
+            status = get_exercise(self.db, play.exercise.id).status
+        except NotFound:
+            status = "created"
+        if status != "created":  # a reset wipes the namespace: nothing more is written into it
+            self._hold_clock(play.exercise, play.position, status)
+        log.info("exercise %d %s", play.exercise.id, "finished its scenario" if finished else f"is {status}")
+
+    def _hold_clock(self, exercise: Exercise, position: float, status: str) -> None:
+        """Declare the exercise's clock standing still at `position` (unless it does already)."""
+        keys = Keys(exercise.namespace(self.base))
+        clock = read_timebase(self.client, keys)
+        if clock.paused and clock.sim == position:
+            return
+        source = f"exercise {exercise.id} {status}"
+        declare_simulated(self.client, keys, start=position, speed=exercise.speed, source=source, paused=True)
+
+    def run_forever(self, stop: threading.Event, check_every_s: float = CHECK_EVERY_S) -> None:
+        """Check every `check_every_s` until `stop` is set; then stop every play, saving where each got to (a
+        running exercise goes on from there when a runner starts again)."""
+        try:
+            while not stop.is_set():
+                try:
+                    self.check()
+                except (redis.ConnectionError, redis.TimeoutError, DatabaseError) as exc:
+                    log.warning("exercise runner paused (%s); retrying", exc)
+                stop.wait(check_every_s)
+        finally:
+            for play in self.plays.values():
+                play.stop.set()
+            for play in self.plays.values():
+                if play.thread is not None:
+                    play.thread.join()
+                self._save(play)
+            self.plays.clear()
