@@ -6,6 +6,7 @@ processes and a restarted master is in tests/test_cluster_e2e.py (slow)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -248,3 +249,55 @@ def test_readiness_status_metrics_and_incidents_on_a_cluster(rc: Client, keys: K
     text = exposition(CityCollector(rc, keys, lambda: {})).decode()
     assert 'ioc_up{source="redis"} 1.0' in text
     assert f'ioc_events_processed_total{{domain="traffic",namespace="{keys.namespace}"}}' in text
+
+
+def move_slot(cluster: LocalCluster, slot: int, source_port: int, target_port: int) -> None:
+    """Move one slot and its keys from one master to another, as `redis-cli --cluster reshard` does."""
+    source, target = cluster.node(source_port), cluster.node(target_port)
+    source_id, target_id = source.cluster("myid"), target.cluster("myid")
+    target.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+    source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+    while moved := source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+        source.execute_command("MIGRATE", "127.0.0.1", target_port, "", 0, 10_000, "KEYS", *moved)
+    for port in cluster.ports:
+        cluster.node(port).execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
+
+def test_a_running_aggregator_follows_its_domain_to_another_node(
+    rc: Client, cluster: LocalCluster, keys: Keys, city: City
+) -> None:
+    assert isinstance(rc, RedisCluster)
+    load(rc, keys, city, 1000)
+    aggregator = Aggregator(rc, keys, city, consumer="agg-moving", claim_idle_ms=60_000)
+    stop = threading.Event()
+    worker = threading.Thread(target=aggregator.run_forever, args=(stop, 0.05), daemon=True)
+    worker.start()
+
+    def processed() -> int:
+        return sum(
+            int(rc.hget(keys.stats(d), "processed") or 0) + int(rc.hget(keys.stats(d), "deadletter") or 0)
+            for d in DOMAINS
+        )
+
+    try:
+        deadline = time.monotonic() + 30
+        while processed() < 1000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processed() == 1000
+        slot = rc.keyslot(keys.events("traffic"))
+        source = rc.get_node_from_key(keys.events("traffic")).port
+        target = next(port for port in cluster.ports if port != source)
+        move_slot(cluster, slot, source, target)
+        events = islice(generate(city, load_scenario("normal-day"), 8, START + timedelta(hours=1)), 1000)
+        write_events(rc, keys, events, maxlen=10_000)
+        deadline = time.monotonic() + 30
+        while processed() < 2000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processed() == 2000
+        assert rc.get_node_from_key(keys.events("traffic")).port == target
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    for domain in DOMAINS:
+        assert rc.xpending(keys.events(domain), AGGREGATOR_GROUP)["pending"] == 0

@@ -3,7 +3,7 @@ connection of its own, so the next round's reads are on their way while a round 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import hiredis
 import redis
@@ -13,6 +13,9 @@ from ioc.cluster import Client, is_cluster, node_client
 from ioc.events import RawEntry
 from ioc.keys import AGGREGATOR_GROUP, Domain, Keys
 from ioc.streams.replies import drop, entries_of, pairs
+
+# Replies saying a slot is (being) served by another node, or the cluster cannot serve it now.
+CLUSTER_MOVES: Final = (redis.exceptions.AskError, redis.exceptions.TryAgainError, redis.exceptions.ClusterDownError)
 
 
 class BatchReader:
@@ -94,6 +97,8 @@ class BatchReader:
             for domain in domains:
                 try:
                     entries = entries_of(connection.read_response())
+                except CLUSTER_MOVES:
+                    raise  # the slot is served elsewhere now: the consumer starts again on the cluster's new map
                 except redis.ResponseError as exc:
                     self.failed[domain] = str(exc)
                     continue

@@ -33,6 +33,8 @@ L = TypeVar("L", bound=Hashable)  # what a consumer calls each of its streams (e
 BACKOFF_FIRST_S: Final = 0.5
 BACKOFF_MAX_S: Final = 5.0
 UNREACHABLE: Final = (redis.ConnectionError, redis.TimeoutError)
+# A cluster that cannot serve a slot now (failing over, a slot not covered): waited out like an outage.
+CLUSTER_TROUBLE: Final = (redis.exceptions.ClusterError, redis.exceptions.RedisClusterException)
 
 
 class StreamConsumer(ABC, Generic[L]):
@@ -246,7 +248,7 @@ class StreamConsumer(ABC, Generic[L]):
                 backoff = BACKOFF_FIRST_S
                 if not handled:
                     stop.wait(idle)
-            except (*UNREACHABLE, redis.ResponseError, *self.transient_errors) as exc:
+            except (*UNREACHABLE, *CLUSTER_TROUBLE, redis.ResponseError, *self.transient_errors) as exc:
                 self.abandon()
                 self._paused(exc, backoff)
                 ready = False  # after an outage, check the group and our pending entries again
@@ -265,6 +267,10 @@ class StreamConsumer(ABC, Generic[L]):
     def _paused(self, exc: Exception, backoff: float) -> None:
         if isinstance(exc, UNREACHABLE):
             self.log.warning("Redis unreachable (%s); retrying in %.1f s", exc, backoff)
+        elif isinstance(exc, redis.exceptions.AskError):  # MOVED too: a slot served by another node now
+            self.log.info("a stream's slot moved (%s); finding its node again in %.1f s", exc, backoff)
+        elif isinstance(exc, CLUSTER_TROUBLE):
+            self.log.warning("the cluster cannot serve a slot now (%s); retrying in %.1f s", exc, backoff)
         elif isinstance(exc, redis.ResponseError):
             # Say, a stream key replaced by another type or a group deleted by hand: set up again, go on.
             self.log.error("Redis refused a command (%s); setting up again in %.1f s", exc, backoff)
