@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import redis
 import sqlalchemy as sa
 
 from ioc.city import City
+from ioc.cluster import Client
 from ioc.db import Database, sqlalchemy_url
 from ioc.documents import Alert
 from ioc.incidents.engine import IncidentEngine, Rules
@@ -29,7 +29,7 @@ STORM_START = 1_790_000_000.0  # event time of the first alert (a fixed moment i
 
 
 def alarm_storm(
-    client: redis.Redis, keys: Keys, stations: list[str], segments: list[str], total: int, base: float = STORM_START
+    client: Client, keys: Keys, stations: list[str], segments: list[str], total: int, base: float = STORM_START
 ) -> dict[str, int]:
     """Append an alarm storm of `total` alerts from `base` on, half flood and half traffic: stations flapping
     BĐ II → III → II → normal, segments in and out of congestion within a minute; the count sent per domain."""
@@ -83,7 +83,7 @@ def fresh_database(kind: str, postgres_url: str | None) -> Iterator[Database]:
 
 
 def measure_incident_engine(
-    client: redis.Redis,
+    client: Client,
     city: City,
     *,
     postgres_url: str | None,

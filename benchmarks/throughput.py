@@ -20,6 +20,7 @@ import redis
 
 from ioc.aggregator import Aggregator
 from ioc.city import City
+from ioc.cluster import Client
 from ioc.embedded import EmbeddedRedis
 from ioc.keys import AGGREGATOR_GROUP, DOMAINS, Keys
 from ioc.store import connect_url
@@ -31,7 +32,7 @@ BENCH_START = datetime(2026, 1, 5, 6, 0, tzinfo=timezone(timedelta(hours=7)))
 
 
 @contextmanager
-def redis_for_bench(url: str | None) -> Iterator[tuple[redis.Redis, str, str]]:
+def redis_for_bench(url: str | None) -> Iterator[tuple[Client, str, str]]:
     """The Redis to measure (client, URL, description): the given URL, or a fresh embedded server."""
     if url:
         client = connect_url(url, socket_timeout=60)
@@ -49,13 +50,13 @@ def redis_for_bench(url: str | None) -> Iterator[tuple[redis.Redis, str, str]]:
             server.stop()
 
 
-def _load_events(client: redis.Redis, keys: Keys, city: City, count: int, seed: int) -> int:
+def _load_events(client: Client, keys: Keys, city: City, count: int, seed: int) -> int:
     """Write `count` simulated normal-day events into the namespace's raw streams."""
     events = islice(generate(city, load_scenario("normal-day"), seed, BENCH_START), count)
     return write_events(client, keys, events, maxlen=max(count * 2, 1_000))
 
 
-def _copy_namespace(client: redis.Redis, source: Keys, target: Keys) -> None:
+def _copy_namespace(client: Client, source: Keys, target: Keys) -> None:
     """Give `target` byte-identical raw streams and the same declared clock, so both drains read the same entries."""
     clock = client.hgetall(source.clock())
     if clock:
@@ -68,13 +69,13 @@ def _copy_namespace(client: redis.Redis, source: Keys, target: Keys) -> None:
         pipe.execute()
 
 
-def wipe(client: redis.Redis, keys: Keys) -> None:
+def wipe(client: Client, keys: Keys) -> None:
     batch = list(client.scan_iter(match=keys.all_keys_pattern(), count=1000))
     for start in range(0, len(batch), 500):
         client.delete(*batch[start : start + 500])
 
 
-def raw_drain(client: redis.Redis, keys: Keys, batch_size: int) -> int:
+def raw_drain(client: Client, keys: Keys, batch_size: int) -> int:
     """The floor of any correct consumer: XREADGROUP a batch, XACK it, nothing else; returns entries drained."""
     total = 0
     for domain in DOMAINS:
@@ -98,7 +99,7 @@ def _timed(run: Callable[[], int]) -> tuple[int, float]:
 
 
 def measure_throughput(
-    client: redis.Redis, city: City, *, events: int, rounds: int, batch_size: int, seed: int
+    client: Client, city: City, *, events: int, rounds: int, batch_size: int, seed: int
 ) -> dict[str, Any]:
     """Aggregator and raw drain rates over identical copies of the same events, alternating per round."""
     source = Keys(f"bench-src-{uuid.uuid4().hex[:8]}")

@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from app_factory import serving
 from benchmarks.browser import BrowserPage
 from benchmarks.throughput import wipe
 from callbacks import resources_of
 from ioc.aggregator import Aggregator
 from ioc.city import City
+from ioc.cluster import Client
 from ioc.identity.tokens import create_display_token
 from ioc.keys import Keys
 from ioc.settings import Settings
@@ -36,7 +35,7 @@ SECONDS_PER_TICK = 120.0  # `ioc run` plays the day at 60x and the wall refreshe
 
 
 def measure_tick_bytes(
-    client: redis.Redis, settings: Settings, city: City, events: Iterator[SimEvent], *, ticks: int = 20
+    client: Client, settings: Settings, city: City, events: Iterator[SimEvent], *, ticks: int = 20
 ) -> dict[str, Any]:
     """Post `ticks` wall ticks with events arriving between them; return first and steady response sizes.
 
@@ -47,7 +46,7 @@ def measure_tick_bytes(
 
 
 def _measure(
-    client: redis.Redis, settings: Settings, city: City, events: Iterator[SimEvent], *, ticks: int, data_dir: Path
+    client: Client, settings: Settings, city: City, events: Iterator[SimEvent], *, ticks: int, data_dir: Path
 ) -> dict[str, Any]:
     keys = Keys(f"bench-tick-{uuid.uuid4().hex[:8]}")
     app_settings = settings.model_copy(

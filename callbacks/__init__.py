@@ -14,10 +14,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import redis
 from flask import Flask, current_app
 
 from ioc.city import City, cached_city
+from ioc.cluster import Client
 from ioc.db import Database, open_database
 from ioc.i18n import Lang, normalize_lang
 from ioc.keys import Keys
@@ -52,7 +52,7 @@ class Resources:
         )
 
     @cached_property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> Client:
         """The Redis client, opened at first use (redis-py pools connections inside it). Not at start: with no
         IOC_REDIS_URL it is the embedded Redis of the data folder, started if needed, and building the app (to
         serve its page, or in a test) must not start one."""

@@ -28,8 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-import redis
-
+from ioc.cluster import Client
 from ioc.keys import Keys
 
 DEFAULT_MAX_AHEAD_S: Final = 300.0
@@ -95,13 +94,13 @@ def decode_timebase(mapping: dict[str, str] | None) -> Timebase:
     return Timebase(sim, real, speed, str(mapping.get("source", "")), mapping.get("paused") == "1")
 
 
-def read_timebase(client: redis.Redis, keys: Keys) -> Timebase:
+def read_timebase(client: Client, keys: Keys) -> Timebase:
     """The namespace's declared clock (real time if none)."""
     return decode_timebase(client.hgetall(keys.clock()))
 
 
 def declare_simulated(
-    client: redis.Redis,
+    client: Client,
     keys: Keys,
     *,
     start: float,
@@ -125,13 +124,13 @@ def declare_simulated(
 REPLAY_SPEED: Final = 3_600.0  # a replay written all at once: up to an hour of event time per real second
 
 
-def declare_replay(client: redis.Redis, keys: Keys, *, start: float, source: str) -> Timebase:
+def declare_replay(client: Client, keys: Keys, *, start: float, source: str) -> Timebase:
     """Declare a replay of recorded or generated events from event time `start`, written as fast as Redis takes
     them (tests, benchmarks, a trainer loading a past day): a simulated clock at REPLAY_SPEED."""
     return declare_simulated(client, keys, start=start, speed=REPLAY_SPEED, source=source)
 
 
-def declare_real(client: redis.Redis, keys: Keys) -> None:
+def declare_real(client: Client, keys: Keys) -> None:
     """Return the namespace to real time (real sensors only)."""
     client.delete(keys.clock())
 

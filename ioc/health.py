@@ -19,6 +19,7 @@ import redis
 if TYPE_CHECKING:
     from ioc.db import Database
 
+from ioc.cluster import Client
 from ioc.errors import DatabaseError
 from ioc.keys import AGGREGATOR_GROUP, DOMAINS, INCIDENTS_GROUP, Domain, Keys
 
@@ -56,7 +57,7 @@ def _after(entry_id: str) -> str:
     return f"{millis}-{int(seq or 0) + 1}"
 
 
-def group_backlog(client: redis.Redis, stream: str, group: str) -> Backlog | None:
+def group_backlog(client: Client, stream: str, group: str) -> Backlog | None:
     """The group's backlog on `stream`, or None when the stream or the group does not exist yet."""
     try:
         groups = client.xinfo_groups(stream)
@@ -74,12 +75,12 @@ def group_backlog(client: redis.Redis, stream: str, group: str) -> Backlog | Non
     return Backlog(pending, undelivered)
 
 
-def aggregator_backlog(client: redis.Redis, keys: Keys) -> dict[Domain, Backlog | None]:
+def aggregator_backlog(client: Client, keys: Keys) -> dict[Domain, Backlog | None]:
     """The aggregator's backlog on each domain's raw stream."""
     return {domain: group_backlog(client, keys.events(domain), AGGREGATOR_GROUP) for domain in DOMAINS}
 
 
-def heartbeat_age(client: redis.Redis, keys: Keys, now: float) -> float | None:
+def heartbeat_age(client: Client, keys: Keys, now: float) -> float | None:
     """Seconds since the aggregator's loop last beat, or None if it never did."""
     beat = client.hget(keys.heartbeat(), "loop")
     try:
@@ -89,7 +90,7 @@ def heartbeat_age(client: redis.Redis, keys: Keys, now: float) -> float | None:
 
 
 def readiness(
-    client: redis.Redis,
+    client: Client,
     database: Database | None,
     keys: Keys,
     *,
@@ -141,7 +142,7 @@ def _entry_time(entry_id: str) -> float:
     return int(entry_id.partition("-")[0]) / 1000
 
 
-def stream_figures(client: redis.Redis, stream: str) -> dict[str, Any]:
+def stream_figures(client: Client, stream: str) -> dict[str, Any]:
     """A stream's length, the time its retained history spans, and its memory (Redis' sampled estimate)."""
     length = int(client.xlen(stream))
     figures: dict[str, Any] = {"length": length, "oldest": None, "newest": None, "retained_s": 0.0, "memory_bytes": 0}
@@ -165,7 +166,7 @@ def _age(value: Any, now: float) -> float | None:
 
 
 def status_report(
-    client: redis.Redis,
+    client: Client,
     database: Database | None,
     keys: Keys,
     *,

@@ -28,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from ioc.cluster import Client
 from ioc.errors import DatabaseError
 from ioc.health import group_backlog, heartbeat_age, stream_figures
 from ioc.keys import AGGREGATOR_GROUP, DOMAINS, INCIDENTS_GROUP, Keys
@@ -67,7 +68,7 @@ def multiprocess() -> bool:
 class CityCollector(Collector):
     """The figures read from Redis and the database at each scrape, for one namespace (see the module's note)."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, open_incidents: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, client: Client, keys: Keys, open_incidents: Callable[[], dict[str, int]]) -> None:
         self.client = client
         self.keys = keys
         self.open_incidents = open_incidents  # severity -> count, from SQL (ioc.incidents.queries.open_by_severity)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ioc.errors import SettingsError
@@ -31,6 +31,9 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(
         default=None, description="Redis server URL; unset runs an embedded Redis kept in data_dir."
+    )
+    redis_cluster: bool = Field(
+        default=False, description="IOC_REDIS_URL is a node of a Redis Cluster: every process uses a cluster client."
     )
     data_dir: Path = Field(default=Path("var"), description="Folder for the embedded Redis and run files.")
     namespace: str = Field(
@@ -178,6 +181,20 @@ class Settings(BaseSettings):
             raise ValueError(f"bad port: {exc}") from exc
         return value
 
+    @model_validator(mode="after")
+    def _check_cluster(self) -> Settings:
+        """A cluster is reached over TCP at a node named in IOC_REDIS_URL, database 0 (a cluster has no other)."""
+        if not self.redis_cluster:
+            return self
+        if self.redis_url is None:
+            raise ValueError("IOC_REDIS_CLUSTER=true needs IOC_REDIS_URL (any node of the cluster)")
+        parsed = urlparse(self.redis_url)
+        if parsed.scheme == "unix":
+            raise ValueError("IOC_REDIS_CLUSTER=true needs a redis:// or rediss:// IOC_REDIS_URL, not a unix socket")
+        if parsed.path.strip("/") not in ("", "0"):
+            raise ValueError("IOC_REDIS_CLUSTER=true: a cluster has only database 0 (drop the /db of IOC_REDIS_URL)")
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
@@ -247,6 +264,9 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
+            if not error["loc"]:  # a rule across settings names its variables itself
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
             name = "IOC_" + "_".join(str(part) for part in error["loc"]).upper()
             shown = "hidden" if name == "IOC_SECRET_KEY" else repr(error.get("input"))
             problems.append(f"{name}: {error['msg']} (got {shown})")

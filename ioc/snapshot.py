@@ -18,6 +18,7 @@ import redis
 
 from ioc.city import City
 from ioc.clock import decode_timebase
+from ioc.cluster import Client
 from ioc.documents import Alert as StoredAlert
 from ioc.documents import HealthStatus, decode_active, decode_state, decode_stream_alert
 from ioc.keys import DOMAINS, Keys
@@ -178,7 +179,7 @@ def _alert_view(domain: str, alert_id: str, alert: StoredAlert | None) -> WallAl
 
 
 def read_wall_snapshot(
-    client: redis.Redis, keys: Keys, city: City, *, stale_after_s: float, now: float | None = None
+    client: Client, keys: Keys, city: City, *, stale_after_s: float, now: float | None = None
 ) -> WallSnapshot:
     """Read everything the wall shows in one pipelined round trip; a Redis failure gives a stale, empty snapshot."""
     wall_now = time.time() if now is None else now
@@ -284,7 +285,7 @@ def read_wall_snapshot(
 
 
 def read_speed_series(
-    client: redis.Redis,
+    client: Client,
     keys: Keys,
     city: City,
     *,

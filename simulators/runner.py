@@ -21,6 +21,7 @@ import redis
 
 from ioc.city import City
 from ioc.clock import declare_replay, declare_simulated, read_timebase
+from ioc.cluster import Client
 from ioc.keys import Keys
 from simulators.engine import SimEvent, as_epoch, generate
 from simulators.scenario import load_scenario
@@ -74,7 +75,7 @@ def _batches(events: Iterable[SimEvent], size: int) -> Iterator[list[SimEvent]]:
         yield batch
 
 
-def _append(client: redis.Redis, keys: Keys, batch: list[SimEvent], maxlen: int) -> None:
+def _append(client: Client, keys: Keys, batch: list[SimEvent], maxlen: int) -> None:
     """XADD a batch to the raw streams in one round trip (no MULTI: the domains live in different slots)."""
     pipe = client.pipeline(transaction=False)
     for event in batch:
@@ -82,7 +83,7 @@ def _append(client: redis.Redis, keys: Keys, batch: list[SimEvent], maxlen: int)
     pipe.execute()
 
 
-def write_events(client: redis.Redis, keys: Keys, events: Iterable[SimEvent], maxlen: int) -> int:
+def write_events(client: Client, keys: Keys, events: Iterable[SimEvent], maxlen: int) -> int:
     """Append a finite batch of events as fast as possible (pipelines of 500), for benchmarks and tests.
 
     That is a replay: unless the namespace already runs on a declared clock, its clock is declared a replay from
@@ -125,9 +126,7 @@ def _call_or_stop(action: Callable[[], T], stop: threading.Event, name: str) -> 
     return True, outcome[0]
 
 
-def _append_with_retry(
-    client: redis.Redis, keys: Keys, batch: list[SimEvent], maxlen: int, stop: threading.Event
-) -> bool:
+def _append_with_retry(client: Client, keys: Keys, batch: list[SimEvent], maxlen: int, stop: threading.Event) -> bool:
     """Append a batch, waiting out a Redis outage with bounded back-off; False only if stopped meanwhile.
 
     A retried pipeline may have been partly applied before the connection broke, so delivery is at least once.
@@ -168,7 +167,7 @@ def _with_retry(action: Callable[[], T], what: str, stop: threading.Event) -> T 
 
 
 def _begin_clock(
-    client: redis.Redis,
+    client: Client,
     keys: Keys,
     city: City,
     start: datetime | None,
@@ -195,7 +194,7 @@ def _begin_clock(
 
 
 def run_simulation(
-    client: redis.Redis,
+    client: Client,
     keys: Keys,
     city: City,
     scenario_name: str,

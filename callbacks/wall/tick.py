@@ -16,6 +16,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 from callbacks import resources
 from callbacks.auth import guarded
 from ioc.city import City
+from ioc.cluster import Client
 from ioc.i18n import normalize_lang
 from ioc.identity.roles import Permission
 from ioc.keys import Keys
@@ -58,7 +59,7 @@ TICK_INPUTS: Final = {
 
 
 def update_wall(
-    client: redis.Redis,
+    client: Client,
     keys: Keys,
     city: City,
     *,

@@ -10,6 +10,7 @@ from typing import Any, Final
 import hiredis
 import redis
 
+from ioc.cluster import Client, node_client
 from ioc.events import RawEntry
 from ioc.keys import AGGREGATOR_GROUP, Domain
 from ioc.streams.replies import drop
@@ -146,19 +147,33 @@ class Commit:
 
 
 class Committer:
-    """Sends commit scripts on a connection of its own and reads their replies later, so Redis applies a round's
-    batches while this process reads and checks the next round. Replies come back in the order sent."""
+    """Sends commit scripts on connections of its own and reads their replies later, so Redis applies a round's
+    batches while this process reads and checks the next round. Replies come back in the order sent.
 
-    def __init__(self, client: redis.Redis, consumer: str) -> None:
-        self._pool = client.connection_pool
+    A commit goes to the node of its domain's slot (on a single server, the one server): one connection per node,
+    from that node's pool, so on a cluster each node applies its domains' commits while the others apply theirs."""
+
+    def __init__(self, client: Client, consumer: str) -> None:
+        self._client = client
         self._consumer = consumer
-        self._connection: Any = None
-        self.in_flight: list[Commit] = []
+        self._connections: dict[int, tuple[redis.ConnectionPool, Any]] = {}  # id of a node's pool -> its connection
+        self._pools: dict[str, redis.ConnectionPool] = {}  # stats key -> its node's pool (found again after failures)
+        self.in_flight: list[tuple[Commit, Any]] = []  # each with the connection it was sent on
+
+    def _connection(self, commit: Commit) -> Any:
+        """The connection to the node of the commit's slot (its stats key's)."""
+        key = commit.keys[0]
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = node_client(self._client, key).connection_pool
+        held = self._connections.get(id(pool))
+        if held is None:
+            held = self._connections[id(pool)] = (pool, pool.get_connection())
+        return held[1]
 
     def send(self, commit: Commit, version: str | None) -> None:
         """Send a commit computed on state `version`, without waiting for its reply."""
-        if self._connection is None:
-            self._connection = self._pool.get_connection()
+        connection = self._connection(commit)
         command = (
             "EVAL",
             COMMIT_LUA,
@@ -172,29 +187,38 @@ class Committer:
             *commit.args,
         )
         # A health-check PING while replies are unread would read one of them as its answer.
-        self._connection.send_packed_command(
+        connection.send_packed_command(
             [hiredis.pack_command(command)],  # type: ignore[arg-type]
-            check_health=not self.in_flight,
+            check_health=not any(sent is connection for _, sent in self.in_flight),
         )
-        self.in_flight.append(commit)
+        self.in_flight.append((commit, connection))
 
     def receive(self) -> tuple[int, str | None]:
         """Wait for the oldest commit in flight: (1, the new version) if applied; (0, current) if refused for a
         moved version; (-1, current) if refused because its entries are no longer all this consumer's; (-2, a key)
         if refused because that key was broken by someone."""
-        reply = self._connection.read_response()
+        _, connection = self.in_flight[0]
+        reply = connection.read_response()
         self.in_flight.pop(0)
         outcome, version = reply
         return int(outcome), version or None
 
+    @property
+    def oldest(self) -> Commit:
+        """The oldest commit in flight (the one receive() waits for)."""
+        return self.in_flight[0][0]
+
     def abandon(self) -> None:
-        """Drop the commits in flight and the connection (their replies may never be read)."""
+        """Drop the commits in flight and the connections (their replies may never be read); which node serves which
+        domain is looked up again."""
         self.in_flight.clear()
-        drop(self._pool, self._connection)
-        self._connection = None
+        for pool, connection in self._connections.values():
+            drop(pool, connection)
+        self._connections.clear()
+        self._pools.clear()
 
     def close(self) -> None:
-        """Give the connection back to the pool (nothing may be in flight)."""
-        if self._connection is not None:
-            self._pool.release(self._connection)
-            self._connection = None
+        """Give the connections back to their pools (nothing may be in flight)."""
+        for pool, connection in self._connections.values():
+            pool.release(connection)
+        self._connections.clear()

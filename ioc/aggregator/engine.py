@@ -42,6 +42,7 @@ from ioc.aggregator.commit import LOAD_LUA, MAX_UNPACK, Commit, Committer
 from ioc.aggregator.reader import BatchReader
 from ioc.city import City
 from ioc.clock import REAL_TIME, Timebase, TimeCheck, read_timebase, receive_time
+from ioc.cluster import Client
 from ioc.documents import decode_state, encode_doc
 from ioc.errors import InvalidEvent
 from ioc.events import (
@@ -87,7 +88,7 @@ class Aggregator(StreamConsumer[Domain]):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: Keys,
         city: City,
         *,
@@ -308,7 +309,7 @@ class Aggregator(StreamConsumer[Domain]):
         dropped: set[Domain] = set()
         try:
             while self._committer.in_flight:
-                commit = self._committer.in_flight[0]
+                commit = self._committer.oldest
                 outcome, version = self._committer.receive()
                 cache = self._caches[commit.domain]
                 if outcome == 1:
@@ -485,7 +486,9 @@ class Aggregator(StreamConsumer[Domain]):
             keys = [self.keys.state(domain, name) for name in names]
             keys += [reducer.rollup_key(m) for m in domain_minutes]
             held = [name in cache.hashes for name in names] + [cache.holds(m) for m in domain_minutes]
-            pipe.eval(
+            # As pipe.eval() would; a cluster's pipeline has no eval() but sends EVAL to the node of its keys' slot.
+            pipe.execute_command(
+                "EVAL",
                 LOAD_LUA,
                 1 + len(keys),
                 self.keys.stats(domain),

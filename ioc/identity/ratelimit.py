@@ -20,8 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-import redis
-
+from ioc.cluster import Client
 from ioc.keys import Keys
 from ioc.settings import Settings
 
@@ -102,7 +101,7 @@ class LoginLimiter:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         keys: Keys,
         *,
         max_failures: int,
@@ -120,7 +119,7 @@ class LoginLimiter:
         self._succeeded: Any = client.register_script(_SUCCEEDED)
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Settings) -> LoginLimiter:
+    def from_settings(cls, client: Client, settings: Settings) -> LoginLimiter:
         """A limiter with the IOC_LOGIN_* settings, keys in IOC_NAMESPACE."""
         return cls(
             client,

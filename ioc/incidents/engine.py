@@ -47,6 +47,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ioc import audit
 from ioc.city import City
 from ioc.clock import read_timebase
+from ioc.cluster import Client
 from ioc.db import Database, utcnow
 from ioc.documents import Alert, AlertKind, decode_stream_alert
 from ioc.errors import DatabaseError
@@ -445,7 +446,7 @@ class IncidentEngine(StreamConsumer[Domain]):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         db: Database,
         keys: Keys,
         city: City,

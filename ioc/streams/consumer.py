@@ -25,6 +25,7 @@ from typing import ClassVar, Final, Generic, TypeVar
 
 import redis
 
+from ioc.cluster import Client, is_cluster, node_client, refresh_topology
 from ioc.streams.replies import Entry, entries_of, raw_client
 
 L = TypeVar("L", bound=Hashable)  # what a consumer calls each of its streams (e.g. a domain)
@@ -32,6 +33,8 @@ L = TypeVar("L", bound=Hashable)  # what a consumer calls each of its streams (e
 BACKOFF_FIRST_S: Final = 0.5
 BACKOFF_MAX_S: Final = 5.0
 UNREACHABLE: Final = (redis.ConnectionError, redis.TimeoutError)
+# A cluster that cannot serve a slot now (failing over, a slot not covered): waited out like an outage.
+CLUSTER_TROUBLE: Final = (redis.exceptions.ClusterError, redis.exceptions.RedisClusterException)
 
 
 class StreamConsumer(ABC, Generic[L]):
@@ -43,7 +46,7 @@ class StreamConsumer(ABC, Generic[L]):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: Client,
         *,
         group: str,
         consumer: str,
@@ -57,8 +60,11 @@ class StreamConsumer(ABC, Generic[L]):
         self.streams: dict[L, str] = dict(streams)  # label -> stream key
         self.batch_size = batch_size
         self.claim_idle_ms = claim_idle_ms
-        # Reads go through a client of its own on the same pool: its replies keep every entry's fields as sent.
-        self.raw = raw_client(client)
+        # Reads go through clients of their own on the same pools: their replies keep every entry's fields as sent.
+        # On a cluster each stream is read on the node of its slot (a cluster refuses an XREADGROUP over keys of
+        # several slots, and so one read per stream): a plain client on that node's pool, found again after a
+        # failure; on a single server, one client for every stream.
+        self._raw: dict[L, redis.Redis] = {}
         self.recover_due = True  # this consumer's pending entries are to be handled before new ones
         self._last_claim = 0.0
 
@@ -108,8 +114,19 @@ class StreamConsumer(ABC, Generic[L]):
 
     # -- the group, pending entries and stalled ones -----------------------------------------------------------
 
+    def raw(self, label: L) -> redis.Redis:
+        """The client reading a stream's entries as sent: on the node of the stream's slot on a cluster."""
+        client = self._raw.get(label)
+        if client is None:
+            client = self._raw[label] = raw_client(node_client(self.client, self.streams[label]))
+        return client
+
     def setup(self) -> None:
-        """Create the consumer group on every stream (from its first entry), if it does not exist yet."""
+        """Create the consumer group on every stream (from its first entry), if it does not exist yet. On a cluster,
+        ask first which node serves each stream now (a node may have failed over or slots moved since)."""
+        if is_cluster(self.client):
+            refresh_topology(self.client)
+            self._raw.clear()
         for label in self.streams:
             self.create_group(label)
 
@@ -123,7 +140,7 @@ class StreamConsumer(ABC, Generic[L]):
 
     def read_entries(self, label: L, start: str, count: int | None = None) -> list[Entry]:
         """One XREADGROUP of one stream: new entries (start ">") or this consumer's pending ones (start "0")."""
-        reply = self.raw.xreadgroup(
+        reply = self.raw(label).xreadgroup(
             self.group, self.consumer, {self.streams[label]: start}, count=count or self.batch_size
         )
         return entries_of(reply)
@@ -149,7 +166,7 @@ class StreamConsumer(ABC, Generic[L]):
     def claim(self, label: L, cursor: str) -> tuple[str, list[Entry]]:
         """One XAUTOCLAIM of entries left pending longer than claim_idle_ms by other consumers: the next cursor
         ("0-0" once the stream is done) and the entries, a deleted one with no fields."""
-        reply = self.raw.xautoclaim(
+        reply = self.raw(label).xautoclaim(
             self.streams[label],
             self.group,
             self.consumer,
@@ -209,6 +226,10 @@ class StreamConsumer(ABC, Generic[L]):
     def report_pause(self, exc: Exception, backoff: float) -> None:
         if isinstance(exc, UNREACHABLE):
             self.log.warning("Redis unreachable (%s); retrying in %.1f s", exc, backoff)
+        elif isinstance(exc, redis.exceptions.AskError):  # MOVED too: a slot served by another node now
+            self.log.info("a stream's slot moved (%s); finding its node again in %.1f s", exc, backoff)
+        elif isinstance(exc, CLUSTER_TROUBLE):
+            self.log.warning("the cluster cannot serve a slot now (%s); retrying in %.1f s", exc, backoff)
         elif isinstance(exc, redis.ResponseError):
             # Say, a stream key replaced by another type or a group deleted by hand: set up again, go on.
             self.log.error("Redis refused a command (%s); setting up again in %.1f s", exc, backoff)

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import redis
 
-from ioc.streams.consumer import BACKOFF_FIRST_S, BACKOFF_MAX_S, UNREACHABLE, StreamConsumer
+from ioc.streams.consumer import BACKOFF_FIRST_S, BACKOFF_MAX_S, CLUSTER_TROUBLE, UNREACHABLE, StreamConsumer
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ConsumerSet:
         member = self.members.pop(namespace)
         try:
             member.consumer.settle()
-        except (*UNREACHABLE, redis.ResponseError) as exc:
+        except (*UNREACHABLE, *CLUSTER_TROUBLE, redis.ResponseError) as exc:
             log.warning("namespace %s left with work unconfirmed (%s); it stays pending", namespace, exc)
             member.consumer.abandon()
         member.consumer.close()
@@ -129,7 +129,7 @@ class ConsumerSet:
                 consumer = member.consumer
                 try:
                     handled += self.step(member, now, periodic_every_s)
-                except (*UNREACHABLE, redis.ResponseError, *consumer.transient_errors) as exc:
+                except (*UNREACHABLE, *CLUSTER_TROUBLE, redis.ResponseError, *consumer.transient_errors) as exc:
                     consumer.abandon()
                     consumer.report_pause(exc, member.backoff)
                     member.ready = False  # after an outage, check the group and our pending entries again
