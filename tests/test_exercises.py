@@ -24,6 +24,7 @@ from ioc.audit import AuditRow
 from ioc.city import City
 from ioc.clock import declare_simulated, read_timebase
 from ioc.db import Database
+from ioc.errors import NotFound
 from ioc.exercises.records import (
     ExerciseRefused,
     change_status,
@@ -34,7 +35,7 @@ from ioc.exercises.records import (
 )
 from ioc.exercises.tables import ExerciseRow
 from ioc.incidents.engine import IncidentEngine, Rules
-from ioc.incidents.lifecycle import act
+from ioc.incidents.lifecycle import act, get_incident
 from ioc.incidents.model import Limits
 from ioc.incidents.queries import Filters, change_marker, list_incidents, open_by_severity, wall_summary
 from ioc.incidents.reports import read_incidents
@@ -135,6 +136,21 @@ def test_two_exercises_and_live_never_mix_and_a_reset_leaves_nothing(
         # opened on the exercise's clock (paused at the drill's time), its limits counted from it
         assert drilled.opened_at == datetime.fromtimestamp(drill_time, UTC)
         assert drilled.ack_due_at == drilled.opened_at + timedelta(seconds=300)
+        with pytest.raises(NotFound):  # the live pages (and anyone with its id) cannot see or act on it as live
+            get_incident(db, drilled.id)
+        with pytest.raises(NotFound):
+            act(
+                db,
+                drilled.id,
+                "acknowledge",
+                actor="x",
+                role="operator",
+                expected_version=1,
+                limits=LIMITS,
+                units=(),
+                text="x",
+            )
+        assert get_incident(db, drilled.id, exercise=exercise.id).id == drilled.id
         act(
             db,
             drilled.id,
@@ -145,6 +161,7 @@ def test_two_exercises_and_live_never_mix_and_a_reset_leaves_nothing(
             limits=LIMITS,
             units=(),
             text="on it",
+            exercise=exercise.id,
         )
         with db.read() as session:
             marked = session.scalars(

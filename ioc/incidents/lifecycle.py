@@ -187,12 +187,13 @@ def open_by_hand(
         return to_incident(row)
 
 
-def get_incident(db: Database, incident_id: int) -> Incident:
-    """One incident; NotFound if there is none with this id (InvalidInput if it cannot be an id)."""
+def get_incident(db: Database, incident_id: int, *, exercise: int | None = None) -> Incident:
+    """One incident of the live city (or of `exercise`); NotFound if there is none with this id there, so an
+    exercise's incident is never shown or acted on as a live one (InvalidInput if it cannot be an id)."""
     incident_id = clean_id(incident_id, field="incident id")
     with db.read() as session:
         row = session.get(IncidentRow, incident_id)
-        if row is None:
+        if row is None or row.exercise_id != exercise:
             raise NotFound(f"no incident {incident_id}")
         return to_incident(row)
 
@@ -265,10 +266,11 @@ def act(
     text: str | None = None,
     unit: str | None = None,
     address: str | None = None,
+    exercise: int | None = None,
 ) -> Incident:
-    """Take an action on an incident as `actor` with `role`, if the rules allow it and nobody changed it since
-    `expected_version`. Refusals: IncidentRefused (not allowed, missing text), IncidentChanged (someone else was
-    first: carries the incident now), NotFound."""
+    """Take an action on an incident of the live city (or of `exercise`) as `actor` with `role`, if the rules allow
+    it and nobody changed it since `expected_version`. Refusals: IncidentRefused (not allowed, missing text),
+    IncidentChanged (someone else was first: carries the incident now), NotFound (none with this id there)."""
     try:
         action = Action(action)
     except ValueError:
@@ -294,6 +296,7 @@ def act(
                 words=words,
                 unit=unit,
                 address=address,
+                exercise=exercise,
             )
         except sa_exc.IntegrityError:
             # Only a reopen takes a unique key (the open key of its type and place); another incident took it at
@@ -314,13 +317,14 @@ def _act_once(
     words: str,
     unit: str | None,
     address: str | None,
+    exercise: int | None,
 ) -> Incident:
     """One attempt at act(): the action's transaction with its audit row."""
     rule = TRANSITIONS[action]
     try:
         with db.transaction() as session:
             row = session.get(IncidentRow, incident_id)
-            if row is None:
+            if row is None or row.exercise_id != exercise:
                 raise NotFound(f"no incident {incident_id}")
             if row.version != expected_version:
                 raise IncidentChanged(to_incident(row))
@@ -354,7 +358,7 @@ def _act_once(
             )
             return to_incident(row)
     except StaleDataError:
-        raise IncidentChanged(get_incident(db, incident_id)) from None
+        raise IncidentChanged(get_incident(db, incident_id, exercise=exercise)) from None
 
 
 def is_open(status: str) -> bool:
