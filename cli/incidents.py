@@ -124,7 +124,9 @@ def cmd_incidents_export(args: argparse.Namespace) -> int:
     since = parse_since(args.since, tz) if args.since else None
     db = open_migrated(settings)
     try:
-        path = export_file(db, Filters(since=since), args.format, Path.cwd(), tz=tz)
+        path = export_file(
+            db, Filters(since=since), args.format, Path.cwd(), tz=tz, lang=args.lang or settings.language
+        )
         record_export(db, actor=cli_actor(), name=path.name, filters=Filters(since=since), size=path.stat().st_size)
     finally:
         db.close()
@@ -177,6 +179,13 @@ def register(add: AddCommand) -> None:
             (
                 ("--since",),
                 {"metavar": "DATE", "help": "only incidents opened since this day (city time) or date-time"},
+            ),
+            (
+                ("--lang",),
+                {
+                    "choices": ("vi", "en"),
+                    "help": "the language of types, statuses, severities, units and actions (default IOC_LANGUAGE)",
+                },
             ),
         ],
     )

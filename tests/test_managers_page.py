@@ -24,8 +24,10 @@ from ioc.city import City
 from ioc.db import Database
 from ioc.i18n import t
 from ioc.identity.roles import Permission, Role
+from ioc.incidents.model import STATUSES
 from ioc.incidents.queries import Filters
 from ioc.incidents.reports import between_dates, report
+from ioc.incidents.texts import label
 from ioc.keys import Keys
 from ioc.settings import Settings
 from ioc.store import connect_url
@@ -269,12 +271,16 @@ def test_a_manager_exports_csv_and_excel(app: Dash, db: Database, city: City) ->
     assert shown(page, ids.EXPORT_MESSAGE, "children") == f"Đã tạo tệp {name}."
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         incidents = pd.read_csv(io.BytesIO(archive.read("incidents.csv")), encoding="utf-8-sig")
-    assert len(incidents) == 3 and sorted(incidents["type"]) == ["congestion", "congestion", "flood"]
+    # In the reader's language (the page is Vietnamese): words, not codes.
+    congestion, flood = label("type", "congestion", "vi"), label("type", "flood", "vi")
+    assert congestion != "congestion" and flood != "flood"
+    assert len(incidents) == 3 and sorted(incidents["type"]) == sorted([congestion, congestion, flood])
     page.props[(ids.SEVERITIES, "value")] = ["critical"]
     name, content = download(page, ids.EXPORT_XLSX)
     assert name.endswith(".xlsx")
     sheets = pd.read_excel(io.BytesIO(content), sheet_name=None)
-    assert list(sheets) == ["incidents", "audit"] and sheets["incidents"]["type"].tolist() == ["flood"]
+    assert list(sheets) == ["incidents", "audit"] and sheets["incidents"]["type"].tolist() == [flood]
+    assert set(sheets["incidents"]["status"]) <= {label("status", s, "vi") for s in STATUSES}
     assert len(sheets["audit"]) == 2 and f"at ({TZ})" in sheets["audit"].columns
     exports = audit.entries(db, action="report.export")  # each export leaves its trace, newest first
     assert len(exports) == 2 and exports[0].object_id == name and str(exports[1].object_id).endswith(".zip")

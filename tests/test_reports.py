@@ -23,9 +23,10 @@ from ioc.db import Database
 from ioc.errors import InvalidInput
 from ioc.incidents import reports
 from ioc.incidents.lifecycle import new_row, record_open
-from ioc.incidents.model import Limits
+from ioc.incidents.model import INCIDENT_TYPES, STATUSES, Limits
 from ioc.incidents.places import place_of
 from ioc.incidents.queries import Filters
+from ioc.incidents.texts import label
 from ioc.settings import Settings
 
 TZ = "Asia/Ho_Chi_Minh"
@@ -372,3 +373,14 @@ def test_unfinished_incidents_past_their_limit_count_as_late_before_any_engine_f
     day = reports.report(db, Filters(), tz=TZ, now=start + timedelta(hours=3))
     assert (day.ack_overdue, day.resolve_overdue, day.overdue) == (2, 1, 2)
     assert day.overdue_share == pytest.approx(2 / 3)
+
+
+def test_an_export_in_a_language_has_words_for_codes(db: Database, made: tuple[list[int], list[str]]) -> None:
+    incidents, audit_rows = reports.export_frames(db, period(), tz=TZ, lang="en")
+    assert set(incidents["type"]) <= {label("type", code, "en") for code in INCIDENT_TYPES}
+    assert "flood" not in set(incidents["type"]) and "Flood" in set(incidents["type"])
+    assert set(audit_rows["action"]) == {label("action", "open", "en"), label("action", "acknowledge", "en")}
+    vi, _ = reports.export_frames(db, period(), tz=TZ, lang="vi")
+    assert set(vi["status"]) <= {label("status", code, "vi") for code in STATUSES}
+    codes, _ = reports.export_frames(db, period(), tz=TZ)  # no language: the codes, for scripts
+    assert "flood" in set(codes["type"])

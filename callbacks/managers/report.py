@@ -187,7 +187,9 @@ def export(
     res, chosen = resources(), chosen_lang(lang)
     controls = {"period": period, "start": start, "end": end, "types": types, "wards": wards, "severities": severities}
     try:
-        name, content = export_bytes(res.database, filters_of(controls, city=res.city), fmt, tz=res.city.timezone)
+        name, content = export_bytes(
+            res.database, filters_of(controls, city=res.city), fmt, tz=res.city.timezone, lang=chosen
+        )
     except DatabaseError as exc:
         log.error("managers' export cannot read the database: %s", exc)
         return {"download": None, "message": problem(t("mgr.unavailable", chosen))}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -41,6 +41,7 @@ from ioc.errors import InvalidInput
 from ioc.incidents.lifecycle import OBJECT_TYPE
 from ioc.incidents.queries import Filters
 from ioc.incidents.tables import IncidentRow
+from ioc.incidents.texts import label
 
 Format = Literal["csv", "xlsx"]
 FORMATS: Final[tuple[Format, ...]] = ("csv", "xlsx")
@@ -107,6 +108,15 @@ EXPORT_COLUMNS: Final = (
     "cameras",
     "version",
 )
+# Columns holding codes, and the kind of label each has in ioc/incidents/texts.py: exported in the reader's words.
+LABELLED_COLUMNS: Final[Mapping[str, str]] = {
+    "type": "type",
+    "severity": "severity",
+    "peak_severity": "severity",
+    "status": "status",
+    "condition": "condition",
+    "unit": "unit",
+}
 AUDIT_COLUMNS: Final = ("id", "incident_id", "at", "actor", "action", "before", "after", "address")
 JSON_COLUMNS: Final = ("cameras", "before", "after")
 TYPED_TEXT: Final = ("place_name", "description", "unit", "opened_by", "actor", "address")  # people typed these
@@ -432,10 +442,35 @@ def _safe_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def export_frames(db: Database, filters: Filters, *, tz: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The incidents and their audit rows as they are exported (local times, safe text)."""
+def _labelled(frame: pd.DataFrame, columns: Mapping[str, str], lang: str) -> pd.DataFrame:
+    """Code columns (type, status, severity, unit, ...) as the reader's words; a code with no label stays as it is."""
+    for name, kind in columns.items():
+        if name in frame.columns:
+            frame[name] = frame[name].map(
+                lambda code, kind=kind: label(kind, code, lang) if isinstance(code, str) else code
+            )
+    return frame
+
+
+def _audit_action(action: object, lang: str) -> object:
+    """An audit action ("incident.acknowledge") as the reader's word for it, others as they are."""
+    if isinstance(action, str) and action.startswith("incident."):
+        code = action.removeprefix("incident.")
+        worded = label("action", code, lang)
+        return worded if worded != code else action
+    return action
+
+
+def export_frames(
+    db: Database, filters: Filters, *, tz: str, lang: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The incidents and their audit rows as they are exported (local times, safe text; with `lang`, the codes of
+    types, statuses, severities, units, conditions and actions in the reader's words)."""
     incidents = _safe_text(_local_times(read_incidents(db, filters, EXPORT_COLUMNS), TIME_COLUMNS, tz))
     audit = _safe_text(_local_times(read_audit(db, filters), ["at"], tz))
+    if lang is not None:
+        incidents = _labelled(incidents, LABELLED_COLUMNS, lang)
+        audit["action"] = audit["action"].map(lambda action: _audit_action(action, lang))
     return incidents, audit
 
 
@@ -471,22 +506,29 @@ def write_export(incidents: pd.DataFrame, audit: pd.DataFrame, fmt: Format, targ
 
 
 def export_bytes(
-    db: Database, filters: Filters, fmt: str, *, tz: str, now: datetime | None = None
+    db: Database, filters: Filters, fmt: str, *, tz: str, now: datetime | None = None, lang: str | None = None
 ) -> tuple[str, bytes]:
     """An export in memory (the page's download): its file name and content."""
     chosen = _check_format(fmt)
-    incidents, audit = export_frames(db, filters, tz=tz)
+    incidents, audit = export_frames(db, filters, tz=tz, lang=lang)
     buffer = io.BytesIO()
     write_export(incidents, audit, chosen, buffer)
     return export_name(chosen, tz=tz, now=now), buffer.getvalue()
 
 
 def export_file(
-    db: Database, filters: Filters, fmt: str, folder: Path, *, tz: str, now: datetime | None = None
+    db: Database,
+    filters: Filters,
+    fmt: str,
+    folder: Path,
+    *,
+    tz: str,
+    now: datetime | None = None,
+    lang: str | None = None,
 ) -> Path:
     """Write an export into `folder` (never over an existing file) and return its path."""
     chosen = _check_format(fmt)
-    incidents, audit = export_frames(db, filters, tz=tz)
+    incidents, audit = export_frames(db, filters, tz=tz, lang=lang)
     name = export_name(chosen, tz=tz, now=now)
     path = folder / name
     n = 1
