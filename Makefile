@@ -39,12 +39,12 @@ lint: $(STAMP)
 types: lint
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=30
 
 test: lint pytest
 
 test-all: lint
-	IOC_TEST_FULL=1 $(BIN)/pytest
+	IOC_TEST_FULL=1 $(BIN)/pytest --durations=30
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
