@@ -38,6 +38,9 @@ class Resources:
     keys: Keys
     secret_key: bytes = field(repr=False)
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    # What the callbacks note about these resources while serving (say, that the database stopped answering, so it
+    # is logged once): kept with them, so other resources attached to the one app (tests, benchmarks) start afresh.
+    notes: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:

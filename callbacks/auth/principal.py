@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from flask import current_app, request, session
+from flask import request, session
 from flask_login import current_user
 
 from callbacks import resources
@@ -27,7 +27,7 @@ from ioc.identity.tokens import DisplayToken, get_display_token
 log = logging.getLogger(__name__)
 
 DEGRADED_LOG_EVERY_S: Final = 60.0
-DEGRADED_NOTE: Final = "ioc.auth.degraded"  # the app's note of when it last said it serves without the database
+DEGRADED_NOTE: Final = "ioc.auth.degraded"  # the resources' note of when it last said it serves without the database
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ def _degraded_principal(principal_id: str, exc: DatabaseError) -> Principal | No
     who = session.get(sessions.WHO_KEY)
     if not isinstance(who, dict) or who.get("id") != principal_id:
         return None
-    note: dict[str, float] = current_app.extensions.setdefault(DEGRADED_NOTE, {"logged_at": -math.inf})
+    note = resources().notes.setdefault(DEGRADED_NOTE, {"logged_at": -math.inf})
+    assert isinstance(note, dict)
     now = time.monotonic()
     if now - note["logged_at"] >= DEGRADED_LOG_EVERY_S:
         note["logged_at"] = now

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dash import Input, Output, State, callback
-from flask import current_app
 
 from callbacks import resources
 from callbacks.auth import guarded
@@ -64,8 +63,8 @@ class Outage:
 
 
 def outage() -> Outage:
-    """The outage note of the app serving the request."""
-    found = current_app.extensions.setdefault(OUTAGE_EXTENSION, Outage())
+    """The outage note of the resources serving the request (their database's)."""
+    found = resources().notes.setdefault(OUTAGE_EXTENSION, Outage())
     assert isinstance(found, Outage)
     return found
 
