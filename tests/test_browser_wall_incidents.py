@@ -77,7 +77,7 @@ def test_incidents_panel_on_the_wall(web: Web, city: City, repo_root: Path, tmp_
         overdue = panel.locator(".wall-inc--overdue")
         assert "Cây đổ" in (overdue.text_content() or "") and "40 phút" in (overdue.text_content() or "")
         counts = panel.locator(".wall-inc-count-value").all_text_contents()
-        assert counts == ["1", "1", "0", "1"]  # critical, warning, info, overdue
+        assert counts == ["1", "1", "0", "1", "0"]  # critical, warning, info, overdue, back to normal
         # It fits: the panel is wholly on screen and the map keeps most of its column.
         box, map_box = panel.bounding_box(), page.locator(".wall-map-wrap").bounding_box()
         assert box is not None and map_box is not None
