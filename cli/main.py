@@ -508,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cli.scenarios import register as register_scenarios
 
     register_scenarios(add)  # scenarios list, show, check
+    from cli.city import register as register_city
+
+    register_city(add)  # city generate
     from cli.deploy import register as register_deploy
 
     register_deploy(add)  # deploy nginx

@@ -3,10 +3,11 @@ the system runs it (the aggregator on the raw streams, the incident engine on th
 
 What the base owns: the group, created on each stream from its first entry (MKSTREAM; an existing group is fine);
 this consumer's own pending entries (read but never acknowledged before a crash or a failure) handled before new
-ones; entries another consumer left pending longer than claim_idle_ms (it died) claimed with XAUTOCLAIM every
-claim_idle_ms / 2; a heartbeat each pass of the loop and a periodic check every few seconds; Redis errors waited out
-with back-off (0.5 s, doubling to 5 s) and then a fresh start (group, pending entries, claims); a stop request ends
-the loop after the current pass, with the work in flight finished and the connections given back.
+ones; entries another consumer left pending longer than claim_idle_ms (it died) claimed every claim_idle_ms / 2
+(XPENDING with IDLE names their holder, then XCLAIM: never this consumer's own, which are recovered, and said so);
+a heartbeat each pass of the loop and a periodic check every few seconds; Redis errors waited out with back-off
+(0.5 s, doubling to 5 s) and then a fresh start (group, pending entries, claims); a stop request ends the loop
+after the current pass, with the work in flight finished and the connections given back.
 
 What a consumer owns: how it handles a batch and makes its effect exactly-once (the aggregator commits its derived
 state and the XACK in one script; the incident engine commits SQL, then acknowledges), how it reads new entries
@@ -147,65 +148,95 @@ class StreamConsumer(ABC, Generic[L]):
 
     def recover(self) -> int:
         """Handle this consumer's own pending entries (read but never acknowledged, e.g. before a crash), every
-        stream until none is left; returns how many."""
+        stream until none is left; returns how many entries were handled, those of a read ahead that had to be
+        settled first included (they are new entries, not left-overs, and are not counted as recovered)."""
         self.recover_due = False
         self.prepare()
-        total = 0
+        settled = recovered = 0
         for label in self.streams:
             while True:
-                total += self.settle()
+                settled += self.settle()
                 entries = self.read_entries(label, "0")
                 if not entries:
                     break
-                total += self.handle(label, entries)
+                recovered += self.handle(label, entries)
         self.flush()
-        if total:
-            self.log.info("recovered %d pending entries", total)
-        return total
+        if recovered:
+            self.log.info("recovered %d pending entries", recovered)
+        return settled + recovered
 
-    def claim(self, label: L, cursor: str) -> tuple[str, list[Entry]]:
-        """One XAUTOCLAIM of entries left pending longer than claim_idle_ms by other consumers: the next cursor
-        ("0-0" once the stream is done) and the entries, a deleted one with no fields."""
-        reply = self.raw(label).xautoclaim(
-            self.streams[label],
-            self.group,
-            self.consumer,
-            min_idle_time=self.claim_idle_ms,
-            start_id=cursor,
-            count=self.batch_size,
+    def stalled(self, label: L, after: str) -> tuple[list[str], int, str | None]:
+        """One page of the group's entries pending at least claim_idle_ms on a stream, from `after` ("-" first, or
+        "(<id>" after an id): the ids held by other consumers, how many this consumer holds itself, and where the
+        next page starts (None: this was the last)."""
+        rows = self.client.xpending_range(
+            self.streams[label], self.group, min=after, max="+", count=self.batch_size, idle=self.claim_idle_ms
         )
-        # Redis 6.2 replies [cursor, entries], a deleted entry as nil; 7 adds a third item, the ids of deleted
-        # entries, which it drops from the pending list: they are handed over too (with no fields).
-        cursor, claimed = reply[0], reply[1]
-        gone = reply[2] if len(reply) > 2 else []
-        entries: list[Entry] = [(entry[0], entry[1]) for entry in claimed if entry is not None]
-        if len(entries) < len(claimed):
-            # Redis 6.2 claims a deleted entry without naming it; reading our own pending entries does.
-            self.recover_due = True
-        entries += [(entry_id, None) for entry_id in gone]
-        return cursor, entries
+        holder = [(str(row["message_id"]), str(row["consumer"])) for row in rows]
+        others = [entry_id for entry_id, consumer in holder if consumer != self.consumer]
+        following = f"({holder[-1][0]}" if len(holder) >= self.batch_size else None
+        return others, len(holder) - len(others), following
+
+    def claim(self, label: L, ids: list[str]) -> list[Entry]:
+        """XCLAIM these entries of other consumers (still idle at least claim_idle_ms: a consumer that took one
+        meanwhile keeps it) and return them, one deleted from the stream with no fields."""
+        key = self.streams[label]
+        reply = self.raw(label).xclaim(
+            key, self.group, self.consumer, min_idle_time=self.claim_idle_ms, message_ids=ids
+        )
+        entries: list[Entry] = [(entry[0], entry[1]) for entry in reply if entry is not None]
+        # A deleted entry is claimed as nil (Redis 6.2, which keeps it pending on this consumer) or left out and
+        # dropped from the pending list (Redis 7): either way it is not returned with its id. An id not returned
+        # that the stream no longer holds is such an entry, handed over with no fields (it becomes a dead letter);
+        # one the stream still holds was taken by another consumer meanwhile, or acknowledged: left alone.
+        missing = set(ids).difference(entry_id for entry_id, _ in entries)
+        if missing:
+            pipe = self.client.pipeline(transaction=False)
+            for entry_id in sorted(missing):
+                pipe.xrange(key, entry_id, entry_id)
+            held = pipe.execute()
+            gone = [entry_id for entry_id, found in zip(sorted(missing), held, strict=True) if not found]
+            entries += [(entry_id, None) for entry_id in gone]
+            entries.sort(key=lambda entry: tuple(int(part) for part in entry[0].split("-")))
+        return entries
 
     def claim_stuck(self) -> int:
-        """Take over the entries other consumers left pending longer than claim_idle_ms (they died), every stream,
-        and handle them; returns how many."""
+        """Take over the entries other consumers left pending at least claim_idle_ms (they stopped), every stream,
+        and handle them; returns how many entries were handled, those of a read ahead that had to be settled first
+        included (new entries, not counted as claimed).
+
+        Only other consumers' entries are claimed (XPENDING with IDLE names the holder, then XCLAIM), never this
+        consumer's own: its reads ahead are settled before each look, so an own entry still pending that long is a
+        left-over of its own (a batch lost on the way), handled by recovery and logged as such."""
         self.prepare()
-        total = 0
+        settled = claimed = stale = 0
         for label in self.streams:
-            cursor = "0-0"
-            while True:
-                total += self.settle()
-                cursor, entries = self.claim(label, cursor)
+            after: str | None = "-"
+            while after is not None:
+                settled += self.settle()  # entries read ahead are this consumer's, new, and handled first
+                others, own, after = self.stalled(label, after)
+                stale += own
+                entries = self.claim(label, others) if others else []
                 if entries:
-                    total += self.handle(label, entries)
-                if cursor == "0-0":
-                    break
+                    claimed += self.handle(label, entries)
         self.flush()
         self._last_claim = time.monotonic()
-        if total:
+        if claimed:
             self.log.warning(
-                "claimed and processed %d entries left by stopped consumers of group %s", total, self.group
+                "claimed and processed %d entries other consumers of group %s left pending over %d ms",
+                claimed,
+                self.group,
+                self.claim_idle_ms,
             )
-        return total
+        if stale:
+            self.log.warning(
+                "%d entries of this consumer (%s) were pending over %d ms, read but never acknowledged: recovering",
+                stale,
+                self.consumer,
+                self.claim_idle_ms,
+            )
+            return settled + claimed + self.recover()
+        return settled + claimed
 
     def claim_due(self, now: float) -> bool:
         """Whether stalled entries are to be looked for again (every claim_idle_ms / 2, monotonic time)."""

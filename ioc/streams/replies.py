@@ -15,7 +15,7 @@ def raw_client(client: redis.Redis) -> redis.Redis:
     """A client on the same connection pool whose stream replies are left as Redis sent them (entry ids and flat
     field lists), so a repeated field name is seen rather than merged into a dict."""
     raw = redis.Redis(connection_pool=client.connection_pool)
-    for command in ("XREADGROUP", "XAUTOCLAIM"):
+    for command in ("XREADGROUP", "XCLAIM"):
         raw.set_response_callback(command, lambda response, **_options: response)
     return raw
 
