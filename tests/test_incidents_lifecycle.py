@@ -466,7 +466,7 @@ def test_reopening_an_engine_incident_is_one_version(kind: str) -> None:
         with db.transaction() as session:
             record_open(session, row, actor="engine")
             incident_id = row.id
-        steps = [
+        steps: list[tuple[Action, Role, dict[str, Any]]] = [
             (Action.ACKNOWLEDGE, Role.OPERATOR, {"text": "seen"}),
             (Action.DISPATCH, Role.OPERATOR, {"unit": UNITS[0]}),
             (Action.RESOLVE, Role.OPERATOR, {"text": "water gone"}),
