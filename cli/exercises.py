@@ -1,6 +1,8 @@
 """The `ioc exercises` commands: `list` the training exercises, `start` one (a scenario played into a namespace of its
-own by `ioc exercise-runner`), `pause`, `resume`, `stop` and `reset` it; `--json` on each prints the exercise (a list
-for `list`). The records and namespaces are `ioc/exercises/records.py`'s; this module only reads the command line.
+own by `ioc exercise-runner`), `pause`, `resume`, `stop` (its ratings kept) and `reset` it; `--json` on each prints
+the exercise (a list for `list`). `messages` prints the messages its MSEL sent the trainees, `report` its timeline and
+its objectives' ratings (ioc/exercises/scoring.py). The records and namespaces are `ioc/exercises/records.py`'s;
+this module only reads the command line.
 
 Bad input (an unknown scenario or trainee, a speed outside 0 to 3600, a name that breaks the input rule) exits 2; an
 unknown exercise or a change its status does not allow exits 1.
@@ -155,10 +157,102 @@ def _change(args: argparse.Namespace, command: str) -> int:
             exercise = reset_exercise(db, client, args.id, actor=cli_actor(), base=settings.namespace)
         else:
             exercise = change_status(db, client, args.id, command, actor=cli_actor(), base=settings.namespace)  # type: ignore[arg-type]
+        if command == "stop":
+            _keep_results(db, exercise)
     finally:
         client.close()
         db.close()
     _show([exercise], settings.namespace, args.json, single=True)
+    return 0
+
+
+def _msel(scenario: str) -> Any:
+    """The MSEL of a scenario (None: it has none)."""
+    from ioc.city import cached_city
+    from simulators import load_scenario
+
+    return load_scenario(scenario, city=cached_city(load_settings().city_dir)).msel
+
+
+def _keep_results(db: Any, exercise: Any) -> None:
+    """Keep a stopped exercise's ratings where its clock got to (the runner, if it plays it, writes them again when
+    it lets go, as of the position it reached)."""
+    from cli.accounts import cli_actor
+    from ioc.exercises.injects import clock_time, keep_results
+
+    msel = _msel(exercise.scenario)
+    if msel is not None and exercise.position is not None:
+        keep_results(db, exercise.id, msel, clock_time(exercise.position), actor=cli_actor())
+
+
+def cmd_messages(args: argparse.Namespace) -> int:
+    """Print the messages an exercise sent its trainees (contingencies too), in the order of its clock."""
+    from ioc.exercises.injects import sent_injects
+    from ioc.exercises.records import get_exercise
+
+    settings = load_settings()
+    db = _open(settings)
+    try:
+        get_exercise(db, args.id)
+        messages = sent_injects(db, args.id, messages_only=True)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps([m.as_json() for m in messages], ensure_ascii=False, indent=2))
+        return 0
+    if not messages:
+        print("no messages")
+    for m in messages:
+        print(f"{m.sent_at.isoformat()[:19]}  [{m.kind} {m.inject}]  {m.sender} → {m.recipient}")
+        print(f"    {m.text_vi}")
+        print(f"    {m.text_en}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print an exercise's timeline (injects, incidents opened, trainee actions) and each objective's rating."""
+    from ioc.exercises.injects import clock_time, evidence
+    from ioc.exercises.records import get_exercise
+    from ioc.exercises.scoring import RATING_NAMES, score_objectives, score_responses, timeline
+
+    settings = load_settings()
+    db = _open(settings)
+    try:
+        exercise = get_exercise(db, args.id)
+        sent, incidents, actions = evidence(db, exercise.id)
+    finally:
+        db.close()
+    msel = _msel(exercise.scenario)
+    now = clock_time(exercise.position if exercise.position is not None else 0.0)
+    objectives = [] if msel is None else score_objectives(msel, score_responses(msel, sent, incidents, actions, now))
+    lines = timeline(sent, incidents, actions)
+    if args.json:
+        report = {
+            "exercise": exercise.as_json(settings.namespace),
+            "timeline": [line.as_json() for line in lines],
+            "objectives": [o.as_json() for o in objectives],
+        }
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return 0
+    print(
+        f"exercise {exercise.id} ({exercise.name}): {exercise.scenario}, {exercise.status},"
+        f" clock at {now.isoformat()[:19]}"
+    )
+    print("timeline (exercise clock, UTC):")
+    for line in lines:
+        print(f"  {line.at.isoformat()[:19]}  {line.kind:<8}  {line.what}")
+    if msel is None:
+        print("its scenario has no MSEL: nothing to rate")
+        return 0
+    print("objectives:")
+    for objective in objectives:
+        rating = (
+            "not rated yet" if objective.rating is None else f"{objective.rating} ({RATING_NAMES[objective.rating][1]})"
+        )
+        print(f"  {objective.objective}: {rating} — {objective.name_en} / {objective.name_vi}")
+        for response in objective.responses:
+            took = "" if response.took_s is None else f", took {response.took_s:.0f} s"
+            print(f"    {response.status:<8} {response.inject}: {response.expected.describe()}{took}")
     return 0
 
 
@@ -184,7 +278,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 def register(add: AddCommand) -> None:
     """Add the exercises command to the `ioc` parser (`add` is its subcommand helper)."""
-    parser = add("exercises", _missing, "training exercises: list, start, pause, resume, stop, reset")
+    parser = add("exercises", _missing, "training exercises: list, start, pause, resume, stop, reset, messages, report")
     subs = parser.add_subparsers(dest="exercises_command", required=True, metavar="ACTION")
 
     def action(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
@@ -207,6 +301,8 @@ def register(add: AddCommand) -> None:
         ("resume", cmd_resume, "resume a paused (or created) exercise"),
         ("stop", cmd_stop, "stop an exercise"),
         ("reset", cmd_reset, "remove every key and row of an exercise; back to created"),
+        ("messages", cmd_messages, "the messages an exercise sent its trainees"),
+        ("report", cmd_report, "an exercise's timeline and its objectives' ratings"),
     ):
         action(name, handler, text).add_argument("id", type=_id, metavar="ID", help="the exercise's id")
 

@@ -3,7 +3,10 @@ speed, with its seed, and keeps where each got to.
 
 Every second it reads the exercises table (the truth) and makes the world agree: the exercises set in Redis holds
 the active ones' namespaces (so the consumers follow them), a running exercise not being played starts playing (a
-thread each, `run_simulation`), one no longer running stops. The simulated time each has reached is saved every few
+thread each, `run_simulation`), one no longer running stops. At each check it sends each running exercise's MSEL
+injects due at the simulated time its events reached (`ioc.exercises.injects.send_due`: once each, contingencies
+only when a response is late), and when an exercise stops (or its scenario ends) it keeps its ratings
+(`keep_results`). The simulated time each has reached is saved every few
 seconds and when it stops, so a runner restarted (killed, or its host rebooted) goes on from the saved position with
 the same events a run without the break would have written (the scenario regenerated from its own start with the
 same seed, the events before the position skipped; those since the last save are written again: at least once, as
@@ -20,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import redis
@@ -30,6 +33,8 @@ from ioc.city import City
 from ioc.clock import declare_simulated, read_timebase
 from ioc.db import Database
 from ioc.errors import DatabaseError, NotFound
+from ioc.exercises.injects import clock_time, keep_results, send_due
+from ioc.exercises.msel import Msel
 from ioc.exercises.records import ACTIVE, Exercise, get_exercise, list_exercises, save_position
 from ioc.keys import Keys
 from simulators.engine import as_epoch
@@ -77,6 +82,7 @@ class ExerciseRunner:
         self.maxlen = maxlen
         self.save_every_s = save_every_s
         self.plays: dict[int, _Play] = {}
+        self._msels: dict[str, Msel[Any] | None] = {}
 
     def check(self) -> None:
         """One look at the exercises table: the active set written, plays started and stopped, positions saved."""
@@ -96,6 +102,7 @@ class ExerciseRunner:
                 self._hold_clock(exercise, exercise.position, "paused")
         now = time.monotonic()
         for play in self.plays.values():
+            self._send(play)
             if now - play.saved_at >= self.save_every_s:
                 self._save(play)
         namespaces.announce(
@@ -153,6 +160,26 @@ class ExerciseRunner:
             log.exception("exercise %d stopped playing: %s", exercise.id, exc)
             play.failed = exc
 
+    def _msel(self, exercise: Exercise) -> Msel[Any] | None:
+        """The MSEL of an exercise's scenario (None: it has none), read once per scenario."""
+        if exercise.scenario not in self._msels:
+            self._msels[exercise.scenario] = load_scenario(exercise.scenario, city=self.city).msel
+        return self._msels[exercise.scenario]
+
+    def _send(self, play: _Play) -> None:
+        """Send the exercise's injects (and contingencies) due at the simulated time its events reached."""
+        msel = self._msel(play.exercise)
+        if msel is None:
+            return
+        try:
+            send_due(
+                self.db, play.exercise.id, msel, sim_start=clock_time(play.sim_start), now=clock_time(play.position)
+            )
+        except DatabaseError as exc:
+            log.warning(
+                "could not send exercise %d's injects (%s); tried again at the next check", play.exercise.id, exc
+            )
+
     def _save(self, play: _Play, *, finished: bool = False) -> None:
         try:
             save_position(
@@ -168,14 +195,25 @@ class ExerciseRunner:
         play.stop.set()
         if play.thread is not None:
             play.thread.join()
+        if self._status(play) != "created":  # what came due before the end is still sent
+            self._send(play)
         self._save(play, finished=finished)
-        try:
-            status = get_exercise(self.db, play.exercise.id).status
-        except NotFound:
-            status = "created"
+        status = self._status(play)
         if status != "created":  # a reset wipes the namespace: nothing more is written into it
             self._hold_clock(play.exercise, play.position, status)
+        msel = self._msel(play.exercise)
+        if status == "stopped" and msel is not None:
+            try:
+                keep_results(self.db, play.exercise.id, msel, clock_time(play.position), actor="exercise-runner")
+            except DatabaseError as exc:
+                log.warning("could not keep exercise %d's results (%s)", play.exercise.id, exc)
         log.info("exercise %d %s", play.exercise.id, "finished its scenario" if finished else f"is {status}")
+
+    def _status(self, play: _Play) -> str:
+        try:
+            return get_exercise(self.db, play.exercise.id).status
+        except NotFound:
+            return "created"
 
     def _hold_clock(self, exercise: Exercise, position: float, status: str) -> None:
         """Declare the exercise's clock standing still at `position` (unless it does already)."""

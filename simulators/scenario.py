@@ -15,7 +15,10 @@ local "HH:MM", hourly profiles are 24 numbers for local hours 0..23:
 - `outages`: `per_day` [min, max], `duration_min`, `min_missed_reports`, `announce_probability`,
   `fault_share`, detail texts;
 - `episodes`: timed happenings [{kind, at_min, duration_min, id?, title?, ...}]: `flood`, `crash`,
-  `camera_outage`, `sensor_fault`, `alarm_storm`, one pydantic model each (simulators/episodes.py).
+  `camera_outage`, `sensor_fault`, `alarm_storm`, one pydantic model each (simulators/episodes.py);
+- `msel`: a training exercise's master scenario events list, `objectives` and `injects` (messages to the trainees
+  or events, the responses expected and the contingencies when they are late; `ioc/exercises/msel.py`). An inject's
+  inline episode is played with the scenario's episodes (wherever it plays), from the inject's `at_min`.
 A scenario may say `extends: <other>` and give only what differs: mappings merge key by key, other values (numbers,
 lists such as `episodes`) replace the base's. The merged data is checked by its pydantic model (`ScenarioFile`, a
 model per section; with a city, the ids episodes name are checked against it too) and turned into the engine's
@@ -47,10 +50,11 @@ from pydantic import (
 
 from ioc.city import ROAD_CLASSES, SEGMENT_TAGS, City
 from ioc.events import VehicleClass
+from ioc.exercises.msel import Msel
 from simulators.episodes import Episode, unique_ids
 from simulators.errors import ScenarioError
 from simulators.fields import Num, Pair, custom
-from simulators.sources import SUFFIXES, Located, display_name, merge, problem_lines, read_file
+from simulators.sources import SUFFIXES, Located, display_name, located_line, merge, problem_lines, read_file
 
 SCENARIO_DIR: Final = Path(__file__).parent / "scenarios"
 FORMAT_VERSION: Final = 1
@@ -219,6 +223,7 @@ class Scenario:
     outages: OutageProfile
     episodes: tuple[Episode, ...]  # the validated episode models (simulators/episodes.py), in file order
     start: datetime | None = None  # when the scenario is meant to begin (naive: the city's local time)
+    msel: Msel[Any] | None = None  # a training exercise's injects and expected responses (ioc/exercises/msel.py)
 
 
 # -- the file's shape -----------------------------------------------------------------------------------------------
@@ -494,6 +499,7 @@ class ScenarioFile(_Section):
     outages: OutagesData
     start: Annotated[StrictStr, AfterValidator(_local_datetime)] | None = None
     episodes: list[Episode] = []
+    msel: Msel[Episode] | None = None
 
     @field_validator("episodes")
     @classmethod
@@ -584,9 +590,17 @@ def _scenario(name: str, data: ScenarioFile) -> Scenario:
             fault_details=outages.fault_details,
             online_details=outages.online_details,
         ),
-        episodes=tuple(data.episodes),
+        episodes=(*data.episodes, *inline_episodes(data.msel)),
         start=None if data.start is None else datetime.fromisoformat(data.start),
+        msel=data.msel,
     )
+
+
+def inline_episodes(msel: Msel[Episode] | None) -> list[Episode]:
+    """The episodes an MSEL gives inline: played with the scenario's own, each from its inject's `at_min`."""
+    if msel is None:
+        return []
+    return [i.episode for i in msel.injects if i.episode is not None and not isinstance(i.episode, str)]
 
 
 def _find(name: str, folders: tuple[Path, ...]) -> Path:
@@ -639,6 +653,11 @@ def _checked(located: Located, name: str, city: City | None) -> Scenario:
         data = ScenarioFile.model_validate(located.data, context={"city": city} if city is not None else None)
     except ValidationError as exc:
         raise ScenarioError("\n".join(problem_lines(located, exc))) from None
+    if data.msel is not None:
+        named = [e.id for e in data.episodes if e.id is not None]
+        problems = data.msel.reference_problems(named)
+        if problems:
+            raise ScenarioError("\n".join(located_line(located, ("msel", *loc), what) for loc, what in problems))
     return _scenario(name, data)
 
 

@@ -295,6 +295,11 @@ def _problem(located: Located, error: ErrorDetails) -> str:
     return _line(located.origin(loc), located.file, loc, message)
 
 
+def located_line(located: Located, loc: Loc, message: str) -> str:
+    """A problem found after validation as `<file>:<line>: <path>: <problem>`, at the line that wrote `loc`."""
+    return _line(located.origin(loc), located.file, loc, message)
+
+
 def _line(origin: Origin | None, file: str, loc: Loc, message: str) -> str:
     where = str(origin) if origin is not None else file
     path = _dotted(loc)

@@ -25,7 +25,7 @@ from ioc import audit, namespaces
 from ioc.audit import AuditRow
 from ioc.db import Database, utcnow
 from ioc.errors import InvalidInput, IocError, NotFound
-from ioc.exercises.tables import EXERCISE_STATUSES, ExerciseRow
+from ioc.exercises.tables import EXERCISE_STATUSES, ExerciseInjectRow, ExerciseResultRow, ExerciseRow
 from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
 from ioc.inputs import clean_id, text_type
 
@@ -253,7 +253,8 @@ def change_status(
 def reset_exercise(db: Database, client: redis.Redis, exercise_id: int, *, actor: str, base: str) -> Exercise:
     """Take an exercise back to created, as if never played: its namespace is taken out of the consumers' set, and
     once no process works in it any more every key of it is deleted, then every row made in it (incidents, their
-    applied alerts, pending conditions, audit rows marked with it). Nothing outside the exercise is touched."""
+    applied alerts, pending conditions, audit rows marked with it, the injects it sent and the results it was given).
+    Nothing outside the exercise is touched."""
     exercise_id = clean_id(exercise_id, field="exercise id")
     with db.transaction() as session:  # first no longer active: the runner and the consumers let go of it
         row = _locked(session, exercise_id)
@@ -304,6 +305,8 @@ def _delete_rows(session: sa.orm.Session, exercise_id: int, namespace: str) -> d
         )
     )
     counts = {"incident_alerts": _count(alerts)}
+    for name, made in (("injects", ExerciseInjectRow), ("results", ExerciseResultRow)):
+        counts[name] = _count(session.execute(sa.delete(made).where(made.exercise_id == exercise_id)))
     for name, table in (
         ("incidents", IncidentRow),
         ("incident_conditions", IncidentConditionRow),

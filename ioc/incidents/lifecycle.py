@@ -131,6 +131,7 @@ def record_open(
         before=None,
         after=after,
         address=address,
+        exercise_id=row.exercise_id,
     )
 
 
@@ -158,8 +159,14 @@ def open_by_hand(
     description: str | None,
     severity: Severity = "warning",
     address: str | None = None,
+    exercise: int | None = None,
+    now: datetime | None = None,
 ) -> Incident:
-    """An incident an operator reports: a type, a point picked on the map (the nearest road or sensor names it)."""
+    """An incident an operator reports: a type, a point picked on the map (the nearest road or sensor names it).
+
+    In a training exercise (`exercise`), the caller gives `now` on the exercise's clock (`ioc.clock`, the exercise's
+    namespace): the incident and its limits are counted from it, as the engine's are, and its audit row is marked
+    with the exercise and carries that time (`clock_at`) for the exercise's scoring."""
     if not may(role, Permission.HANDLE_INCIDENTS):
         raise IncidentRefused("incident.refused.role", "your role may not open incidents")
     if not isinstance(incident_type, str) or incident_type not in INCIDENT_TYPES:
@@ -169,7 +176,7 @@ def open_by_hand(
     if not city.contains(lat, lon):
         raise IncidentRefused("incident.outside_city", "the place is outside the city")
     text = _text(description, "description", required=True)
-    now = utcnow()
+    now = now or utcnow()
     row = new_row(
         incident_type=incident_type,
         source="manual",
@@ -181,10 +188,16 @@ def open_by_hand(
         city=city,
         description=text,
         now=now,
+        exercise=exercise,
     )
     with db.transaction() as session:
-        record_open(session, row, actor=actor, address=address)
+        record_open(session, row, actor=actor, address=address, details=_clock_at(row, now))
         return to_incident(row)
+
+
+def _clock_at(row: IncidentRow, now: datetime) -> dict[str, Any]:
+    """What an exercise's audit row adds: the time on the exercise's clock (live rows need none: their `at` is it)."""
+    return {} if row.exercise_id is None else {"clock_at": now.isoformat()}
 
 
 def get_incident(db: Database, incident_id: int, *, exercise: int | None = None) -> Incident:
@@ -267,10 +280,13 @@ def act(
     unit: str | None = None,
     address: str | None = None,
     exercise: int | None = None,
+    now: datetime | None = None,
 ) -> Incident:
     """Take an action on an incident of the live city (or of `exercise`) as `actor` with `role`, if the rules allow
     it and nobody changed it since `expected_version`. Refusals: IncidentRefused (not allowed, missing text),
-    IncidentChanged (someone else was first: carries the incident now), NotFound (none with this id there)."""
+    IncidentChanged (someone else was first: carries the incident now), NotFound (none with this id there). On a
+    training exercise's incident the caller gives `now` on the exercise's clock: its times and limits are on that
+    clock, and the audit row carries it (`clock_at`)."""
     try:
         action = Action(action)
     except ValueError:
@@ -297,6 +313,7 @@ def act(
                 unit=unit,
                 address=address,
                 exercise=exercise,
+                now=now,
             )
         except sa_exc.IntegrityError:
             # Only a reopen takes a unique key (the open key of its type and place); another incident took it at
@@ -318,6 +335,7 @@ def _act_once(
     unit: str | None,
     address: str | None,
     exercise: int | None,
+    now: datetime | None = None,
 ) -> Incident:
     """One attempt at act(): the action's transaction with its audit row."""
     rule = TRANSITIONS[action]
@@ -336,7 +354,7 @@ def _act_once(
                     status=row.status,
                 )
             before = audited(row)
-            now = utcnow()
+            now = now or utcnow()
             _apply(row, action, words, unit, limits, now, session)
             row.updated_at = now
             session.flush()  # UPDATE ... WHERE version = expected: a concurrent winner makes this fail
@@ -345,6 +363,7 @@ def _act_once(
                 after["text"] = words
             if unit is not None and action is Action.DISPATCH:
                 after["unit"] = unit
+            after.update(_clock_at(row, now))
             audit.record(
                 session,
                 actor=actor,
