@@ -119,7 +119,7 @@ class ConsumerSet:
             if now - self._refreshed >= self.refresh_every_s:
                 try:
                     self.refresh()
-                except UNREACHABLE as exc:
+                except (*UNREACHABLE, *CLUSTER_TROUBLE) as exc:
                     log.warning("cannot read the namespaces to follow (%s); keeping the ones there are", exc)
                     self._refreshed = now
             handled = 0
@@ -140,7 +140,7 @@ class ConsumerSet:
                     self._abandon_all()
                     raise
             if self.announce is not None:
-                with contextlib.suppress(*UNREACHABLE):  # said again at the next pass
+                with contextlib.suppress(*UNREACHABLE, *CLUSTER_TROUBLE):  # said again at the next pass
                     self.announce(self.members.keys())
             if not handled:
                 idles = [m.consumer.idle_wait_s for m in self.members.values()] if idle_wait_s is None else []
@@ -150,7 +150,7 @@ class ConsumerSet:
         for member in self.members.values():
             try:
                 member.consumer.settle()
-            except UNREACHABLE:
+            except (*UNREACHABLE, *CLUSTER_TROUBLE):
                 member.consumer.abandon()  # unconfirmed: their entries stay pending and are handled at the next start
             member.consumer.close()
 
