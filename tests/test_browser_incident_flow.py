@@ -29,6 +29,7 @@ from ioc.embedded import EmbeddedRedis
 from ioc.identity.roles import Role
 from ioc.incidents.lifecycle import get_incident
 from ioc.incidents.queries import list_incidents
+from ioc.incidents.texts import label
 from ioc.keys import Keys
 from ioc.settings import Settings
 from ioc.store import connect_url
@@ -203,9 +204,11 @@ def test_bd_ii_reading_to_closed_incident_in_the_managers_excel(system: System, 
     header, rows = incidents_sheet[0], incidents_sheet[1:]
     assert len(rows) == 1
     exported = dict(zip(header, rows[0], strict=True))
-    assert exported["id"] == incident.id and exported["status"] == "closed" and exported["unit"] == "police-113"
+    # In the page's language (English here): words, not codes.
+    assert exported["id"] == incident.id and exported["status"] == label("status", "closed", "en") == "Closed"
+    assert exported["unit"] == label("unit", "police-113", "en") != "police-113"
     assert exported["place"] == station.id
     audit_sheet = [list(r) for r in book["audit"].iter_rows(values_only=True)]
     actions = [dict(zip(audit_sheet[0], r, strict=False))["action"] for r in audit_sheet[1:]]  # empty cells trimmed
-    for action in ("incident.open", "incident.acknowledge", "incident.dispatch", "incident.resolve", "incident.close"):
-        assert action in actions, actions
+    for action in ("open", "acknowledge", "dispatch", "resolve", "close"):
+        assert label("action", action, "en") in actions, actions
