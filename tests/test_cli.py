@@ -31,6 +31,8 @@ IOC_SCRIPT = Path(sys.executable).parent / "ioc"
 CITY_FILES = tuple(
     f"ioc/cities/tam_ky/{name}" for name in ("city.json", "roads.geojson", "sensors.json", "basemap.geojson")
 )
+# What `ioc run` starts: its run file names each child.
+RUN_CHILDREN = frozenset({"redis", "aggregator", "incidents-engine", "exercise-runner", "simulator", "web"})
 SUBCOMMANDS = (
     "run",
     "aggregator",
@@ -421,7 +423,7 @@ def test_run_serves_the_dashboard_and_ctrl_c_stops_everything(data_dir: Path, tm
 
         wait_for(serving, 150, f"GET {url} to return 200", interval_s=0.5)
         children = run_file_children(data_dir)
-        assert set(children) == {"redis", "aggregator", "incidents-engine", "exercise-runner", "simulator", "web"}
+        assert set(children) == RUN_CHILDREN
         pids = list(children.values())
         wait_for(lambda: url in stdout.read_text(), 10, "the URL to be printed")
 
@@ -464,7 +466,7 @@ def test_run_cleans_up_after_a_killed_supervisor(data_dir: Path, tmp_path: Path)
     require("ioc/aggregator/engine.py", "simulators/runner.py", "webapp.py", *CITY_FILES)
     proc, _, _ = start_run(data_dir, tmp_path, free_port())
     try:
-        wait_for(lambda: len(run_file_children(data_dir)) == 5, 60, "every child to start")
+        wait_for(lambda: len(run_file_children(data_dir)) == len(RUN_CHILDREN), 60, "every child to start")
         orphans = list(run_file_children(data_dir).values())
         proc.send_signal(signal.SIGKILL)  # no chance to clean up: the children live on
         proc.wait(timeout=10)
