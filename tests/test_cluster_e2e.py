@@ -194,11 +194,15 @@ def test_every_process_on_a_cluster_matches_a_single_server(
     # a paced simulator it judges devices while some domains are behind others, and may mark a device offline and
     # then online again (alerts, `since`), where one pass after a drain does not: that is timing, not Redis. Its
     # outcome, which devices are online, offline or faulty at the end, must agree; everything else exactly.
+    # Likewise two aggregators sharing the traffic stream apply a segment's camera reports in batches of their own
+    # making: the segments' speeds and bands end the same, but when a band crossed into congestion (the alert's
+    # time, an extra flap) may differ. Which segments are congested at the end must agree.
     for run in on_cluster, on_server:
         run[0]["device"].pop("alerts")
-        for name in ("device:alerts", "device:active"):
+        for name in ("device:alerts", "device:active", "traffic:alerts"):
             run[1].pop(name)
         run[1]["health"] = {sensor: json.loads(doc)["status"] for sensor, doc in run[1]["health"].items()}
+        run[1]["traffic:active"] = sorted(run[1]["traffic:active"])
     assert on_cluster[0] == on_server[0]
     assert sum(c["processed"] + c["deadletter"] for c in on_cluster[0].values()) == EVENTS
     differing = sorted(name for name in on_server[1] if on_cluster[1][name] != on_server[1][name])

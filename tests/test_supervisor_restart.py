@@ -21,6 +21,7 @@ from ioc.store import connect_url
 from tests import test_cli
 from tests.test_cli import (
     CITY_FILES,
+    RUN_CHILDREN,
     assert_nothing_left,
     free_port,
     http_status,
@@ -182,7 +183,7 @@ def test_each_child_killed_is_restarted_alone_and_data_flows_again(data_dir: Pat
 
     try:
         wait_for(serving, 60, f"GET {url} to return 200", interval_s=0.3)
-        wait_for(lambda: len(run_file_children(data_dir)) == 5, 20, "every child in the run file")
+        wait_for(lambda: len(run_file_children(data_dir)) == len(RUN_CHILDREN), 20, "every child in the run file")
         seen.update(run_file_children(data_dir).values())
         client = connect_url(EmbeddedRedis(data_dir / "redis").url)
         keys = Keys("live")
