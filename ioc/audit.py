@@ -88,6 +88,21 @@ def record(
     )
 
 
+def to_entry(row: AuditRow) -> AuditEntry:
+    """An audit row as the plain entry the pages, the CLI and scoring read."""
+    return AuditEntry(
+        id=row.id,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        object_type=row.object_type,
+        object_id=row.object_id,
+        before=row.before,
+        after=row.after,
+        address=row.address,
+    )
+
+
 def entries(
     db: Database,
     *,
@@ -106,17 +121,4 @@ def entries(
         query = query.where(AuditRow.action == action)
     with db.read() as session:
         rows = session.scalars(query).all()
-        return [
-            AuditEntry(
-                id=row.id,
-                at=row.at,
-                actor=row.actor,
-                action=row.action,
-                object_type=row.object_type,
-                object_id=row.object_id,
-                before=row.before,
-                after=row.after,
-                address=row.address,
-            )
-            for row in rows
-        ]
+        return [to_entry(row) for row in rows]

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from ioc import audit
-from ioc.audit import AuditEntry, AuditRow
+from ioc.audit import AuditRow
 from ioc.db import Database, utcnow
 from ioc.exercises.msel import Contingency, Inject, Msel
 from ioc.exercises.scoring import (
@@ -82,17 +82,7 @@ def evidence(db: Database, exercise_id: int) -> tuple[list[SentInject], list[Inc
             )
         ]
         entries = [
-            AuditEntry(
-                id=r.id,
-                at=r.at,
-                actor=r.actor,
-                action=r.action,
-                object_type=r.object_type,
-                object_id=r.object_id,
-                before=r.before,
-                after=r.after,
-                address=r.address,
-            )
+            audit.to_entry(r)
             for r in session.scalars(
                 sa.select(AuditRow)
                 .where(AuditRow.exercise_id == exercise_id, AuditRow.object_type == "incident")

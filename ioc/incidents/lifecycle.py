@@ -219,20 +219,7 @@ def timeline(db: Database, incident_id: int) -> list[AuditEntry]:
         .order_by(AuditRow.id)
     )
     with db.read() as session:
-        return [
-            AuditEntry(
-                id=r.id,
-                at=r.at,
-                actor=r.actor,
-                action=r.action,
-                object_type=r.object_type,
-                object_id=r.object_id,
-                before=r.before,
-                after=r.after,
-                address=r.address,
-            )
-            for r in session.scalars(query)
-        ]
+        return [audit.to_entry(r) for r in session.scalars(query)]
 
 
 def _apply(
