@@ -57,7 +57,7 @@ from tests.webserver import WebServer, server_env
 ROUTER_OUTPUT = f"..{ROUTER_CONTENT}.children..._pages_store.data.."  # Dash Pages' own router: renders page layouts
 MAX_FAILURES = 3
 ADDRESS_MAX_FAILURES = 6  # per client address: higher than per name
-WINDOW_S = 4.0  # long enough for the attempts below (argon2 and audit rows) on a busy machine
+WINDOW_S = 8.0  # long enough for the attempts below (argon2 and audit rows) on a busy machine, tests running side by side
 IDLE_MINUTES = 0.05  # 3 s
 ADDRESS = "127.0.0.1"
 REFUSALS = ({"error": "login required"}, {"error": "not allowed for this role"})
@@ -386,20 +386,27 @@ def still_signed_in(http: UrlHttp) -> bool:
 
 
 def test_login_is_rate_limited_per_account_and_address(served: Served) -> None:
-    operator, manager = new_account(served.database, Role.OPERATOR), new_account(served.database, Role.MANAGER)
-    wait_for(lambda: served.limiter.failures("-", ADDRESS)[1] == 0, WINDOW_S + 5, "earlier failures to expire")
-    http = UrlHttp(served.url)
-    csrf = login_form(http)
-    started = time.monotonic()
-    for _ in range(MAX_FAILURES):
-        wrong = post_login(http, operator.username, "not the password", csrf=csrf)
-        assert wrong.status == 401 and "Sai tên đăng nhập hoặc mật khẩu." in wrong.text
-    refused = post_login(http, operator.username, "not the password", csrf=csrf)
-    took = f"{time.monotonic() - started:.2f} s after the first attempt"
+    manager = new_account(served.database, Role.MANAGER)
+    # The window is seconds long; on a busy machine (tests side by side) a round of logins may outlast it, and then
+    # its refusals prove nothing: such a round is tried again with a new account, up to three times.
+    for _ in range(3):
+        operator = new_account(served.database, Role.OPERATOR)
+        wait_for(lambda: served.limiter.failures("-", ADDRESS)[1] == 0, WINDOW_S + 5, "earlier failures to expire")
+        http = UrlHttp(served.url)
+        csrf = login_form(http)
+        started = time.monotonic()
+        wrong = [post_login(http, operator.username, "not the password", csrf=csrf) for _ in range(MAX_FAILURES)]
+        refused = post_login(http, operator.username, "not the password", csrf=csrf)
+        right = post_login(http, operator.username, PASSWORD, csrf=csrf, lang="en")  # even the right password waits
+        took = f"{time.monotonic() - started:.2f} s after the first attempt"
+        assert all(w.status == 401 and "Sai tên đăng nhập hoặc mật khẩu." in w.text for w in wrong), took
+        if time.monotonic() - started < WINDOW_S - 0.5:
+            break
+    else:
+        pytest.fail(f"three rounds of {MAX_FAILURES + 2} logins each outlasted the {WINDOW_S} s window")
     assert refused.status == 429, (refused.status, took)
     assert "Quá nhiều lần thử. Vui lòng thử lại sau" in refused.text
     assert 1 <= int(refused.headers["retry-after"]) <= WINDOW_S
-    right = post_login(http, operator.username, PASSWORD, csrf=csrf, lang="en")  # even the right password waits
     assert right.status == 429 and "Too many attempts. Try again in" in right.text, (right.status, took)
     other = UrlHttp(served.url)  # another person at the same address is not locked out by these failures
     assert post_login(other, manager.username, PASSWORD, csrf=login_form(other)).status == 302, took
