@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     )
     alerts_maxlen: int = Field(default=10_000, ge=100)
     deadletter_maxlen: int = Field(default=100_000, ge=100)
+    alerts_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_660,
+        description="Days each alerts stream keeps its entries once the incident engine acknowledged them.",
+    )
+    deadletter_retention_days: float = Field(
+        default=30.0, gt=0, le=3_660, description="Days each dead-letter stream keeps its entries."
+    )
     consumer_name: str = Field(default_factory=_default_consumer_name, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     batch_size: int = Field(default=500, ge=1, le=10_000)
     claim_idle_ms: int = Field(default=60_000, ge=1_000, description="Idle ms before claiming.")
