@@ -65,6 +65,15 @@ def test_alerts_age_out_only_once_the_incident_engine_acknowledged_them(r, keys,
     assert set(fresh) <= set(kept) and len(kept) <= 20 + 100  # the node holding the first fresh one may stay
     assert all(entry_pair(entry_id)[0] >= (now - 40 * DAY) * 1000 for entry_id in kept)
 
+    wifi = keys.alerts("wifi")  # a quiet stream: its one alert read and acknowledged long ago, a new one unread
+    fill(r, wifi, days_ago=35, count=100, now=now)  # one full stream node: the new alert starts the next one
+    r.xgroup_create(wifi, INCIDENTS_GROUP, id="0")
+    r.xreadgroup(INCIDENTS_GROUP, "engine", {wifi: ">"})
+    r.xack(wifi, INCIDENTS_GROUP, *[entry_id for entry_id, _ in r.xrange(wifi)])
+    r.xadd(wifi, {"n": "new"})
+    agg.age_out(now)  # the engine's last delivered alert stays: a first entry past it would mean alerts it missed
+    assert [fields["n"] for _, fields in r.xrange(wifi)][-2:] == ["99", "new"]
+
 
 def test_dead_letters_age_out_after_their_retention_in_bounded_batches(r, keys, city) -> None:
     now = time.time()

@@ -23,13 +23,17 @@ def entry_pair(entry_id: str) -> EntryId:
 def keep_from(client: Client, key: str, cutoff_ms: int, *, reader: str | None = None) -> EntryId | None:
     """The first entry id the stream must keep: `cutoff_ms`, or earlier where any consumer group has not delivered
     an entry yet or holds one pending (not acknowledged). With `reader`, a group that must see every entry: None
-    (keep everything) while that group does not exist on the stream. Raises redis.ResponseError for a missing key or
-    one that is not a stream."""
+    (keep everything) while that group does not exist on the stream, and its last delivered entry is kept (the
+    incident engine tells alerts trimmed before it read them by a first entry past that one). Raises
+    redis.ResponseError for a missing key or one that is not a stream."""
     keep: EntryId = (cutoff_ms, 0)
     found = False
     for group in client.xinfo_groups(key):
-        found = found or group.get("name") == reader
         delivered = entry_pair(str(group.get("last-delivered-id") or "0-0"))
+        if group.get("name") == reader:
+            # The reader's last delivered entry itself stays, so a gap past it always means entries it never read.
+            found = True
+            keep = min(keep, delivered)
         keep = min(keep, (delivered[0], delivered[1] + 1))
         if int(group.get("pending") or 0):
             oldest = client.xpending(key, str(group["name"]))["min"]
