@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     )
     consumer_name: str = Field(default_factory=_default_consumer_name, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    aggregator_batch_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=65_536,
+        le=512 * 1024 * 1024,
+        description="Bytes of entries the aggregator reads and commits as one batch (besides IOC_BATCH_SIZE).",
+    )
     claim_idle_ms: int = Field(default=60_000, ge=1_000, description="Idle ms before claiming.")
     stale_after_s: float = Field(default=30.0, gt=0, description="No processed event for this long shows stale data.")
     metrics_token: SecretStr | None = Field(

@@ -39,7 +39,7 @@ import redis
 
 from ioc.aggregator.cache import StateCache
 from ioc.aggregator.commit import LOAD_LUA, MAX_UNPACK, Commit, Committer
-from ioc.aggregator.reader import BatchReader
+from ioc.aggregator.reader import BatchReader, split_by_bytes, weight
 from ioc.city import City
 from ioc.clock import REAL_TIME, Timebase, TimeCheck, read_timebase, receive_time
 from ioc.cluster import Client
@@ -104,6 +104,7 @@ class Aggregator(StreamConsumer[Domain]):
         retention_s: float = 86_400.0,
         alerts_retention_s: float = 30 * 86_400.0,
         deadletter_retention_s: float = 30 * 86_400.0,
+        batch_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         super().__init__(
             client,
@@ -123,7 +124,8 @@ class Aggregator(StreamConsumer[Domain]):
         self.timebase: Timebase = REAL_TIME  # the namespace's clock, read with every round of reads
         self._caches: dict[Domain, StateCache] = {domain: StateCache() for domain in self.reducers}
         self._committer = Committer(client, consumer)
-        self._reader = BatchReader(client, keys, tuple(self.reducers), consumer, batch_size)
+        self.batch_bytes = batch_bytes
+        self._reader = BatchReader(client, keys, tuple(self.reducers), consumer, batch_size, batch_bytes)
         # per domain, (type, sensor, segment) -> why such an event does not fit here, "" if it does
         self._placements: dict[Domain, dict[tuple[str, str, str | None], str]] = {d: {} for d in self.reducers}
         self._read_error_logged: dict[Domain, float] = {}
@@ -151,13 +153,25 @@ class Aggregator(StreamConsumer[Domain]):
         self._use_timebase(read_timebase(self.client, self.keys))
 
     def handle(self, label: Domain, entries: list[Entry]) -> int:
-        """Process one batch (pending or claimed) as one commit."""
-        return self._process(label, entries)
+        """Process entries read apart (pending or claimed) as one commit per batch of at most batch_bytes."""
+        if weight(entries) <= self.batch_bytes:
+            return self._process(label, entries)
+        handled = 0
+        while entries:
+            batch, entries = split_by_bytes(entries, self.batch_bytes)
+            handled += self._process(label, batch)
+        return handled
+
+    def read_count(self, label: Domain) -> int:
+        """Entries to read apart from one stream: fewer while its entries are big (as the reads of new ones)."""
+        return self._reader.counts[label]
 
     def settle(self) -> int:
         """Process the entries of a read sent ahead, if any (how many): they are pending on this consumer, and
         recovery or claiming must not take them for left-overs and process them twice."""
-        handled = self.run_once(read_ahead=False) if self._reader.sent else 0
+        handled = 0
+        while self._reader.sent or self._reader.carried:
+            handled += self.run_once(read_ahead=False)
         self._settle()
         return handled
 
@@ -225,7 +239,7 @@ class Aggregator(StreamConsumer[Domain]):
         return handled
 
     def _round(self, read_ahead: bool) -> int:
-        batches = self._reader.take()
+        batches = self._reader.take(read=read_ahead)
         self._use_timebase(self._reader.timebase)
         for domain, error in self._reader.failed.items():
             self._repair(domain, error)
@@ -701,6 +715,7 @@ def run_aggregator(settings: Any, stop: threading.Event) -> None:
             retention_s=settings.stream_retention_h * 3600,
             alerts_retention_s=settings.alerts_retention_days * 86_400,
             deadletter_retention_s=settings.deadletter_retention_days * 86_400,
+            batch_bytes=settings.aggregator_batch_bytes,
         )
 
     consumers = ConsumerSet(
