@@ -1,6 +1,7 @@
-"""A local Redis Cluster for the tests: three masters (no replicas) on free loopback ports in a temporary folder,
-joined with `redis-cli --cluster create`, each node stoppable and restartable on the same port. Needs the
-`redis-server` and `redis-cli` of Redis 7 (the CI machine's Redis service brings them); tests skip without."""
+"""A local Redis Cluster for the benchmarks and the tests: three masters (no replicas) on free loopback ports in a
+temporary folder, joined with `redis-cli --cluster create`, each node stoppable and restartable on the same port.
+Needs the `redis-server` and `redis-cli` of Redis 7 (the CI machine's Redis service brings them): `available()` says
+whether they are there (tests skip without them, tests/cluster.py; the cluster benchmark is left out)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import pytest
 import redis
 
 REDIS_SERVER: Final = shutil.which("redis-server", path="/usr/bin:/usr/local/bin") or shutil.which("redis-server")
@@ -150,11 +150,16 @@ class LocalCluster:
             self.stop_node(port)
 
 
+def available() -> bool:
+    """Whether redis-server and redis-cli are installed, so a local cluster can start."""
+    return REDIS_SERVER is not None and REDIS_CLI is not None
+
+
 @contextlib.contextmanager
 def local_cluster(folder: Path, *, aof: bool = False) -> Iterator[LocalCluster]:
     """A started three-master cluster, stopped (every node) when the block ends."""
-    if REDIS_SERVER is None or REDIS_CLI is None:
-        pytest.skip("needs redis-server and redis-cli (Redis 7) for a local cluster")
+    if not available():
+        raise RuntimeError("a local cluster needs redis-server and redis-cli (Redis 7)")
     cluster = LocalCluster(folder, free_ports(3), aof=aof)
     try:
         cluster.start()
