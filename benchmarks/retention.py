@@ -256,7 +256,16 @@ def measure_retention(
                 alert_retention_days=settings.incident_alert_retention_days,
             )
             started = time.perf_counter()
-            trimmed = aggregator.age_out(now)
+            # Passes as the aggregator makes them every minute, each bounded, until one trims nothing.
+            trimmed: dict[str, int] = {"events": 0, "alerts": 0, "deadletter": 0}
+            passes: list[float] = []
+            while True:
+                began = time.perf_counter()
+                went = {kind: sum(by_domain.values()) for kind, by_domain in aggregator.age_out(now).items()}
+                passes.append(round(time.perf_counter() - began, 2))
+                trimmed = {kind: trimmed[kind] + went[kind] for kind in trimmed}
+                if not any(went.values()):
+                    break
             pruned_rows = engine.prune_alerts(now)
             prune_s = time.perf_counter() - started
             aggregator.close()
@@ -300,7 +309,8 @@ def measure_retention(
             kind: sum(n for key, n in lengths_before.items() if key.endswith(f":{kind}"))
             for kind in ("events", "alerts", "deadletter")
         },
-        "retention_trimmed": {kind: sum(by_domain.values()) for kind, by_domain in trimmed.items()},
+        "retention_trimmed": trimmed,
+        "retention_pass_s": passes,
         "retention_redis_bytes_before": before_redis,
         "retention_redis_bytes_after": after_redis,
         "retention_sql_before": before_sql,
@@ -318,7 +328,8 @@ def describe_retention(figures: dict[str, Any]) -> list[str]:
     sql_before, sql_after = figures["retention_sql_before"], figures["retention_sql_after"]
     lines = [
         f"history pruned:          {figures['retention_days_generated']} days generated in "
-        f"{figures['retention_generate_s']} s, pruned in {figures['retention_prune_s']} s with "
+        f"{figures['retention_generate_s']} s, pruned in {figures['retention_prune_s']} s "
+        f"(aggregator passes of {figures['retention_pass_s']} s, the last trimming nothing) with "
         f"{figures['retention_settings']}",
     ]
     for kind in ("events", "alerts", "deadletter"):
