@@ -261,7 +261,7 @@ def measure_retention(
             passes: list[float] = []
             while True:
                 began = time.perf_counter()
-                went = {kind: sum(by_domain.values()) for kind, by_domain in aggregator.age_out(now).items()}
+                went: dict[str, int] = {k: sum(n.values()) for k, n in aggregator.age_out(now).items()}
                 passes.append(round(time.perf_counter() - began, 2))
                 trimmed = {kind: trimmed[kind] + went[kind] for kind in trimmed}
                 if not any(went.values()):
