@@ -1,6 +1,7 @@
-"""`python -m benchmarks` (`make bench`): measured throughput and payload figures, then the managers' page over a
-year of incidents (benchmarks/managers.py; `--managers` runs only that, `--incidents 0` skips it), printed in one run
-so ratios are side by side; with --json also one JSON object on the last line."""
+"""`python -m benchmarks` (`make bench`): measured throughput and payload figures, the incident engine, one and two
+aggregators on a local Redis Cluster (benchmarks/scaleout.py), a month of history pruned (benchmarks/retention.py),
+then the managers' page over a year of incidents (benchmarks/managers.py; `--managers` runs only that, `--incidents 0`
+skips it), printed in one run so ratios are side by side; with --json also one JSON object on the last line."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ import platform
 import sys
 from typing import Any
 
+from benchmarks import cluster
 from benchmarks.incidents import measure_incident_engine
 from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
+from benchmarks.retention import describe_retention, measure_retention
+from benchmarks.scaleout import describe_cluster, measure_cluster
 from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
 from benchmarks.wall_tick import measure_tick_bytes
 from cli.main import configure_logging
@@ -57,6 +61,28 @@ def main(argv: list[str] | None = None) -> int:
         help="alerts in the incident engine's storm (default 5000; 0 skips that benchmark); on SQLite "
         "and, with --database-url, on PostgreSQL too",
     )
+    parser.add_argument(
+        "--cluster-events",
+        type=int,
+        default=30_000,
+        help="events per round on a local 3-master Redis Cluster, one and two aggregators (default 30000; 0 skips; "
+        "needs redis-server and redis-cli)",
+    )
+    parser.add_argument("--cluster-rounds", type=int, default=3, help="alternating rounds on the cluster (median)")
+    parser.add_argument(
+        "--history-events-per-day",
+        type=int,
+        default=20_000,
+        help="raw events per day in the generated history to prune (default 20000; 0 skips that benchmark)",
+    )
+    parser.add_argument("--history-days", type=int, default=40, help="days of generated history (default 40)")
+    parser.add_argument(
+        "--history-alert-rows-days",
+        type=float,
+        default=30.0,
+        help="IOC_INCIDENT_ALERT_RETENTION_DAYS for the pruning (default 30, so a 40-day history shows SQL pruning; "
+        "the setting's own default is 90); the other retentions are the settings'",
+    )
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
@@ -79,6 +105,21 @@ def main(argv: list[str] | None = None) -> int:
             figures |= measure_incident_engine(
                 client, city, postgres_url=args.database_url, alerts=args.alerts, rounds=3, batch_size=args.batch_size
             )
+        clustered = not args.managers and args.cluster_events > 0 and cluster.available()
+        if clustered:
+            figures |= measure_cluster(
+                city, events=args.cluster_events, rounds=args.cluster_rounds, batch_size=args.batch_size, seed=args.seed
+            )
+        history = not args.managers and args.history_events_per_day > 0
+        if history:
+            figures |= measure_retention(
+                client,
+                city,
+                days=args.history_days,
+                events_per_day=args.history_events_per_day,
+                settings=settings.model_copy(update={"incident_alert_retention_days": args.history_alert_rows_days}),
+                seed=args.seed,
+            )
         managers = args.managers or args.incidents > 0
         if managers:
             figures |= measure_managers(
@@ -92,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     parts = (
         ("managers",)
         if args.managers
-        else ("throughput", *(("engine",) if engine else ()), *(("managers",) if managers else ()))
+        else (
+            "throughput",
+            *(("engine",) if engine else ()),
+            *(("cluster",) if clustered else ()),
+            *(("history",) if history else ()),
+            *(("managers",) if managers else ()),
+        )
     )
     return _print(figures, json_line=args.json, parts=parts)
 
@@ -113,6 +160,10 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
                     f"rounds {figures[f'incident_engine_{kind}_per_round']}); "
                     f"{figures[f'incident_engine_{kind}_incidents']} incidents opened\n"
                 )
+    if "cluster" in parts:
+        out.write("\n".join(describe_cluster(figures)) + "\n")
+    if "history" in parts:
+        out.write("\n".join(describe_retention(figures)) + "\n")
     if "managers" in parts:
         out.write("\n".join(describe(figures)) + "\n")
     if json_line:

@@ -50,13 +50,13 @@ def redis_for_bench(url: str | None) -> Iterator[tuple[Client, str, str]]:
             server.stop()
 
 
-def _load_events(client: Client, keys: Keys, city: City, count: int, seed: int) -> int:
+def load_events(client: Client, keys: Keys, city: City, count: int, seed: int) -> int:
     """Write `count` simulated normal-day events into the namespace's raw streams."""
     events = islice(generate(city, load_scenario("normal-day"), seed, BENCH_START), count)
     return write_events(client, keys, events, maxlen=max(count * 2, 1_000))
 
 
-def _copy_namespace(client: Client, source: Keys, target: Keys) -> None:
+def copy_namespace(client: Client, source: Keys, target: Keys) -> None:
     """Give `target` byte-identical raw streams and the same declared clock, so both drains read the same entries."""
     clock = client.hgetall(source.clock())
     if clock:
@@ -103,15 +103,15 @@ def measure_throughput(
 ) -> dict[str, Any]:
     """Aggregator and raw drain rates over identical copies of the same events, alternating per round."""
     source = Keys(f"bench-src-{uuid.uuid4().hex[:8]}")
-    written = _load_events(client, source, city, events, seed)
+    written = load_events(client, source, city, events, seed)
     raw_rates: list[float] = []
     agg_rates: list[float] = []
     try:
         for _ in range(rounds):
             raw_keys = Keys(f"bench-raw-{uuid.uuid4().hex[:8]}")
             agg_keys = Keys(f"bench-agg-{uuid.uuid4().hex[:8]}")
-            _copy_namespace(client, source, raw_keys)
-            _copy_namespace(client, source, agg_keys)
+            copy_namespace(client, source, raw_keys)
+            copy_namespace(client, source, agg_keys)
             try:
                 count, seconds = _timed(lambda k=raw_keys: raw_drain(client, k, batch_size))  # type: ignore[misc]
                 raw_rates.append(count / seconds)

@@ -52,7 +52,9 @@ HTTP_REQUEST_SECONDS: Final = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 STREAM_ENTRIES_TRIMMED: Final = Counter(
-    "ioc_stream_entries_trimmed", "Raw stream entries the aggregator trimmed past their retention.", ["domain"]
+    "ioc_stream_entries_trimmed",
+    "Stream entries the aggregator trimmed past their retention, per domain and stream (events, alerts, deadletter).",
+    ["domain", "stream"],
 )
 ALERT_ROWS_PRUNED: Final = Counter(
     "ioc_incident_alert_rows_pruned", "Applied-alert rows of no incident removed after their retention."

@@ -53,8 +53,23 @@ class Settings(BaseSettings):
     )
     alerts_maxlen: int = Field(default=10_000, ge=100)
     deadletter_maxlen: int = Field(default=100_000, ge=100)
+    alerts_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_660,
+        description="Days each alerts stream keeps its entries once the incident engine acknowledged them.",
+    )
+    deadletter_retention_days: float = Field(
+        default=30.0, gt=0, le=3_660, description="Days each dead-letter stream keeps its entries."
+    )
     consumer_name: str = Field(default_factory=_default_consumer_name, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    aggregator_batch_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=65_536,
+        le=512 * 1024 * 1024,
+        description="Bytes of entries the aggregator reads and commits as one batch (besides IOC_BATCH_SIZE).",
+    )
     claim_idle_ms: int = Field(default=60_000, ge=1_000, description="Idle ms before claiming.")
     stale_after_s: float = Field(default=30.0, gt=0, description="No processed event for this long shows stale data.")
     metrics_token: SecretStr | None = Field(

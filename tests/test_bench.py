@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks import cluster
+
 
 def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
@@ -31,6 +33,12 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
             "300",
             "--managers-rounds",
             "1",
+            "--cluster-events",
+            "1000",
+            "--cluster-rounds",
+            "1",
+            "--history-events-per-day",
+            "200",
         ],
         cwd=repo_root,
         env=env,
@@ -52,4 +60,12 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     text = "\n".join(lines[:-1])
     assert "aggregator:" in text and "raw XREADGROUP+XACK:" in text and "wall tick, steady:" in text
     assert "incident engine, sqlite:" in text
+    if cluster.available():  # one and two aggregators on a local cluster, every event counted
+        assert figures["cluster_events"] == 1000 and figures["cluster_one_aggregator_events_per_s"] > 0
+        assert figures["cluster_two_aggregators_events_per_s"] > 0 and "two aggregators:" in text
+    assert all(figures["retention_checks"].values()), figures["retention_checks"]  # nothing that must stay is gone
+    trimmed = figures["retention_trimmed"]
+    assert trimmed["events"] > 0 and trimmed["alerts"] > 0 and trimmed["deadletter"] > 0
+    assert figures["retention_sql_rows_pruned"] > 0 and "kept what must stay:  yes" in text
+    assert figures["retention_redis_bytes_after"]["events"] < figures["retention_redis_bytes_before"]["events"]
     assert not list(tmp_path.iterdir()), "the benchmark must not touch the data folder (it uses its own Redis)"

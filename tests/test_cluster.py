@@ -167,7 +167,7 @@ def test_the_aggregator_on_a_cluster_derives_what_it_does_on_one_server(
     assert on_server.drain() == EVENTS
     plan = on_cluster._reader._plan
     assert plan is not None and len(plan) >= 2, "reads were not split per node"
-    assert sum(len(domains) for _, domains, _, _ in plan) == len(DOMAINS)
+    assert sum(len(domains) for _, domains, _ in plan) == len(DOMAINS)
     on_cluster.close()
     on_server.close()
     processed = sum(int(rc.hget(keys.stats(d), "processed") or 0) for d in DOMAINS)

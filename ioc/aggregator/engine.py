@@ -32,14 +32,14 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 import redis
 
 from ioc.aggregator.cache import StateCache
 from ioc.aggregator.commit import LOAD_LUA, MAX_UNPACK, Commit, Committer
-from ioc.aggregator.reader import BatchReader
+from ioc.aggregator.reader import BatchReader, split_by_bytes, weight
 from ioc.city import City
 from ioc.clock import REAL_TIME, Timebase, TimeCheck, read_timebase, receive_time
 from ioc.cluster import Client
@@ -55,19 +55,21 @@ from ioc.events import (
     entry_problem,
     shorten,
 )
-from ioc.keys import AGGREGATOR_GROUP, Domain, Keys, StateHash
+from ioc.keys import AGGREGATOR_GROUP, INCIDENTS_GROUP, Domain, Keys, StateHash
 from ioc.metrics import AGGREGATOR_ROUND_SECONDS, STREAM_ENTRIES_TRIMMED
 from ioc.reducers import REDUCERS, Batch, Checked, Reducer
 from ioc.rollup import decode_minute, encode_totals
 from ioc.rules import FloodHysteresis
 from ioc.streams import ConsumerSet, Entry, StreamConsumer
+from ioc.streams.retention import trim_before
 
 log = logging.getLogger(__name__)
 
 ROLLUP_RETENTION_S: Final = 26 * 3600  # a day of per-minute speeds, plus slack for late events
 REPLAY_MIN_TTL_S: Final = 2 * 3600  # a replay of a past date keeps its roll-ups at least this long (wall time)
 MAX_REASON_CHARS: Final = 1_000
-TRIM_EVERY_S: Final = 60.0  # how often the raw streams are trimmed to their retention
+TRIM_EVERY_S: Final = 60.0  # how often the raw, alerts and dead-letter streams are trimmed to their retention
+StreamKind = Literal["events", "alerts", "deadletter"]  # the streams of a domain that age out (metrics' `stream`)
 
 
 def rollup_ttl_s(minute: int, now: float) -> int:
@@ -100,6 +102,9 @@ class Aggregator(StreamConsumer[Domain]):
         hysteresis: FloodHysteresis | None = None,
         time_check: TimeCheck | None = None,
         retention_s: float = 86_400.0,
+        alerts_retention_s: float = 30 * 86_400.0,
+        deadletter_retention_s: float = 30 * 86_400.0,
+        batch_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         super().__init__(
             client,
@@ -119,11 +124,14 @@ class Aggregator(StreamConsumer[Domain]):
         self.timebase: Timebase = REAL_TIME  # the namespace's clock, read with every round of reads
         self._caches: dict[Domain, StateCache] = {domain: StateCache() for domain in self.reducers}
         self._committer = Committer(client, consumer)
-        self._reader = BatchReader(client, keys, tuple(self.reducers), consumer, batch_size)
+        self.batch_bytes = batch_bytes
+        self._reader = BatchReader(client, keys, tuple(self.reducers), consumer, batch_size, batch_bytes)
         # per domain, (type, sensor, segment) -> why such an event does not fit here, "" if it does
         self._placements: dict[Domain, dict[tuple[str, str, str | None], str]] = {d: {} for d in self.reducers}
         self._read_error_logged: dict[Domain, float] = {}
         self.retention_s = retention_s
+        self.alerts_retention_s = alerts_retention_s
+        self.deadletter_retention_s = deadletter_retention_s
         self._trimmed_at = 0.0
 
     # -- the stream-consumer base's hooks (ioc/streams) ---------------------------------------------------------
@@ -145,44 +153,71 @@ class Aggregator(StreamConsumer[Domain]):
         self._use_timebase(read_timebase(self.client, self.keys))
 
     def handle(self, label: Domain, entries: list[Entry]) -> int:
-        """Process one batch (pending or claimed) as one commit."""
-        return self._process(label, entries)
+        """Process entries read apart (pending or claimed) as one commit per batch of at most batch_bytes."""
+        if weight(entries) <= self.batch_bytes:
+            return self._process(label, entries)
+        handled = 0
+        while entries:
+            batch, entries = split_by_bytes(entries, self.batch_bytes)
+            handled += self._process(label, batch)
+        return handled
+
+    def read_count(self, label: Domain) -> int:
+        """Entries to read apart from one stream: fewer while its entries are big (as the reads of new ones)."""
+        return self._reader.counts[label]
 
     def settle(self) -> int:
         """Process the entries of a read sent ahead, if any (how many): they are pending on this consumer, and
         recovery or claiming must not take them for left-overs and process them twice."""
-        handled = self.run_once(read_ahead=False) if self._reader.sent else 0
+        handled = 0
+        while self._reader.sent or self._reader.carried:
+            handled += self.run_once(read_ahead=False)
         self._settle()
         return handled
 
     def periodic(self) -> None:
-        """The device watchdog, every few seconds; the raw streams' history trimmed to its retention every minute."""
+        """The device watchdog, every few seconds; the raw, alerts and dead-letter streams aged out every minute."""
         self.check_devices()
         if time.monotonic() - self._trimmed_at >= TRIM_EVERY_S:
             self._trimmed_at = time.monotonic()
-            self.trim_history()
+            self.age_out()
+
+    def age_out(self, now: float | None = None) -> dict[StreamKind, dict[Domain, int]]:
+        """Trim every domain's raw stream to IOC_STREAM_RETENTION_H, its alerts stream to IOC_ALERTS_RETENTION_DAYS
+        and its dead letters to IOC_DEADLETTER_RETENTION_DAYS, by entry time, in bounded batches
+        (ioc.streams.retention), never past an entry some consumer group has not delivered or acknowledged: an
+        alert stays until the incident engine has read and acknowledged it (none goes before its group exists).
+        Returns how many entries went, per kind and domain."""
+        now = time.time() if now is None else now
+        return {
+            "events": self.trim_history(now),
+            "alerts": self._trim("alerts", now - self.alerts_retention_s),
+            "deadletter": self._trim("deadletter", now - self.deadletter_retention_s),
+        }
 
     def trim_history(self, now: float | None = None) -> dict[Domain, int]:
         """Trim each raw stream to IOC_STREAM_RETENTION_H of history (by entry time), never past an entry some
         consumer group has not delivered or acknowledged yet. Returns how many entries went, per domain."""
         now = time.time() if now is None else now
+        return self._trim("events", now - self.retention_s)
+
+    def _trim(self, kind: StreamKind, cutoff: float) -> dict[Domain, int]:
+        """Trim one kind of stream of every domain before `cutoff` (epoch seconds); counted in the metrics."""
         removed: dict[Domain, int] = {}
         for domain in self.reducers:
-            key = self.keys.events(domain)
-            cutoff = (int((now - self.retention_s) * 1000), 0)
+            key = {"events": self.keys.events, "alerts": self.keys.alerts, "deadletter": self.keys.deadletter}[kind](
+                domain
+            )
+            reader = INCIDENTS_GROUP if kind == "alerts" else None
             try:
-                for group in self.client.xinfo_groups(key):
-                    delivered = _entry_pair(str(group.get("last-delivered-id") or "0-0"))
-                    cutoff = min(cutoff, (delivered[0], delivered[1] + 1))
-                    if int(group.get("pending") or 0):
-                        oldest = self.client.xpending(key, str(group["name"]))["min"]
-                        cutoff = min(cutoff, _entry_pair(str(oldest)))
-                removed[domain] = int(self.client.xtrim(key, minid=f"{cutoff[0]}-{cutoff[1]}", approximate=True))
+                removed[domain] = trim_before(self.client, key, int(cutoff * 1000), reader=reader)
             except redis.ResponseError as exc:  # no such key yet, or not a stream (moved aside at the next read)
                 log.debug("not trimming %s: %s", key, exc)
                 continue
             if removed[domain]:
-                STREAM_ENTRIES_TRIMMED.labels(domain).inc(removed[domain])
+                STREAM_ENTRIES_TRIMMED.labels(domain, kind).inc(removed[domain])
+        if any(removed.values()):
+            log.info("aged out %s entries: %s", kind, {d: n for d, n in removed.items() if n})
         return removed
 
     # -- the loop -----------------------------------------------------------------------------------------------
@@ -204,7 +239,7 @@ class Aggregator(StreamConsumer[Domain]):
         return handled
 
     def _round(self, read_ahead: bool) -> int:
-        batches = self._reader.take()
+        batches = self._reader.take(read=read_ahead)
         self._use_timebase(self._reader.timebase)
         for domain, error in self._reader.failed.items():
             self._repair(domain, error)
@@ -645,12 +680,6 @@ class Aggregator(StreamConsumer[Domain]):
             raise
 
 
-def _entry_pair(entry_id: str) -> tuple[int, int]:
-    """A stream entry id as a comparable (milliseconds, sequence) pair."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def tune_gc() -> None:
     """Collect garbage less often: each batch allocates thousands of short-lived objects, and the default
     thresholds made the collector rescan the city model and batch state many times per batch (measured: about
@@ -684,6 +713,9 @@ def run_aggregator(settings: Any, stop: threading.Event) -> None:
             deadletter_maxlen=settings.deadletter_maxlen,
             time_check=TimeCheck(settings.max_ahead_s, settings.max_behind_s),
             retention_s=settings.stream_retention_h * 3600,
+            alerts_retention_s=settings.alerts_retention_days * 86_400,
+            deadletter_retention_s=settings.deadletter_retention_days * 86_400,
+            batch_bytes=settings.aggregator_batch_bytes,
         )
 
     consumers = ConsumerSet(

@@ -139,10 +139,14 @@ class StreamConsumer(ABC, Generic[L]):
             if "BUSYGROUP" not in str(exc):
                 self.group_refused(label, exc)
 
+    def read_count(self, label: L) -> int:
+        """How many entries one read of a stream asks for (the batch size by default)."""
+        return self.batch_size
+
     def read_entries(self, label: L, start: str, count: int | None = None) -> list[Entry]:
         """One XREADGROUP of one stream: new entries (start ">") or this consumer's pending ones (start "0")."""
         reply = self.raw(label).xreadgroup(
-            self.group, self.consumer, {self.streams[label]: start}, count=count or self.batch_size
+            self.group, self.consumer, {self.streams[label]: start}, count=count or self.read_count(label)
         )
         return entries_of(reply)
 
