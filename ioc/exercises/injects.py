@@ -276,6 +276,16 @@ def kept_results(db: Database, exercise_ids: Sequence[int] = ()) -> list[dict[st
         ]
 
 
+def kept_details(db: Database, exercise_id: int) -> list[dict[str, Any]]:
+    """The expected responses an exercise's kept results rest on (each `ResponseScore.as_json()`), in order."""
+    exercise_id = clean_id(exercise_id, field="exercise id")
+    query = (
+        sa.select(ExerciseResultRow).where(ExerciseResultRow.exercise_id == exercise_id).order_by(ExerciseResultRow.id)
+    )
+    with db.read() as session:
+        return [item for row in session.scalars(query) for item in row.details]
+
+
 def clock_time(epoch_s: float) -> datetime:
     """An exercise-clock instant (epoch seconds, as the exercise row and the clock keep it) as a UTC datetime."""
     return datetime.fromtimestamp(epoch_s, UTC)
