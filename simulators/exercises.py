@@ -23,6 +23,7 @@ exercise's speed.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,13 +46,15 @@ from ioc.keys import Keys
 from simulators.engine import as_epoch
 from simulators.errors import ScenarioError
 from simulators.runner import run_simulation
-from simulators.scenario import list_scenarios, load_scenario
+from simulators.scenario import list_scenarios, load_scenario, merged_scenario
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S: Final = 1.0
 SAVE_EVERY_S: Final = 2.0
 CATALOGUE_EVERY_S: Final = 60.0
+PUBLISH_EVERY_S: Final = 2.0  # how often an exercise's expected responses are scored for the trainer's page
+CATALOGUE_AFTER_S: Final = 2.0  # the first list waits until the plays are under way (parsing YAML holds the GIL)
 
 
 @dataclass
@@ -90,6 +93,7 @@ class ExerciseRunner:
         self.save_every_s = save_every_s
         self.plays: dict[int, _Play] = {}
         self._msels: dict[str, Msel[Any] | None] = {}
+        self._published: dict[int, float] = {}  # exercise id -> when its progress was last written (monotonic)
 
     def check(self) -> None:
         """One look at the exercises table: the active set written, plays started and stopped, positions saved."""
@@ -112,11 +116,11 @@ class ExerciseRunner:
         for exercise in active:
             if exercise.status == "paused" and exercise.position is not None:
                 self._hold_clock(exercise, exercise.position, "paused")
-                self._publish(exercise, exercise.position)
+                self._publish(exercise, exercise.position, every_s=PUBLISH_EVERY_S)
         now = time.monotonic()
         for play in self.plays.values():
             self._send(play)
-            self._publish(play.exercise, play.position)
+            self._publish(play.exercise, play.position, every_s=PUBLISH_EVERY_S)
             if now - play.saved_at >= self.save_every_s:
                 self._save(play)
         namespaces.announce(
@@ -140,8 +144,13 @@ class ExerciseRunner:
         self._save(play)
         log.info("exercise %d: speed or clock changed, playing on from there", play.exercise.id)
 
-    def _publish(self, exercise: Exercise, position: float) -> None:
-        """Write the exercise's expected responses as of `position` on its clock, for the trainer's page."""
+    def _publish(self, exercise: Exercise, position: float, *, every_s: float) -> None:
+        """Write the exercise's expected responses as of `position` on its clock, for the trainer's page (at most
+        every `every_s`: scoring reads the exercise's rows)."""
+        now = time.monotonic()
+        if now - self._published.get(exercise.id, -math.inf) < every_s:
+            return
+        self._published[exercise.id] = now
         msel = self._msel(exercise)
         try:
             responses = [] if msel is None else score_responses_now(self.db, exercise.id, msel, clock_time(position))
@@ -153,20 +162,27 @@ class ExerciseRunner:
         )
 
     def catalogue(self) -> None:
-        """Write the scenarios an exercise may play, for the trainer's page (a broken scenario file is left out)."""
+        """Write the scenarios an exercise may play, for the trainer's page: each one's name, title and whether it has
+        an MSEL, read from the files merged along `extends` but not checked (cheap; a broken scenario is refused when
+        an exercise of it is played, and a file that cannot be read at all is left out)."""
         found: list[ScenarioInfo] = []
         for name in list_scenarios():
             try:
-                scenario = load_scenario(name, city=self.city)
-            except ScenarioError as exc:
+                data = merged_scenario(name)
+            except (ScenarioError, OSError, ValueError) as exc:
                 log.warning("scenario %s is left out of the trainer's list: %s", name, exc)
                 continue
-            found.append(ScenarioInfo(name=name, title=scenario.title, msel=scenario.msel is not None))
+            title = data.get("title")
+            found.append(
+                ScenarioInfo(name=name, title=title if isinstance(title, str) else name, msel=bool(data.get("msel")))
+            )
         publish_scenarios(self.client, Keys(self.base), found)
 
     def _catalogue_every(self, stop: threading.Event, every_s: float) -> None:
-        """Write the catalogue now and every `every_s` until `stop` (a thread of its own: reading every scenario file
-        takes a while, and the plays' checks do not wait for it)."""
+        """Write the catalogue every `every_s` until `stop` (a thread of its own: reading every scenario file
+        takes a while, and the plays' checks do not wait for it), the first after CATALOGUE_AFTER_S."""
+        if stop.wait(CATALOGUE_AFTER_S):
+            return
         while not stop.is_set():
             try:
                 self.catalogue()

@@ -431,17 +431,17 @@ def save_position(db: Database, exercise_id: int, *, sim_start: float, position:
     """The runner's note of where the scenario is (simulated epoch seconds), unless the exercise was reset
     meanwhile; a scenario that ended stops the exercise (`finished`). A position behind the saved one (a jump ahead
     the runner has not followed yet) leaves the saved one. Whether it was saved."""
-    # Never backwards: a trainer's jump ahead (`jump_ahead`) saved meanwhile stays, and the runner follows it.
-    forward = sa.case(
-        (ExerciseRow.position.is_(None), position),
-        (ExerciseRow.position > position, ExerciseRow.position),
-        else_=position,
-    )
-    values: dict[str, Any] = {"sim_start": sim_start, "position": forward}
+    values: dict[str, Any] = {"sim_start": sim_start, "position": position}
     if finished:
         now = utcnow()
         values.update(finished=True, status="stopped", stopped_at=now, updated_at=now)
     with db.transaction() as session:
+        # Never backwards: a trainer's jump ahead (`jump_ahead`) saved meanwhile stays, and the runner follows it.
+        saved_at = session.execute(
+            sa.select(ExerciseRow.position).where(ExerciseRow.id == exercise_id).with_for_update()
+        ).scalar_one_or_none()
+        if saved_at is not None and saved_at > position:
+            values["position"] = saved_at
         result = session.execute(
             sa.update(ExerciseRow)
             .where(ExerciseRow.id == exercise_id, ExerciseRow.status != "created")
