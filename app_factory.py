@@ -36,6 +36,7 @@ PAGES: Final = (
     "callbacks.wall.page",
     "callbacks.incidents.page",
     "callbacks.managers.page",
+    "callbacks.exercises.page",
     "callbacks.admin.page",
     "callbacks.not_found_404",  # what in-app navigation to an unknown address shows (not in the navigation)
 )

@@ -138,6 +138,16 @@ class Keys:
         pass and the exercise namespaces it held then (a reset waits until none holds the namespace it wipes)."""
         return f"{self._tag('meta')}:exercises:users"
 
+    def scenarios(self) -> str:
+        """JSON of the scenarios exercises may play (name, title, whether it has an MSEL), written by the exercise
+        runner, which reads the scenario files, for the trainer's page, which may not (ioc/exercises/progress.py)."""
+        return f"{self._tag('meta')}:exercises:scenarios"
+
+    def exercise_progress(self) -> str:
+        """JSON of an exercise's expected responses as of its clock now, written by the exercise runner into the
+        exercise's own namespace (so a reset wipes it) for the trainer's page (ioc/exercises/progress.py)."""
+        return f"{self._tag('meta')}:exercise:progress"
+
     def all_keys_pattern(self) -> str:
         """SCAN pattern matching every key of this namespace (used to wipe a test or exercise namespace)."""
         return f"{PREFIX}:{{{self.namespace}.*"

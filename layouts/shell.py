@@ -25,6 +25,9 @@ LOCATION: Final = "_pages_location"  # Dash Pages' own dcc.Location inside dash.
 ROOT: Final = "shell"
 HEADER: Final = "shell-header"
 NAV: Final = "shell-nav"
+BANNER: Final = "shell-exercise"  # "DIỄN TẬP / EXERCISE": a trainee's exercise, on every page
+BANNER_POLL: Final = "shell-exercise-poll"
+BANNER_POLL_MS: Final = 10_000
 
 PAGE_WATCHDOG_MS: Final = 20_000  # a page not rendered this long after loading is reloaded (`?watchdog_ms=` shortens)
 PAGE_WATCHDOG_MAX_MS: Final = 300_000  # the wait doubles after each reload that did not help, up to this
@@ -114,11 +117,14 @@ ACCESS_WATCH_JS: Final = """
 
 
 def layout() -> Component:
-    """The frame of every page: header and navigation places (hidden while empty), then the page itself."""
+    """The frame of every page: the exercise banner, header and navigation places (hidden while empty), then the page
+    itself; the banner's poll is off until the shell's callback finds a person (never for a wall screen)."""
     return html.Div(
         id=ROOT,
         className="shell",
         children=[
+            html.Div(id=BANNER, className="shell-exercise", hidden=True, role="status"),
+            dcc.Interval(id=BANNER_POLL, interval=BANNER_POLL_MS, disabled=True),
             html.Header(id=HEADER, className="shell-header", hidden=True),
             html.Nav(id=NAV, className="shell-nav", hidden=True),
             dash.page_container,
@@ -166,6 +172,24 @@ def nav(pages: list[NavPage], current: str, name: str, role: str, csrf: str, lan
     other = next(code for code in LANGS if code != lang)
     switch = html.A(other.upper(), href=lang_link(current, other), id=f"{NAV}-lang", className="shell-link")
     return [*links, user, switch, logout]
+
+
+def banner(
+    name: str, status: str, speed: float, clock: str, messages: list[tuple[str, str, str, str]], lang: str
+) -> list[Component]:
+    """The exercise banner's content: "DIỄN TẬP / EXERCISE", the exercise (name, status, speed, its clock) and the
+    newest messages it sent (time, from, to, text)."""
+    return [
+        html.Span(t("exercise.banner", lang), className="shell-exercise-title"),
+        html.Span(t("exercise.banner.detail", lang, name=name, status=status, speed=f"{speed:g}", clock=clock)),
+        *(
+            html.Span(
+                t("exercise.banner.message", lang, time=at, sender=sender, recipient=recipient, text=text),
+                className="shell-exercise-message",
+            )
+            for at, sender, recipient, text in messages
+        ),
+    ]
 
 
 def inline_scripts() -> tuple[str, ...]:

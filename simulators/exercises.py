@@ -5,20 +5,25 @@ Every second it reads the exercises table (the truth) and makes the world agree:
 the active ones' namespaces (so the consumers follow them), a running exercise not being played starts playing (a
 thread each, `run_simulation`), one no longer running stops. At each check it sends each running exercise's MSEL
 injects due at the simulated time its events reached (`ioc.exercises.injects.send_due`: once each, contingencies
-only when a response is late), and when an exercise stops (or its scenario ends) it keeps its ratings
-(`keep_results`). The simulated time each has reached is saved every few
+only when a response is late) and writes each active one's expected responses as of its clock for the trainer's page
+(`ioc.exercises.progress`, with the scenarios an exercise may play), and when an exercise stops (or its scenario
+ends) it keeps its ratings (`keep_results`). The simulated time each has reached is saved every few
 seconds and when it stops, so a runner restarted (killed, or its host rebooted) goes on from the saved position with
 the same events a run without the break would have written (the scenario regenerated from its own start with the
 same seed, the events before the position skipped; those since the last save are written again: at least once, as
 every producer delivers). When an exercise pauses or stops, or its scenario ends (the exercise is then stopped,
 `finished`), its namespace's clock is declared paused at the position reached, so its incident limits stand still
 until it resumes; a reset deletes that declaration with the rest of the namespace. The runner says at each pass
-which namespaces it plays into (`ioc.namespaces.announce`), so a reset waits until it has let go.
+which namespaces it plays into (`ioc.namespaces.announce`), so a reset waits until it has let go. A trainer's change
+of speed or jump ahead (`ioc.exercises.records.set_speed`, `jump_ahead`) is followed at the next check: the play is
+stopped and begun again from where it got to (or the position jumped to, the events in between skipped) at the
+exercise's speed.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,18 +38,23 @@ from ioc.city import City
 from ioc.clock import declare_simulated, read_timebase
 from ioc.db import Database
 from ioc.errors import DatabaseError, NotFound
-from ioc.exercises.injects import clock_time, keep_results, send_due
+from ioc.exercises.injects import clock_time, keep_results, score_responses_now, send_due
 from ioc.exercises.msel import Msel
-from ioc.exercises.records import ACTIVE, Exercise, get_exercise, list_exercises, save_position
+from ioc.exercises.progress import ScenarioInfo, publish_progress, publish_scenarios
+from ioc.exercises.records import ACTIVE, JUMP_SLACK_S, Exercise, get_exercise, list_exercises, save_position
 from ioc.keys import Keys
 from simulators.engine import as_epoch
+from simulators.errors import ScenarioError
 from simulators.runner import run_simulation
-from simulators.scenario import load_scenario
+from simulators.scenario import list_scenarios, load_scenario, merged_scenario
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S: Final = 1.0
 SAVE_EVERY_S: Final = 2.0
+CATALOGUE_EVERY_S: Final = 60.0
+PUBLISH_EVERY_S: Final = 2.0  # how often an exercise's expected responses are scored for the trainer's page
+CATALOGUE_AFTER_S: Final = 2.0  # the first list waits until the plays are under way (parsing YAML holds the GIL)
 
 
 @dataclass
@@ -83,6 +93,7 @@ class ExerciseRunner:
         self.save_every_s = save_every_s
         self.plays: dict[int, _Play] = {}
         self._msels: dict[str, Msel[Any] | None] = {}
+        self._published: dict[int, float] = {}  # exercise id -> when its progress was last written (monotonic)
 
     def check(self) -> None:
         """One look at the exercises table: the active set written, plays started and stopped, positions saved."""
@@ -95,19 +106,89 @@ class ExerciseRunner:
                 self._end(play, finished=ended and not play.stop.is_set() and play.failed is None)
                 del self.plays[exercise_id]
         for exercise in running.values():
+            playing = self.plays.get(exercise.id)
+            if playing is not None and self._moved(exercise, playing):
+                self._restart(playing)
+                del self.plays[exercise.id]
+                exercise = get_exercise(self.db, exercise.id)
             if exercise.id not in self.plays:
                 self._begin(exercise)
         for exercise in active:
             if exercise.status == "paused" and exercise.position is not None:
                 self._hold_clock(exercise, exercise.position, "paused")
+                self._publish(exercise, exercise.position, every_s=PUBLISH_EVERY_S)
         now = time.monotonic()
         for play in self.plays.values():
             self._send(play)
+            self._publish(play.exercise, play.position, every_s=PUBLISH_EVERY_S)
             if now - play.saved_at >= self.save_every_s:
                 self._save(play)
         namespaces.announce(
             self.client, self.base, self.member, {p.exercise.namespace(self.base) for p in self.plays.values()}
         )
+
+    @staticmethod
+    def _moved(exercise: Exercise, play: _Play) -> bool:
+        """Whether a trainer changed the exercise's speed or jumped its clock ahead since it began playing (a jump
+        saves a position ahead of the play's own: `save_position` never takes it back)."""
+        jumped = exercise.position is not None and exercise.position > play.position + JUMP_SLACK_S
+        return exercise.speed != play.exercise.speed or jumped
+
+    def _restart(self, play: _Play) -> None:
+        """Stop playing an exercise to play it again at once from where it is now (its new speed, or the position it
+        jumped to): what came due is sent and the position saved, and its clock is declared again by the new play."""
+        play.stop.set()
+        if play.thread is not None:
+            play.thread.join()
+        self._send(play)
+        self._save(play)
+        log.info("exercise %d: speed or clock changed, playing on from there", play.exercise.id)
+
+    def _publish(self, exercise: Exercise, position: float, *, every_s: float) -> None:
+        """Write the exercise's expected responses as of `position` on its clock, for the trainer's page (at most
+        every `every_s`: scoring reads the exercise's rows)."""
+        now = time.monotonic()
+        if now - self._published.get(exercise.id, -math.inf) < every_s:
+            return
+        self._published[exercise.id] = now
+        msel = self._msel(exercise)
+        try:
+            responses = [] if msel is None else score_responses_now(self.db, exercise.id, msel, clock_time(position))
+        except DatabaseError as exc:
+            log.warning("could not score exercise %d (%s); tried again at the next check", exercise.id, exc)
+            return
+        publish_progress(
+            self.client, Keys(exercise.namespace(self.base)), exercise.id, position, [r.as_json() for r in responses]
+        )
+
+    def catalogue(self) -> None:
+        """Write the scenarios an exercise may play, for the trainer's page: each one's name, title and whether it has
+        an MSEL, read from the files merged along `extends` but not checked (cheap; a broken scenario is refused when
+        an exercise of it is played, and a file that cannot be read at all is left out)."""
+        found: list[ScenarioInfo] = []
+        for name in list_scenarios():
+            try:
+                data = merged_scenario(name)
+            except (ScenarioError, OSError, ValueError) as exc:
+                log.warning("scenario %s is left out of the trainer's list: %s", name, exc)
+                continue
+            title = data.get("title")
+            found.append(
+                ScenarioInfo(name=name, title=title if isinstance(title, str) else name, msel=bool(data.get("msel")))
+            )
+        publish_scenarios(self.client, Keys(self.base), found)
+
+    def _catalogue_every(self, stop: threading.Event, every_s: float) -> None:
+        """Write the catalogue every `every_s` until `stop` (a thread of its own: reading every scenario file
+        takes a while, and the plays' checks do not wait for it), the first after CATALOGUE_AFTER_S."""
+        if stop.wait(CATALOGUE_AFTER_S):
+            return
+        while not stop.is_set():
+            try:
+                self.catalogue()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("could not write the scenario list (%s); retrying", exc)
+            stop.wait(every_s)
 
     def _begin(self, exercise: Exercise) -> None:
         """Start playing an exercise from its saved position (or its scenario's start)."""
@@ -227,6 +308,9 @@ class ExerciseRunner:
     def run_forever(self, stop: threading.Event, check_every_s: float = CHECK_EVERY_S) -> None:
         """Check every `check_every_s` until `stop` is set; then stop every play, saving where each got to (a
         running exercise goes on from there when a runner starts again)."""
+        threading.Thread(
+            target=self._catalogue_every, args=(stop, CATALOGUE_EVERY_S), name="exercise-scenarios", daemon=True
+        ).start()
         try:
             while not stop.is_set():
                 try:

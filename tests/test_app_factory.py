@@ -83,7 +83,14 @@ def test_shell_wraps_the_pages_with_room_for_header_and_navigation() -> None:
     found: dict[str, Any] = {c.id: c for c in walk(frame) if isinstance(getattr(c, "id", None), str)}
     assert frame.id == shell.ROOT and found[shell.HEADER].hidden and found[shell.NAV].hidden
     assert "_pages_content" in found  # dash.page_container, where each page goes
-    assert [getattr(c, "id", None) for c in frame.children] == [shell.HEADER, shell.NAV, None]
+    assert [getattr(c, "id", None) for c in frame.children] == [
+        shell.BANNER,
+        shell.BANNER_POLL,
+        shell.HEADER,
+        shell.NAV,
+        None,
+    ]
+    assert found[shell.BANNER].hidden and found[shell.BANNER_POLL].disabled  # a wall screen never polls for one
 
 
 def test_page_html_carries_the_watchdog_then_the_state_tables_before_any_script(make_app) -> None:
@@ -100,7 +107,7 @@ def test_page_html_carries_the_watchdog_then_the_state_tables_before_any_script(
 
 def page_ids() -> dict[str, list[str]]:
     """Every page's ids module (layouts/<page>/ids.py) and the shell: prefix -> the ids they define."""
-    found = {shell.PREFIX: [shell.ROOT, shell.HEADER, shell.NAV]}
+    found = {shell.PREFIX: [shell.ROOT, shell.HEADER, shell.NAV, shell.BANNER, shell.BANNER_POLL]}
     for path in sorted((ROOT / "layouts").glob("*/ids.py")):
         module = importlib.import_module(f"layouts.{path.parent.name}.ids")
         names = [n for n in vars(module) if n.isupper() and n != "PREFIX" and isinstance(getattr(module, n), str)]

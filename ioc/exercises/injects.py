@@ -12,10 +12,12 @@ inline ones): its row records that it came, for the timeline.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import redis
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
@@ -23,8 +25,10 @@ from ioc import audit
 from ioc.audit import AuditRow
 from ioc.db import Database, utcnow
 from ioc.exercises.msel import Contingency, Inject, Msel
+from ioc.exercises.records import ACTIVE, ExerciseRefused, ManualInject, clock_now, get_exercise
 from ioc.exercises.scoring import (
     ObjectiveScore,
+    ResponseScore,
     SentInject,
     TraineeAction,
     due_contingencies,
@@ -167,10 +171,53 @@ def send_due(
     return new
 
 
+def send_by_hand(
+    db: Database, client: redis.Redis, exercise_id: int, message: ManualInject, *, actor: str, base: str
+) -> SentInject:
+    """Send the trainees of a running or paused exercise a message a trainer typed (from, to, text: the same text in
+    both languages), at its clock now; with the trainer's audit row (not marked with the exercise: it outlives a
+    reset, the message itself does not)."""
+    exercise = get_exercise(db, exercise_id)
+    at = clock_now(client, exercise, base)
+    if exercise.status not in ACTIVE or at is None:
+        raise ExerciseRefused(f"cannot send exercise {exercise.id} a message: it is {exercise.status}, not playing")
+    row = ExerciseInjectRow(
+        exercise_id=exercise.id,
+        inject=f"by-hand-{secrets.token_hex(6)}",
+        kind="message",
+        objective=None,
+        sent_at=clock_time(at),
+        sender=message.sender,
+        recipient=message.recipient,
+        text_vi=message.text,
+        text_en=message.text,
+    )
+    with db.transaction() as session:
+        session.add(row)
+        session.flush()
+        sent = _sent(row)
+        audit.record(
+            session,
+            actor=actor,
+            action="exercise.inject",
+            object_type=OBJECT_TYPE,
+            object_id=exercise.id,
+            after={"inject": row.inject, "at": sent.sent_at.isoformat(), **message.model_dump()},
+        )
+    log.info("exercise %d: message %s sent by hand by %s", exercise.id, sent.inject, actor)
+    return sent
+
+
 def score(db: Database, exercise_id: int, msel: Msel[Any], now: datetime) -> list[ObjectiveScore]:
     """The exercise's ratings as of `now` on its clock."""
     sent, incidents, actions = evidence(db, exercise_id)
     return score_objectives(msel, score_responses(msel, sent, incidents, actions, now))
+
+
+def score_responses_now(db: Database, exercise_id: int, msel: Msel[Any], now: datetime) -> list[ResponseScore]:
+    """Every expected response of the exercise as of `now` on its clock (the trainer's page shows them live)."""
+    sent, incidents, actions = evidence(db, exercise_id)
+    return score_responses(msel, sent, incidents, actions, now)
 
 
 def keep_results(db: Database, exercise_id: int, msel: Msel[Any], now: datetime, *, actor: str) -> list[ObjectiveScore]:
@@ -227,6 +274,16 @@ def kept_results(db: Database, exercise_ids: Sequence[int] = ()) -> list[dict[st
             }
             for row in session.scalars(query)
         ]
+
+
+def kept_details(db: Database, exercise_id: int) -> list[dict[str, Any]]:
+    """The expected responses an exercise's kept results rest on (each `ResponseScore.as_json()`), in order."""
+    exercise_id = clean_id(exercise_id, field="exercise id")
+    query = (
+        sa.select(ExerciseResultRow).where(ExerciseResultRow.exercise_id == exercise_id).order_by(ExerciseResultRow.id)
+    )
+    with db.read() as session:
+        return [item for row in session.scalars(query) for item in row.details]
 
 
 def clock_time(epoch_s: float) -> datetime:

@@ -1,12 +1,15 @@
-"""Exercises in the database and their namespaces in Redis: start one, pause, resume, stop and reset it, read them.
+"""Exercises in the database and their namespaces in Redis: create, start, pause, resume, stop and reset one, change
+its speed, jump its clock ahead, read them.
 
 An exercise plays one scenario (with its seed, at its speed) into its own key namespace (`ioc.namespaces`), where
 the aggregator and the incident engine follow it while it is active (running or paused); its incidents and their
-audit rows carry its id. Statuses: created → running ⇄ paused → stopped; `reset` takes any of them back to created,
-with every key of its namespace and every row made in it removed (and nothing else), so it can be played again from
-the start. Every change a trainer makes is one transaction with its audit row (object type `exercise`, not marked
-with the exercise: the trainer's own record survives a reset). The exercise runner keeps `position`, the simulated
-time the scenario reached, so a restarted runner goes on from there with the same seed.
+audit rows carry its id. Statuses: created → running ⇄ paused → stopped (`start_exercise` makes one running at once,
+`create_exercise` one that waits for its start); while it is not stopped its speed may change and its clock jump
+ahead (`set_speed`, `jump_ahead`: the runner follows both at its next check); `reset` takes any of them back to
+created, with every key of its namespace and every row made in it removed (and nothing else), so it can be played
+again from the start. Every change a trainer makes is one transaction with its audit row (object type `exercise`,
+not marked with the exercise: the trainer's own record survives a reset). The exercise runner keeps `position`, the
+simulated time the scenario reached, so a restarted runner goes on from there with the same seed.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ioc import audit, namespaces
 from ioc.audit import AuditRow
+from ioc.clock import read_timebase
 from ioc.db import Database, utcnow
 from ioc.errors import InvalidInput, IocError, NotFound
 from ioc.exercises.tables import EXERCISE_STATUSES, ExerciseInjectRow, ExerciseResultRow, ExerciseRow
 from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
 from ioc.inputs import clean_id, text_type
+from ioc.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +40,13 @@ OBJECT_TYPE: Final = "exercise"
 MAX_SPEED: Final = 3_600.0  # an hour of scenario per second: the most the command line allows
 MAX_SEED: Final = 2**63 - 1
 MAX_TRAINEES: Final = 200
-Command = Literal["pause", "resume", "stop"]
+MAX_JUMP_MIN: Final = 24 * 60  # the furthest one jump ahead goes, minutes of scenario
+JUMP_SLACK_S: Final = 1.0  # a saved position this far past the runner's own is a jump it has to follow
+MAX_MESSAGE: Final = 1000
+Command = Literal["start", "pause", "resume", "stop"]
 # command -> (statuses it applies to, status it leaves)
 COMMANDS: Final[dict[Command, tuple[tuple[str, ...], str]]] = {
+    "start": (("created",), "running"),
     "pause": (("running",), "paused"),
     "resume": (("created", "paused"), "running"),
     "stop": (("created", "running", "paused"), "stopped"),
@@ -48,9 +57,13 @@ ACTIVE: Final = ("running", "paused")  # statuses whose namespace the consumers 
 if TYPE_CHECKING:
     ExerciseName = str
     ScenarioName = str
+    Party = str
+    MessageText = str
 else:  # texts by the input rule (ioc/inputs.py)
     ExerciseName = text_type(100)
     ScenarioName = text_type(64)
+    Party = text_type(200)
+    MessageText = text_type(MAX_MESSAGE, multiline=True)
 
 
 class ExerciseRefused(IocError):
@@ -67,6 +80,16 @@ class ExerciseSpec(BaseModel):
     seed: int = Field(ge=0, le=MAX_SEED)
     speed: float = Field(gt=0, le=MAX_SPEED, allow_inf_nan=False)
     trainees: tuple[int, ...] = Field(default=(), max_length=MAX_TRAINEES)
+
+
+class ManualInject(BaseModel):
+    """A message a trainer sends the trainees by hand (texts by the input rule)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sender: Party = Field(min_length=1)
+    recipient: Party = Field(min_length=1)
+    text: MessageText = Field(min_length=1)
 
 
 class Exercise(BaseModel):
@@ -153,20 +176,35 @@ def check_spec(**values: Any) -> ExerciseSpec:
 def start_exercise(db: Database, client: redis.Redis, spec: ExerciseSpec, *, actor: str, base: str) -> Exercise:
     """Create an exercise, running at once: the runner plays it and the consumers follow its namespace from their
     next check."""
+    exercise = _create(db, spec, actor=actor, running=True)
+    namespaces.activate(client, base, exercise.namespace(base))
+    log.info("exercise %d (%s) started: %s at x%g", exercise.id, exercise.name, exercise.scenario, exercise.speed)
+    return exercise
+
+
+def create_exercise(db: Database, spec: ExerciseSpec, *, actor: str) -> Exercise:
+    """Create an exercise that waits for its start (`change_status(..., "start")`): nothing plays it until then."""
+    exercise = _create(db, spec, actor=actor, running=False)
+    log.info("exercise %d (%s) created: %s at x%g", exercise.id, exercise.name, exercise.scenario, exercise.speed)
+    return exercise
+
+
+def _create(db: Database, spec: ExerciseSpec, *, actor: str, running: bool) -> Exercise:
+    """The new exercise's row and its audit row, in one transaction."""
     now = utcnow()
     row = ExerciseRow(
         name=spec.name,
         scenario=spec.scenario,
         seed=spec.seed,
         speed=spec.speed,
-        status="running",
+        status="running" if running else "created",
         sim_start=None,
         position=None,
         finished=False,
         created_by=actor,
         trainees=list(spec.trainees),
         created_at=now,
-        started_at=now,
+        started_at=now if running else None,
         stopped_at=None,
         updated_at=now,
     )
@@ -176,15 +214,12 @@ def start_exercise(db: Database, client: redis.Redis, spec: ExerciseSpec, *, act
         audit.record(
             session,
             actor=actor,
-            action="exercise.start",
+            action="exercise.start" if running else "exercise.create",
             object_type=OBJECT_TYPE,
             object_id=row.id,
             after={**spec.model_dump(mode="json"), "status": row.status},
         )
-        exercise = to_exercise(row)
-    namespaces.activate(client, base, exercise.namespace(base))
-    log.info("exercise %d (%s) started: %s at x%g", exercise.id, exercise.name, exercise.scenario, exercise.speed)
-    return exercise
+        return to_exercise(row)
 
 
 def get_exercise(db: Database, exercise_id: int) -> Exercise:
@@ -216,8 +251,8 @@ def _locked(session: sa.orm.Session, exercise_id: int) -> ExerciseRow:
 def change_status(
     db: Database, client: redis.Redis, exercise_id: int, command: Command, *, actor: str, base: str
 ) -> Exercise:
-    """Pause, resume or stop an exercise (ExerciseRefused when its status does not allow it). The runner stops or
-    starts playing it at its next check; a stopped exercise's namespace is dropped by the consumers at theirs."""
+    """Start (a created one), pause, resume or stop an exercise (ExerciseRefused when its status does not allow it).
+    The runner starts or stops playing it at its next check; a stopped one's namespace is dropped by the consumers."""
     exercise_id = clean_id(exercise_id, field="exercise id")
     sources, target = COMMANDS[command]
     with db.transaction() as session:
@@ -248,6 +283,81 @@ def change_status(
     else:
         namespaces.deactivate(client, base, exercise.namespace(base))
     return exercise
+
+
+def clock_now(client: redis.Redis, exercise: Exercise, base: str) -> float | None:
+    """Where the exercise's clock stands now (simulated epoch seconds): its declared clock, else the position the
+    runner saved; None before it was first played."""
+    timebase = read_timebase(client, Keys(exercise.namespace(base)))
+    if timebase.simulated:
+        return timebase.now()
+    return exercise.position
+
+
+def set_speed(db: Database, exercise_id: int, speed: float, *, actor: str, most: float = MAX_SPEED) -> Exercise:
+    """Change an exercise's speed (up to `most`, the caller's own bound: the trainer's page allows x60); the runner
+    goes on at the new speed from where it got to at its next check. A stopped exercise is refused."""
+    exercise_id = clean_id(exercise_id, field="exercise id")
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0 < speed <= min(most, MAX_SPEED):
+        raise InvalidInput(f"speed must be a number above 0 and at most {min(most, MAX_SPEED):g}")
+    with db.transaction() as session:
+        row = _locked(session, exercise_id)
+        if row.status == "stopped":
+            raise ExerciseRefused(f"cannot change the speed of exercise {exercise_id}: it is stopped")
+        before = {"speed": row.speed}
+        row.speed = float(speed)
+        row.updated_at = utcnow()
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="exercise.speed",
+            object_type=OBJECT_TYPE,
+            object_id=row.id,
+            before=before,
+            after={"speed": row.speed},
+        )
+        exercise = to_exercise(row)
+    log.info("exercise %d now at x%g", exercise.id, exercise.speed)
+    return exercise
+
+
+def jump_ahead(
+    db: Database, client: redis.Redis, exercise_id: int, minutes: float, *, actor: str, base: str
+) -> Exercise:
+    """Move a running or paused exercise's clock `minutes` of scenario ahead of where it stands now: the runner goes
+    on from there (the scenario's events in between are skipped; the MSEL's injects that came due are sent at once),
+    so a response not given by then is late. Refused before the runner first played it."""
+    exercise_id = clean_id(exercise_id, field="exercise id")
+    if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 < minutes <= MAX_JUMP_MIN:
+        raise InvalidInput(f"a jump ahead is a number of minutes above 0 and at most {MAX_JUMP_MIN}")
+    current = get_exercise(db, exercise_id)
+    now = clock_now(client, current, base)
+    with db.transaction() as session:
+        row = _locked(session, exercise_id)
+        if row.status not in ACTIVE or row.position is None or now is None:
+            raise ExerciseRefused(f"cannot jump exercise {exercise_id} ahead: it is {row.status}, not playing")
+        before = {"position": row.position}
+        row.position = max(row.position, now) + minutes * 60.0
+        row.updated_at = utcnow()
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="exercise.jump",
+            object_type=OBJECT_TYPE,
+            object_id=row.id,
+            before=before,
+            after={"position": row.position, "minutes": minutes},
+        )
+        exercise = to_exercise(row)
+    log.info("exercise %d jumped %g min ahead", exercise.id, minutes)
+    return exercise
+
+
+def trainee_exercise(db: Database, account_id: int) -> Exercise | None:
+    """The active exercise (running or paused) an account trains in, the newest if several; None if none."""
+    return next((e for e in list_exercises(db, ACTIVE) if account_id in e.trainees), None)
 
 
 def reset_exercise(db: Database, client: redis.Redis, exercise_id: int, *, actor: str, base: str) -> Exercise:
@@ -319,12 +429,19 @@ def _delete_rows(session: sa.orm.Session, exercise_id: int, namespace: str) -> d
 
 def save_position(db: Database, exercise_id: int, *, sim_start: float, position: float, finished: bool = False) -> bool:
     """The runner's note of where the scenario is (simulated epoch seconds), unless the exercise was reset
-    meanwhile; a scenario that ended stops the exercise (`finished`). Whether it was saved."""
+    meanwhile; a scenario that ended stops the exercise (`finished`). A position behind the saved one (a jump ahead
+    the runner has not followed yet) leaves the saved one. Whether it was saved."""
     values: dict[str, Any] = {"sim_start": sim_start, "position": position}
     if finished:
         now = utcnow()
         values.update(finished=True, status="stopped", stopped_at=now, updated_at=now)
     with db.transaction() as session:
+        # Never backwards: a trainer's jump ahead (`jump_ahead`) saved meanwhile stays, and the runner follows it.
+        saved_at = session.execute(
+            sa.select(ExerciseRow.position).where(ExerciseRow.id == exercise_id).with_for_update()
+        ).scalar_one_or_none()
+        if saved_at is not None and saved_at > position:
+            values["position"] = saved_at
         result = session.execute(
             sa.update(ExerciseRow)
             .where(ExerciseRow.id == exercise_id, ExerciseRow.status != "created")
@@ -351,11 +468,17 @@ __all__ = [
     "Exercise",
     "ExerciseRefused",
     "ExerciseSpec",
+    "ManualInject",
     "change_status",
     "check_spec",
+    "clock_now",
+    "create_exercise",
     "get_exercise",
+    "jump_ahead",
     "list_exercises",
     "reset_exercise",
     "save_position",
+    "set_speed",
     "start_exercise",
+    "trainee_exercise",
 ]

@@ -1,0 +1,1 @@
+"""The trainer's page's callbacks (`actions`) and its registration (`page`)."""
