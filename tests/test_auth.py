@@ -57,7 +57,7 @@ from tests.webserver import WebServer, server_env
 ROUTER_OUTPUT = f"..{ROUTER_CONTENT}.children..._pages_store.data.."  # Dash Pages' own router: renders page layouts
 MAX_FAILURES = 3
 ADDRESS_MAX_FAILURES = 6  # per client address: higher than per name
-WINDOW_S = 8.0  # long enough for the attempts below (argon2 and audit rows) on a busy machine, tests running side by side
+WINDOW_S = 8.0  # long enough for the attempts below (argon2, audit rows) on a busy machine, tests side by side
 IDLE_MINUTES = 0.05  # 3 s
 ADDRESS = "127.0.0.1"
 REFUSALS = ({"error": "login required"}, {"error": "not allowed for this role"})
