@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist workers: the tests mostly wait (servers, browsers, timers), so more workers than cores pays.
+TEST_WORKERS ?= 3
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-all lint types pytest bench clean distclean
@@ -39,12 +41,12 @@ lint: $(STAMP)
 types: lint
 
 pytest: $(STAMP)
-	$(BIN)/pytest --durations=30
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=30
 
 test: lint pytest
 
 test-all: lint
-	IOC_TEST_FULL=1 $(BIN)/pytest --durations=30
+	IOC_TEST_FULL=1 $(BIN)/pytest -n $(TEST_WORKERS) --durations=30
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -54,12 +54,13 @@ _SLOW_LEFT_OUT = pytest.StashKey[int]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Say that slow tests were left out, and how to run them."""
+    """Say that slow tests were left out, and how to run them (under pytest-xdist the workers collect, so the
+    controller that prints this does not know how many)."""
+    if FULL:
+        return
     left_out = config.stash.get(_SLOW_LEFT_OUT, 0)
-    if left_out:
-        terminalreporter.write_line(
-            f"{left_out} slow tests left out of this quick run: `make test-all` (or CI=true) runs them too"
-        )
+    what = f"{left_out} slow tests" if left_out else "the tests marked slow"
+    terminalreporter.write_line(f"{what} left out of this quick run: `make test-all` (or CI=true) runs them too")
 
 
 DATABASES = ["sqlite", "postgresql"]
