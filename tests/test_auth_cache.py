@@ -136,7 +136,11 @@ def test_the_cache_keeps_values_per_version_up_to_its_max_age_and_size() -> None
     loads: list[str] = []
 
     def load(value: str) -> Callable[[], str]:
-        return lambda: loads.append(value) or value
+        def loaded() -> str:
+            loads.append(value)
+            return value
+
+        return loaded
 
     assert cache.get("a", "1", load("a1")) == "a1"
     assert cache.get("a", "1", load("a2")) == "a1"  # kept
