@@ -17,9 +17,10 @@ from dash import Dash
 
 from benchmarks.browser import BrowserPage
 from callbacks import Resources, attach, resources_of
+from ioc.caches import VersionedCache
 from ioc.db import Database
 from ioc.identity.accounts import disable
-from ioc.identity.changes import MAX_AGE_S, VersionedCache
+from ioc.identity.changes import MAX_AGE_S
 from ioc.identity.roles import Role
 from ioc.identity.tables import DisplayTokenRow
 from ioc.identity.tokens import revoke_display_token

@@ -21,9 +21,10 @@ from flask_login import current_user
 
 from callbacks import resources
 from callbacks.auth import sessions
+from ioc.caches import VersionedCache
 from ioc.errors import DatabaseError
 from ioc.identity.accounts import Account, get_account
-from ioc.identity.changes import VersionedCache
+from ioc.identity.changes import CACHE_SIZE, MAX_AGE_S
 from ioc.identity.roles import Permission, Role, may
 from ioc.identity.tokens import DisplayToken, get_display_token
 
@@ -142,7 +143,11 @@ def load_principal(principal_id: str) -> Principal | None:
 def checked_principals() -> VersionedCache[Principal | None]:
     """The principals this process checked against the database, kept with the resources attached (so other
     resources, in tests and benchmarks, start afresh); bounded (CACHE_SIZE) and short-lived (MAX_AGE_S)."""
-    cache = resources().notes.setdefault(PRINCIPALS_NOTE, VersionedCache[Principal | None]())
+    notes = resources().notes
+    cache = notes.get(PRINCIPALS_NOTE)
+    if cache is None:
+        made = VersionedCache[Principal | None](max_age_s=MAX_AGE_S, size=CACHE_SIZE)
+        cache = notes.setdefault(PRINCIPALS_NOTE, made)  # two threads at once: both use the one kept
     assert isinstance(cache, VersionedCache)
     return cache
 

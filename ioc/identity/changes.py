@@ -2,21 +2,19 @@
 
 Every committed change of an account or a display token (created, disabled or enabled, role or password changed, a
 password rehashed at login, revoked) bumps the identity version in Redis (`Keys.identity_version`). A web process
-keeps the principals it checked in a small `VersionedCache`, each under the version read before its SQL query: a
-request whose version is still that one, and whose entry is younger than `MAX_AGE_S`, needs no SQL query. A bump ends
-every entry at the next request; the max age bounds what a lost bump can cost (a revoked token or a disabled account
-is refused within `MAX_AGE_S`, under 10 s); without a version (Redis not answering) nothing is taken from the cache.
+keeps the principals it checked in a small `ioc.caches.VersionedCache`, each under the version read before its SQL
+query: a request whose version is still that one, and whose entry is younger than `MAX_AGE_S`, needs no SQL query.
+A bump ends every entry at the next request; the max age bounds what a lost bump can cost (a revoked token or a
+disabled account is refused within `MAX_AGE_S`, under 10 s); without a version (Redis not answering) nothing is
+taken from the cache.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable
-from typing import Final, Generic, TypeVar
+from typing import Final
 
 import redis
 
@@ -27,8 +25,6 @@ from ioc.keys import Keys
 from ioc.store import connect_url
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 MAX_AGE_S: Final = 5.0  # a change whose bump was lost is seen after this long at most
 CACHE_SIZE: Final = 4096  # principals kept per process (a screen or a person each), oldest used dropped first
@@ -81,39 +77,3 @@ def read_identity_version(client: Client, keys: Keys) -> str | None:
     except (redis.RedisError, OSError):
         return None
     return "0" if value is None else str(value)
-
-
-class VersionedCache(Generic[T]):
-    """A bounded, thread-safe per-process cache of values loaded under a version: an entry is used while the version
-    read now is the one it was loaded under and it is younger than `max_age_s`; a version of None uses nothing."""
-
-    def __init__(
-        self, *, max_age_s: float = MAX_AGE_S, size: int = CACHE_SIZE, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.max_age_s = max_age_s
-        self.size = size
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[str, float, T]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str, version: str | None, load: Callable[[], T]) -> T:
-        """The value kept for `key` if still valid under `version`, else `load()` (kept when a version is known)."""
-        if version is None:
-            return load()
-        now = self._clock()
-        with self._lock:
-            kept = self._entries.get(key)
-            if kept is not None and kept[0] == version and now - kept[1] < self.max_age_s:
-                self._entries.move_to_end(key)
-                return kept[2]
-        value = load()  # its age counts from before the load: a change committed meanwhile is still bounded
-        with self._lock:
-            self._entries[key] = (version, now, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return value
-
-    def __len__(self) -> int:
-        """How many entries are kept."""
-        return len(self._entries)
