@@ -23,9 +23,12 @@ class VersionedCache(Generic[T]):
         self._entries: OrderedDict[str, tuple[str, float, T]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str, version: str | None, load: Callable[[], T]) -> T:
-        """The value kept for `key` if still valid under `version`, else `load()` (kept when a version is known)."""
-        if version is None:
+    def get(
+        self, key: str, version: str | None, load: Callable[[], T], *, keep: Callable[[T], bool] | None = None
+    ) -> T:
+        """The value kept for `key` if still valid under `version`, else `load()`, kept when a version is known (and
+        `keep` of it is true, when given). A cache of size 0 keeps nothing."""
+        if version is None or self.size <= 0:
             return load()
         now = self._clock()
         with self._lock:
@@ -34,6 +37,8 @@ class VersionedCache(Generic[T]):
                 self._entries.move_to_end(key)
                 return kept[2]
         value = load()  # its age counts from before the load: a change committed meanwhile is still bounded
+        if keep is not None and not keep(value):
+            return value
         with self._lock:
             self._entries[key] = (version, now, value)
             self._entries.move_to_end(key)
