@@ -18,7 +18,7 @@ from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
 from benchmarks.retention import describe_retention, measure_retention
 from benchmarks.scaleout import describe_cluster, measure_cluster
 from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
-from benchmarks.wall_tick import measure_tick_bytes
+from benchmarks.wall_tick import measure_tick_bytes, measure_wall_polls
 from cli.main import configure_logging
 from ioc.aggregator import tune_gc
 from ioc.city import load_city
@@ -36,6 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ticks", type=int, default=20, help="wall ticks to measure (default 20)")
+    parser.add_argument(
+        "--screens",
+        type=int,
+        default=20,
+        help="wall screens polling, for polls/s before and after sharing (default 20; 0 skips it)",
+    )
+    parser.add_argument("--poll-rounds", type=int, default=6, help="alternating rounds of the polls/s figure")
+    parser.add_argument("--wall", action="store_true", help="run only the wall's benchmarks (tick bytes, polls/s)")
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("IOC_REDIS_URL"),
@@ -86,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
-    city = load_city()
+    city = load_city(settings.city_dir)  # IOC_CITY_DIR: e.g. a city of `ioc city generate`
     tune_gc()  # as in the aggregator process; the raw drain runs under the same setting
     with redis_for_bench(args.redis_url) as (client, url, where):
         figures: dict[str, Any] = {
@@ -94,23 +102,29 @@ def main(argv: list[str] | None = None) -> int:
             "redis": where,
         }
         if not args.managers:
-            figures |= measure_throughput(
-                client, city, events=args.events, rounds=args.rounds, batch_size=args.batch_size, seed=args.seed
-            )
+            if not args.wall:
+                figures |= measure_throughput(
+                    client, city, events=args.events, rounds=args.rounds, batch_size=args.batch_size, seed=args.seed
+                )
             events = generate(city, load_scenario("normal-day"), args.seed, BENCH_START)
             app_settings = settings.model_copy(update={"redis_url": url})
             figures |= measure_tick_bytes(client, app_settings, city, events, ticks=args.ticks)
-        engine = not args.managers and args.alerts > 0
+            if args.screens > 0:
+                events = generate(city, load_scenario("normal-day"), args.seed, BENCH_START)
+                figures |= measure_wall_polls(
+                    client, app_settings, city, events, screens=args.screens, rounds=args.poll_rounds
+                )
+        engine = not args.managers and not args.wall and args.alerts > 0
         if engine:
             figures |= measure_incident_engine(
                 client, city, postgres_url=args.database_url, alerts=args.alerts, rounds=3, batch_size=args.batch_size
             )
-        clustered = not args.managers and args.cluster_events > 0 and cluster.available()
+        clustered = not args.managers and not args.wall and args.cluster_events > 0 and cluster.available()
         if clustered:
             figures |= measure_cluster(
                 city, events=args.cluster_events, rounds=args.cluster_rounds, batch_size=args.batch_size, seed=args.seed
             )
-        history = not args.managers and args.history_events_per_day > 0
+        history = not args.managers and not args.wall and args.history_events_per_day > 0
         if history:
             figures |= measure_retention(
                 client,
@@ -120,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings=settings.model_copy(update={"incident_alert_retention_days": args.history_alert_rows_days}),
                 seed=args.seed,
             )
-        managers = args.managers or args.incidents > 0
+        managers = args.managers or (args.incidents > 0 and not args.wall)
         if managers:
             figures |= measure_managers(
                 city,
@@ -130,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
                 rounds=args.managers_rounds,
                 seed=args.seed,
             )
-    parts = (
+    parts: tuple[str, ...] = (
         ("managers",)
         if args.managers
         else (
-            "throughput",
+            "wall" if args.wall else "throughput",
+            *(("polls",) if args.screens > 0 else ()),
             *(("engine",) if engine else ()),
             *(("cluster",) if clustered else ()),
             *(("history",) if history else ()),
@@ -151,6 +166,15 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
     out.write(f"redis:                   {figures['redis']}\n")
     if "throughput" in parts:
         _print_throughput(figures)
+    if "wall" in parts:
+        _print_tick(figures)
+    if "polls" in parts:
+        out.write(
+            f"wall polls, {figures['polls_screens']} screens: before {figures['polls_before_per_s']:,} polls/s "
+            f"(per-screen picture, SQL session check; rounds {figures['polls_before_per_round']}), "
+            f"after {figures['polls_after_per_s']:,} polls/s (shared picture, kept principals; rounds "
+            f"{figures['polls_after_per_round']}): x{figures['polls_speedup']}\n"
+        )
     if "engine" in parts:
         for kind in ("sqlite", "postgresql"):
             if (rate := figures.get(f"incident_engine_{kind}_alerts_per_s")) is not None:
@@ -181,6 +205,11 @@ def _print_throughput(figures: dict[str, Any]) -> None:
     out.write(f"raw XREADGROUP+XACK:     {figures['raw_drain_events_per_s']:,} events/s (median)\n")
     spread = f"{min(figures['ratio_per_round'])}-{max(figures['ratio_per_round'])}"
     out.write(f"ratio aggregator/raw:    {figures['ratio']} (median of rounds, range {spread}; target >= 0.5)\n")
+    _print_tick(figures)
+
+
+def _print_tick(figures: dict[str, Any]) -> None:
+    out = sys.stdout
     out.write(f"wall tick, first:        {figures['tick_first_bytes']:,} bytes\n")
     out.write(
         f"wall tick, steady:       {figures['tick_steady_bytes']:,} bytes median, "

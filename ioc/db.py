@@ -192,9 +192,10 @@ def _reason(exc: sa_exc.DBAPIError) -> str:
 class Database:
     """One process's handle on the database: a pooled engine, write and read transactions, migrations."""
 
-    def __init__(self, url: str | URL, *, embedded: bool = False) -> None:
+    def __init__(self, url: str | URL, *, embedded: bool = False, settings: Settings | None = None) -> None:
         self.url = sqlalchemy_url(url)
         self.embedded = embedded
+        self.settings = settings  # the settings it was opened with (open_database): where changes are announced
         self.engine = _create_engine(self.url)
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False)
@@ -310,7 +311,7 @@ def open_database(settings: Settings, *, check: bool = True) -> Database:
         private_file(Path(url.database))
     elif url.get_backend_name() == "sqlite" and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    database = Database(url, embedded=settings.embedded_database)
+    database = Database(url, embedded=settings.embedded_database, settings=settings)
     if check:
         try:
             database.check()

@@ -128,6 +128,12 @@ class Keys:
         its cookie (a request still in flight at sign-out re-sets it) is refused until it would have expired."""
         return f"{self._tag('auth')}:session:ended:{session_id}"
 
+    def identity_version(self) -> str:
+        """Counter bumped after every committed change of an account or a display token (ioc/identity/changes.py):
+        web processes keep the principals they checked while it stays the same, so a change is seen at once. Tagged
+        like `ended_session`, so a request reads both in one MGET."""
+        return f"{self._tag('auth')}:identity:version"
+
     def exercises(self) -> str:
         """Set of the key namespaces of this namespace's active exercises (running or paused): the consumers add
         their streams at each check (ioc/namespaces.py; the exercises table is the truth, the runner re-adds them)."""

@@ -263,9 +263,7 @@ def read_wall_snapshot(
         active_alerts=len(active_alerts),  # the same alerts the wall lists, so the two always agree
         deadletters=deadletters,
     )
-    last_event = _float(heartbeat.get("event"))
-    age = wall_now - last_event if last_event is not None else None
-    stale_reason = "no-data" if age is None or age > stale_after_s else None
+    age, stale_reason = _freshness(_float(heartbeat.get("event")), wall_now, stale_after_s)
     return WallSnapshot(
         clock=clock,
         kpis=kpis,
@@ -333,3 +331,54 @@ def read_speed_series(
         segment_ids = sorted(ratios, key=lambda s: ratios[s])[:top_n]
     series = {sid: [round(m[sid], 2) if sid in m else None for m in per_minute] for sid in segment_ids}
     return SpeedSeries(minutes=minutes, city_avg=city_avg, segments=series)
+
+
+def _freshness(last_event: float | None, wall_now: float, stale_after_s: float) -> tuple[float | None, str | None]:
+    """Seconds since the aggregator last processed an event, and "no-data" when that is too long ago (or never)."""
+    age = wall_now - last_event if last_event is not None else None
+    return age, "no-data" if age is None or age > stale_after_s else None
+
+
+@dataclass(frozen=True)
+class DataStamp:
+    """What names the wall's data now, read in one small round trip: each domain's state version (bumped by every
+    aggregator commit, the watchdog's too, in the commit's own script) and the declared clock; with the time of the
+    last processed event, which says only how fresh that data is."""
+
+    versions: tuple[str, ...]
+    declared: tuple[tuple[str, str], ...]
+    last_event: float | None
+
+    @property
+    def version(self) -> str:
+        """The data version as one text: equal texts, equal wall data."""
+        return json.dumps([self.versions, self.declared])
+
+
+def read_data_stamp(client: Client, keys: Keys) -> DataStamp | None:
+    """The data stamp now (one pipelined round trip of small reads), or None when Redis does not answer."""
+    pipe = client.pipeline(transaction=False)
+    for domain in DOMAINS:
+        pipe.hget(keys.stats(domain), "version")
+    pipe.hget(keys.heartbeat(), "event")
+    pipe.hgetall(keys.clock())
+    try:
+        replies: list[Any] = _readable(pipe.execute(raise_on_error=False))
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return None
+    *versions, event, declared = replies
+    last_event = event if isinstance(event, str) else None
+    return DataStamp(
+        versions=tuple(v if isinstance(v, str) else "" for v in versions),
+        declared=tuple(sorted(declared.items())) if isinstance(declared, dict) else (),
+        last_event=_float(last_event) if last_event else None,
+    )
+
+
+def restamped(snapshot: WallSnapshot, stamp: DataStamp, *, stale_after_s: float, now: float) -> WallSnapshot:
+    """A snapshot read earlier for the same data version, its freshness as of `now` (from the stamp's heartbeat): the
+    same snapshot a fresh read would give now, without reading the data again."""
+    age, stale_reason = _freshness(stamp.last_event, now, stale_after_s)
+    return dataclasses.replace(
+        snapshot, stale=stale_reason is not None, stale_reason=stale_reason, last_event_age_s=age
+    )

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from dash import NoUpdate, html, no_update
@@ -123,6 +123,11 @@ def digest(value: object) -> str:
     return hashlib.blake2b(data, digest_size=6).hexdigest()
 
 
+_UNBUILT: Final = object()  # a shared section whose components no screen has needed yet
+
+Shared = dict[tuple[str, object], list[Any]]  # (section, variant) -> [its hash, its built value or _UNBUILT]
+
+
 class SectionDiff:
     """Which sections of a page changed since this browser last saw them, by content hash.
 
@@ -130,30 +135,48 @@ class SectionDiff:
     only when the hash of its key differs, and `versions` is the map to store again. `salt` enters every hash
     (e.g. the language: the same figures in another language are a change). While `hold` is set, every section
     but those in `unless` keeps what the browser shows (e.g. the last known figures under a "Redis lost" banner).
-    One diff serves one response; workers keep nothing between requests.
+    With `shared` (a picture of one data version, shared by every screen of the process), a section's hash and its
+    built value are made once per (section, variant) and reused: the caller vouches that the key is then a function
+    of that data version and the variant. Workers keep nothing else between requests.
     """
 
     def __init__(
-        self, seen: Mapping[str, str], *, salt: object = None, hold: bool = False, unless: Collection[str] = ()
+        self,
+        seen: Mapping[str, str],
+        *,
+        salt: object = None,
+        hold: bool = False,
+        unless: Collection[str] = (),
+        shared: Shared | None = None,
     ) -> None:
         self.versions: dict[str, str] = dict(seen)
         self._salt = salt
         self._hold = hold
         self._unless = frozenset(unless)
+        self._shared = shared
 
-    def changed(self, section: str, key: object, build: Callable[[], T]) -> T | NoUpdate:
+    def changed(
+        self, section: str, key: object, build: Callable[[], T], *, share: bool = True, variant: object = None
+    ) -> T | NoUpdate:
         """`build()` if the section's content (`key`) differs from what the browser shows, else no_update."""
         if self._hold and section not in self._unless:
             return no_update
-        h = digest([self._salt, key])
-        if self.versions.get(section) == h:
+        shared = self._shared if share else None
+        slot = shared.get((section, variant)) if shared is not None else None
+        if slot is None:
+            slot = [digest([self._salt, key]), _UNBUILT]
+            if shared is not None:
+                slot = shared.setdefault((section, variant), slot)  # two threads at once: both use the one kept
+        if self.versions.get(section) == slot[0]:
             return no_update
-        self.versions[section] = h
-        return build()
+        self.versions[section] = slot[0]
+        if slot[1] is _UNBUILT:
+            slot[1] = build()
+        return cast(T, slot[1])
 
-    def value(self, section: str, value: T) -> T | NoUpdate:
+    def value(self, section: str, value: T, *, share: bool = True, variant: object = None) -> T | NoUpdate:
         """A section sent as its own content (e.g. a small map state): `value` if it changed, else no_update."""
-        return self.changed(section, value, lambda: value)
+        return self.changed(section, value, lambda: value, share=share, variant=variant)
 
     def items(self, section: str, values: list[T]) -> list[T] | list[NoUpdate]:
         """A wildcard (ALL) output: the whole list when it changed, else no_update for each item."""

@@ -246,7 +246,14 @@ def served(
         )
         server = WebServer(env, root / "web.log")
         client = connect_url(redis_url)
-        settings = Settings(data_dir=root / "data", database_url=database_vars.get("IOC_DATABASE_URL"))
+        # The web's own settings (its Redis and namespace too): the test's changes are announced where the web
+        # looks (ioc.identity.changes), as an admin's `ioc users ...` with the site's environment does.
+        settings = Settings(
+            data_dir=root / "data",
+            database_url=database_vars.get("IOC_DATABASE_URL"),
+            redis_url=redis_url,
+            namespace=keys.namespace,
+        )
         try:
             server.start()  # migrates the database
             database = open_database(settings)

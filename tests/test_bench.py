@@ -39,6 +39,10 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
             "1",
             "--history-events-per-day",
             "200",
+            "--screens",
+            "3",
+            "--poll-rounds",
+            "2",
         ],
         cwd=repo_root,
         env=env,
@@ -57,9 +61,11 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     assert figures["tick_first_bytes"] > 0 and figures["tick_count"] == 3
     assert figures["incident_alerts"] == 400 and figures["incident_engine_sqlite_alerts_per_s"] > 0
     assert figures["incident_engine_sqlite_incidents"] == 8  # the storm's eight stations, nothing twice
+    assert figures["polls_screens"] == 3 and len(figures["polls_before_per_round"]) == 2
+    assert figures["polls_before_per_s"] > 0 and figures["polls_after_per_s"] > 0
     text = "\n".join(lines[:-1])
     assert "aggregator:" in text and "raw XREADGROUP+XACK:" in text and "wall tick, steady:" in text
-    assert "incident engine, sqlite:" in text
+    assert "incident engine, sqlite:" in text and "wall polls, 3 screens: before" in text
     if cluster.available():  # one and two aggregators on a local cluster, every event counted
         assert figures["cluster_events"] == 1000 and figures["cluster_one_aggregator_events_per_s"] > 0
         assert figures["cluster_two_aggregators_events_per_s"] > 0 and "two aggregators:" in text

@@ -49,11 +49,13 @@ class Site:
 def served_site(root: Path, redis_url: str, **env: str) -> Iterator[Site]:
     """`ioc web` on an SQLite database of its own in `root`, in a namespace of its own, with these IOC_* settings;
     the database opened by the test too."""
-    variables = server_env(root / "data", IOC_REDIS_URL=redis_url, IOC_NAMESPACE=f"b{uuid.uuid4().hex[:8]}", **env)
+    namespace = f"b{uuid.uuid4().hex[:8]}"
+    variables = server_env(root / "data", IOC_REDIS_URL=redis_url, IOC_NAMESPACE=namespace, **env)
     server = WebServer(variables, root / "web.log")
     server.start()  # migrates the database
     try:
-        database = open_database(Settings(data_dir=root / "data"))
+        # the web's Redis and namespace too: the test's changes are announced where the web looks (as `ioc users`)
+        database = open_database(Settings(data_dir=root / "data", redis_url=redis_url, namespace=namespace))
         try:
             yield Site(server, database)
         finally:

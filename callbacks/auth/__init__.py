@@ -25,8 +25,8 @@ from flask_login import LoginManager
 from callbacks import headers, resources_of
 from callbacks.auth import csrf
 from callbacks.auth.gate import DISPLAY_PATH, LOGIN_PATH, LOGOUT_PATH, STATUS_PATH, gate, login_url, page_permission
-from callbacks.auth.guards import GUARD_ATTRIBUTE, SIGNED_IN, guarded, register_page, unguarded_pages
-from callbacks.auth.principal import Principal, acting_principal, client_address, load_principal, principal
+from callbacks.auth.guards import GUARD_ATTRIBUTE, guarded, register_page, unguarded_pages
+from callbacks.auth.principal import SIGNED_IN, Principal, acting_principal, client_address, load_principal, principal
 from callbacks.auth.sessions import SessionServer
 from callbacks.auth.sessions import start as start_session
 from callbacks.auth.views import views

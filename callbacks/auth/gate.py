@@ -70,11 +70,13 @@ def gate() -> Response | None:
         if who is None:
             return refusal(401)
         return None  # the callbacks check their own permission (guarded); the layout is the shell
+    needed = page_permission(path) if who is not None else None
+    if needed is not None:
+        who = principal(needed)  # a page other than the wall: a principal kept by this process is checked again
     if who is None:
         if revoked_display():
             return Response(login_page.revoked_html(lang()), status=401, mimetype="text/html")
         return redirect(login_url(request.full_path, request.args.get("lang")))  # type: ignore[return-value]
-    needed = page_permission(path)
     if needed is None:
         if _is_page_address():
             return Response(login_page.not_found_html(lang(), path), status=404, mimetype="text/html")

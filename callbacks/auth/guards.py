@@ -14,7 +14,7 @@ import dash
 from flask import Response, abort, jsonify
 
 from callbacks import resources
-from callbacks.auth.principal import principal
+from callbacks.auth.principal import SIGNED_IN, principal
 from ioc.i18n import normalize_lang
 from ioc.identity.roles import Permission
 from layouts import login as login_page
@@ -23,7 +23,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 GUARD_ATTRIBUTE: Final = "__ioc_permission__"
-SIGNED_IN: Final = "signed-in"  # a callback any principal with a session may call (e.g. the shell's own)
 
 
 def refusal(status: int) -> Response:
@@ -40,7 +39,7 @@ def guarded(permission: Permission | Literal["signed-in"]) -> Callable[[Callable
     def wrap(function: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(function)
         def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-            who = principal()
+            who = principal(permission)
             if who is None:
                 abort(refusal(401))
             if permission != SIGNED_IN and not who.may(permission):
@@ -59,7 +58,7 @@ def guarded_layout(permission: Permission, build: Callable[..., Any]) -> Callabl
 
     @functools.wraps(build)
     def layout(**query: Any) -> Any:
-        who = principal()
+        who = principal(permission)
         if who is None or not who.may(permission):
             lang = normalize_lang(query.get("lang"), resources().settings.language)  # the page's own query
             return login_page.forbidden_component(lang, who.name if who else None)

@@ -3,24 +3,28 @@ user loader that checks the session's principal against the database on every re
 keeps wall screens showing the city while the database does not answer, and the client's address.
 
 The session cookie holds only a principal id ("a:<account id>:<version>" or "d:<token id>"): a disabled account, a
-changed role or password, or a revoked token ends the session at its next request.
+changed role or password, or a revoked token ends the session at its next request (the change bumps the identity
+version in Redis, which ends what each process kept of it; without the bump, within ioc.identity.changes.MAX_AGE_S).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from flask import request, session
+from flask import g, request, session
 from flask_login import current_user
 
 from callbacks import resources
 from callbacks.auth import sessions
+from ioc.caches import VersionedCache
 from ioc.errors import DatabaseError
 from ioc.identity.accounts import Account, get_account
+from ioc.identity.changes import CACHE_SIZE, MAX_AGE_S
 from ioc.identity.roles import Permission, Role, may
 from ioc.identity.tokens import DisplayToken, get_display_token
 
@@ -28,6 +32,9 @@ log = logging.getLogger(__name__)
 
 DEGRADED_LOG_EVERY_S: Final = 60.0
 DEGRADED_NOTE: Final = "ioc.auth.degraded"  # the resources' note of when it last said it serves without the database
+SIGNED_IN: Final = "signed-in"  # a callback any principal with a session may call (e.g. the shell's own)
+_RECHECKED: Final = "ioc_principal_rechecked"  # flask.g: the principal checked again in this request (principal())
+PRINCIPALS_NOTE: Final = "ioc.auth.principals"  # the resources' note holding the principals checked (a VersionedCache)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Principal:
     role: Role
     version: int = 0
     degraded: bool = False  # the database did not answer: known only from the signed session, may view the wall
+    kept: bool = False  # as this process checked it lately (identity version unchanged): enough to view the wall
 
     is_authenticated: bool = True
     is_active: bool = True
@@ -66,10 +74,25 @@ class Principal:
         return cls("display", token.id, token.name, Role.DISPLAY)
 
 
-def principal() -> Principal | None:
-    """The principal of the current request, or None without a (valid) session."""
+def principal(permission: Permission | str | None = None) -> Principal | None:
+    """The principal of the current request, or None without a (valid) session. Asked for a `permission` other than
+    viewing the wall, a principal this process kept from an earlier check is checked against the database again
+    first (once per request): only wall requests go without a query, and the database-down mode applies to the rest
+    as before."""
+    if _RECHECKED in g:
+        rechecked = g.get(_RECHECKED)
+        return rechecked if isinstance(rechecked, Principal) else None
     user = current_user
-    return user if isinstance(user, Principal) else None
+    who = user if isinstance(user, Principal) else None
+    if who is None or not who.kept or permission in (None, Permission.VIEW_WALL, SIGNED_IN):
+        return who
+    principal_id = who.get_id()
+    try:
+        fresh = _check_principal(principal_id)
+    except DatabaseError as exc:
+        fresh = _degraded_principal(principal_id, exc)
+    setattr(g, _RECHECKED, fresh)
+    return fresh
 
 
 def acting_principal() -> Principal:
@@ -95,13 +118,38 @@ def client_address() -> str | None:
 
 def load_principal(principal_id: str) -> Principal | None:
     """Flask-Login's user loader: the session's principal if it still stands (not signed out, a person's session
-    within its absolute lifetime, account enabled and unchanged, token not revoked), else None, which ends it."""
-    if sessions.ended() or (principal_id.startswith("a:") and sessions.expired()):
+    within its absolute lifetime, account enabled and unchanged, token not revoked), else None, which ends it. The
+    database's answer is kept per process while the identity version stays the same, up to MAX_AGE_S (see
+    ioc.identity.changes): a wall's tick costs one Redis round trip and no SQL query."""
+    if principal_id.startswith("a:") and sessions.expired():
         return None
-    try:
+    ended, version = sessions.marks()
+    if ended:
+        return None
+    loaded = False
+
+    def load() -> Principal | None:
+        nonlocal loaded
+        loaded = True
         return _check_principal(principal_id)
+
+    try:
+        who = checked_principals().get(principal_id, version, load)
     except DatabaseError as exc:
         return _degraded_principal(principal_id, exc)
+    return who if loaded or who is None else dataclasses.replace(who, kept=True)
+
+
+def checked_principals() -> VersionedCache[Principal | None]:
+    """The principals this process checked against the database, kept with the resources attached (so other
+    resources, in tests and benchmarks, start afresh); bounded (CACHE_SIZE) and short-lived (MAX_AGE_S)."""
+    notes = resources().notes
+    cache = notes.get(PRINCIPALS_NOTE)
+    if cache is None:
+        made = VersionedCache[Principal | None](max_age_s=MAX_AGE_S, size=CACHE_SIZE)
+        cache = notes.setdefault(PRINCIPALS_NOTE, made)  # two threads at once: both use the one kept
+    assert isinstance(cache, VersionedCache)
+    return cache
 
 
 def _check_principal(principal_id: str) -> Principal | None:

@@ -100,17 +100,20 @@ def end() -> None:
     session.clear()
 
 
-def ended() -> bool:
-    """Whether this request's session was signed out (or predates session ids); Redis not answering: not known to
-    have ended, so it is let through (the database check still applies)."""
+def marks() -> tuple[bool, str | None]:
+    """In one Redis round trip (one MGET: both keys share the auth hash slot): whether this request's session was
+    signed out (or predates session ids), and the identity version (ioc.identity.changes) its principal is checked
+    under. Redis not answering: not known to have ended, so it is let through (the database check still applies,
+    uncached: the version is None)."""
     session_id = session.get(ID_KEY)
     if not isinstance(session_id, str):
-        return True
+        return True, None
     res = resources()
     try:
-        return bool(res.redis.exists(res.keys.ended_session(session_id)))
+        ended, version = res.redis.mget([res.keys.ended_session(session_id), res.keys.identity_version()])
     except (redis.RedisError, OSError):
-        return False
+        return False, None
+    return ended is not None, "0" if version is None else str(version)
 
 
 def expired() -> bool:

@@ -7,7 +7,9 @@ layouts.wall.tick.TickUpdate has its component property in TICK_OUTPUTS.
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import redis
@@ -15,15 +17,23 @@ from dash import ALL, ClientsideFunction, Input, Output, State, callback, client
 
 from callbacks import resources
 from callbacks.auth import guarded
+from ioc.caches import VersionedCache
 from ioc.city import City
 from ioc.cluster import Client
-from ioc.i18n import normalize_lang
+from ioc.i18n import LANGS, normalize_lang
 from ioc.identity.roles import Permission
 from ioc.keys import Keys
-from ioc.snapshot import SpeedSeries, read_speed_series, read_wall_snapshot
+from ioc.snapshot import (
+    SpeedSeries,
+    WallSnapshot,
+    read_data_stamp,
+    read_speed_series,
+    read_wall_snapshot,
+    restamped,
+)
 from layouts.wall import ids
-from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES
-from layouts.wall.tick import ClientState, TickUpdate, build_tick, chart_query
+from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES, ChartQuery
+from layouts.wall.tick import ClientState, TickUpdate, WallPicture, build_tick, chart_query
 
 TICK_OUTPUTS: Final[dict[str, Output]] = {
     "clock": Output(ids.CLOCK, "children"),
@@ -58,6 +68,35 @@ TICK_INPUTS: Final = {
 }
 
 
+PICTURES_NOTE: Final = "ioc.wall.pictures"  # the resources' note holding this process's WallPictures
+PICTURE_MAX_AGE_S: Final = 10.0  # a picture is worked out again at least this often (a write no commit versioned)
+SERIES_KEPT: Final = 64  # chart series kept per data version (screens at the same minute ask the same question)
+
+
+@dataclass(frozen=True)
+class WallPictures:
+    """The process's shared pictures of the wall: per language, the snapshot of the newest data version and its
+    WallPicture; per chart question, its series for that version. Bounded and short-lived; sizes of 0 turn sharing
+    off (every tick then reads and works out everything for its own screen, as the benchmark's "before" does)."""
+
+    pictures: VersionedCache[tuple[WallSnapshot, WallPicture]] = field(
+        default_factory=lambda: VersionedCache(max_age_s=PICTURE_MAX_AGE_S, size=len(LANGS))
+    )
+    series: VersionedCache[SpeedSeries | None] = field(
+        default_factory=lambda: VersionedCache(max_age_s=PICTURE_MAX_AGE_S, size=SERIES_KEPT)
+    )
+
+    @classmethod
+    def per_screen(cls) -> WallPictures:
+        """Sharing turned off: each tick works out its own picture."""
+        return cls(VersionedCache(max_age_s=0.0, size=0), VersionedCache(max_age_s=0.0, size=0))
+
+    @property
+    def sharing(self) -> bool:
+        """Whether pictures are kept and shared."""
+        return self.pictures.size > 0
+
+
 def update_wall(
     client: Client,
     keys: Keys,
@@ -67,27 +106,61 @@ def update_wall(
     store: object,
     stale_after_s: float,
     now: float | None = None,
+    shared: WallPictures | None = None,
 ) -> TickUpdate:
-    """One tick for one browser: read the snapshot (and new chart minutes), and build what changed."""
+    """One tick for one browser: what changed since the version it holds. With `shared`, the picture of the newest
+    data version is worked out once per process (one small read names the version); without, this tick reads the
+    snapshot (and new chart minutes) and works out everything for itself."""
     at = time.time() if now is None else now
-    snapshot = read_wall_snapshot(client, keys, city, stale_after_s=stale_after_s, now=at)
+    language = normalize_lang(lang)
     state = ClientState.from_store(store)
     query = chart_query(state, at)
-    series: SpeedSeries | None = None
-    if snapshot.stale_reason != "redis":
-        try:
-            series = read_speed_series(
-                client,
-                keys,
-                city,
-                since_minute=query.since_minute,
-                window_minutes=CHART_WINDOW_MINUTES,
-                segment_ids=query.segment_ids,
-                top_n=CHART_TOP_N,
-            )
-        except (redis.RedisError, OSError):
-            series = None  # Redis went away between the two reads: the next tick shows the stale banner
-    return build_tick(snapshot, series, query, city, normalize_lang(lang), state, at)
+    stamp = read_data_stamp(client, keys) if shared is not None and shared.sharing else None
+    if shared is None or stamp is None:
+        snapshot = read_wall_snapshot(client, keys, city, stale_after_s=stale_after_s, now=at)
+        series = _series(client, keys, city, snapshot, query)
+        return build_tick(snapshot, series, query, city, language, state, at)
+
+    def work_out() -> tuple[WallSnapshot, WallPicture]:
+        return read_wall_snapshot(client, keys, city, stale_after_s=stale_after_s, now=at), WallPicture()
+
+    version = stamp.version  # read before the data: a picture is never older than the version it is kept under
+    read, picture = shared.pictures.get(language, version, work_out, keep=lambda kept: kept[0].stale_reason != "redis")
+    snapshot = read if read.stale_reason == "redis" else restamped(read, stamp, stale_after_s=stale_after_s, now=at)
+    question = json.dumps([query.since_minute, query.segment_ids])
+    series = shared.series.get(
+        question, version, lambda: _series(client, keys, city, snapshot, query), keep=lambda kept: kept is not None
+    )
+    return build_tick(snapshot, series, query, city, language, state, at, picture)
+
+
+def _series(client: Client, keys: Keys, city: City, snapshot: WallSnapshot, query: ChartQuery) -> SpeedSeries | None:
+    """The chart's new minutes (or its whole window) for this question; None while Redis cannot be reached."""
+    if snapshot.stale_reason == "redis":
+        return None
+    try:
+        return read_speed_series(
+            client,
+            keys,
+            city,
+            since_minute=query.since_minute,
+            window_minutes=CHART_WINDOW_MINUTES,
+            segment_ids=query.segment_ids,
+            top_n=CHART_TOP_N,
+        )
+    except (redis.RedisError, OSError):
+        return None  # Redis went away between the two reads: the next tick shows the stale banner
+
+
+def wall_pictures() -> WallPictures:
+    """The shared pictures kept with the resources attached (other resources, in tests and benchmarks, start
+    afresh)."""
+    notes = resources().notes
+    kept = notes.get(PICTURES_NOTE)
+    if kept is None:
+        kept = notes.setdefault(PICTURES_NOTE, WallPictures())  # two threads at once: both use the one kept
+    assert isinstance(kept, WallPictures)
+    return kept
 
 
 @callback(output=TICK_OUTPUTS, inputs=TICK_INPUTS)
@@ -96,7 +169,13 @@ def tick(n_intervals: int | None, lang: str | None, store: object) -> dict[str, 
     """The wall's refresh: everything that changed since this browser's last tick, by output name."""
     res = resources()
     update = update_wall(
-        res.redis, res.keys, res.city, lang=lang, store=store, stale_after_s=res.settings.stale_after_s
+        res.redis,
+        res.keys,
+        res.city,
+        lang=lang,
+        store=store,
+        stale_after_s=res.settings.stale_after_s,
+        shared=wall_pictures(),
     )
     return update.outputs()
 

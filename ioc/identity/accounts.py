@@ -28,6 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ioc import audit
 from ioc.db import Database, utcnow
 from ioc.errors import AlreadyExists, InvalidInput, LastAdmin, NotFound, StaleVersion
+from ioc.identity.changes import identity_changed
 from ioc.identity.ratelimit import LoginLimiter
 from ioc.identity.roles import ROLE_PERMISSIONS, Permission, Role, may, parse_role
 from ioc.identity.tables import AccountRow
@@ -237,7 +238,8 @@ def _change(
     apply: Any,
     after_extra: dict[str, Any] | None = None,
 ) -> Account:
-    """Load, change (by `apply(session, row)`), audit and commit one account in one transaction."""
+    """Load, change (by `apply(session, row)`), audit and commit one account in one transaction; then announce it
+    (its sessions end at their next request, in every web process)."""
     try:
         with db.transaction() as session:
             row = _existing(session, username, expected_version)
@@ -257,9 +259,10 @@ def _change(
                 after={**account.public(), **(after_extra or {})},
                 address=address,
             )
-            return account
     except StaleDataError:
         raise StaleVersion(f"account {username[:80]!r} changed meanwhile; read it again") from None
+    identity_changed(db)
+    return account
 
 
 def create_account(
@@ -295,12 +298,13 @@ def create_account(
                 after=account.public(),
                 address=address,
             )
-            return account
     except sa_exc.IntegrityError:
         if find_account(db, username) is None:
             raise  # some other constraint failed
         # created by someone else between our check and our insert
         raise AlreadyExists(f"an account named {username!r} exists already") from None
+    identity_changed(db)
+    return account
 
 
 def list_accounts(db: Database) -> list[Account]:
@@ -458,6 +462,7 @@ def authenticate(
                 address=address,
             )
         return refused
+    rehashed = False
     with db.transaction() as session:
         row = _row_by_name(session, username) if shown_name == username.strip() else None
         outcome: Account | LoginRefused
@@ -470,7 +475,7 @@ def authenticate(
             outcome = LoginRefused(LoginFailure.DISABLED)
         else:
             if _hasher.check_needs_rehash(row.password_hash):
-                _rehash(session, row, password)
+                rehashed = _rehash(session, row, password)
             outcome = _to_account(row)
         if isinstance(outcome, Account):
             audit.record(
@@ -491,21 +496,25 @@ def authenticate(
                 after={"reason": outcome.reason.value},
                 address=address,
             )
+    if rehashed:
+        identity_changed(db)  # a new version: the account's other sessions end, as with any change
     if isinstance(outcome, Account):
         limiter.succeeded(username, address, device)
     return outcome
 
 
-def _rehash(session: Session, row: AccountRow, password: str) -> None:
+def _rehash(session: Session, row: AccountRow, password: str) -> bool:
     """Hash a right password again with today's parameters (they were raised since it was hashed). Two logins at
     the same moment both find the old hash: the second one's versioned update finds the row changed and keeps the
-    first one's hash, instead of failing the login."""
+    first one's hash, instead of failing the login. Whether this one changed the row."""
     try:
         with session.begin_nested():
             row.password_hash = hash_password(password)
             row.updated_at = utcnow()
     except StaleDataError:
         session.refresh(row)
+        return False
+    return True
 
 
 def record_logout(db: Database, account: Account, address: str | None) -> None:
@@ -556,4 +565,6 @@ def create_default_accounts(db: Database, *, actor: str = SYSTEM_ACTOR) -> list[
                 made.append((account, password))
     except sa_exc.IntegrityError:
         return []
+    if made:
+        identity_changed(db)
     return made

@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 from ioc import audit
 from ioc.db import Database, utcnow
 from ioc.errors import AlreadyExists, InvalidInput, NotFound, StaleVersion
+from ioc.identity.changes import identity_changed
 from ioc.identity.tables import DisplayTokenRow
 from ioc.inputs import valid_id
 from ioc.settings import Settings
@@ -102,11 +103,12 @@ def create_display_token(
                 after=token.public(),
                 address=address,
             )
-            return token, secret
     except sa_exc.IntegrityError:
         if not any(token.name == name for token in list_display_tokens(db, include_revoked=False)):
             raise  # some other constraint failed
         raise AlreadyExists(f"a display token named {name!r} exists already (revoke it first)") from None
+    identity_changed(db)
+    return token, secret
 
 
 def verify_display_token(db: Database, token: str | None) -> DisplayToken | None:
@@ -173,7 +175,8 @@ def revoke_display_token(
             after=token.public(),
             address=address,
         )
-        return token
+    identity_changed(db)  # every web process refuses its wall from the next request on
+    return token
 
 
 def display_url(settings: Settings, token: str) -> str:

@@ -4,8 +4,9 @@ tick callback's outputs by name (`no_update` wherever this browser already shows
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from dash import NoUpdate, no_update
 from dash.development.base_component import Component
@@ -23,7 +24,7 @@ from pydantic import (
 
 from ioc.city import City
 from ioc.snapshot import SpeedSeries, WallSnapshot
-from layouts.common import SectionDiff
+from layouts.common import SectionDiff, Shared
 from layouts.wall.alerts import MAX_ALERTS, active_alerts, alert_list
 from layouts.wall.banners import stale_banner, stale_key, takeover_banner, takeover_key
 from layouts.wall.chart import CHART_RECHOOSE_S, ChartQuery, speed_extension, speed_figure
@@ -174,6 +175,25 @@ class TickUpdate:
         return {name: getattr(self, name) for name in self.names()}
 
 
+class WallPicture:
+    """What one version of the city's data looks like in one language, worked out once and shared by every screen
+    of the process that shows that version: the panels' views, each section's content hash and, once a screen
+    needs them, its components (SectionDiff's `shared`). A screen then gets the change from the version it holds
+    by comparing its hashes with these. Never holds what depends on the time or on one screen (the stale banner,
+    the chart's series, which alerts a screen has seen)."""
+
+    def __init__(self) -> None:
+        self.sections: Shared = {}
+        self._views: dict[object, Any] = {}
+
+    def once(self, name: object, compute: Callable[[], T]) -> T:
+        """The view of that name, computed at its first use."""
+        try:
+            return cast(T, self._views[name])
+        except KeyError:
+            return cast(T, self._views.setdefault(name, compute()))
+
+
 def build_tick(
     snapshot: WallSnapshot,
     series: SpeedSeries | None,
@@ -182,10 +202,14 @@ def build_tick(
     lang: str,
     client: ClientState,
     now: float,
+    picture: WallPicture | None = None,
 ) -> TickUpdate:
-    """Everything one tick sends to a browser, given what it already shows; pure, so tests call it directly."""
+    """Everything one tick sends to a browser, given what it already shows; pure, so tests call it directly. With
+    `picture`, the shared picture of the snapshot's data version in `lang` (callbacks/wall/tick.py keeps one per
+    process): what does not depend on this browser is taken from there; without, it is worked out for this tick."""
+    picture = WallPicture() if picture is None else picture
     redis_down = snapshot.stale and snapshot.stale_reason == "redis"
-    diff = SectionDiff(client.versions, salt=lang, hold=redis_down, unless=REDIS_DOWN_SECTIONS)
+    diff = SectionDiff(client.versions, salt=lang, hold=redis_down, unless=REDIS_DOWN_SECTIONS, shared=picture.sections)
 
     # Critical alerts: new ones (not seen by this browser) take over the map and sound the alarm.
     active_ids = [a.id for a in snapshot.critical_alerts]
@@ -207,8 +231,8 @@ def build_tick(
     # Only active ids need remembering: an alert that ends never comes back under the same id.
     seen = client.seen if redis_down else tuple(active_ids)
 
-    layer_states = hideouts(snapshot, city, focus)
-    hideout = {layer: diff.value(layer, layer_states[layer]) for layer in MAP_LAYERS}
+    layer_states = picture.once(("hideouts", focus), lambda: hideouts(snapshot, city, focus))
+    hideout = {layer: diff.value(layer, layer_states[layer], variant=focus) for layer in MAP_LAYERS}
 
     # The chart: a full figure on rebuild, else only the new completed minutes.
     figure: dict[str, Any] | NoUpdate = no_update
@@ -217,7 +241,7 @@ def build_tick(
     if series is not None and not redis_down:
         if query.rebuild:
             content = [series.minutes, series.city_avg, series.segments]
-            figure = diff.changed("chart", content, lambda: speed_figure(series, city, lang))
+            figure = diff.changed("chart", content, lambda: speed_figure(series, city, lang), share=False)
             chart_segments = tuple(series.segments)
             chart_minute = series.minutes[-1] if series.minutes else None
             chosen_at = now if series.minutes else None
@@ -225,9 +249,9 @@ def build_tick(
             extend = speed_extension(series, chart_segments, city)
             chart_minute = series.minutes[-1]
 
-    kpis = kpi_views(snapshot.kpis, city, lang)
-    gauges = gauge_views(snapshot, city, lang)
-    alerts = active_alerts(snapshot)
+    kpis = picture.once("kpis", lambda: kpi_views(snapshot.kpis, city, lang))
+    gauges = picture.once("gauges", lambda: gauge_views(snapshot, city, lang))
+    alerts = picture.once("alerts", lambda: active_alerts(snapshot))
     alerts_key = [[a.id, a.new, a.severity] for a in alerts[:MAX_ALERTS]] + [len(alerts)]
     segments, cameras, speed_cameras, stations, rain_gauges, hotspots = (hideout[layer] for layer in MAP_LAYERS)
 
@@ -252,7 +276,7 @@ def build_tick(
         gauge_classes=diff.items("gauge-classes", [gauge_class(g) for g in gauges]),
         gauge_orders=diff.items("gauge-orders", [{"order": g.order} for g in gauges]),
         alerts=diff.changed("alerts", alerts_key, lambda: alert_list(alerts, city, lang)),
-        stale=diff.changed("stale", stale_key(snapshot), lambda: stale_banner(snapshot, lang)),
+        stale=diff.changed("stale", stale_key(snapshot), lambda: stale_banner(snapshot, lang), share=False),
         takeover=diff.changed("takeover", takeover_key(snapshot), lambda: takeover_banner(snapshot, city, lang)),
         viewport=viewport,
         alarm=alarm,
