@@ -26,7 +26,14 @@ from callbacks import headers, resources_of
 from callbacks.auth import csrf
 from callbacks.auth.gate import DISPLAY_PATH, LOGIN_PATH, LOGOUT_PATH, STATUS_PATH, gate, login_url, page_permission
 from callbacks.auth.guards import GUARD_ATTRIBUTE, SIGNED_IN, guarded, register_page, unguarded_pages
-from callbacks.auth.principal import Principal, acting_principal, client_address, load_principal, principal
+from callbacks.auth.principal import (
+    Principal,
+    acting_principal,
+    client_address,
+    load_principal,
+    principal,
+    workspace,
+)
 from callbacks.auth.sessions import SessionServer
 from callbacks.auth.sessions import start as start_session
 from callbacks.auth.views import views
@@ -52,6 +59,7 @@ __all__ = [
     "register_page",
     "start_session",
     "unguarded_pages",
+    "workspace",
 ]
 
 csrf_token = csrf.token
