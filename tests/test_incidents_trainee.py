@@ -2,7 +2,8 @@
 poll, the detail and every action are the exercise's only, on the exercise's clock (the audit row carries the
 exercise and the clock's time, the timeline shows it); a trainee can neither see nor act on a live incident, nor a
 live operator on an exercise's (refused: not found); the exercise's scoring then counts the acknowledgement in time,
-or late after a jump ahead. Real Redis and both databases; the exercise's clock is declared directly, standing
+or late after a jump ahead. A trainee's wall reads the exercise's namespace and incidents; an operator's and a wall
+screen's, live. Real Redis and both databases; the exercise's clock is declared directly, standing
 still, so times are exact."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 import redis
 from dash import Dash
 
-from benchmarks.browser import AppHttp, sign_in
+from benchmarks.browser import AppHttp, BrowserPage, sign_in
 from ioc import audit
 from ioc.audit import AuditRow
 from ioc.city import City
@@ -30,10 +31,13 @@ from ioc.incidents.lifecycle import new_row, record_open
 from ioc.incidents.model import Incident
 from ioc.incidents.places import place_of
 from ioc.keys import Keys
+from ioc.rules import Severity
 from ioc.settings import Settings
 from layouts.incidents import ids
+from layouts.wall import ids as wall_ids
+from layouts.wall.page import PATH as WALL_PATH
 from simulators.scenario import load_scenario
-from tests.sessions import PASSWORD, new_account
+from tests.sessions import PASSWORD, new_account, new_display_token
 from tests.test_exercises import base as base  # the fixture: the test's namespace, its exercises' keys removed
 from tests.test_incidents_page import LIMITS, Panel, report
 from tests.test_msel import T0, at
@@ -57,14 +61,14 @@ def set_clock(r: redis.Redis, namespace: str, at_time: datetime) -> None:
     declare_simulated(r, Keys(namespace), start=at_time.timestamp(), speed=60.0, source="test", paused=True)
 
 
-def congestion(db: Database, city: City, exercise: int, opened: datetime) -> Incident:
+def congestion(db: Database, city: City, exercise: int, opened: datetime, severity: Severity = "warning") -> Incident:
     """The congestion incident the engine opens in the exercise at seg-pct-03 (rush-hour-crash's queue inject)."""
     with db.transaction() as session:
         row = new_row(
             incident_type="congestion",
             source="engine",
             place=place_of(city, "seg-pct-03"),
-            severity="warning",
+            severity=severity,
             detected_at=opened,
             opened_by="incident-engine",
             limits=LIMITS,
@@ -180,3 +184,41 @@ def test_a_trainee_opens_an_incident_by_hand_in_the_exercise(
     (entry,) = audit.entries(db, limit=1, action="incident.open")
     assert datetime.fromisoformat((entry.after or {})["clock_at"]) == at(74)
     assert marked_with(db, entry.id) == exercise.id
+
+
+def test_a_trainees_wall_reads_the_exercise_and_everyone_elses_live(
+    app: Dash, db: Database, r: redis.Redis, city: City, base: str
+) -> None:
+    trainee = new_account(db, Role.OPERATOR)
+    operator = new_account(db, Role.OPERATOR)
+    spec = check_spec(name="team C", scenario="rush-hour-crash", seed=7, speed=60.0, trainees=(trainee.id,))
+    exercise = start_exercise(db, r, spec, actor="cli:trainer", base=base)
+    set_clock(r, exercise.namespace(base), at(85))
+    report(db, city, "fire", "critical")
+    congestion(db, city, exercise.id, at(85), "critical")
+    walls = {
+        "trainee": BrowserPage(app, WALL_PATH, "?lang=en", user=(trainee.username, PASSWORD)),
+        "operator": BrowserPage(app, WALL_PATH, "?lang=en", user=(operator.username, PASSWORD)),
+        "screen": BrowserPage(app, WALL_PATH, "?lang=en", token=new_display_token(db)[1]),
+    }
+    for who, wall in walls.items():
+        (tick,) = wall.set(wall_ids.INTERVAL, "n_intervals", 1)
+        (panel,) = wall.set(wall_ids.INCIDENTS_INTERVAL, "n_intervals", 1)
+        assert tick.status == 200 and panel.status == 200, who
+        ticked, listed = tick.body.decode(), panel.body.decode()
+        if who == "trainee":  # the exercise's declared clock (×60) and its incidents
+            assert "SIMULATED ×60" in ticked
+            assert "Traffic congestion" in listed and "Fire" not in listed
+            assert "just now" in listed  # its age on the exercise's clock (standing where it opened)
+            assert wall.props[(wall_ids.CLIENT, "data")]["ns"] == exercise.namespace(base)
+        else:  # live: no simulated clock declared there, the live incident only
+            assert "wall-sim-badge" not in ticked, who
+            assert "Fire" in listed and "Traffic congestion" not in listed, who
+            assert wall.props[(wall_ids.CLIENT, "data")]["ns"] == base
+    # the exercise stops: the trainee's wall goes back to live, repainted from nothing
+    change_status(db, r, exercise.id, "stop", actor="cli:trainer", base=base)
+    wall = walls["trainee"]
+    (tick,) = wall.set(wall_ids.INTERVAL, "n_intervals", 2)
+    assert "wall-sim-badge" not in tick.body.decode() and wall.props[(wall_ids.CLIENT, "data")]["ns"] == base
+    (panel,) = wall.set(wall_ids.INCIDENTS_INTERVAL, "n_intervals", 2)
+    assert "Fire" in panel.body.decode()

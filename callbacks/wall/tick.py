@@ -1,22 +1,27 @@
 """Wall callbacks: one server tick that reads the snapshot and sends only what changed, and two clientside helpers.
 
-The tick is the page's only server round trip per refresh; its response stays small because the layout builder
-returns `no_update` for every section this browser already shows. Its outputs are matched by name: each field of
-layouts.wall.tick.TickUpdate has its component property in TICK_OUTPUTS.
+The tick reads the namespace of whoever is signed in (`callbacks.auth.workspace`): live, or for a trainee the
+exercise's own (a display token: always live); the browser's state names the namespace it was read from, so a switch
+repaints everything. The tick is the page's only server round trip per refresh; its response stays small because the
+layout builder returns `no_update` for every section this browser already shows. Its outputs are matched by name:
+each field of layouts.wall.tick.TickUpdate has its component property in TICK_OUTPUTS.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Final
 
 import redis
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback
+from dash.exceptions import PreventUpdate
 
 from callbacks import resources
-from callbacks.auth import guarded
+from callbacks.auth import guarded, workspace
 from ioc.city import City
 from ioc.cluster import Client
+from ioc.errors import DatabaseError
 from ioc.i18n import normalize_lang
 from ioc.identity.roles import Permission
 from ioc.keys import Keys
@@ -24,6 +29,8 @@ from ioc.snapshot import SpeedSeries, read_speed_series, read_wall_snapshot
 from layouts.wall import ids
 from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES
 from layouts.wall.tick import ClientState, TickUpdate, build_tick, chart_query
+
+log = logging.getLogger(__name__)
 
 TICK_OUTPUTS: Final[dict[str, Output]] = {
     "clock": Output(ids.CLOCK, "children"),
@@ -71,7 +78,7 @@ def update_wall(
     """One tick for one browser: read the snapshot (and new chart minutes), and build what changed."""
     at = time.time() if now is None else now
     snapshot = read_wall_snapshot(client, keys, city, stale_after_s=stale_after_s, now=at)
-    state = ClientState.from_store(store)
+    state = ClientState.from_store(store).of_namespace(keys.namespace)
     query = chart_query(state, at)
     series: SpeedSeries | None = None
     if snapshot.stale_reason != "redis":
@@ -95,9 +102,12 @@ def update_wall(
 def tick(n_intervals: int | None, lang: str | None, store: object) -> dict[str, Any]:
     """The wall's refresh: everything that changed since this browser's last tick, by output name."""
     res = resources()
-    update = update_wall(
-        res.redis, res.keys, res.city, lang=lang, store=store, stale_after_s=res.settings.stale_after_s
-    )
+    try:
+        keys = workspace().keys
+    except DatabaseError as exc:
+        log.warning("wall tick cannot tell where its viewer works: %s", exc)
+        raise PreventUpdate from None  # what it shows stays; the next tick asks again
+    update = update_wall(res.redis, keys, res.city, lang=lang, store=store, stale_after_s=res.settings.stale_after_s)
     return update.outputs()
 
 
