@@ -2,7 +2,8 @@
 the one gate and the guards every page and every callback goes through. One module per job:
 
 - `principal`: the principal of a request (a person's account or a wall screen's display token), the user loader
-  that checks it against the database on every request (one query by id), the database-down degraded mode.
+  that checks it against the database on every request (one query by id), the database-down degraded mode, and
+  where the principal works (`workspace`: live, or the exercise a trainee trains in), decided once per request.
 - `sessions`: a session's start, its absolute lifetime for a person (IOC_SESSION_MAX_HOURS), sign-out marked in
   Redis so a copy of the cookie is refused too; `SessionServer`, the app's Flask server, whose key, idle lifetime
   and Secure flag are read from the attached resources.
