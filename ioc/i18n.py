@@ -374,6 +374,10 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "incident.bad_action": {"vi": "Thao tác không hợp lệ.", "en": "Unknown action."},
     "incident.outside_city": {"vi": "Vị trí nằm ngoài thành phố.", "en": "The place is outside the city."},
     "incident.not_found": {"vi": "Không tìm thấy sự cố.", "en": "No such incident."},
+    "incident.exercise_clock": {
+        "vi": "Đồng hồ của bài diễn tập chưa chạy: hãy thử lại sau giây lát.",
+        "en": "The exercise's clock has not started yet: try again in a moment.",
+    },
     "incident.unavailable": {
         "vi": "Cơ sở dữ liệu tạm thời không truy cập được.",
         "en": "The database cannot be reached right now.",

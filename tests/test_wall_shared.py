@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from plotly.utils import PlotlyJSONEncoder
 
-from callbacks.wall.tick import WallPictures, update_wall
+from callbacks.wall.tick import WallPictures, picture_key, update_wall
 from ioc.aggregator import Aggregator
 from ioc.city import City
 from ioc.keys import Keys
@@ -171,7 +171,9 @@ def test_the_tick_shares_one_picture_per_data_version(r: redis.Redis, keys: Keys
         stamp = read_data_stamp(r, keys)
         assert stamp is not None
         kept = shared.pictures.get(
-            "vi", stamp.version, lambda: (read_wall_snapshot(r, keys, city, stale_after_s=1), WallPicture())
+            picture_key(keys, "vi"),
+            stamp.version,
+            lambda: (read_wall_snapshot(r, keys, city, stale_after_s=1), WallPicture()),
         )
         assert kept[1].sections  # the newest version's picture was kept (worked out, it would have no section yet)
     finally:

@@ -2,7 +2,8 @@
 the one gate and the guards every page and every callback goes through. One module per job:
 
 - `principal`: the principal of a request (a person's account or a wall screen's display token), the user loader
-  that checks it against the database on every request (one query by id), the database-down degraded mode.
+  that checks it against the database on every request (one query by id), the database-down degraded mode, and
+  where the principal works (`workspace`: live, or the exercise a trainee trains in), decided once per request.
 - `sessions`: a session's start, its absolute lifetime for a person (IOC_SESSION_MAX_HOURS), sign-out marked in
   Redis so a copy of the cookie is refused too; `SessionServer`, the app's Flask server, whose key, idle lifetime
   and Secure flag are read from the attached resources.
@@ -26,7 +27,15 @@ from callbacks import headers, resources_of
 from callbacks.auth import csrf
 from callbacks.auth.gate import DISPLAY_PATH, LOGIN_PATH, LOGOUT_PATH, STATUS_PATH, gate, login_url, page_permission
 from callbacks.auth.guards import GUARD_ATTRIBUTE, guarded, register_page, unguarded_pages
-from callbacks.auth.principal import SIGNED_IN, Principal, acting_principal, client_address, load_principal, principal
+from callbacks.auth.principal import (
+    SIGNED_IN,
+    Principal,
+    acting_principal,
+    client_address,
+    load_principal,
+    principal,
+    workspace,
+)
 from callbacks.auth.sessions import SessionServer
 from callbacks.auth.sessions import start as start_session
 from callbacks.auth.views import views
@@ -52,6 +61,7 @@ __all__ = [
     "register_page",
     "start_session",
     "unguarded_pages",
+    "workspace",
 ]
 
 csrf_token = csrf.token

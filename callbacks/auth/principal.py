@@ -23,6 +23,7 @@ from callbacks import resources
 from callbacks.auth import sessions
 from ioc.caches import VersionedCache
 from ioc.errors import DatabaseError
+from ioc.exercises.workspace import Workspace, live, workspace_of
 from ioc.identity.accounts import Account, get_account
 from ioc.identity.changes import CACHE_SIZE, MAX_AGE_S
 from ioc.identity.roles import Permission, Role, may
@@ -31,6 +32,7 @@ from ioc.identity.tokens import DisplayToken, get_display_token
 log = logging.getLogger(__name__)
 
 DEGRADED_LOG_EVERY_S: Final = 60.0
+WORKSPACE_KEY: Final = "ioc_workspace"  # where the request's principal works, decided once per request (flask.g)
 DEGRADED_NOTE: Final = "ioc.auth.degraded"  # the resources' note of when it last said it serves without the database
 SIGNED_IN: Final = "signed-in"  # a callback any principal with a session may call (e.g. the shell's own)
 _RECHECKED: Final = "ioc_principal_rechecked"  # flask.g: the principal checked again in this request (principal())
@@ -101,6 +103,22 @@ def acting_principal() -> Principal:
     if who is None:
         raise RuntimeError("a guarded callback ran without a principal")
     return who
+
+
+def workspace() -> Workspace:
+    """Where the principal of this request works: the exercise its account trains in (with the exercise's clock) or
+    live; decided here once per request, on the server, from the session alone. A display token, a request without
+    a session and a degraded session (no database to ask) work live."""
+    found = g.get(WORKSPACE_KEY)
+    if isinstance(found, Workspace):
+        return found
+    res, who = resources(), principal()
+    if who is None or who.kind != "account" or who.degraded:
+        found = live(res.keys.namespace)
+    else:
+        found = workspace_of(res.database, res.redis, res.keys.namespace, who.ref)
+    setattr(g, WORKSPACE_KEY, found)
+    return found
 
 
 def revoked_display() -> bool:

@@ -1,14 +1,18 @@
 """Incidents page callbacks: reload the table when the filters or the incidents change (a cheap change marker polled
-about every 3 s), show the selected incident, take an action on it, pick a place on the map and open an incident
-by hand. Each is guarded (HANDLE_INCIDENTS) and makes one call into ioc/incidents as the signed-in person, from the
-request's address (both go to the audit log). An action names the version the detail showed, so a change made
-meanwhile by someone else is refused (IncidentChanged) and the detail shows the incident as it is now; the core
-checks the role again. Refusals are worded in the page's language by ioc/incidents/texts.py."""
+about every 3 s), show the selected incident, take an action on it, pick a place on the map and open an incident by
+hand. Each is guarded (HANDLE_INCIDENTS) and makes one call into ioc/incidents as the signed-in person, from the
+request's address (both go to the audit log), in the person's workspace (`callbacks.auth.workspace`, decided on the
+server per request): a trainee of a running or paused exercise lists, reads and acts on that exercise's incidents
+only, on its clock (filter periods count back from it, actions are recorded at it); anyone else, live only. An action
+names the version the detail showed, so a change made meanwhile by someone else is refused (IncidentChanged) and the
+detail shows the incident as it is now; the core checks the role again. Refusals are worded in the page's language by
+ioc/incidents/texts.py."""
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, Final
 
 import dash
@@ -17,7 +21,7 @@ from dash import Input, Output, State, callback, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks import chosen_lang, resources
-from callbacks.auth import acting_principal, client_address, guarded
+from callbacks.auth import acting_principal, client_address, guarded, workspace
 from ioc.documents import decode_health
 from ioc.errors import DatabaseError, IocError, NotFound
 from ioc.i18n import t
@@ -58,25 +62,26 @@ def _dup(outputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def now() -> datetime:
-    """The time now (UTC), from which the filter periods count back."""
-    return datetime.now(UTC)
+    """The time from which the filter periods count back: the exercise's clock for a trainee, else now (UTC)."""
+    return workspace().now()
 
 
 def read_table(filters: Filters, lang: str) -> tuple[list[dict[str, Any]], str]:
-    """The table's rows for these filters and the change marker read just before them (so a change made between
-    the two reads shows at the next poll)."""
-    res = resources()
-    marker = change_marker(res.database)
-    return rows(list_incidents(res.database, filters), res.city, lang), marker
+    """The table's rows for these filters, of the person's workspace only (live, or the exercise), and the change
+    marker read just before them (so a change made between the two reads shows at the next poll)."""
+    res, exercise = resources(), workspace().exercise_id
+    marker = change_marker(res.database, exercise)
+    return rows(list_incidents(res.database, replace(filters, exercise=exercise)), res.city, lang), marker
 
 
 def camera_health(camera_ids: list[str]) -> dict[str, str]:
-    """The live status of these cameras from Redis (none when Redis does not answer: shown as unknown)."""
+    """The status of these cameras in the person's namespace (live, or the exercise's) from Redis (none when Redis
+    does not answer: shown as unknown)."""
     if not camera_ids:
         return {}
     res = resources()
     try:
-        raw = res.redis.hmget(res.keys.health(), camera_ids)
+        raw = res.redis.hmget(workspace().keys.health(), camera_ids)
     except (redis.RedisError, OSError) as exc:
         log.warning("incidents page cannot read device health: %s", exc)
         return {}
@@ -91,7 +96,7 @@ def camera_health(camera_ids: list[str]) -> dict[str, str]:
 def detail_values(incident: Incident, lang: str) -> dict[str, Any]:
     """The detail outputs for an incident as it is now: its view, the version shown, the actions the role may take."""
     res = resources()
-    entries = lifecycle.timeline(res.database, incident.id)
+    entries = lifecycle.timeline(res.database, incident.id, exercise=incident.exercise_id)
     view = detail(
         incident,
         entries,
@@ -170,7 +175,7 @@ def reload_table(
     res = resources()
     polled = {item["prop_id"] for item in dash.ctx.triggered} == {f"{ids.POLL}.n_intervals"}
     try:
-        if polled and change_marker(res.database) == marker:
+        if polled and change_marker(res.database, workspace().exercise_id) == marker:
             raise PreventUpdate
         filters = filters_of(
             city=res.city,
@@ -214,7 +219,7 @@ def show_detail(selected: Any, marker: str | None, shown: Any, lang: str | None)
             raise PreventUpdate  # the incidents changed while none is selected: nothing to show
         return no_detail_values(chosen)
     try:
-        incident = lifecycle.get_incident(resources().database, incident_id)
+        incident = lifecycle.get_incident(resources().database, incident_id, exercise=workspace().exercise_id)
         if (
             only_marker
             and isinstance(shown, dict)
@@ -259,6 +264,7 @@ def act(clicks: list[int | None], shown: Any, text: str | None, unit: str | None
     res, who = resources(), acting_principal()
     keep = {"text": no_update, "unit": no_update}
     try:
+        where = workspace()
         incident = lifecycle.act(
             res.database,
             shown["id"],
@@ -271,6 +277,8 @@ def act(clicks: list[int | None], shown: Any, text: str | None, unit: str | None
             text=text,
             unit=unit,
             address=client_address(),
+            exercise=where.exercise_id,
+            now=where.action_time(),
         )
     except IncidentChanged as exc:
         log.info("%s: %s on incident %s refused, changed meanwhile", who.name, action.value, shown["id"])
@@ -362,6 +370,7 @@ def open_incident(
         return {"message": problem(t("incidents.new.needs_place", chosen)), **unchanged}
     res, who = resources(), acting_principal()
     try:
+        where = workspace()
         incident = lifecycle.open_by_hand(
             res.database,
             city=res.city,
@@ -374,6 +383,8 @@ def open_incident(
             description=description,  # any value posted: the core checks it (ioc.inputs' rule)
             severity=severity or "",  # type: ignore[arg-type]
             address=client_address(),
+            exercise=where.exercise_id,
+            now=where.action_time(),
         )
     except IocError as exc:
         (log.error if isinstance(exc, DatabaseError) else log.info)(

@@ -1,19 +1,21 @@
 """The wall's incidents panel on its own interval, outside the tick: the tick's first payload stays small, and a
 database that does not answer never stops the tick. While it does not answer, the panel says so quietly; the outage
 is logged once when it begins and once when it ends (per worker process: each keeps its own note, in its app's
-server, of whether the database answered last time), and the panel recovers by itself."""
+server, of whether the database answered last time), and the panel recovers by itself. A trainee's panel shows the
+exercise's incidents on its clock (`callbacks.auth.workspace`); anyone else's, and every display token's, live."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from dash import Input, Output, State, callback
 
 from callbacks import resources
-from callbacks.auth import guarded
+from callbacks.auth import guarded, workspace
 from ioc.db import utcnow
 from ioc.errors import DatabaseError
 from ioc.i18n import normalize_lang
@@ -69,21 +71,23 @@ def outage() -> Outage:
     return found
 
 
-def read_summary() -> WallSummary | None:
-    """The wall's incident summary, or None while the database does not answer."""
+def read_summary() -> tuple[WallSummary | None, datetime]:
+    """The wall's incident summary of the viewer's workspace (None while the database does not answer) and the time
+    its ages count to (the exercise's clock for a trainee)."""
     note = outage()
     try:
-        summary = wall_summary(resources().database)
+        where = workspace()
+        summary = wall_summary(resources().database, exercise=where.exercise_id)
     except DatabaseError as exc:
         note.failed(exc)
-        return None
+        return None, utcnow()
     note.answered()
-    return summary
+    return summary, where.now()
 
 
 @callback(output=OUTPUTS, inputs=INPUTS)
 @guarded(Permission.VIEW_WALL)
 def incidents(n_intervals: int | None, lang: str | None, seen: object) -> dict[str, Any]:
     """The panel's refresh: its content if it changed since this browser last saw it."""
-    res = resources()
-    return build_incidents(read_summary(), res.city, normalize_lang(lang), seen, utcnow()).outputs()
+    summary, now = read_summary()
+    return build_incidents(summary, resources().city, normalize_lang(lang), seen, now).outputs()

@@ -1,25 +1,30 @@
 """Wall callbacks: one server tick that reads the snapshot and sends only what changed, and two clientside helpers.
 
-The tick is the page's only server round trip per refresh; its response stays small because the layout builder
-returns `no_update` for every section this browser already shows. Its outputs are matched by name: each field of
-layouts.wall.tick.TickUpdate has its component property in TICK_OUTPUTS.
+The tick reads the namespace of whoever is signed in (`callbacks.auth.workspace`): live, or for a trainee the
+exercise's own (a display token: always live); the browser's state names the namespace it was read from, so a switch
+repaints everything. The tick is the page's only server round trip per refresh; its response stays small because the
+layout builder returns `no_update` for every section this browser already shows. Its outputs are matched by name:
+each field of layouts.wall.tick.TickUpdate has its component property in TICK_OUTPUTS.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import redis
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback
+from dash.exceptions import PreventUpdate
 
 from callbacks import resources
-from callbacks.auth import guarded
+from callbacks.auth import guarded, workspace
 from ioc.caches import VersionedCache
 from ioc.city import City
 from ioc.cluster import Client
+from ioc.errors import DatabaseError
 from ioc.i18n import LANGS, normalize_lang
 from ioc.identity.roles import Permission
 from ioc.keys import Keys
@@ -34,6 +39,8 @@ from ioc.snapshot import (
 from layouts.wall import ids
 from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES, ChartQuery
 from layouts.wall.tick import ClientState, TickUpdate, WallPicture, build_tick, chart_query
+
+log = logging.getLogger(__name__)
 
 TICK_OUTPUTS: Final[dict[str, Output]] = {
     "clock": Output(ids.CLOCK, "children"),
@@ -70,6 +77,7 @@ TICK_INPUTS: Final = {
 
 PICTURES_NOTE: Final = "ioc.wall.pictures"  # the resources' note holding this process's WallPictures
 PICTURE_MAX_AGE_S: Final = 10.0  # a picture is worked out again at least this often (a write no commit versioned)
+NAMESPACES_KEPT: Final = 4  # live and the exercises whose trainees watch a wall here
 SERIES_KEPT: Final = 64  # chart series kept per data version (screens at the same minute ask the same question)
 
 
@@ -80,7 +88,7 @@ class WallPictures:
     off (every tick then reads and works out everything for its own screen, as the benchmark's "before" does)."""
 
     pictures: VersionedCache[tuple[WallSnapshot, WallPicture]] = field(
-        default_factory=lambda: VersionedCache(max_age_s=PICTURE_MAX_AGE_S, size=len(LANGS))
+        default_factory=lambda: VersionedCache(max_age_s=PICTURE_MAX_AGE_S, size=NAMESPACES_KEPT * len(LANGS))
     )
     series: VersionedCache[SpeedSeries | None] = field(
         default_factory=lambda: VersionedCache(max_age_s=PICTURE_MAX_AGE_S, size=SERIES_KEPT)
@@ -95,6 +103,12 @@ class WallPictures:
     def sharing(self) -> bool:
         """Whether pictures are kept and shared."""
         return self.pictures.size > 0
+
+
+def picture_key(keys: Keys, language: str) -> str:
+    """Under what a shared picture is kept: its namespace's (live, or the exercise a trainee watches; two namespaces'
+    versions may coincide) and its language's."""
+    return f"{keys.namespace}:{language}"
 
 
 def update_wall(
@@ -113,7 +127,7 @@ def update_wall(
     snapshot (and new chart minutes) and works out everything for itself."""
     at = time.time() if now is None else now
     language = normalize_lang(lang)
-    state = ClientState.from_store(store)
+    state = ClientState.from_store(store).of_namespace(keys.namespace)
     query = chart_query(state, at)
     stamp = read_data_stamp(client, keys) if shared is not None and shared.sharing else None
     if shared is None or stamp is None:
@@ -125,9 +139,11 @@ def update_wall(
         return read_wall_snapshot(client, keys, city, stale_after_s=stale_after_s, now=at), WallPicture()
 
     version = stamp.version  # read before the data: a picture is never older than the version it is kept under
-    read, picture = shared.pictures.get(language, version, work_out, keep=lambda kept: kept[0].stale_reason != "redis")
+    read, picture = shared.pictures.get(
+        picture_key(keys, language), version, work_out, keep=lambda kept: kept[0].stale_reason != "redis"
+    )
     snapshot = read if read.stale_reason == "redis" else restamped(read, stamp, stale_after_s=stale_after_s, now=at)
-    question = json.dumps([query.since_minute, query.segment_ids])
+    question = json.dumps([keys.namespace, query.since_minute, query.segment_ids])
     series = shared.series.get(
         question, version, lambda: _series(client, keys, city, snapshot, query), keep=lambda kept: kept is not None
     )
@@ -168,9 +184,14 @@ def wall_pictures() -> WallPictures:
 def tick(n_intervals: int | None, lang: str | None, store: object) -> dict[str, Any]:
     """The wall's refresh: everything that changed since this browser's last tick, by output name."""
     res = resources()
+    try:
+        keys = workspace().keys
+    except DatabaseError as exc:
+        log.warning("wall tick cannot tell where its viewer works: %s", exc)
+        raise PreventUpdate from None  # what it shows stays; the next tick asks again
     update = update_wall(
         res.redis,
-        res.keys,
+        keys,
         res.city,
         lang=lang,
         store=store,

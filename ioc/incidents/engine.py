@@ -52,7 +52,7 @@ from ioc.db import Database, utcnow
 from ioc.documents import Alert, AlertKind, decode_stream_alert
 from ioc.errors import DatabaseError
 from ioc.events import deadletter_copy
-from ioc.incidents.lifecycle import OBJECT_TYPE, audited, new_row, open_key
+from ioc.incidents.lifecycle import OBJECT_TYPE, audited, clock_at, new_row, open_key
 from ioc.incidents.model import OPEN_STATUSES, Limits, Status, raised, worse
 from ioc.incidents.places import place_of
 from ioc.incidents.tables import IncidentAlertRow, IncidentConditionRow, IncidentRow
@@ -359,7 +359,12 @@ class _Batch:
 
     def _details(self, row: IncidentRow) -> dict[str, Any]:
         entries = self.entries.get(id(row), [])
-        return {"alerts": self.taken.get(id(row), 0), "first": entries[:1], "last": entries[-1:]}
+        return {
+            "alerts": self.taken.get(id(row), 0),
+            "first": entries[:1],
+            "last": entries[-1:],
+            **clock_at(self.exercise, self.now),
+        }
 
     def finish(self) -> None:
         """Write it all: one INSERT or versioned UPDATE per incident, then the alerts' links and the audit rows."""
@@ -845,7 +850,7 @@ class IncidentEngine(StreamConsumer[Domain]):
                         object_type=OBJECT_TYPE,
                         object_id=row.id,
                         before=before,
-                        after={**audited(row), "missed": missed},
+                        after={**audited(row), "missed": missed, **clock_at(self.exercise_id, now)},
                         exercise_id=self.exercise_id,
                     )
                     escalated += 1
@@ -893,7 +898,8 @@ class IncidentEngine(StreamConsumer[Domain]):
                         object_type=OBJECT_TYPE,
                         object_id=row.id,
                         before=before,
-                        after={**audited(row), "text": AUTO_RESOLVE_TEXT},
+                        after={**audited(row), "text": AUTO_RESOLVE_TEXT, **clock_at(self.exercise_id, now)},
+                        exercise_id=self.exercise_id,
                     )
                     resolved += 1
             except StaleDataError:

@@ -9,6 +9,7 @@ is now (optimistic concurrency through the row's version column, checked by the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -191,13 +192,13 @@ def open_by_hand(
         exercise=exercise,
     )
     with db.transaction() as session:
-        record_open(session, row, actor=actor, address=address, details=_clock_at(row, now))
+        record_open(session, row, actor=actor, address=address, details=clock_at(row.exercise_id, now))
         return to_incident(row)
 
 
-def _clock_at(row: IncidentRow, now: datetime) -> dict[str, Any]:
+def clock_at(exercise: int | None, now: datetime) -> dict[str, Any]:
     """What an exercise's audit row adds: the time on the exercise's clock (live rows need none: their `at` is it)."""
-    return {} if row.exercise_id is None else {"clock_at": now.isoformat()}
+    return {} if exercise is None else {"clock_at": now.isoformat()}
 
 
 def get_incident(db: Database, incident_id: int, *, exercise: int | None = None) -> Incident:
@@ -211,15 +212,30 @@ def get_incident(db: Database, incident_id: int, *, exercise: int | None = None)
         return to_incident(row)
 
 
-def timeline(db: Database, incident_id: int) -> list[AuditEntry]:
-    """Everything that happened to an incident, oldest first (from the audit log)."""
+def timeline(db: Database, incident_id: int, *, exercise: int | None = None) -> list[AuditEntry]:
+    """Everything that happened to an incident of the live city (or of `exercise`), oldest first (from the audit
+    log; rows of another exercise, or of live, never). In an exercise each entry's time is the exercise's clock where
+    its row carries it (`clock_at`), so the timeline reads as the exercise ran."""
+    in_scope = AuditRow.exercise_id.is_(None) if exercise is None else AuditRow.exercise_id == exercise
     query = (
         sa.select(AuditRow)
-        .where(AuditRow.object_type == OBJECT_TYPE, AuditRow.object_id == str(incident_id))
+        .where(AuditRow.object_type == OBJECT_TYPE, AuditRow.object_id == str(incident_id), in_scope)
         .order_by(AuditRow.id)
     )
     with db.read() as session:
-        return [audit.to_entry(r) for r in session.scalars(query)]
+        entries = [audit.to_entry(r) for r in session.scalars(query)]
+    return entries if exercise is None else [_on_clock(e) for e in entries]
+
+
+def _on_clock(entry: AuditEntry) -> AuditEntry:
+    """An exercise's audit entry with its time on the exercise's clock, when the row says it (`clock_at`)."""
+    given = (entry.after or {}).get("clock_at")
+    if not isinstance(given, str):
+        return entry
+    try:
+        return replace(entry, at=datetime.fromisoformat(given))
+    except ValueError:
+        return entry
 
 
 def _apply(
@@ -350,7 +366,7 @@ def _act_once(
                 after["text"] = words
             if unit is not None and action is Action.DISPATCH:
                 after["unit"] = unit
-            after.update(_clock_at(row, now))
+            after.update(clock_at(row.exercise_id, now))
             audit.record(
                 session,
                 actor=actor,

@@ -79,6 +79,7 @@ class StoredClient(BaseModel):
     chart: Annotated[StoredChart, _or_default(StoredChart())] = StoredChart()
     seen: Texts = ()
     focus: Annotated[StrictStr | None, _or_default(None)] = None
+    ns: Annotated[StrictStr | None, _or_default(None)] = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class ClientState:
     chart_chosen_at: float | None = None
     seen: tuple[str, ...] = ()
     focus: str | None = None
+    namespace: str | None = None  # the key namespace these were read from (live, or a trainee's exercise)
 
     @classmethod
     def from_store(cls, data: object) -> ClientState:
@@ -106,7 +108,12 @@ class ClientState:
             chart_chosen_at=stored.chart.chosen_at,
             seen=stored.seen,
             focus=stored.focus,
+            namespace=stored.ns,
         )
+
+    def of_namespace(self, namespace: str) -> ClientState:
+        """This state if it was read from `namespace`, else nothing shown yet (the wall switched namespace)."""
+        return self if self.namespace == namespace else ClientState(versions={}, namespace=namespace)
 
     def to_store(self) -> dict[str, Any]:
         """The JSON kept in the browser, in StoredClient's shape (written by hand: a model instance and its dump cost
@@ -120,6 +127,7 @@ class ClientState:
             },
             "seen": list(self.seen),
             "focus": self.focus,
+            "ns": self.namespace,
         }
 
 
@@ -290,6 +298,7 @@ def build_tick(
         chart_chosen_at=chosen_at,
         seen=seen,
         focus=focus,
+        namespace=client.namespace,
     )
     client_out = new_client.to_store() if new_client != client else no_update
     return replace(update, client=client_out)
