@@ -667,8 +667,14 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     "aar.inject.episode": {"vi": "Sự kiện {id}", "en": "Event {id}"},
     "aar.inject.contingency": {"vi": "Tin bổ sung {id}", "en": "Contingency {id}"},
     "aar.event.alert": {"vi": "{kind} tại {place}: {level}", "en": "{kind} at {place}: {level}"},
-    "aar.event.incident": {"vi": "Mở sự cố #{id}: {type} tại {place}", "en": "Incident #{id} opened: {type} at {place}"},
-    "aar.event.action": {"vi": "{who}: {action} sự cố #{id} ({type}){unit}", "en": "{who}: {action} incident #{id} ({type}){unit}"},
+    "aar.event.incident": {
+        "vi": "Mở sự cố #{id}: {type} tại {place}",
+        "en": "Incident #{id} opened: {type} at {place}",
+    },
+    "aar.event.action": {
+        "vi": "{who}: {action} sự cố #{id} ({type}){unit}",
+        "en": "{who}: {action} incident #{id} ({type}){unit}",
+    },
     "aar.chart.clock": {"vi": "Giờ diễn tập", "en": "Exercise clock"},
     "aar.export": {"vi": "Xuất báo cáo", "en": "Export the report"},
     "aar.export.xlsx": {"vi": "Excel (.xlsx)", "en": "Excel (.xlsx)"},

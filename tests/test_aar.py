@@ -5,14 +5,22 @@ back with pypdf, Vietnamese letters included). Real Redis and both databases."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 import redis
+import sqlalchemy as sa
+from dash import Dash
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
+from benchmarks.browser import BrowserPage
+from ioc.audit import AuditRow
 from ioc.city import City
 from ioc.db import Database
 from ioc.errors import NotFound
@@ -21,12 +29,30 @@ from ioc.exercises.injects import keep_results, send_due
 from ioc.exercises.msel import Msel
 from ioc.exercises.records import change_status, save_position
 from ioc.exercises.report import after_action_report
+from ioc.identity.roles import Permission, Role
 from ioc.incidents.lifecycle import act, open_by_hand
 from ioc.incidents.places import place_of
+from ioc.keys import Keys
+from ioc.settings import Settings
+from ioc.store import connect_url
+from layouts.exercises import ids
+from layouts.exercises.report import PATH, timeline_figure
 from simulators.scenario import load_scenario
-from tests.test_msel import LIMITS, T0, UNITS, _start, at, base  # noqa: F401 (base: the fixture)
+from tests.conftest import wipe_namespace
+from tests.sessions import PASSWORD, new_account
+from tests.test_auth import REFUSALS, guard_of
+from tests.test_exercises import keys_of
+from tests.test_exercises_page import browser, post
+from tests.test_msel import LIMITS, T0, UNITS, _start, at
 
 TZ = "Asia/Ho_Chi_Minh"
+
+
+@pytest.fixture
+def base(namespace: str, r: redis.Redis) -> Iterator[str]:
+    yield namespace
+    for key in keys_of(r, namespace):
+        r.delete(key)
 
 
 def scripted(db: Database, r: redis.Redis, city: City, base: str, name: str, msel: Msel[Any]) -> int:
@@ -66,7 +92,7 @@ def scripted(db: Database, r: redis.Redis, city: City, base: str, name: str, mse
     save_position(db, exercise.id, sim_start=T0.timestamp(), position=at(90).timestamp())
     change_status(db, r, exercise.id, "stop", actor="cli:trainer", base=base)
     keep_results(db, exercise.id, msel, at(90), actor="cli:trainer")
-    return exercise.id
+    return int(exercise.id)
 
 
 @pytest.fixture
@@ -103,7 +129,9 @@ def test_report_of_a_scripted_exercise(r: redis.Redis, db: Database, city: City,
         # both exercises of the scenario compared, newest first
         assert [h.id for h in report.history] == [second, first]
         assert all(h.ratings == {"casualties": "M", "traffic": None} for h in report.history)
-    assert kept.events[3].text("vi") == "ana: Tiếp nhận sự cố #1 (Tai nạn giao thông)".replace("#1", f"#{kept.events[2].ref}")
+    assert kept.events[3].text("vi") == "ana: Tiếp nhận sự cố #1 (Tai nạn giao thông)".replace(
+        "#1", f"#{kept.events[2].ref}"
+    )
     assert "Acknowledge incident" in kept.events[3].text("en")
     with pytest.raises(NotFound):
         after_action_report(db, 9999)
@@ -148,3 +176,74 @@ def test_pdf_export_holds_the_text(r: redis.Redis, db: Database, city: City, bas
     _, english = export_bytes(report, "pdf", lang="en", tz=TZ)
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(english)).pages)
     assert "Performed with major challenges" in text and "Missed" in text
+
+
+@pytest.fixture
+def app(db: Database, db_settings: Settings, redis_url: str, namespace: str, make_app: Any) -> Iterator[Dash]:
+    """An app from the factory on the database and Redis under test."""
+    built = make_app(database_url=db_settings.database_url, redis_url=redis_url, namespace=namespace)
+    yield built
+    client = connect_url(redis_url)
+    wipe_namespace(client, Keys(namespace))
+    client.close()
+
+
+def report_callbacks(page: BrowserPage) -> list[dict[str, Any]]:
+    """The server callbacks writing the report page's components."""
+    return [
+        d
+        for d in page.dependencies
+        if d.get("clientside_function") is None and "exercises-report-" in d["output"] and "_pages" not in d["output"]
+    ]
+
+
+def test_every_callback_of_the_report_page_is_for_trainers_and_managers(
+    app: Dash, r: redis.Redis, db: Database, city: City, base: str, msel: Msel[Any]
+) -> None:
+    exercise = scripted(db, r, city, base, "team A", msel)
+    trainer_account = new_account(db, Role.TRAINER)
+    page = BrowserPage(app, PATH, f"?lang=en&id={exercise}", user=(trainer_account.username, PASSWORD))
+    assert page.knows(ids.REPORT_SELECT) and page.knows(ids.REPORT_PDF)
+    found = report_callbacks(page)
+    assert len(found) == 2  # the report, the export
+    for dependency in found:
+        assert guard_of(app.callback_map[dependency["output"]]["callback"]) == Permission.REVIEW_EXERCISES
+    for role in (None, Role.OPERATOR, Role.ADMIN, Role.DISPLAY):
+        http = browser(app, role, db)
+        for dependency in found:
+            reply = post(page, http, dependency)
+            assert reply.status == (401 if role is None else 403), (role, dependency["output"], reply.status)
+            assert reply.json() in REFUSALS
+    with db.read() as session:  # nobody else exported anything
+        assert session.scalar(sa.select(sa.func.count()).where(AuditRow.action == "exercise.report_export")) == 0
+
+    # the trainer reads the report and takes it as PDF and Excel, audited
+    page.set(ids.REPORT_SELECT, "value", exercise)
+    shown = json.dumps(page.props[(ids.REPORT_BODY, "children")], ensure_ascii=False)
+    assert "Performed with major challenges" in shown and "Missed" in shown and "Late" in shown
+    [done] = page.set(ids.REPORT_PDF, "n_clicks", 1)
+    data = done.values[ids.REPORT_DOWNLOAD]["data"]
+    assert data["filename"].endswith(".pdf") and base64.b64decode(data["content"]).startswith(b"%PDF")
+    [done] = page.set(ids.REPORT_XLSX, "n_clicks", 1)
+    data = done.values[ids.REPORT_DOWNLOAD]["data"]
+    assert data["filename"].endswith(".xlsx") and base64.b64decode(data["content"]).startswith(b"PK")
+    with db.read() as session:
+        actors = session.scalars(sa.select(AuditRow.actor).where(AuditRow.action == "exercise.report_export")).all()
+    assert actors == [trainer_account.username] * 2
+
+    # a manager may read it too (REVIEW_EXERCISES), in Vietnamese
+    manager = new_account(db, Role.MANAGER)
+    page = BrowserPage(app, PATH, f"?lang=vi&id={exercise}", user=(manager.username, PASSWORD))
+    page.set(ids.REPORT_SELECT, "value", exercise)
+    shown = json.dumps(page.props[(ids.REPORT_BODY, "children")], ensure_ascii=False)
+    assert "Hoàn thành, gặp khó khăn lớn" in shown and "Bỏ lỡ" in shown
+
+
+def test_the_chart_is_on_the_exercises_clock(
+    r: redis.Redis, db: Database, city: City, base: str, msel: Msel[Any]
+) -> None:
+    exercise = scripted(db, r, city, base, "team A", msel)
+    figure = timeline_figure(after_action_report(db, exercise), "en", TZ)
+    points = [(trace.name, x) for trace in figure.data for x in trace.x if trace.name]
+    assert ("Inject", datetime(2026, 1, 5, 7, 12)) in points  # the call at 07:12 local, on the exercise's clock
+    assert ("Trainee action", datetime(2026, 1, 5, 7, 23)) in points

@@ -90,7 +90,13 @@ class Event:
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready form (the time ISO 8601 UTC on the exercise's clock; `what` in English)."""
-        return {"at": self.at.isoformat(), "kind": self.kind, "code": self.code, "ref": self.ref, "what": self.text("en")}
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "code": self.code,
+            "ref": self.ref,
+            "what": self.text("en"),
+        }
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,9 @@ def response_of(data: Mapping[str, Any]) -> ResponseScore:
     )
 
 
-def _objectives_of(responses: Sequence[ResponseScore], names: Mapping[str, tuple[str, str]]) -> tuple[ObjectiveScore, ...]:
+def _objectives_of(
+    responses: Sequence[ResponseScore], names: Mapping[str, tuple[str, str]]
+) -> tuple[ObjectiveScore, ...]:
     """Objectives from responses grouped by objective (in the order of first appearance, then `names`' others)."""
     order = list(dict.fromkeys([*(r.objective for r in responses), *names]))
     found = []
@@ -253,8 +261,16 @@ def events_of(
     found += [Event(a.at, "alert", a.kind, str(a.incident_id or ""), place=a.place, level=a.new) for a in alerts]
     found += [Event(i.opened_at, "incident", i.type, str(i.id), place=i.place, who=i.source) for i in incidents]
     found += [
-        Event(a.at, "action", a.action, str(a.incident_id), place=a.place, who=a.actor, to=a.unit or "",
-              incident_type=a.incident_type)  # fmt: skip
+        Event(
+            a.at,
+            "action",
+            a.action,
+            str(a.incident_id),
+            place=a.place,
+            who=a.actor,
+            to=a.unit or "",
+            incident_type=a.incident_type,
+        )
         for a in actions
         if a.action != "open_by_hand"  # its opening is the incident's line
     ]
