@@ -10,6 +10,7 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,3 +248,31 @@ def test_the_chart_is_on_the_exercises_clock(
     points = [(trace.name, x) for trace in figure.data for x in trace.x if trace.name]
     assert ("Inject", datetime(2026, 1, 5, 7, 12)) in points  # the call at 07:12 local, on the exercise's clock
     assert ("Trainee action", datetime(2026, 1, 5, 7, 23)) in points
+
+
+def test_report_command_shares_the_core_report(
+    r: redis.Redis,
+    db_env: dict[str, str],
+    db: Database,
+    city: City,
+    base: str,
+    redis_url: str,
+    msel: Msel[Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cli.main import main
+
+    for name, value in {**db_env, "IOC_REDIS_URL": redis_url, "IOC_NAMESPACE": base}.items():
+        monkeypatch.setenv(name, value)
+    exercise = scripted(db, r, city, base, "team A", msel)
+    capsys.readouterr()
+    target = tmp_path / "aar.pdf"
+    assert main(["exercises", "report", str(exercise), "--json", "--export", str(target), "--lang", "vi"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"] == "scored" and [o["rating"] for o in report["objectives"]] == ["M", None]
+    assert [e["kind"] for e in report["timeline"]] == ["inject", "inject", "incident", "action"]
+    assert [h["id"] for h in report["history"]] == [exercise]
+    assert target.read_bytes().startswith(b"%PDF")
+    assert main(["exercises", "report", str(exercise), "--export", str(target)]) != 0  # never over a file
