@@ -194,7 +194,7 @@ def report_callbacks(page: BrowserPage) -> list[dict[str, Any]]:
     return [
         d
         for d in page.dependencies
-        if d.get("clientside_function") is None and "exercises-report-" in d["output"] and "_pages" not in d["output"]
+        if d.get("clientside_function") is None and ids.REPORT_PREFIX in d["output"] and "_pages" not in d["output"]
     ]
 
 

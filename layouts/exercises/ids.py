@@ -39,6 +39,7 @@ RESPONSES: Final = "exercises-responses"
 ACTIONS: Final = "exercises-actions"
 MESSAGES: Final = "exercises-messages"
 # The after-action report page (layouts/exercises/report.py)
+REPORT_PREFIX: Final = "exercises-report-"
 REPORT_ROOT: Final = "exercises-report-root"
 REPORT_LANG: Final = "exercises-report-lang"
 REPORT_SELECT: Final = "exercises-report-select"
