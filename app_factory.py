@@ -37,6 +37,7 @@ PAGES: Final = (
     "callbacks.incidents.page",
     "callbacks.managers.page",
     "callbacks.exercises.page",
+    "callbacks.exercises.report",
     "callbacks.admin.page",
     "callbacks.not_found_404",  # what in-app navigation to an unknown address shows (not in the navigation)
 )

@@ -210,49 +210,63 @@ def cmd_messages(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Print an exercise's timeline (injects, incidents opened, trainee actions) and each objective's rating."""
-    from ioc.exercises.injects import clock_time, evidence
+    """Print an exercise's after-action report (timeline, responses, each objective's rating, the exercises of its
+    scenario compared), scored from its scenario's MSEL; with --export FILE also write it as .xlsx or .pdf."""
+    from ioc.city import cached_city
+    from ioc.exercises.exports import check_format, export_bytes
     from ioc.exercises.records import get_exercise
-    from ioc.exercises.scoring import RATING_NAMES, score_objectives, score_responses, timeline
+    from ioc.exercises.report import after_action_report, rating_word
+    from ioc.i18n import normalize_lang
+    from ioc.identity.accounts import list_accounts
 
     settings = load_settings()
+    fmt = check_format(args.export.rsplit(".", 1)[-1].lower()) if args.export else None
     db = _open(settings)
     try:
-        exercise = get_exercise(db, args.id)
-        sent, incidents, actions = evidence(db, exercise.id)
+        msel = _msel(get_exercise(db, args.id).scenario)
+        names = {a.id: a.username for a in list_accounts(db)}
+        report = after_action_report(db, args.id, msel=msel, names=names)
     finally:
         db.close()
-    msel = _msel(exercise.scenario)
-    now = clock_time(exercise.position if exercise.position is not None else 0.0)
-    objectives = [] if msel is None else score_objectives(msel, score_responses(msel, sent, incidents, actions, now))
-    lines = timeline(sent, incidents, actions)
+    if fmt is not None:
+        lang = normalize_lang(args.lang, settings.language)
+        _, content = export_bytes(report, fmt, lang=lang, tz=cached_city(settings.city_dir).timezone)
+        try:
+            with open(args.export, "xb") as handle:  # never over an existing file
+                handle.write(content)
+        except FileExistsError:
+            raise InvalidInput(f"{args.export} exists: not overwritten") from None
     if args.json:
-        report = {
-            "exercise": exercise.as_json(settings.namespace),
-            "timeline": [line.as_json() for line in lines],
-            "objectives": [o.as_json() for o in objectives],
-        }
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+        print(json.dumps(report.as_json(settings.namespace), ensure_ascii=False, indent=2))
         return 0
-    print(
-        f"exercise {exercise.id} ({exercise.name}): {exercise.scenario}, {exercise.status},"
-        f" clock at {now.isoformat()[:19]}"
-    )
+    exercise = report.exercise
+    clock = "—" if report.clock_end is None else report.clock_end.isoformat()[:19]
+    print(f"exercise {exercise.id} ({exercise.name}): {exercise.scenario}, {exercise.status}, clock at {clock}")
+    print(f"trainees: {', '.join(report.trainees) or '—'}; speed ×{exercise.speed:g}")
     print("timeline (exercise clock, UTC):")
-    for line in lines:
-        print(f"  {line.at.isoformat()[:19]}  {line.kind:<8}  {line.what}")
+    for event in report.events:
+        print(f"  {event.at.isoformat()[:19]}  {event.kind:<8}  {event.text('en')}")
     if msel is None:
         print("its scenario has no MSEL: nothing to rate")
         return 0
     print("objectives:")
-    for objective in objectives:
+    for objective in report.objectives:
         rating = (
-            "not rated yet" if objective.rating is None else f"{objective.rating} ({RATING_NAMES[objective.rating][1]})"
+            "not rated yet"
+            if objective.rating is None
+            else f"{objective.rating} ({rating_word(objective.rating, 'en')})"
         )
         print(f"  {objective.objective}: {rating} — {objective.name_en} / {objective.name_vi}")
         for response in objective.responses:
             took = "" if response.took_s is None else f", took {response.took_s:.0f} s"
             print(f"    {response.status:<8} {response.inject}: {response.expected.describe()}{took}")
+    if report.history:
+        print(f"exercises of {exercise.scenario} compared (kept ratings, newest first):")
+        for past in report.history:
+            ratings = ", ".join(f"{o}={r or '-'}" for o, r in past.ratings.items())
+            print(f"  #{past.id} {past.name} ({', '.join(past.trainees) or '—'}): {ratings}")
+    if args.export:
+        print(f"written: {args.export}")
     return 0
 
 
@@ -302,9 +316,12 @@ def register(add: AddCommand) -> None:
         ("stop", cmd_stop, "stop an exercise"),
         ("reset", cmd_reset, "remove every key and row of an exercise; back to created"),
         ("messages", cmd_messages, "the messages an exercise sent its trainees"),
-        ("report", cmd_report, "an exercise's timeline and its objectives' ratings"),
     ):
         action(name, handler, text).add_argument("id", type=_id, metavar="ID", help="the exercise's id")
+    report = action("report", cmd_report, "an exercise's after-action report: timeline, responses, ratings")
+    report.add_argument("id", type=_id, metavar="ID", help="the exercise's id")
+    report.add_argument("--export", metavar="FILE", help="also write it as FILE.xlsx or FILE.pdf (never over a file)")
+    report.add_argument("--lang", choices=("vi", "en"), default=None, help="the export's language (IOC_LANGUAGE)")
 
 
 def _missing(args: argparse.Namespace) -> int:

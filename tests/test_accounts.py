@@ -99,7 +99,13 @@ def test_roles_and_permissions_as_designed() -> None:
     operator = ROLE_PERMISSIONS[Role.OPERATOR]
     manager = ROLE_PERMISSIONS[Role.MANAGER]
     assert operator < manager
-    assert manager - operator == {Permission.REVIEW_INCIDENTS, Permission.CLOSE_INCIDENTS, Permission.EXPORT_REPORTS}
+    assert manager - operator == {
+        Permission.REVIEW_INCIDENTS,
+        Permission.CLOSE_INCIDENTS,
+        Permission.EXPORT_REPORTS,
+        Permission.REVIEW_EXERCISES,
+    }
+    assert may(Role.TRAINER, Permission.REVIEW_EXERCISES) and not may(Role.MANAGER, Permission.RUN_EXERCISES)
     assert may(Role.TRAINER, Permission.RUN_EXERCISES)
     assert not may(Role.OPERATOR, Permission.RUN_EXERCISES)
     assert may(Role.ADMIN, Permission.MANAGE_ACCOUNTS)

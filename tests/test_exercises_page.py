@@ -55,7 +55,10 @@ def page_callbacks(page: BrowserPage) -> list[dict[str, Any]]:
     return [
         d
         for d in page.dependencies
-        if d.get("clientside_function") is None and ids.PREFIX in d["output"] and "_pages" not in d["output"]
+        if d.get("clientside_function") is None
+        and ids.PREFIX in d["output"]
+        and ids.REPORT_PREFIX not in d["output"]  # the report page's (tests/test_aar.py)
+        and "_pages" not in d["output"]
     ]
 
 

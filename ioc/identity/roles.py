@@ -31,6 +31,7 @@ class Permission(StrEnum):
     CLOSE_INCIDENTS = "close_incidents"
     EXPORT_REPORTS = "export_reports"
     RUN_EXERCISES = "run_exercises"  # training exercises in their own namespace
+    REVIEW_EXERCISES = "review_exercises"  # read and export exercises' after-action reports (not run them)
     MANAGE_ACCOUNTS = "manage_accounts"  # accounts and display tokens
 
 
@@ -38,8 +39,14 @@ _OPERATOR: Final = frozenset({Permission.VIEW_WALL, Permission.HANDLE_INCIDENTS}
 
 ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
     Role.OPERATOR: _OPERATOR,
-    Role.MANAGER: _OPERATOR | {Permission.REVIEW_INCIDENTS, Permission.CLOSE_INCIDENTS, Permission.EXPORT_REPORTS},
-    Role.TRAINER: frozenset({Permission.VIEW_WALL, Permission.RUN_EXERCISES}),
+    Role.MANAGER: _OPERATOR
+    | {
+        Permission.REVIEW_INCIDENTS,
+        Permission.CLOSE_INCIDENTS,
+        Permission.EXPORT_REPORTS,
+        Permission.REVIEW_EXERCISES,  # managers review how operators handle incidents: drills included
+    },
+    Role.TRAINER: frozenset({Permission.VIEW_WALL, Permission.RUN_EXERCISES, Permission.REVIEW_EXERCISES}),
     Role.ADMIN: frozenset({Permission.VIEW_WALL, Permission.MANAGE_ACCOUNTS}),
     Role.DISPLAY: frozenset({Permission.VIEW_WALL}),
 }
