@@ -78,12 +78,12 @@ def test_a_path_out_of_the_bundles_gets_404(app: Dash, caplog: pytest.LogCapture
 SWEEP_VALUES = ("\ud800", "nul\x00", [["deep"]], {"id": 2**70}, 2**70, True)
 
 
-@pytest.mark.parametrize("role", [Role.MANAGER, Role.ADMIN])
+@pytest.mark.parametrize("role", [Role.MANAGER, Role.ADMIN, Role.TRAINER])
 def test_every_input_of_every_callback_takes_each_hostile_value_alone(
     app: Dash, db: Database, caplog: pytest.LogCaptureFixture, role: Role
 ) -> None:
     """A sweep, not a sample: each input and state of each callback in turn gets each hostile value while the others
-    are empty, as a manager and as an admin (between them every desk permission); none may answer 500."""
+    are empty, as a manager, an admin and a trainer (between them every permission of a page); none may answer 500."""
     http = operator_http(app, role)
     before = stored(db)
     for key, spec in callbacks_of(app):
