@@ -24,6 +24,7 @@ workers = _settings.web_workers
 REQUEST_THREADS = 4
 worker_class = "gthread"
 threads = REQUEST_THREADS + _settings.push_streams
+worker_connections = 1000 + _settings.push_streams  # gthread's bound on a worker's open connections (default 1000)
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
