@@ -152,6 +152,16 @@ server {{
 {proxy}
     }}
 
+    # The wall's push streams (server-sent events): each event passes at once, never buffered or compressed; the web
+    # writes a heartbeat every 15 s, so a stream outlives the read timeout of other requests.
+    location ^~ /push/ {{
+{proxy}
+        proxy_buffering off;
+        proxy_cache off;
+        gzip off;
+        proxy_read_timeout 1h;
+    }}
+
     # Prometheus scrapes the web directly (or with IOC_METRICS_TOKEN); the public never gets the metrics.
     location = /metrics {{
         return 404;

@@ -19,9 +19,12 @@ _host = f"[{_settings.web_host}]" if ":" in _settings.web_host else _settings.we
 wsgi_app = "webapp:server"  # a top-level module of the package, importable wherever cli is
 bind = [f"{_host}:{_settings.web_port}"]
 workers = _settings.web_workers
-# Threads, not sync workers: a slow or long request must not block a whole worker.
+# Threads, not sync workers: a slow or long request must not block a whole worker. Each open wall push stream holds
+# a thread of its own (at most IOC_PUSH_STREAMS per worker), so four more are always left for every other request.
+REQUEST_THREADS = 4
 worker_class = "gthread"
-threads = 4
+threads = REQUEST_THREADS + _settings.push_streams
+worker_connections = 1000 + _settings.push_streams  # gthread's bound on a worker's open connections (default 1000)
 timeout = 30
 graceful_timeout = 10
 keepalive = 5

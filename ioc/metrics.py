@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import redis
 import sqlalchemy as sa
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -60,6 +60,11 @@ ALERT_ROWS_PRUNED: Final = Counter(
     "ioc_incident_alert_rows_pruned", "Applied-alert rows of no incident removed after their retention."
 )
 LOGINS: Final = Counter("ioc_logins", "Sign-in attempts by outcome.", ["outcome"])
+PUSH_STREAMS_OPEN: Final = Gauge(
+    "ioc_push_streams_open",
+    "Wall push streams (server-sent events) open now, summed over the live web processes.",
+    multiprocess_mode="livesum",
+)
 
 
 def multiprocess() -> bool:

@@ -80,6 +80,15 @@ class Settings(BaseSettings):
         default=50_000, ge=1, description="Entries the aggregator may have left on a stream and still be ready."
     )
     wall_refresh_ms: int = Field(default=2_000, ge=250, le=60_000)
+    push_streams: int = Field(
+        default=100,
+        ge=0,
+        le=2_000,
+        description="Wall push streams each web worker holds open (one thread each); 0 turns push off (polling only).",
+    )
+    push_check_ms: int = Field(
+        default=200, ge=20, le=5_000, description="How often each web worker reads the data version for push."
+    )
     max_ahead_s: float = Field(
         default=300.0, ge=0, le=86_400 * 366, description="How far an event time may be ahead of its receive time."
     )

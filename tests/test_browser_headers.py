@@ -81,6 +81,8 @@ def test_pages_work_under_the_policy_without_violations(site: Site, page: Any) -
     page.goto(f"{site.url}/display?token={secret}")  # a wall screen
     page.locator(".wall-title").wait_for()
     page.wait_for_timeout(2500)  # a few ticks of the wall
+    # The wall's push stream is let through (connect-src 'self' covers /push/wall) and opened.
+    assert page.evaluate("document.documentElement.dataset.wallPush") == "open"
     assert violations(page) == []
     for role, path, ready in (
         (Role.MANAGER, "/incidents", incidents_ids.ROOT),

@@ -260,6 +260,8 @@ def test_wall_lives_in_a_browser(web: Web, feed: Feed, embedded_redis, city: Cit
         lost.wait_for(state="visible", timeout=10 * REFRESH_MS)
         web.server.start()
         lost.wait_for(state="hidden", timeout=10 * REFRESH_MS)
+        # The push stream came back by itself too (the browser reconnects; refused meanwhile, it tries again later).
+        wait_in_page(page, "document.documentElement.dataset.wallPush === 'open'", timeout_s=70)
 
 
 WATCHDOG_MS = 2000

@@ -28,7 +28,8 @@ from ioc.keys import Keys
 from ioc.settings import Settings
 from ioc.store import connect_url
 from tests.conftest import wipe_namespace
-from tests.sessions import PASSWORD, new_account
+from tests.sessions import PASSWORD, new_account, new_display_token
+from tests.test_push import Stream, bump_version, display_cookie
 from tests.webserver import IOC, WebServer, free_port, server_env
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -234,3 +235,23 @@ def test_while_the_web_is_down_nginx_serves_a_page_that_retries(proxied: Proxied
     finally:
         proxied.web.start()
     assert UrlHttp(proxied.nginx_url).request("GET", "/login").status == 200  # and it comes back by itself
+
+
+def test_push_streams_pass_through_nginx_unbuffered(proxied: Proxied) -> None:
+    assert "location ^~ /push/" in (proxied.prefix / "nginx.conf").read_text()
+    database = open_database(proxied.settings)
+    try:
+        _, secret = new_display_token(database)
+    finally:
+        database.close()
+    port = int(proxied.nginx_url.rsplit(":", 1)[1])
+    stream = Stream(port, display_cookie(port, secret))
+    try:
+        assert stream.status == 200, stream.headers
+        time.sleep(0.5)  # the web's reader has read the version once
+        bump_version(proxied.web.env["IOC_REDIS_URL"], proxied.keys)
+        started = time.monotonic()
+        assert "change" in stream.events(timeout_s=5)  # buffered, it would wait for the buffer to fill
+        assert time.monotonic() - started < 2
+    finally:
+        stream.close()

@@ -1,8 +1,9 @@
 """The gate: a before_request hook every request passes. Public files and the auth views pass; without a session the
-Dash endpoints answer 401 with no city data and pages redirect to the login (the address to come back to goes along,
-encoded, and `next` is only ever a path on this site); a wall screen whose display token was revoked gets "access
-revoked" (401) instead of a login form nobody is there to fill in; a page the role may not open answers 403 (503
-while the database is down and only the wall is served); an address where no page is registered answers 404."""
+Dash endpoints and the push streams answer 401 with no city data and pages redirect to the login (the address to come
+back to goes along, encoded, and `next` is only ever a path on this site); a wall screen whose display token was
+revoked gets "access revoked" (401) instead of a login form nobody is there to fill in; a page the role may not open
+answers 403 (503 while the database is down and only the wall is served); an address where no page is registered
+answers 404."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ PUBLIC_PATHS: Final = frozenset(
 )
 PUBLIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/")
 DASH_DATA_PREFIX: Final = "/_dash-"  # layout, dependencies and callbacks: city data, so a session is needed
+PUSH_PREFIX: Final = "/push/"  # the wall's push streams (callbacks/wall/push.py): a session is needed
 PAGE_RULE: Final = "<path:path>"  # Dash's route serving every page address but the root (its index HTML)
 
 
@@ -66,10 +68,10 @@ def gate() -> Response | None:
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return None
     who = principal()
-    if path.startswith(DASH_DATA_PREFIX):
+    if path.startswith((DASH_DATA_PREFIX, PUSH_PREFIX)):
         if who is None:
             return refusal(401)
-        return None  # the callbacks check their own permission (guarded); the layout is the shell
+        return None  # the callbacks and streams check their own permission (guarded); the layout is the shell
     needed = page_permission(path) if who is not None else None
     if needed is not None:
         who = principal(needed)  # a page other than the wall: a principal kept by this process is checked again

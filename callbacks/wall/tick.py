@@ -1,4 +1,5 @@
-"""Wall callbacks: one server tick that reads the snapshot and sends only what changed, and two clientside helpers.
+"""Wall callbacks: one server tick that reads the snapshot and sends only what changed (polled, or at once when the
+push stream rings), and three clientside helpers (the watchdog, the alarm tone, the push stream's listener).
 
 The tick reads the namespace of whoever is signed in (`callbacks.auth.workspace`): live, or for a trainee the
 exercise's own (a display token: always live); the browser's state names the namespace it was read from, so a switch
@@ -72,6 +73,7 @@ TICK_INPUTS: Final = {
     "n_intervals": Input(ids.INTERVAL, "n_intervals"),
     "lang": State(ids.LANG, "data"),
     "store": State(ids.CLIENT, "data"),
+    "pushed": Input(ids.PUSH, "data"),  # the push stream rang (assets/wall_push.js): refresh now
 }
 
 
@@ -181,8 +183,9 @@ def wall_pictures() -> WallPictures:
 
 @callback(output=TICK_OUTPUTS, inputs=TICK_INPUTS)
 @guarded(Permission.VIEW_WALL)
-def tick(n_intervals: int | None, lang: str | None, store: object) -> dict[str, Any]:
-    """The wall's refresh: everything that changed since this browser's last tick, by output name."""
+def tick(n_intervals: int | None, lang: str | None, store: object, pushed: int | None = None) -> dict[str, Any]:
+    """The wall's refresh (polled, or rung by push): everything that changed since this browser's last tick, by
+    output name."""
     res = resources()
     try:
         keys = workspace().keys
@@ -207,6 +210,12 @@ clientside_callback(
     Input(ids.INTERVAL, "n_intervals"),
     Input(ids.HEARTBEAT, "data"),
     State(ids.INTERVAL, "interval"),
+)
+
+clientside_callback(
+    ClientsideFunction(namespace="wall_push", function_name="listen"),
+    Output(ids.PUSH, "data"),  # never set here (no_update): a callback with an output runs when the page loads
+    Input(ids.PUSH_URL, "data"),
 )
 
 clientside_callback(

@@ -12,6 +12,8 @@ LANG: Final = "wall-lang"
 CLIENT: Final = "wall-client"
 HEARTBEAT: Final = "wall-heartbeat"
 ALARM: Final = "wall-alarm"
+PUSH: Final = "wall-push"  # a count the push stream bumps (assets/wall_push.js): the tick runs at once
+PUSH_URL: Final = "wall-push-url"  # the push stream's address, None when push is off
 CLOCK: Final = "wall-clock"
 KPIS: Final = "wall-kpis"
 # Pattern-matching id types: {"type": KPI_VALUE, "kpi": key}, {"type": GAUGE_FILL, "station": sensor id}, ...

@@ -23,8 +23,8 @@ from layouts.wall.kpis import kpi_strip
 PATH: Final = "/"  # where the wall is served; the kiosk screens open it full screen
 
 
-def layout(city: City, *, lang: str, refresh_ms: int, tile_url: str = "") -> Component:
-    """The whole wall page in one language, refreshing every `refresh_ms`."""
+def layout(city: City, *, lang: str, refresh_ms: int, tile_url: str = "", push_url: str | None = None) -> Component:
+    """The whole wall page in one language, refreshing every `refresh_ms` and whenever `push_url` (if any) rings."""
     return html.Div(
         id=ids.ROOT,
         className="wall",
@@ -35,6 +35,8 @@ def layout(city: City, *, lang: str, refresh_ms: int, tile_url: str = "") -> Com
             dcc.Store(id=ids.CLIENT, data=None),
             dcc.Store(id=ids.HEARTBEAT, data=None),
             dcc.Store(id=ids.ALARM, data=None),
+            dcc.Store(id=ids.PUSH, data=None),
+            dcc.Store(id=ids.PUSH_URL, data=push_url),
             header(city, lang),
             html.Div(
                 className="wall-banners",
