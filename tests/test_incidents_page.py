@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -438,7 +439,8 @@ def test_table_lists_incidents_and_the_filters_apply_on_the_server(app: Dash, db
     panel.set(ids.STATUS, "value", ["acknowledged"])
     assert panel.ids() == [fire.id]
     panel.set(ids.STATUS, "value", [])
-    ten_days_ago = (datetime.now(UTC) - timedelta(days=10)).date().isoformat()
+    # the page's dates are the city's (UTC+7): from 17:00 UTC on, the UTC date is the day before the city's
+    ten_days_ago = (datetime.now(ZoneInfo(city.timezone)) - timedelta(days=10)).date().isoformat()
     panel.page.props[(ids.DATES, "start_date")] = ten_days_ago
     panel.set(ids.PERIOD, "value", "dates")
     assert panel.ids() == [old.id, tree.id, fire.id]
