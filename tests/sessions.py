@@ -74,7 +74,11 @@ def session_cookie(app: Dash, who: Principal) -> tuple[str, str]:
 
 def sign_in_browser(context: BrowserContext, base_url: str, username: str, password: str = PASSWORD) -> None:
     """Sign a Playwright browser context in through the login form, with its own request API (it shares the
-    context's cookies), so no page is loaded meanwhile."""
+    context's cookies), so no page is loaded meanwhile. The context's open pages are blanked first: the app renews
+    the session cookie on every response, so a tick of the previous person's page still in flight would otherwise
+    put that person's cookie back after this sign-in (seen in CI as the next page refusing the new person)."""
+    for page in context.pages:
+        page.goto("about:blank")
     form = context.request.get(f"{base_url}/login")
     found = re.search(r'name="csrf" value="([^"]*)"', form.text())
     assert form.status == 200 and found is not None, form.status
