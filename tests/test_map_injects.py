@@ -21,6 +21,7 @@ from ioc.clock import read_timebase
 from ioc.db import Database
 from ioc.errors import InvalidInput
 from ioc.exercises import trainer
+from ioc.exercises.injects import sent_injects
 from ioc.exercises.map_injects import map_events, place_event, send_map_inject
 from ioc.exercises.records import (
     ExerciseRefused,
@@ -29,7 +30,6 @@ from ioc.exercises.records import (
     create_exercise,
     start_exercise,
 )
-from ioc.exercises.injects import sent_injects
 from ioc.keys import DOMAINS, Keys
 from simulators.exercises import map_episode
 from tests.test_exercise_controls import running_runner
@@ -82,7 +82,7 @@ def test_the_boundary_refuses_bad_points_and_kinds(city: City) -> None:
     with pytest.raises(InvalidInput, match="outside the city"):
         place_event(city, "crash", south - 0.01, west + 0.01, at_min=0)
     for lat, lon in (("15.5", 108.5), (True, 108.5), (math.nan, 108.5), (15.5, math.inf), (91, 108.5)):
-        with pytest.raises(InvalidInput, match="lat|lon"):
+        with pytest.raises(InvalidInput, match=r"lat|lon"):
             trainer.parse(trainer.MapInjectForm, exercise=1, kind="crash", lat=lat, lon=lon)
     with pytest.raises(InvalidInput, match="kind"):
         trainer.parse(trainer.MapInjectForm, exercise=1, kind="fire", lat=15.55, lon=108.5)

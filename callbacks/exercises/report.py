@@ -27,7 +27,7 @@ from ioc.identity.accounts import list_accounts
 from ioc.identity.roles import Permission
 from ioc.inputs import valid_id
 from layouts.exercises import ids
-from layouts.exercises.report import PATH, body, layout, timeline_figure
+from layouts.exercises.report import PATH, body, lang_switch, layout, timeline_figure
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +55,33 @@ def page(lang: str | None = None, id: str | None = None, **_query: object) -> Co
 
 
 @callback(
-    output={"body": Output(ids.REPORT_BODY, "children"), "message": Output(ids.REPORT_MESSAGE, "children")},
+    output={
+        "body": Output(ids.REPORT_BODY, "children"),
+        "message": Output(ids.REPORT_MESSAGE, "children"),
+        "lang_switch": Output(ids.REPORT_LANG_SWITCH, "children"),
+    },
     inputs={"selected": Input(ids.REPORT_SELECT, "value"), "lang": State(ids.REPORT_LANG, "data")},
 )
 @guarded(PERMISSION)
 def show(selected: Any, lang: str | None) -> dict[str, Any]:
-    """The report of the exercise chosen (when the page loads too)."""
+    """The report of the exercise chosen (when the page loads too), and the language links keeping it."""
     chosen, tz = chosen_lang(lang), resources().city.timezone
     exercise_id = valid_id(selected)
+    switch = lang_switch(chosen, exercise_id)
     if exercise_id is None:
-        return {"body": body(None, chosen, tz), "message": None}
+        return {"body": body(None, chosen, tz), "message": None, "lang_switch": switch}
     try:
         report = read_report(exercise_id)
     except NotFound:
-        return {"body": body(None, chosen, tz), "message": said(False, t("exercises.refused.not_found", chosen))}
+        return {
+            "body": body(None, chosen, tz),
+            "message": said(False, t("exercises.refused.not_found", chosen)),
+            "lang_switch": lang_switch(chosen, None),
+        }
     except (DatabaseError, redis.RedisError, OSError) as exc:
         log.error("report page cannot read exercise %s: %s", exercise_id, exc)
-        return {"body": dash.no_update, "message": said(False, t("aar.unavailable", chosen))}
-    return {"body": body(report, chosen, tz), "message": None}
+        return {"body": dash.no_update, "message": said(False, t("aar.unavailable", chosen)), "lang_switch": switch}
+    return {"body": body(report, chosen, tz), "message": None, "lang_switch": switch}
 
 
 @callback(

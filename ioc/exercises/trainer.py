@@ -116,6 +116,18 @@ class InjectForm(_Form):
     _exercise = field_validator("exercise", mode="before")(lambda v: clean_id(v, field="exercise"))
 
 
+class PointForm(_Form):
+    """A point clicked on the map."""
+
+    lat: Latitude
+    lon: Longitude
+
+    @property
+    def point(self) -> tuple[float, float]:
+        """(lat, lon)."""
+        return self.lat, self.lon
+
+
 class MapInjectForm(_Form):
     """An event placed on the map of the exercise selected: what happens (a flood point, a crash, a device fault) and
     the point clicked."""
