@@ -199,8 +199,14 @@ class ExerciseRunner:
         except DatabaseError as exc:
             log.warning("could not score exercise %d (%s); tried again at the next check", exercise.id, exc)
             return
+        names = {} if msel is None else {o.id: (o.name.vi, o.name.en) for o in msel.objectives}
         publish_progress(
-            self.client, Keys(exercise.namespace(self.base)), exercise.id, position, [r.as_json() for r in responses]
+            self.client,
+            Keys(exercise.namespace(self.base)),
+            exercise.id,
+            position,
+            [r.as_json() for r in responses],
+            names,
         )
 
     def catalogue(self) -> None:

@@ -2,7 +2,8 @@
 input rule's types, `ioc.inputs`), the commands they run, and what the page shows of an exercise (`Board`): the
 exercises, the one selected with its clock, its expected responses (live from the runner while it is active, the
 kept ratings' details once stopped), its trainees' actions and the messages it sent; and what the banner of a
-trainee (an account assigned to a running or paused exercise) says on every page (`trainee_view`)."""
+trainee (an account assigned to a running or paused exercise) says on every page (`trainee_view`, or `banner_view`
+from the workspace a request decided)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from ioc.exercises.records import (
     trainee_exercise,
 )
 from ioc.exercises.scoring import SentInject, TraineeAction
+from ioc.exercises.workspace import Workspace
 from ioc.inputs import LATITUDE, LONGITUDE, clean_id, coordinate_type, text_type
 from ioc.keys import Keys
 
@@ -243,3 +245,13 @@ def trainee_view(
         clock = exercise.position  # the banner must stay: the saved position will do
     sent = sent_injects(db, exercise.id, messages_only=True)
     return TraineeView(exercise, clock, tuple(sent[-messages:]) if messages > 0 else ())
+
+
+def banner_view(db: Database, space: Workspace, *, messages: int = 3) -> TraineeView | None:
+    """The banner of the person whose workspace (`ioc.exercises.workspace`, decided once per request) is an
+    exercise, or None when it is live: the database is asked only for a trainee's messages."""
+    if space.exercise is None:
+        return None
+    clock = None if space.clock is None else space.clock.timestamp()
+    sent = sent_injects(db, space.exercise.id, messages_only=True) if messages > 0 else []
+    return TraineeView(space.exercise, clock, tuple(sent[-messages:]))
