@@ -9,9 +9,11 @@ import base64
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -25,7 +27,7 @@ from ioc.audit import AuditRow
 from ioc.city import City
 from ioc.db import Database
 from ioc.errors import NotFound
-from ioc.exercises.exports import _cell, export_bytes, report_tables
+from ioc.exercises.exports import _cell, export_bytes, report_tables, timeline_chart
 from ioc.exercises.injects import keep_results, send_due
 from ioc.exercises.msel import Msel
 from ioc.exercises.records import change_status, save_position
@@ -177,6 +179,33 @@ def test_pdf_export_holds_the_text(r: redis.Redis, db: Database, city: City, bas
     _, english = export_bytes(report, "pdf", lang="en", tz=TZ)
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(english)).pages)
     assert "Performed with major challenges" in text and "Missed" in text
+
+
+def test_pdf_export_draws_the_timeline_as_a_chart(
+    r: redis.Redis, db: Database, city: City, base: str, msel: Msel[Any]
+) -> None:
+    exercise = scripted(db, r, city, base, "Đội An Mỹ", msel)
+    report = after_action_report(db, exercise)
+    chart = timeline_chart(report, "en")
+    assert chart is not None and chart.start <= chart.end
+    marks = sum(len(row.marks) for row in chart.rows)
+    bars = sum(len(row.bars) for row in chart.rows)
+    kinds = {e.kind for e in report.events}
+    assert marks == len(report.events) + bars and bars >= 1  # every event, and where each response ended
+    _, content = export_bytes(report, "pdf", lang="en", tz=TZ)
+    first = PdfReader(io.BytesIO(content)).pages[0]
+    text = first.extract_text()
+    assert f"Timeline — Exercise clock ({TZ})" in text
+    for kind in kinds:
+        assert {"inject": "Inject", "alert": "Alert", "incident": "Incident", "action": "Trainee action"}[kind] in text
+    start = chart.start.astimezone(ZoneInfo(TZ))
+    assert start.strftime("%H:%M") in text  # the axis, in local time
+    drawing = first.get_contents().get_data()  # type: ignore[union-attr]
+    assert drawing.count(b" c f") == marks  # each mark a filled circle (four curves, filled)
+    assert drawing.count(b" re f") >= bars  # each response's bar a filled rectangle
+    assert b"0.1725 0.6275 0.1725 rg" in drawing or b"0.8392 0.1529 0.1569 rg" in drawing  # green or red ends
+    # nothing happened: no chart, the PDF still made
+    assert timeline_chart(replace(report, events=(), objectives=()), "en") is None
 
 
 @pytest.fixture
