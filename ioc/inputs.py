@@ -173,6 +173,14 @@ def valid_id(value: object) -> int | None:
         return None
 
 
+def id_in_query(value: object) -> int | None:
+    """A record id written in a URL's query (`?id=12`: ASCII digits only, no sign, no space), or None when it is not
+    one (see clean_id for the range)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 10 or not value.isascii() or not value.isdigit():
+        return None
+    return valid_id(int(value))
+
+
 # ---------------------------------------------------------------- the database's own check, and display
 
 

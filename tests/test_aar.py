@@ -234,8 +234,11 @@ def test_every_callback_of_the_report_page_is_for_trainers_and_managers(
     trainer_account = new_account(db, Role.TRAINER)
     page = BrowserPage(app, PATH, f"?lang=en&id={exercise}", user=(trainer_account.username, PASSWORD))
     assert page.knows(ids.REPORT_SELECT) and page.knows(ids.REPORT_PDF)
+    assert page.props[(ids.REPORT_SELECT, "value")] == exercise  # ?id= chooses it (a text in the URL)
+    links = json.dumps(page.props[(ids.REPORT_LANG_SWITCH, "children")])
+    assert f"/exercises/report?lang=vi&id={exercise}" in links  # the other language keeps it
     found = report_callbacks(page)
-    assert len(found) == 2  # the report, the export
+    assert len(found) == 2  # the report (and its language links), the export
     for dependency in found:
         assert guard_of(app.callback_map[dependency["output"]]["callback"]) == Permission.REVIEW_EXERCISES
     for role in (None, Role.OPERATOR, Role.ADMIN, Role.DISPLAY):

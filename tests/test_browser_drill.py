@@ -200,7 +200,7 @@ def test_a_trainee_acknowledges_the_drills_incident_and_the_report_lists_it_with
     expect(banner).not_to_contain_text("Device gone dark")  # the trainees have to notice that one
     page.locator(f'.ag-center-cols-container .ag-row[row-id="{incident.id}"]').wait_for()
     act(page, incident.id, "acknowledge", "traffic police informed, watching the cameras")
-    acknowledged = get_incident(system.database, incident.id).acknowledged_at
+    acknowledged = get_incident(system.database, incident.id, exercise=exercise.id).acknowledged_at
     assert acknowledged is not None
 
     # 4. The trainer lets the "queue" message come, stops the drill and reads the report.

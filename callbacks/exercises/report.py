@@ -25,7 +25,7 @@ from ioc.exercises.report import AfterActionReport, after_action_report, record_
 from ioc.i18n import normalize_lang, t
 from ioc.identity.accounts import list_accounts
 from ioc.identity.roles import Permission
-from ioc.inputs import valid_id
+from ioc.inputs import id_in_query, valid_id
 from layouts.exercises import ids
 from layouts.exercises.report import PATH, body, lang_switch, layout, timeline_figure
 
@@ -43,7 +43,7 @@ def read_report(exercise_id: int) -> AfterActionReport:
 
 
 def page(lang: str | None = None, id: str | None = None, **_query: object) -> Component:
-    """The page with the exercises to choose from, `id` chosen (its callback fills the report)."""
+    """The page with the exercises to choose from, `id` (the query's text) chosen (its callback fills the report)."""
     res = resources()
     chosen = normalize_lang(lang, res.settings.language)
     try:
@@ -51,7 +51,7 @@ def page(lang: str | None = None, id: str | None = None, **_query: object) -> Co
     except DatabaseError as exc:
         log.error("report page cannot read the exercises: %s", exc)
         exercises, message = [], said(False, t("aar.unavailable", chosen))
-    return layout(exercises, valid_id(id), lang=chosen, message=message)
+    return layout(exercises, id_in_query(id), lang=chosen, message=message)
 
 
 @callback(
