@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exercise-minutes",
         type=float,
-        default=10.0,
-        help="minutes of the live city beside which an exercise plays at ×60 (default 10; 0 skips that benchmark)",
+        default=4.0,
+        help="minutes of the live city beside which an exercise plays at ×60 (default 4: the 240 minutes of "
+        "rush-hour-crash; 0 skips that benchmark)",
     )
     parser.add_argument("--exercise-rounds", type=int, default=3, help="rounds of the exercise's share (median)")
     args = parser.parse_args(argv)
