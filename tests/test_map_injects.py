@@ -1,9 +1,9 @@
 """A trainer's events placed on the map of a running exercise, in the core: what a point hits (the nearest segment,
 station or device), the refusals at the boundary (a point outside the city, a bad coordinate or kind, an exercise that
 is not playing), and the runner playing the event into that exercise's namespace only: two exercises of the same
-scenario and seed side by side, a crash and a device gone dark placed in one of them, the other's events and live's
-untouched; the inject listed for the trainer, audited as theirs, and kept from the trainees' banner. Real Redis (both)
-and both databases."""
+scenario and seed side by side, a crash, a device gone dark and a flood point placed in one of them, the other's
+events and live's untouched; the inject listed for the trainer, audited as theirs, and kept from the trainees' banner.
+Real Redis (both) and both databases."""
 
 from __future__ import annotations
 
@@ -112,6 +112,8 @@ def test_events_placed_on_the_map_land_in_that_exercise_only(
 ) -> None:
     segment, point = observed_segment(city)
     camera = next(c for c in city.sensors_of("traffic_camera") if segment not in c.segments)
+    station = next(s for s in city.sensors_of("water_station") if s.alarm_levels_m)
+    assert station.alarm_levels_m is not None
     spec = check_spec(name="drill", scenario="normal-day", seed=7, speed=SPEED, trainees=(41,))
     drilled = start_exercise(db, r, spec, actor="trainer", base=base)
     twin = start_exercise(db, r, spec.model_copy(update={"trainees": (42,)}), actor="trainer", base=base)
@@ -122,7 +124,8 @@ def test_events_placed_on_the_map_land_in_that_exercise_only(
         wait_for(lambda: read_timebase(r, keys).now() > started + 20 * 60, 10, "20 minutes of the scenario")
         crash = send_map_inject(db, r, city, drilled.id, "crash", *point, actor="trainer-a", base=base)
         dark = send_map_inject(db, r, city, drilled.id, "device_fault", camera.lat, camera.lon, actor="t", base=base)
-        began = max(crash.sent_at.timestamp(), dark.sent_at.timestamp())
+        flood = send_map_inject(db, r, city, drilled.id, "flood", station.lat, station.lon, actor="t", base=base)
+        began = max(crash.sent_at.timestamp(), dark.sent_at.timestamp(), flood.sent_at.timestamp())
         wait_for(lambda: read_timebase(r, keys).now() > began + 50 * 60, 30, "50 minutes of scenario after the inject")
         wait_for(lambda: read_timebase(r, twin_keys).now() > began + 50 * 60, 30, "the twin as far")
     window = (began + 5 * 60, began + 40 * 60)  # the crash's queue built, the device still dark
@@ -140,17 +143,24 @@ def test_events_placed_on_the_map_land_in_that_exercise_only(
     before = (began - 15 * 60, began - 60)
     assert reports(mine, *before) == reports(theirs, *before) > 0  # the same city until the inject
     assert speeds(mine, *before) == speeds(theirs, *before)
+
+    # the station near the flood point rises above BĐ II (it peaks above III 45 minutes in); the twin's does not
+    def levels(flood: list[dict[str, str]]) -> list[float]:
+        return [float(f["level_m"]) for f in flood if f.get("sensor") == station.id and began + 30 * 60 <= at(f)]
+
+    risen, calm = levels(entries(r, keys, "flood")), levels(entries(r, twin_keys, "flood"))
+    assert risen and calm and min(risen) > station.alarm_levels_m[1] > max(calm), (risen, calm)
     assert all(r.xlen(Keys(base).events(d)) == 0 for d in DOMAINS)  # live got nothing
 
     # the trainer sees both with the messages; the trainees' banner does not (they have to notice)
     board = trainer.read_board(db, r, base, drilled.id)
-    assert {m.inject for m in board.messages} == {crash.inject, dark.inject}
+    assert {m.inject for m in board.messages} == {crash.inject, dark.inject, flood.inject}
     assert all(m.on_map and m.kind == "episode" for m in board.messages)
     assert "Crash on" in crash.text_en and camera.name in dark.text_en
     assert sent_injects(db, drilled.id, messages_only=True) == [] and sent_injects(db, twin.id) == []
     view = trainer.trainee_view(db, r, base, 41)
     assert view is not None and view.messages == ()
-    assert [e.kind for e in map_events(db, drilled.id)] == ["crash", "device_fault"]
+    assert [e.kind for e in map_events(db, drilled.id)] == ["crash", "device_fault", "flood"]
     with db.read() as session:
         audited: list[Any] = list(
             session.execute(
@@ -159,4 +169,8 @@ def test_events_placed_on_the_map_land_in_that_exercise_only(
                 .order_by(AuditRow.id)
             )
         )
-    assert [(a, after["event"]["kind"]) for a, after in audited] == [("trainer-a", "crash"), ("t", "device_fault")]
+    assert [(a, after["event"]["kind"]) for a, after in audited] == [
+        ("trainer-a", "crash"),
+        ("t", "device_fault"),
+        ("t", "flood"),
+    ]
