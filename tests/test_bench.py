@@ -43,6 +43,10 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
             "3",
             "--poll-rounds",
             "2",
+            "--exercise-minutes",
+            "0.5",
+            "--exercise-rounds",
+            "1",
         ],
         cwd=repo_root,
         env=env,
@@ -74,4 +78,8 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     assert trimmed["events"] > 0 and trimmed["alerts"] > 0 and trimmed["deadletter"] > 0
     assert figures["retention_sql_rows_pruned"] > 0 and "kept what must stay:  yes" in text
     assert figures["retention_redis_bytes_after"]["events"] < figures["retention_redis_bytes_before"]["events"]
+    # an exercise at x60 beside live: 60 times the simulated minutes, every event handled, its share measured
+    assert figures["exercise_events"] > 30 * figures["exercise_live_events"] > 0
+    assert 0.9 < figures["exercise_event_share"] < 1 and figures["exercise_cost_ratio"] > 0
+    assert figures["exercise_both_s"] > 0 and "exercise's share:" in text
     assert not list(tmp_path.iterdir()), "the benchmark must not touch the data folder (it uses its own Redis)"
