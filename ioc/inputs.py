@@ -23,6 +23,7 @@ SQLite file) is shown escaped by `displayable` ("\\ud800", "\\x00"), never as an
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from typing import Annotated, Any, Final
@@ -124,6 +125,23 @@ def clean_id(value: object, *, field: str) -> int:
         raise InvalidInput(f"{field}: must be a whole number, not {type(value).__name__}")
     if not 1 <= value <= MAX_ID:
         raise InvalidInput(f"{field}: must be from 1 to {MAX_ID}")
+    return value
+
+
+def clean_moment(value: object, *, field: str, earliest: float, latest: float) -> int:
+    """A moment a browser chose (epoch seconds, a number: never a bool or a text), within [earliest, latest]; as
+    epoch milliseconds, or InvalidInput naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{field}: must be a number, not {type(value).__name__}")
+    if not math.isfinite(value) or not earliest <= value <= latest:
+        raise InvalidInput(f"{field}: must be a moment from {earliest:.0f} to {latest:.0f}")
+    return int(value * 1000)
+
+
+def clean_choice(value: object, *, field: str, choices: tuple[int, ...]) -> int:
+    """One of a few whole numbers offered (a speed), or InvalidInput naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
+        raise InvalidInput(f"{field}: must be one of {', '.join(map(str, choices))}")
     return value
 
 

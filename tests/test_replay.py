@@ -107,7 +107,9 @@ def test_history_reaches_back_to_the_oldest_checkpoint_once_entries_were_trimmed
     assert history_reach(r, keys).earliest_ms is not None  # nothing trimmed: the whole stream
     assert history_reach(r, keys).earliest_ms <= moments[0][0]  # type: ignore[operator]
     first = r.xrange(keys.events("traffic"), count=1)[0][0]
-    r.xtrim(keys.events("traffic"), minid=str(int(first.split("-")[0]) + 1))  # the oldest entries aged out
+    r.xtrim(
+        keys.events("traffic"), minid=str(int(first.split("-")[0]) + 1), approximate=False
+    )  # the oldest entries aged out
     reach = history_reach(r, keys).earliest_ms
     assert reach is not None and moments[0][0] < reach <= moments[1][0]
     replay = Replay(r, keys, replay_keys, city)
@@ -147,7 +149,6 @@ def test_replays_are_bounded_owned_and_removed_when_idle_or_closed(r, keys, city
     assert not list(r.scan_iter(match=Keys(first).all_keys_pattern()))
     touch(r, base, second, 60)
     assert listed(r, base, 60) == [second]
-    assert listed(r, base, 0.001) == [] or time.sleep(0.01) is None
     idle = ReplayRunner(r, base, city, idle_s=0.001, time_check=TimeCheck())
     idle.held = runner.held  # the same process, a moment later: the second was left idle
     time.sleep(0.01)

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dash.development.base_component import Component
 
 import callbacks.wall.incidents
+import callbacks.wall.replay
 import callbacks.wall.tick  # noqa: F401  (the page's callbacks)
 from callbacks import resources
-from callbacks.auth import register_page
+from callbacks.auth import principal, register_page
 from callbacks.wall.push import PUSH_PATH
 from ioc.i18n import normalize_lang
 from ioc.identity.roles import Permission
@@ -29,7 +30,14 @@ def page(lang: str | None = None, **_query: object) -> Component:
         refresh_ms=res.settings.wall_refresh_ms,
         tile_url=res.settings.tile_url,
         push_url=push_url,
+        replay=may_replay(),
     )
+
+
+def may_replay() -> bool:
+    """Whether the viewer may replay the wall's history (checked again by each replay callback on the server)."""
+    who = principal(Permission.REPLAY_HISTORY)
+    return who is not None and who.kind == "account" and who.may(Permission.REPLAY_HISTORY)
 
 
 register_page(__name__, path=PATH, name="Wall", permission=PERMISSION, nav_label="shell.page.wall", build=page)

@@ -156,7 +156,7 @@ def write_checkpoint(client: Client, keys: Keys, checkpoint: Checkpoint) -> bool
     """Append a checkpoint under its position; False when the newest one already is at that position (nothing new
     was processed since: that one still holds)."""
     try:
-        client.xadd(keys.checkpoints(checkpoint.domain), checkpoint.encode(), id=checkpoint.start)  # type: ignore[arg-type]
+        client.xadd(keys.checkpoints(checkpoint.domain), checkpoint.encode(), id=checkpoint.start)
     except redis.ResponseError as exc:
         if "equal or smaller" in str(exc):
             return False

@@ -103,7 +103,7 @@ def read_replay(client: Client, namespace: str) -> ReplayState | None:
             playing=raw.get("playing") == "1",
             speed=int(raw.get("speed", "1")),
             built_ms=int(built) if built else None,
-            status=status if status in ("building", "ready", "refused") else "building",  # type: ignore[arg-type]
+            status=status if status in ("building", "ready", "refused") else "building",
             note=raw.get("note", ""),
         )
     except (KeyError, ValueError):
