@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks import cluster
 from benchmarks.incidents import measure_incident_engine
 from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
+from benchmarks.replay import describe_replay, measure_replay
 from benchmarks.retention import describe_retention, measure_retention
 from benchmarks.scaleout import describe_cluster, measure_cluster
 from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
@@ -91,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         help="IOC_INCIDENT_ALERT_RETENTION_DAYS for the pruning (default 30, so a 40-day history shows SQL pruning; "
         "the setting's own default is 90); the other retentions are the settings'",
     )
+    parser.add_argument(
+        "--replay-hours",
+        type=float,
+        default=24.0,
+        help="hours of the normal day's history (Tam Kỳ's rate) to replay moments of (default 24; 0 skips it)",
+    )
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
@@ -134,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                 settings=settings.model_copy(update={"incident_alert_retention_days": args.history_alert_rows_days}),
                 seed=args.seed,
             )
+        replayed = not args.managers and not args.wall and args.replay_hours > 0
+        if replayed:
+            figures |= measure_replay(client, city, hours=args.replay_hours, seed=args.seed)
         managers = args.managers or (args.incidents > 0 and not args.wall)
         if managers:
             figures |= measure_managers(
@@ -153,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             *(("engine",) if engine else ()),
             *(("cluster",) if clustered else ()),
             *(("history",) if history else ()),
+            *(("replay",) if replayed else ()),
             *(("managers",) if managers else ()),
         )
     )
@@ -188,6 +199,8 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
         out.write("\n".join(describe_cluster(figures)) + "\n")
     if "history" in parts:
         out.write("\n".join(describe_retention(figures)) + "\n")
+    if "replay" in parts:
+        out.write("\n".join(describe_replay(figures)) + "\n")
     if "managers" in parts:
         out.write("\n".join(describe(figures)) + "\n")
     if json_line:

@@ -39,6 +39,8 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
             "1",
             "--history-events-per-day",
             "200",
+            "--replay-hours",
+            "0.5",
             "--screens",
             "3",
             "--poll-rounds",
@@ -74,4 +76,6 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     assert trimmed["events"] > 0 and trimmed["alerts"] > 0 and trimmed["deadletter"] > 0
     assert figures["retention_sql_rows_pruned"] > 0 and "kept what must stay:  yes" in text
     assert figures["retention_redis_bytes_after"]["events"] < figures["retention_redis_bytes_before"]["events"]
+    assert figures["replay_events"] > 0 and all(figures["replay_checks"].values()), figures["replay_checks"]
+    assert figures["replay_namespace_bytes"] > 0 and "replay of history:" in text
     assert not list(tmp_path.iterdir()), "the benchmark must not touch the data folder (it uses its own Redis)"
