@@ -143,7 +143,8 @@ def describe_replay(figures: dict[str, Any]) -> list[str]:
     return [
         f"replay of history:       {figures['replay_events']:,} events over {figures['replay_hours']:g} h "
         f"(written and consumed in {figures['replay_history_write_s']} s, {figures['replay_checkpoints']} "
-        f"checkpoints, {figures['replay_checkpoint_bytes']:,} bytes; raw streams {figures['replay_raw_bytes']:,} bytes)",
+        f"checkpoints, {figures['replay_checkpoint_bytes']:,} bytes; raw streams "
+        f"{figures['replay_raw_bytes']:,} bytes)",
         f"  {'rebuild a moment:':<22}median {figures['replay_rebuild_median_s']} s ({figures['replay_rebuild_s']} s, "
         f"entries read after the checkpoint {figures['replay_rebuild_entries']})",
         f"  {'whole history:':<22}{figures['replay_whole_history_s']} s for "
