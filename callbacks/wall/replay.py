@@ -56,7 +56,7 @@ STATUS_OUTPUTS: Final = {
 }
 STATUS_INPUTS: Final = {
     "n_intervals": Input(ids.REPLAY_INTERVAL, "n_intervals"),
-    "store": State(ids.REPLAY, "data"),
+    "store": Input(ids.REPLAY, "data"),  # also at once when the replay opens or ends (its interval then stops)
     "lang": State(ids.LANG, "data"),
 }
 

@@ -75,7 +75,14 @@ class ReplayRunner:
             state = read_replay(self.client, namespace)
             if state is None or state.source == namespace:
                 continue
-            worked += self._serve(state, now)
+            try:
+                worked += self._serve(state, now)
+            except (redis.ConnectionError, redis.TimeoutError):
+                raise
+            except Exception as exc:  # a bug or a broken key in one replay must not stop the others
+                log.exception("replay %s failed", namespace)
+                self.held.pop(namespace, None)
+                record_refused(self.client, state, f"internal error: {exc!r}"[:300])
         return worked
 
     def drop(self, namespace: str) -> None:
