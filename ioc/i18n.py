@@ -700,6 +700,7 @@ TEXTS: Final[dict[str, dict[Lang, str]]] = {
     # Wall: incidents panel (layouts/wall/incidents.py)
     "replay.open": {"vi": "⏪ Phát lại", "en": "⏪ Replay"},
     "replay.live": {"vi": "Về trực tiếp", "en": "Back to live"},
+    "replay.source_live": {"vi": "Thành phố (trực tiếp)", "en": "The city (live)"},
     "replay.play": {"vi": "▶ Phát", "en": "▶ Play"},
     "replay.pause": {"vi": "⏸ Dừng", "en": "⏸ Pause"},
     "replay.speed": {"vi": "Tốc độ", "en": "Speed"},

@@ -15,10 +15,12 @@ import pytest
 from benchmarks.browser import BrowserPage
 from ioc.aggregator import Aggregator
 from ioc.clock import TimeCheck
+from ioc.exercises.records import check_spec, start_exercise
 from ioc.identity.roles import Role
 from ioc.keys import Keys
+from ioc.namespaces import exercise_namespace
 from ioc.replay import read_replay
-from ioc.replay.registry import home
+from ioc.replay.registry import ask, home
 from ioc.replay.runner import ReplayRunner
 from ioc.snapshot import read_wall_snapshot
 from layouts.common import local_time
@@ -130,3 +132,61 @@ def test_a_display_token_never_enters_replay(r, keys, city, history, redis_url, 
         item.setdefault("value", 1)
     assert wall.http.request("POST", "/_dash-update-component", json_body=body).status == 403
     assert then is not None
+
+
+def test_a_trainer_replays_an_exercise_and_an_operator_cannot_choose_one(r, keys, city, redis_url, make_app) -> None:
+    app = make_app(redis_url=redis_url, namespace=keys.namespace)
+    database = app_database(app)
+    exercise = start_exercise(
+        database,
+        r,
+        check_spec(name="Diễn tập lũ", scenario="normal-day", seed=7, speed=60),
+        actor="t",
+        base=keys.namespace,
+    )
+    drill = Keys(exercise_namespace(keys.namespace, exercise.id))
+    try:
+        live = Aggregator(r, keys, city, consumer="live-test")  # the live city has a history of its own
+        live.setup()
+        write_events(r, keys, islice(generate(city, load_scenario("normal-day"), 9, START), 200), maxlen=1_000_000)
+        live.drain()
+        live.close()
+        aggregator = Aggregator(r, drill, city, consumer="drill-test")
+        aggregator.setup()
+        write_events(r, drill, islice(generate(city, load_scenario("normal-day"), 5, START), 400), maxlen=1_000_000)
+        aggregator.drain()
+        aggregator.close()
+        drill_clock = read_wall_snapshot(r, drill, city, stale_after_s=3600).clock
+        assert drill_clock is not None
+
+        trainer = new_account(database, Role.TRAINER)
+        page = BrowserPage(app, PATH, user=(trainer.username, PASSWORD))
+        choices = [option["value"] for option in page.props[(ids.REPLAY_SOURCE, "options")]]
+        assert choices == ["live", f"ex:{exercise.id}"]
+        for hostile in ("ex:999999", "ex:abc", "ex:-1"):
+            page.props[(ids.REPLAY_SOURCE, "value")] = hostile
+            (refused,) = page.set(ids.REPLAY_OPEN, "n_clicks", 1)
+            assert "không hợp lệ" in json.dumps(refused.values, ensure_ascii=False)
+            assert page.props[(ids.REPLAY, "data")] is None
+        page.props[(ids.REPLAY_SOURCE, "value")] = f"ex:{exercise.id}"
+        page.set(ids.REPLAY_OPEN, "n_clicks", 2)
+        store = page.props[(ids.REPLAY, "data")]
+        state = read_replay(r, store["ns"])
+        assert state is not None and state.source == drill.namespace
+        ask(r, store["ns"], at_ms=int(time.time() * 1000))
+        ReplayRunner(r, keys.namespace, city, idle_s=60, time_check=TimeCheck()).run_once()
+        (replayed,) = page.set(ids.INTERVAL, "n_intervals", 1)
+        assert local_time(drill_clock, city.timezone, "%H:%M:%S") in clock_text(replayed.values)  # the drill's city
+
+        operator = new_account(database, Role.OPERATOR)  # not a trainer: the choice is not offered, nor honoured
+        other = BrowserPage(app, PATH, user=(operator.username, PASSWORD))
+        assert "is-hidden" in other.props[(ids.REPLAY_SOURCE, "className")]
+        other.props[(ids.REPLAY_SOURCE, "value")] = f"ex:{exercise.id}"
+        other.set(ids.REPLAY_OPEN, "n_clicks", 1)
+        theirs = read_replay(r, other.props[(ids.REPLAY, "data")]["ns"])
+        assert theirs is not None and theirs.source == keys.namespace
+    finally:
+        wipe_namespace(r, drill)
+        for namespace in r.zrange(home(keys.namespace).replays(), 0, -1):
+            wipe_namespace(r, Keys(namespace))
+        wipe_namespace(r, home(keys.namespace))

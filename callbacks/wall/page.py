@@ -12,11 +12,14 @@ import callbacks.wall.tick  # noqa: F401  (the page's callbacks)
 from callbacks import resources
 from callbacks.auth import principal, register_page
 from callbacks.wall.push import PUSH_PATH
+from ioc.errors import DatabaseError
+from ioc.exercises.records import list_exercises
 from ioc.i18n import normalize_lang
 from ioc.identity.roles import Permission
 from layouts.wall.page import PATH, layout
 
 PERMISSION = Permission.VIEW_WALL
+MAX_SOURCES = 50  # exercises a trainer may choose to replay (the newest)
 
 
 def page(lang: str | None = None, **_query: object) -> Component:
@@ -31,7 +34,20 @@ def page(lang: str | None = None, **_query: object) -> Component:
         tile_url=res.settings.tile_url,
         push_url=push_url,
         replay=may_replay(),
+        exercises=replayable_exercises(),
     )
+
+
+def replayable_exercises() -> list[tuple[int, str]] | None:
+    """For a trainer (RUN_EXERCISES), the exercises whose history the wall may replay (id, name), newest first."""
+    who = principal(Permission.RUN_EXERCISES)
+    if who is None or not who.may(Permission.RUN_EXERCISES):
+        return None
+    try:
+        found = list_exercises(resources().database)
+    except DatabaseError:
+        return []
+    return [(exercise.id, exercise.name) for exercise in found if exercise.status != "created"][:MAX_SOURCES]
 
 
 def may_replay() -> bool:

@@ -16,12 +16,14 @@ from typing import Any, Final
 from dash import Input, Output, State, callback, ctx, no_update
 
 from callbacks import resources
-from callbacks.auth import guarded, principal, workspace
-from ioc.errors import InvalidInput
+from callbacks.auth import Principal, guarded, principal, workspace
+from ioc.errors import DatabaseError, InvalidInput, NotFound
+from ioc.exercises.records import get_exercise
 from ioc.i18n import normalize_lang, t
 from ioc.identity.roles import Permission
-from ioc.inputs import clean_choice, clean_moment
+from ioc.inputs import clean_choice, clean_id, clean_moment
 from ioc.keys import Keys
+from ioc.namespaces import exercise_namespace, exercise_of
 from ioc.replay import ReplayState, close_replay, history_reach, open_replay, read_replay
 from ioc.replay.registry import SPEEDS, ask, replay_pattern, touch
 from layouts.wall import ids
@@ -48,6 +50,7 @@ CONTROL_INPUTS: Final = {
     "left": Input(ids.REPLAY_LIVE, "n_clicks"),
     "store": State(ids.REPLAY, "data"),
     "lang": State(ids.LANG, "data"),
+    "chosen": State(ids.REPLAY_SOURCE, "value"),
 }
 STATUS_OUTPUTS: Final = {
     "marker": Output(ids.REPLAY_MARKER, "children"),
@@ -61,8 +64,29 @@ STATUS_INPUTS: Final = {
 }
 
 
+def may_replay_source(who: Principal, base: str, source: str) -> bool:
+    """Whether the principal may see a replay of `source`: the namespace it works in, or, for a trainer
+    (RUN_EXERCISES), live or any exercise of the base."""
+    if source == workspace().namespace:
+        return True
+    return who.may(Permission.RUN_EXERCISES) and (source == base or exercise_of(base, source) is not None)
+
+
+def chosen_source(who: Principal, chosen: object) -> str:
+    """The namespace to replay: a trainer's choice of an exercise (checked: a whole id of an exercise that exists),
+    else the namespace the viewer works in."""
+    if not isinstance(chosen, str) or not chosen.startswith("ex:") or not who.may(Permission.RUN_EXERCISES):
+        return workspace().namespace
+    try:
+        exercise = get_exercise(resources().database, clean_id(int(chosen[3:]), field="exercise"))
+    except (ValueError, InvalidInput, NotFound, DatabaseError):
+        raise InvalidInput("exercise: not one that can be replayed") from None
+    return exercise_namespace(resources().keys.namespace, exercise.id)
+
+
 def owned_replay(store: object) -> ReplayState | None:
-    """The replay the browser names, if the viewer may replay, opened it, and it replays the viewer's namespace."""
+    """The replay the browser names, if the viewer may replay, opened it, and it replays a namespace the viewer may
+    see (the one it works in; a trainer, also live and the exercises)."""
     if not isinstance(store, dict):
         return None
     namespace = store.get("ns")
@@ -73,7 +97,7 @@ def owned_replay(store: object) -> ReplayState | None:
     if who is None or who.kind != "account" or not who.may(Permission.REPLAY_HISTORY):
         return None
     state = read_replay(res.redis, namespace)
-    if state is None or state.owner != f"a:{who.ref}" or state.source != workspace().namespace:
+    if state is None or state.owner != f"a:{who.ref}" or not may_replay_source(who, res.keys.namespace, state.source):
         return None
     return state
 
@@ -91,7 +115,14 @@ def _outputs(**given: Any) -> dict[str, Any]:
 @callback(output=CONTROL_OUTPUTS, inputs=CONTROL_INPUTS, prevent_initial_call=True)
 @guarded(Permission.REPLAY_HISTORY)
 def control(
-    opened: int | None, moment: object, played: int | None, speed: object, left: int | None, store: object, lang: object
+    opened: int | None,
+    moment: object,
+    played: int | None,
+    speed: object,
+    left: int | None,
+    store: object,
+    lang: object,
+    chosen: object = None,
 ) -> dict[str, Any]:
     """One action on the replay: open, move to a moment, play or pause, change speed, back to live."""
     language = normalize_lang(lang)
@@ -104,7 +135,12 @@ def control(
             close_replay(res.redis, base, state.namespace)
         return _outputs(store=None, panel="wall-replay-panel is-hidden", interval=True, status="")
     now = time.time()
-    source = Keys(workspace().namespace)
+    who = principal(Permission.REPLAY_HISTORY)
+    assert who is not None
+    try:
+        source = Keys(chosen_source(who, chosen) if trigger == ids.REPLAY_OPEN else state.source)  # type: ignore[union-attr]
+    except InvalidInput:
+        return _outputs(status=t("replay.bad_input", language))
     reach = history_reach(res.redis, source).earliest_ms
     earliest = reach / 1000 if reach is not None else None
     reach_words = reach_text(earliest, now, res.city.timezone, language)
@@ -114,8 +150,6 @@ def control(
         if state is not None:
             close_replay(res.redis, base, state.namespace)
         at = max(earliest, now - OPEN_BEFORE_NOW_S)
-        who = principal(Permission.REPLAY_HISTORY)
-        assert who is not None
         namespace = open_replay(
             res.redis,
             base,

@@ -53,3 +53,4 @@ REPLAY_REACH: Final = "wall-replay-reach"
 REPLAY_STATUS: Final = "wall-replay-status"
 REPLAY_MARKER: Final = "wall-replay-marker"
 REPLAY_INTERVAL: Final = "wall-replay-interval"
+REPLAY_SOURCE: Final = "wall-replay-source"  # a trainer's choice of what to replay: live or an exercise

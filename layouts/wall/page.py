@@ -32,9 +32,10 @@ def layout(
     tile_url: str = "",
     push_url: str | None = None,
     replay: bool = False,
+    exercises: list[tuple[int, str]] | None = None,
 ) -> Component:
     """The whole wall page in one language, refreshing every `refresh_ms` and whenever `push_url` (if any) rings;
-    with `replay`, the control that replays its history (for the roles that may)."""
+    with `replay`, the control that replays its history (for the roles that may; `exercises`, a trainer's choices)."""
     return html.Div(
         id=ids.ROOT,
         className="wall",
@@ -105,6 +106,6 @@ def layout(
                     ),
                 ],
             ),
-            replay_bar(lang) if replay else None,
+            replay_bar(lang, exercises) if replay else None,
         ],
     )

@@ -23,15 +23,36 @@ def replay_store() -> Component:
     return dcc.Store(id=ids.REPLAY, data=None)
 
 
-def replay_bar(lang: str) -> Component:
-    """The closed control (the panel opens with a replay), and the marker shown while replaying."""
+LIVE_SOURCE: Final = "live"  # the source choice of the namespace the viewer works in
+
+
+def replay_bar(lang: str, exercises: list[tuple[int, str]] | None = None) -> Component:
+    """The closed control (the panel opens with a replay), and the marker shown while replaying; with `exercises`
+    (id, name: a trainer's), a choice of what to replay, live or one of them."""
+    sources = [{"label": t("replay.source_live", lang), "value": LIVE_SOURCE}]
+    sources += [
+        {"label": f"{name} (#{exercise_id})", "value": f"ex:{exercise_id}"} for exercise_id, name in exercises or []
+    ]
     return html.Div(
         id=ids.REPLAY_BAR,
         className="wall-replay",
         children=[
             dcc.Interval(id=ids.REPLAY_INTERVAL, interval=1000, disabled=True),
             html.Div(id=ids.REPLAY_MARKER, className="wall-replay-marker is-hidden", role="status"),
-            html.Button(t("replay.open", lang), id=ids.REPLAY_OPEN, className="wall-replay-open", n_clicks=0),
+            html.Div(
+                className="wall-replay-start",
+                children=[
+                    dcc.Dropdown(
+                        id=ids.REPLAY_SOURCE,
+                        options=sources,
+                        value=LIVE_SOURCE,
+                        clearable=False,
+                        searchable=False,
+                        className="wall-replay-source" + ("" if exercises else " is-hidden"),
+                    ),
+                    html.Button(t("replay.open", lang), id=ids.REPLAY_OPEN, className="wall-replay-open", n_clicks=0),
+                ],
+            ),
             html.Div(
                 id=ids.REPLAY_PANEL,
                 className="wall-replay-panel is-hidden",
