@@ -164,12 +164,14 @@ class Replay:
             raise ValueError(f"a replay steps forward only: {at_ms} is before {self.built_ms}")
         self._feed(at_ms)
 
-    def go_to(self, at_ms: int) -> None:
-        """The picture at `at_ms`: stepped forward when that is the cheaper way, else rebuilt from a checkpoint."""
+    def go_to(self, at_ms: int) -> bool:
+        """The picture at `at_ms`: stepped forward when that is the cheaper way, else rebuilt from a checkpoint (True:
+        every key of the namespace was written afresh)."""
         if self.built_ms is not None and at_ms >= self.built_ms and not self.newer_start(at_ms):
             self.advance(at_ms)
-        else:
-            self.rebuild(at_ms)
+            return False
+        self.rebuild(at_ms)
+        return True
 
     def _restore(self, checkpoint: Checkpoint) -> None:
         """Write a checkpoint's hashes into the replay namespace."""
@@ -215,8 +217,8 @@ class Replay:
 
     def clear(self) -> int:
         """Delete every key of the replay namespace but its description (ioc/replay/registry.py); how many went."""
-        found = [k for k in self.client.scan_iter(match=self.target.all_keys_pattern(), count=1000)]
-        found = [key for key in found if key != self.target.replay()]
+        pattern = self.target.all_keys_pattern()
+        found = [key for key in self.client.scan_iter(match=pattern, count=1000) if key != self.target.replay()]
         for start in range(0, len(found), 500):
             for key in found[start : start + 500]:  # one by one: a cluster spreads a namespace over several slots
                 self.client.delete(key)

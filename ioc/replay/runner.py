@@ -111,18 +111,19 @@ class ReplayRunner:
         replay = held.replay
         now_ms = int(now * 1000)
         worked = 0
+        rebuilt = False
         playing = state.playing
         try:
             if held.seq != state.seq or replay.built_ms is None:
                 if state.status == "refused" and held.seq == state.seq:
                     return 0
-                replay.go_to(min(state.asked_ms, now_ms))
+                rebuilt = replay.go_to(min(state.asked_ms, now_ms))
                 held.seq, held.stepped_at, worked = state.seq, now, 1
             elif playing:
                 step_ms = int(min((now - held.stepped_at) * state.speed, MAX_STEP_S) * 1000)
                 if step_ms > 0:
                     target = min(replay.built_ms + step_ms, now_ms)
-                    replay.go_to(target)
+                    rebuilt = replay.go_to(target)
                     playing = target < now_ms
                     worked = 1
                 held.stepped_at = now
@@ -132,7 +133,7 @@ class ReplayRunner:
             return 0
         if worked and replay.built_ms is not None:
             record_built(self.client, state, built_ms=replay.built_ms, playing=playing, seq=state.seq)
-        if now - held.expired_at >= EXPIRE_EVERY_S or worked:
+        if rebuilt or now - held.expired_at >= EXPIRE_EVERY_S:  # a step's new keys get theirs at the next round
             replay.expire(int(self.idle_s * 2))
             held.expired_at = now
         return worked
