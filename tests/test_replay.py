@@ -156,3 +156,26 @@ def test_replays_are_bounded_owned_and_removed_when_idle_or_closed(r, keys, city
     assert not list(r.scan_iter(match=Keys(second).all_keys_pattern()))
     assert open_replay(r, base, owner="a:1", source=base, at_ms=moments[0][0], max_replays=2, idle_s=0.001)
     wipe_namespace(r, home(base))
+
+
+def test_a_checkpoint_taken_with_entries_in_flight_starts_at_the_oldest_of_them(r, keys, replay_keys, city) -> None:
+    aggregator = Aggregator(r, keys, city, consumer="live-test")
+    aggregator.setup()
+    events = generate(city, load_scenario("normal-day"), 13, START)
+    write_events(r, keys, islice(events, 500), maxlen=1_000_000)
+    aggregator.drain()
+    write_events(r, keys, islice(events, 500), maxlen=1_000_000)
+    in_flight = aggregator.read_entries("traffic", ">", count=50)  # read (pending), not committed yet
+    assert in_flight
+    assert aggregator.take_checkpoints() >= 1
+    newest = r.xrevrange(keys.checkpoints("traffic"), count=1)[0][0]
+    assert newest == in_flight[0][0]  # the state holds none of them: the replay feeds them
+    aggregator.drain()  # they are recovered and committed, with the rest
+    aggregator.close()
+    time.sleep(0.005)
+    moment = int(time.time() * 1000)
+    shown = picture(r, keys, city)
+    replay = Replay(r, keys, replay_keys, city)
+    replay.rebuild(moment)
+    assert picture(r, replay_keys, city) == shown
+    replay.close()
