@@ -17,6 +17,7 @@ from benchmarks import cluster
 from benchmarks.exercise_share import describe_exercise_share, measure_exercise_share
 from benchmarks.incidents import measure_incident_engine
 from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
+from benchmarks.replay import describe_replay, measure_replay
 from benchmarks.retention import describe_retention, measure_retention
 from benchmarks.scaleout import describe_cluster, measure_cluster
 from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
@@ -101,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         "rush-hour-crash; 0 skips that benchmark)",
     )
     parser.add_argument("--exercise-rounds", type=int, default=3, help="rounds of the exercise's share (median)")
+    parser.add_argument(
+        "--replay-hours",
+        type=float,
+        default=24.0,
+        help="hours of the normal day's history (Tam Kỳ's rate) to replay moments of (default 24; 0 skips it)",
+    )
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
@@ -154,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 seed=args.seed,
             )
+        replayed = not args.managers and not args.wall and args.replay_hours > 0
+        if replayed:
+            figures |= measure_replay(client, city, hours=args.replay_hours, seed=args.seed)
         managers = args.managers or (args.incidents > 0 and not args.wall)
         if managers:
             figures |= measure_managers(
@@ -174,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             *(("cluster",) if clustered else ()),
             *(("history",) if history else ()),
             *(("exercise",) if exercise else ()),
+            *(("replay",) if replayed else ()),
             *(("managers",) if managers else ()),
         )
     )
@@ -211,6 +222,8 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
         out.write("\n".join(describe_retention(figures)) + "\n")
     if "exercise" in parts:
         out.write("\n".join(describe_exercise_share(figures)) + "\n")
+    if "replay" in parts:
+        out.write("\n".join(describe_replay(figures)) + "\n")
     if "managers" in parts:
         out.write("\n".join(describe(figures)) + "\n")
     if json_line:

@@ -165,6 +165,23 @@ def coordinate_type(bounds: tuple[float, float]) -> Any:
     return Annotated[float, BeforeValidator(validate)]
 
 
+def clean_moment(value: object, *, field: str, earliest: float, latest: float) -> int:
+    """A moment a browser chose (epoch seconds, a number: never a bool or a text), within [earliest, latest]; as
+    epoch milliseconds, or InvalidInput naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{field}: must be a number, not {type(value).__name__}")
+    if not math.isfinite(value) or not earliest <= value <= latest:
+        raise InvalidInput(f"{field}: must be a moment from {earliest:.0f} to {latest:.0f}")
+    return int(value * 1000)
+
+
+def clean_choice(value: object, *, field: str, choices: tuple[int, ...]) -> int:
+    """One of a few whole numbers offered (a speed), or InvalidInput naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
+        raise InvalidInput(f"{field}: must be one of {', '.join(map(str, choices))}")
+    return value
+
+
 def valid_id(value: object) -> int | None:
     """A record id if `value` is one (see clean_id), else None (for callers that treat it as "none chosen")."""
     try:

@@ -19,12 +19,23 @@ from layouts.wall.flood import flood_panel
 from layouts.wall.header import header
 from layouts.wall.incidents import incidents_panel
 from layouts.wall.kpis import kpi_strip
+from layouts.wall.replay import replay_bar, replay_store
 
 PATH: Final = "/"  # where the wall is served; the kiosk screens open it full screen
 
 
-def layout(city: City, *, lang: str, refresh_ms: int, tile_url: str = "", push_url: str | None = None) -> Component:
-    """The whole wall page in one language, refreshing every `refresh_ms` and whenever `push_url` (if any) rings."""
+def layout(
+    city: City,
+    *,
+    lang: str,
+    refresh_ms: int,
+    tile_url: str = "",
+    push_url: str | None = None,
+    replay: bool = False,
+    exercises: list[tuple[int, str]] | None = None,
+) -> Component:
+    """The whole wall page in one language, refreshing every `refresh_ms` and whenever `push_url` (if any) rings;
+    with `replay`, the control that replays its history (for the roles that may; `exercises`, a trainer's choices)."""
     return html.Div(
         id=ids.ROOT,
         className="wall",
@@ -37,6 +48,7 @@ def layout(city: City, *, lang: str, refresh_ms: int, tile_url: str = "", push_u
             dcc.Store(id=ids.ALARM, data=None),
             dcc.Store(id=ids.PUSH, data=None),
             dcc.Store(id=ids.PUSH_URL, data=push_url),
+            replay_store(),
             header(city, lang),
             html.Div(
                 className="wall-banners",
@@ -94,5 +106,6 @@ def layout(city: City, *, lang: str, refresh_ms: int, tile_url: str = "", push_u
                     ),
                 ],
             ),
+            replay_bar(lang, exercises) if replay else None,
         ],
     )
