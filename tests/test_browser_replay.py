@@ -50,6 +50,15 @@ def replayer(embedded_redis: EmbeddedRedis, feed: Feed, city: City) -> Iterator[
     client.close()
 
 
+SHOWN_CLOCK = "document.getElementById('wall-clock').textContent.slice(0, 8)"  # the city clock, HH:MM:SS
+
+
+def wait_for_clock(page: object, condition: str) -> None:
+    """Wait until the city clock shows a time (not the placeholder) for which `condition` (JavaScript, of `t`)
+    holds: the picture a later tick brought."""
+    wait_in_page(page, f"(t => /^\\d\\d:/.test(t) && ({condition}))({SHOWN_CLOCK})", timeout_s=30)
+
+
 def city_clock(page: object) -> str:
     """The wall's city clock as shown (HH:MM:SS)."""
     text: str = page.locator("#wall-clock").text_content() or ""  # type: ignore[attr-defined]
@@ -76,6 +85,7 @@ def test_an_operator_drags_the_wall_back_plays_it_and_returns_to_live(
         speed = page.locator(".wall-kpi-value").nth(1)
         page.wait_for_timeout(6000)  # some minutes of the city's history to go back into (×600)
         assert speed.text_content() != "—"
+        live = city_clock(page)  # the replay goes back from here
 
         page.locator("#wall-replay-open").click()
         page.locator("#wall-replay-panel").wait_for(state="visible")
@@ -88,7 +98,8 @@ def test_an_operator_drags_the_wall_back_plays_it_and_returns_to_live(
         box = rail.bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] / 2)
-        page.wait_for_timeout(2500)  # the runner builds it, the next tick shows it
+        # the runner builds it, a later tick shows it: the city clock goes back
+        wait_for_clock(page, f"t < {live!r}")
         replayed = city_clock(page)
         shown_moment = (marker.text_content() or "")[:25]
         page.screenshot(path=str(artifacts / "wall-replay.png"))
@@ -103,10 +114,9 @@ def test_an_operator_drags_the_wall_back_plays_it_and_returns_to_live(
             f"!document.getElementById('wall-replay-marker').textContent.startsWith({shown_moment!r})",
             timeout_s=20,
         )  # the moment shown moves on
-        assert city_clock(page) != replayed
+        wait_for_clock(page, f"t !== {replayed!r}")
 
         page.locator("#wall-replay-live").click()
         marker.wait_for(state="hidden")
         page.locator("#wall-replay-panel").wait_for(state="hidden")
-        page.wait_for_timeout(2500)
-        assert city_clock(page) > replayed or city_clock(page) < "01"  # live again (past midnight aside)
+        wait_for_clock(page, f"t > {replayed!r} || t < '01'")  # live again (past midnight aside)
