@@ -8,24 +8,30 @@ cost the server.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import queue
 import random
+import selectors
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from benchmarks.browser import UPDATE_PATH, BrowserPage, UrlHttp
 from benchmarks.push import _cpu_s, _free_port, _rss_mb, _tree
 from ioc.city import City
 from ioc.clock import read_timebase
@@ -35,8 +41,10 @@ from ioc.events import FloodWaterLevelObserved, encode_event
 from ioc.identity.tokens import create_display_token
 from ioc.keys import Keys
 from ioc.settings import Settings
+from ioc.snapshot import read_data_stamp
 from ioc.store import connect_url
-from simulators import SimEvent, write_events
+from layouts.wall import ids as wall_ids
+from layouts.wall.page import PATH as WALL_PATH
 
 IOC: Final = Path(sys.executable).parent / "ioc"
 CHROMIUM: Final = Path("/usr/bin/chromium")
@@ -78,8 +86,11 @@ class RunningIoc:
 
 
 @contextmanager
-def ioc_run(folder: Path, redis_url: str, keys: Keys, **env_values: str) -> Iterator[RunningIoc]:
-    """`ioc run --speed 60` on `redis_url` and namespace `keys`, English, no tiles; stopped (and waited for) after."""
+def ioc_run(
+    folder: Path, redis_url: str, keys: Keys, *, simulator: bool = True, **env_values: str
+) -> Iterator[RunningIoc]:
+    """`ioc run --speed 60` (without its simulator if told) on `redis_url` and namespace `keys`, English, no tiles;
+    stopped (and waited for) after."""
     port = _free_port()
     data = folder / f"run-{keys.namespace}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
@@ -94,7 +105,7 @@ def ioc_run(folder: Path, redis_url: str, keys: Keys, **env_values: str) -> Iter
     )
     log = (folder / f"run-{keys.namespace}.log").open("ab")
     run = subprocess.Popen(
-        [str(IOC), "run", "--speed", repr(SPEED), "--seed", "1"],
+        [str(IOC), "run", "--speed", repr(SPEED), "--seed", "1", *(() if simulator else ("--no-simulator",))],
         env=env,
         stdout=log,
         stderr=log,
@@ -123,14 +134,14 @@ def ioc_run(folder: Path, redis_url: str, keys: Keys, **env_values: str) -> Iter
 
 
 def write_level(redis_url: str, keys: Keys, city: City, level_m: float) -> None:
-    """A water level reading at STATION, stamped with the namespace's (simulated) clock's now."""
+    """A water level reading at STATION, stamped with the namespace's clock's now (the simulator's, or real time)."""
     client = connect_url(redis_url)
     try:
         at = datetime.fromtimestamp(read_timebase(client, keys).now(), ZoneInfo(city.timezone))
         fields = encode_event(
             FloodWaterLevelObserved(v=1, type="flood.water_level.observed", ts=at, sensor=STATION, level_m=level_m)
         )
-        write_events(client, keys, [SimEvent(at.timestamp(), "flood", fields)], 5_000_000)
+        client.xadd(keys.events("flood"), fields, maxlen=5_000_000, approximate=True)
     finally:
         client.close()
 
@@ -250,3 +261,333 @@ def process_figures(pid: int) -> tuple[float, float]:
     """CPU seconds so far and resident MB of a process and its descendants."""
     pids = _tree(pid)
     return _cpu_s(pids), _rss_mb(pids)
+
+
+@dataclass
+class LightScreen:
+    """One light screen: its wall-client store (what its tick says it holds), its push stream, and its ticks."""
+
+    index: int
+    store: Any = None
+    sock: socket.socket | None = None
+    buffer: bytes = b""
+    pending: bool = False  # a tick in flight (the browser's renderer runs one at a time)
+    rung_again: bool = False  # rung while it was in flight: one more tick after
+    ticks: list[tuple[float, float]] = field(default_factory=list)  # (asked, answered), monotonic
+
+
+class TickClient:
+    """Posts wall ticks for many screens over keep-alive connections, `threads` at a time, as each screen's browser
+    would (the body the renderer sends, the screen's own store), and counts errors."""
+
+    def __init__(self, page: BrowserPage, port: int, *, threads: int) -> None:
+        self.port = port
+        self.dependency = next(
+            d
+            for d in page.dependencies
+            if d.get("clientside_function") is None and (wall_ids.PUSH, "data") in page.inputs_of(d)
+        )
+        self.template = page.body(self.dependency, [(wall_ids.PUSH, "data")])
+        self.store_index = [s["id"] for s in self.template["state"]].index(wall_ids.CLIENT)
+        cookies = list(page.http.cookies) if isinstance(page.http, UrlHttp) else []
+        self.cookie = "; ".join(f"{c.name}={c.value}" for c in cookies)
+        self.errors = 0
+        self.error_kinds: dict[str, int] = {}
+        self.work: queue.Queue[tuple[LightScreen, bool] | None] = queue.Queue()
+        self.threads = [threading.Thread(target=self._serve, daemon=True) for _ in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def ring(self, screen: LightScreen, *, full: bool = False) -> None:
+        """The screen's push stream rang (or its poll came due): a tick now, or one more after the one in flight."""
+        if screen.pending:
+            screen.rung_again = True
+            return
+        screen.pending = True
+        self.work.put((screen, full))
+
+    def close(self) -> None:
+        """Stop the posting threads."""
+        for _ in self.threads:
+            self.work.put(None)
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def _post(self, connection: http.client.HTTPConnection, body: dict[str, Any]) -> tuple[int, bytes]:
+        connection.request(
+            "POST",
+            UPDATE_PATH,
+            body=json.dumps(body),
+            headers={"Content-Type": "application/json", "Cookie": self.cookie},
+        )
+        reply = connection.getresponse()
+        return reply.status, reply.read()
+
+    def _error(self, kind: str) -> None:
+        self.errors += 1
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
+    def _serve(self) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        while (item := self.work.get()) is not None:
+            screen, full = item
+            body = json.loads(json.dumps(self.template))
+            body["state"][self.store_index]["value"] = None if full else screen.store
+            asked = time.monotonic()
+            try:
+                try:
+                    status, data = self._post(connection, body)
+                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                    # the server closed the idle keep-alive connection: a browser asks again on a new one
+                    connection.close()
+                    connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                    status, data = self._post(connection, body)
+                if status == 200:
+                    answer = json.loads(data).get("response", {})
+                    if not full and wall_ids.CLIENT in answer:
+                        screen.store = answer[wall_ids.CLIENT].get("data", screen.store)
+                elif status != 204:
+                    self._error(f"HTTP {status}")
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                self._error(type(exc).__name__)
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            screen.ticks.append((asked, time.monotonic()))
+            if screen.rung_again:
+                screen.rung_again = False
+                self.work.put((screen, full))
+            else:
+                screen.pending = False
+        connection.close()
+
+
+def _open_stream(port: int, cookie: str) -> socket.socket | None:
+    """A push stream with its headers read (non-blocking after), or None if refused."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(f"GET /push/wall HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    if b" 200 " not in head.split(b"\r\n", 1)[0]:
+        sock.close()
+        return None
+    sock.setblocking(False)
+    return sock
+
+
+def _version_times(client: Client, keys: Keys, stop: threading.Event, seen: list[tuple[float, str]]) -> None:
+    """Each new data version with when it was first read (every 5 ms), until `stop`."""
+    last = None
+    while not stop.is_set():
+        stamp = read_data_stamp(client, keys)
+        if stamp is not None and stamp.version != last:
+            last = stamp.version
+            seen.append((time.monotonic(), stamp.version))
+        time.sleep(0.005)
+
+
+def _deliveries(
+    screens: list[LightScreen], written: list[float], versions: list[tuple[float, str]]
+) -> tuple[list[float], int]:
+    """Per screen and change: XADD to the end of the screen's first tick asked after the change's data version
+    appeared (ms); and how many changes a screen never received (no tick after it)."""
+    latencies: list[float] = []
+    missed = 0
+    for at in written:
+        appeared = next((t for t, _ in versions if t >= at), None)
+        for screen in screens:
+            answered = (
+                None if appeared is None else next((done for asked, done in screen.ticks if asked >= appeared), None)
+            )
+            if answered is None:
+                missed += 1
+            else:
+                latencies.append((answered - at) * 1000)
+    return latencies, missed
+
+
+def measure_light_screens(
+    run: RunningIoc, redis_url: str, city: City, *, screens: int, changes: int, change_every_s: float, threads: int
+) -> dict[str, Any]:
+    """`screens` light screens on one `ioc run` (simulator off: the benchmark's own reading every `change_every_s`,
+    `changes` times): with push (a stream each, a tick per ring, each screen's own store), then naive (no push, every
+    screen polling every NAIVE_POLL_S with no store, so each poll is answered with the whole wall, as a plain Dash wall
+    that rebuilds its figure per request). Delivery, errors, CPU and memory of the whole `ioc run`."""
+    client = connect_url(redis_url)
+    secret = run.display_secret(f"bench-light-{screens}")
+    page = BrowserPage(run.url, WALL_PATH, "?lang=en", token=secret)
+    port = int(run.url.rsplit(":", 1)[1])
+    ticking = TickClient(page, port, threads=threads)
+    crowd = [LightScreen(index) for index in range(screens)]
+    figures: dict[str, Any] = {
+        "light_screens": screens,
+        "light_changes": changes,
+        "light_change_every_s": change_every_s,
+    }
+    try:
+        for screen in crowd:  # each screen's first paint: the whole wall, and its store
+            ticking.ring(screen)
+        _drain(crowd, 300)
+        cpu_base, rss_base = process_figures(run.pid)
+        time.sleep(5.0)
+        figures["light_idle_server_cpu_cores"] = round((process_figures(run.pid)[0] - cpu_base) / 5.0, 2)
+        refused = 0
+        for screen in crowd:
+            screen.sock = _open_stream(port, ticking.cookie)
+            refused += screen.sock is None
+        time.sleep(2.0)
+        for screen in crowd:
+            screen.ticks.clear()
+        cpu_open, rss_open = process_figures(run.pid)
+        figures["light_streams_refused"] = refused
+        figures["light_server_mb_per_screen"] = round((rss_open - rss_base) / max(screens, 1), 3)
+        push = _phase(run, client, city, crowd, ticking, changes, change_every_s, redis_url, naive=False)
+        figures |= {f"light_push_{k}": v for k, v in push.items()}
+        for screen in crowd:
+            if screen.sock is not None:
+                screen.sock.close()
+                screen.sock = None
+            screen.ticks.clear()
+        time.sleep(4.0)  # the server notices the streams closed at its next re-check
+        naive = _phase(run, client, city, crowd, ticking, changes, change_every_s, redis_url, naive=True)
+        figures |= {f"light_naive_{k}": v for k, v in naive.items()}
+        figures["light_tick_errors"] = ticking.errors
+        figures["light_tick_error_kinds"] = dict(ticking.error_kinds)
+        figures["light_server_rss_mb"] = round(rss_open, 1)
+        del cpu_open
+    finally:
+        ticking.close()
+        for screen in crowd:
+            if screen.sock is not None:
+                screen.sock.close()
+        client.close()
+    return figures
+
+
+NAIVE_POLL_S: Final = 2.0  # the wall's poll interval (IOC_WALL_REFRESH_MS's default)
+
+
+def _drain(crowd: list[LightScreen], timeout_s: float) -> None:
+    """Until no screen has a tick in flight."""
+    deadline = time.monotonic() + timeout_s
+    while any(s.pending for s in crowd) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _phase(
+    run: RunningIoc,
+    client: Client,
+    city: City,
+    crowd: list[LightScreen],
+    ticking: TickClient,
+    changes: int,
+    change_every_s: float,
+    redis_url: str,
+    *,
+    naive: bool,
+) -> dict[str, Any]:
+    """`changes` readings `change_every_s` apart while the crowd listens (push) or polls (naive); the figures."""
+    stop = threading.Event()
+    versions: list[tuple[float, str]] = []
+    watcher = threading.Thread(target=_version_times, args=(client, run.keys, stop, versions), daemon=True)
+    watcher.start()
+    listener = threading.Thread(
+        target=_poll if naive else _listen, args=(crowd, ticking, stop), daemon=True, name="light-screens"
+    )
+    written: list[float] = []
+    errors_before = ticking.errors
+    cpu_from, _ = process_figures(run.pid)
+    own_from = time.process_time()
+    started = time.monotonic()
+    listener.start()
+    try:
+        time.sleep(1.0)
+        for index in range(changes):
+            written.append(time.monotonic())
+            write_level(redis_url, run.keys, city, 1.20 + (index % 40) / 100)
+            time.sleep(change_every_s)
+        time.sleep(NAIVE_POLL_S + 1.0)  # the last change's polls too
+    finally:
+        stop.set()
+        listener.join(timeout=30)
+        _drain(crowd, 60)
+        watcher.join(timeout=5)
+    spent = time.monotonic() - started
+    cpu_to, rss = process_figures(run.pid)
+    latencies, missed = _deliveries(crowd, written, versions)
+    ticks = sum(len(s.ticks) for s in crowd)
+    return {
+        "deliveries": len(latencies),
+        "missed": missed,
+        "p50_ms": _percentile(latencies, 0.5),
+        "p95_ms": _percentile(latencies, 0.95),
+        "ticks_per_s": round(ticks / spent, 1),
+        "tick_errors": ticking.errors - errors_before,
+        "server_cpu_cores": round((cpu_to - cpu_from) / spent, 2),
+        "server_cpu_ms_per_screen_per_s": round((cpu_to - cpu_from) / spent / max(len(crowd), 1) * 1000, 3),
+        "client_cpu_cores": round((time.process_time() - own_from) / spent, 2),
+        "server_rss_mb": round(rss, 1),
+    }
+
+
+def _listen(crowd: list[LightScreen], ticking: TickClient, stop: threading.Event) -> None:
+    """Read every push stream; a "change" event rings its screen's tick."""
+    selector = selectors.DefaultSelector()
+    for screen in crowd:
+        if screen.sock is not None:
+            selector.register(screen.sock, selectors.EVENT_READ, screen)
+    while not stop.is_set():
+        for key, _ in selector.select(timeout=0.1):
+            screen = key.data
+            try:
+                text = key.fileobj.recv(65536)  # type: ignore[union-attr]
+            except BlockingIOError:
+                continue
+            except OSError:
+                text = b""
+            if not text:
+                selector.unregister(key.fileobj)
+                continue
+            screen.buffer = (screen.buffer + text)[-256:]
+            if b"event: change" in text:
+                ticking.ring(screen)
+    selector.close()
+
+
+def _poll(crowd: list[LightScreen], ticking: TickClient, stop: threading.Event) -> None:
+    """Every screen polls every NAIVE_POLL_S (staggered over the interval), each poll asking for the whole wall."""
+    started = time.monotonic()
+    step = NAIVE_POLL_S / max(len(crowd), 1)
+    rounds = 0
+    while not stop.is_set():
+        for index, screen in enumerate(crowd):
+            due = started + rounds * NAIVE_POLL_S + index * step
+            if (wait := due - time.monotonic()) > 0 and stop.wait(wait):
+                return
+            ticking.ring(screen, full=True)
+        rounds += 1
+
+
+def describe_light_screens(figures: dict[str, Any]) -> list[str]:
+    """The printed lines of the light screens' figures."""
+    lines = [
+        f"light screens on one ioc run: {figures['light_screens']} screens, {figures['light_changes']} changes "
+        f"{figures['light_change_every_s']} s apart; streams refused {figures['light_streams_refused']}, "
+        f"server memory per screen {figures['light_server_mb_per_screen']} MB"
+    ]
+    for kind, label in (
+        ("push", "push, shared picture"),
+        ("naive", f"naive, whole wall per poll every {NAIVE_POLL_S:g} s"),
+    ):
+        lines.append(
+            f"  {label}: delivery p50 {figures[f'light_{kind}_p50_ms']} ms, p95 {figures[f'light_{kind}_p95_ms']} ms "
+            f"({figures[f'light_{kind}_deliveries']} delivered, {figures[f'light_{kind}_missed']} missed), "
+            f"{figures[f'light_{kind}_ticks_per_s']} ticks/s, errors {figures[f'light_{kind}_tick_errors']}, "
+            f"server CPU {figures[f'light_{kind}_server_cpu_cores']} cores "
+            f"({figures[f'light_{kind}_server_cpu_ms_per_screen_per_s']} ms per screen per s), "
+            f"client CPU {figures[f'light_{kind}_client_cpu_cores']} cores"
+        )
+    return lines
