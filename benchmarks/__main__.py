@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--light-changes", type=int, default=10, help="readings the light screens receive (10)")
     parser.add_argument("--light-change-every-s", type=float, default=5.0, help="seconds between them (5)")
     parser.add_argument("--light-threads", type=int, default=32, help="the light screens' ticks in flight at most")
+    parser.add_argument("--light-no-naive", action="store_true", help="light screens with push only (a long run)")
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
@@ -221,6 +222,7 @@ def _measure_screens(args: argparse.Namespace, client: Client, redis_url: str, c
                     changes=args.light_changes,
                     change_every_s=args.light_change_every_s,
                     threads=args.light_threads,
+                    naive=not args.light_no_naive,
                 )
             wipe(client, f"lit{suffix}")
     return figures

@@ -410,7 +410,15 @@ def _deliveries(
 
 
 def measure_light_screens(
-    run: RunningIoc, redis_url: str, city: City, *, screens: int, changes: int, change_every_s: float, threads: int
+    run: RunningIoc,
+    redis_url: str,
+    city: City,
+    *,
+    screens: int,
+    changes: int,
+    change_every_s: float,
+    threads: int,
+    naive: bool = True,
 ) -> dict[str, Any]:
     """`screens` light screens on one `ioc run` (simulator off: the benchmark's own reading every `change_every_s`,
     `changes` times): with push (a stream each, a tick per ring, each screen's own store), then naive (no push, every
@@ -451,9 +459,10 @@ def measure_light_screens(
                 screen.sock.close()
                 screen.sock = None
             screen.ticks.clear()
-        time.sleep(4.0)  # the server notices the streams closed at its next re-check
-        naive = _phase(run, client, city, crowd, ticking, changes, change_every_s, redis_url, naive=True)
-        figures |= {f"light_naive_{k}": v for k, v in naive.items()}
+        if naive:
+            time.sleep(4.0)  # the server notices the streams closed at its next re-check
+            polled = _phase(run, client, city, crowd, ticking, changes, change_every_s, redis_url, naive=True)
+            figures |= {f"light_naive_{k}": v for k, v in polled.items()}
         figures["light_tick_errors"] = ticking.errors
         figures["light_tick_error_kinds"] = dict(ticking.error_kinds)
         figures["light_server_rss_mb"] = round(rss_open, 1)
@@ -498,6 +507,7 @@ def _phase(
         target=_poll if naive else _listen, args=(crowd, ticking, stop), daemon=True, name="light-screens"
     )
     written: list[float] = []
+    rss_by_change: list[float] = []
     errors_before = ticking.errors
     cpu_from, _ = process_figures(run.pid)
     own_from = time.process_time()
@@ -508,6 +518,7 @@ def _phase(
         for index in range(changes):
             written.append(time.monotonic())
             write_level(redis_url, run.keys, city, 1.20 + (index % 40) / 100)
+            rss_by_change.append(process_figures(run.pid)[1])
             time.sleep(change_every_s)
         time.sleep(NAIVE_POLL_S + 1.0)  # the last change's polls too
     finally:
@@ -530,6 +541,9 @@ def _phase(
         "server_cpu_ms_per_screen_per_s": round((cpu_to - cpu_from) / spent / max(len(crowd), 1) * 1000, 3),
         "client_cpu_cores": round((time.process_time() - own_from) / spent, 2),
         "server_rss_mb": round(rss, 1),
+        "server_rss_mb_first_last_max": [round(x, 1) for x in (rss_by_change[0], rss_by_change[-1], max(rss_by_change))]
+        if rss_by_change
+        else None,
     }
 
 
@@ -576,7 +590,8 @@ def describe_light_screens(figures: dict[str, Any]) -> list[str]:
     lines = [
         f"light screens on one ioc run: {figures['light_screens']} screens, {figures['light_changes']} changes "
         f"{figures['light_change_every_s']} s apart; streams refused {figures['light_streams_refused']}, "
-        f"server memory per screen {figures['light_server_mb_per_screen']} MB"
+        f"server memory per screen {figures['light_server_mb_per_screen']} MB; the whole ioc run idle (no stream "
+        f"open, no change): {figures['light_idle_server_cpu_cores']} cores"
     ]
     for kind, label in (
         ("push", "push, shared picture"),
@@ -588,6 +603,7 @@ def describe_light_screens(figures: dict[str, Any]) -> list[str]:
             f"{figures[f'light_{kind}_ticks_per_s']} ticks/s, errors {figures[f'light_{kind}_tick_errors']}, "
             f"server CPU {figures[f'light_{kind}_server_cpu_cores']} cores "
             f"({figures[f'light_{kind}_server_cpu_ms_per_screen_per_s']} ms per screen per s), "
-            f"client CPU {figures[f'light_{kind}_client_cpu_cores']} cores"
+            f"client CPU {figures[f'light_{kind}_client_cpu_cores']} cores; server memory at the first change, "
+            f"the last, most: {figures[f'light_{kind}_server_rss_mb_first_last_max']} MB"
         )
     return lines
