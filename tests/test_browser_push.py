@@ -55,8 +55,9 @@ class Screen:
 
 
 @contextmanager
-def serving(redis_url: str, city: City, tmp_path: Path, refresh_ms: int) -> Iterator[Screen]:
-    """`ioc web` (one worker, English, this poll interval) on `redis_url` and the aggregator in a thread."""
+def serving(redis_url: str, city: City, tmp_path: Path, refresh_ms: int, **env_values: str) -> Iterator[Screen]:
+    """`ioc web` (one worker, English, this poll interval, other settings given) on `redis_url` and the aggregator in
+    a thread."""
     keys = Keys(f"w{uuid.uuid4().hex[:10]}")
     client = connect_url(redis_url)
     aggregator = Aggregator(client, keys, city, consumer="push-test")
@@ -73,6 +74,7 @@ def serving(redis_url: str, city: City, tmp_path: Path, refresh_ms: int) -> Iter
         IOC_WALL_REFRESH_MS=str(refresh_ms),
         IOC_PUSH_CHECK_MS="100",
         IOC_LANGUAGE="en",
+        **env_values,
     )
     server = WebServer(env, tmp_path / "web.log")
     server.start()
@@ -192,6 +194,41 @@ def test_the_wall_shows_the_truth_again_by_push_after_a_redis_restart(city: City
             assert page.locator("#wall-stale-client").is_hidden()
     finally:
         redis_server.stop()
+
+
+def test_a_stream_at_its_age_is_opened_again_at_once_and_still_rings(city: City, tmp_path: Path) -> None:
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    redis_server.start()
+    opened: list[float] = []
+    try:
+        with (
+            serving(redis_server.url, city, tmp_path, LONG_POLL_MS, IOC_PUSH_MAX_AGE_S="10") as screen,
+            chromium(tmp_path / "profile", 1600, 900) as context,
+        ):
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.on("request", lambda r: opened.append(time.monotonic()) if "/push/wall" in r.url else None)
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(screen.server.url) else r.abort())
+            open_wall(page, screen, city)
+            wait_in_page(page, "document.documentElement.dataset.wallPush === 'open'", timeout_s=15)
+            page.evaluate(WATCH_PUSH_STATES)
+            deadline = time.monotonic() + 20  # the age is 7.5 to 12.5 s
+            while len(opened) < 2 and time.monotonic() < deadline:
+                page.wait_for_timeout(200)
+            assert len(opened) >= 2, "the stream was not opened again after its age"
+            wait_in_page(page, "document.documentElement.dataset.wallPush === 'open'", timeout_s=5)
+            write_level(screen, city, 1.52)
+            wait_in_page(page, _shows(1.52), timeout_s=10)  # the new stream rings (polling is a minute away)
+            # At once: never "off", the mark of a failed stream waiting out its back-off (2 s and more).
+            assert "off" not in page.evaluate("window.__pushStates"), page.evaluate("window.__pushStates")
+    finally:
+        redis_server.stop()
+    assert 7.0 <= opened[1] - opened[0] <= 14.0, opened
+
+
+WATCH_PUSH_STATES = """() => { window.__pushStates = [];
+    new MutationObserver(() => window.__pushStates.push(document.documentElement.dataset.wallPush))
+        .observe(document.documentElement, {attributes: true, attributeFilter: ['data-wall-push']}); }"""
 
 
 def _shows(level: float) -> str:
