@@ -5,6 +5,7 @@ Redis); and the process's bells on their own (ioc.push)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import queue
 import random
@@ -24,7 +25,7 @@ from benchmarks.browser import AppHttp, sign_in
 from callbacks.wall.push import RECHECK_S
 from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
-from ioc.exercises.records import check_spec, start_exercise
+from ioc.exercises.records import change_status, check_spec, start_exercise
 from ioc.identity.roles import Role
 from ioc.identity.tokens import revoke_display_token
 from ioc.keys import Keys
@@ -394,7 +395,7 @@ def trainee_app(db: Database, db_settings: Settings, redis_url: str, base: str, 
     )
 
 
-def test_a_trainees_stream_rings_for_the_exercise_and_not_for_live(
+def test_a_trainees_stream_rings_for_the_exercise_not_live_and_moves_when_it_stops(
     trainee_app: Any, db: Database, r: redis.Redis, base: str
 ) -> None:
     trainee = new_account(db, Role.OPERATOR)
@@ -402,19 +403,23 @@ def test_a_trainees_stream_rings_for_the_exercise_and_not_for_live(
     exercise = start_exercise(db, r, spec, actor="cli:trainer", base=base)
     http = AppHttp(trainee_app)
     sign_in(http, trainee.username, PASSWORD)
-    response = http.client.get(PUSH_PATH, buffered=False)
-    assert response.status_code == 200
     chunks: queue.Queue[bytes] = queue.Queue()
 
     def read() -> None:
-        for chunk in response.response:  # the stream's generator runs here, as a web thread would run it
-            chunks.put(chunk if isinstance(chunk, bytes) else chunk.encode())
-            if b"change" in chunks.queue[-1]:
-                return
+        """Ask for the stream and read it in one thread, as a web thread serves it (the request's context is this
+        thread's)."""
+        response = http.client.get(PUSH_PATH, buffered=False)
+        chunks.put(f"HTTP {response.status_code}\n".encode())
+        try:
+            for chunk in response.response:
+                chunks.put(chunk if isinstance(chunk, bytes) else chunk.encode())
+        finally:
+            response.close()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
+        assert chunks.get(timeout=10) == b"HTTP 200\n"
         assert b"open" in chunks.get(timeout=5)
         time.sleep(0.3)  # the bell has read the exercise's version once
         r.hincrby(Keys(base).stats("traffic"), "version", 1)  # live changes: not this screen's data
@@ -422,6 +427,14 @@ def test_a_trainees_stream_rings_for_the_exercise_and_not_for_live(
             chunks.get(timeout=1.0)
         r.hincrby(Keys(exercise.namespace(base)).stats("traffic"), "version", 1)
         assert b"event: change" in chunks.get(timeout=3)
+        # The exercise stops: the trainee works live again, and its screen is told to reconnect (to live's bell).
+        change_status(db, r, exercise.id, "stop", actor="cli:trainer", base=base)
+        said = b""
+        deadline = time.monotonic() + RECHECK_S + 5
+        while b"event: reconnect" not in said and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                said += chunks.get(timeout=0.5)
+        assert b"event: reconnect\ndata: workspace" in said, said
     finally:
-        reader.join(timeout=RECHECK_S + 5)
-        response.close()
+        reader.join(timeout=RECHECK_S + 5)  # the stream ended with its "reconnect"
+    assert not reader.is_alive()
