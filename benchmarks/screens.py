@@ -597,6 +597,8 @@ def describe_light_screens(figures: dict[str, Any]) -> list[str]:
         ("push", "push, shared picture"),
         ("naive", f"naive, whole wall per poll every {NAIVE_POLL_S:g} s"),
     ):
+        if f"light_{kind}_p95_ms" not in figures:
+            continue  # that phase did not run (--light-no-naive)
         lines.append(
             f"  {label}: delivery p50 {figures[f'light_{kind}_p50_ms']} ms, p95 {figures[f'light_{kind}_p95_ms']} ms "
             f"({figures[f'light_{kind}_deliveries']} delivered, {figures[f'light_{kind}_missed']} missed), "
