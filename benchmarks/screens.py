@@ -541,6 +541,7 @@ def _phase(
         "server_cpu_ms_per_screen_per_s": round((cpu_to - cpu_from) / spent / max(len(crowd), 1) * 1000, 3),
         "client_cpu_cores": round((time.process_time() - own_from) / spent, 2),
         "server_rss_mb": round(rss, 1),
+        "server_rss_mb_every_10_changes": [round(x, 1) for x in rss_by_change[::10]],
         "server_rss_mb_first_last_max": [round(x, 1) for x in (rss_by_change[0], rss_by_change[-1], max(rss_by_change))]
         if rss_by_change
         else None,
