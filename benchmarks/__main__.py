@@ -120,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         help="light screens (push stream and a tick per ring) on one `ioc run`, then polling naively (default "
         "1000; 0 skips)",
     )
+    parser.add_argument(
+        "--screen-push-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the event-to-screen `ioc run` (e.g. IOC_PUSH_MIN_INTERVAL_MS=0); repeatable",
+    )
     parser.add_argument("--light-changes", type=int, default=10, help="readings the light screens receive (10)")
     parser.add_argument("--light-change-every-s", type=float, default=5.0, help="seconds between them (5)")
     parser.add_argument("--light-threads", type=int, default=32, help="the light screens' ticks in flight at most")
@@ -206,7 +213,8 @@ def _measure_screens(args: argparse.Namespace, client: Client, redis_url: str, c
     suffix = os.getpid()
     with tempfile.TemporaryDirectory(prefix="ioc-bench-screens-") as folder:
         if args.screen_events > 0 and CHROMIUM.exists():
-            with ioc_run(Path(folder), redis_url, Keys(f"scr{suffix}")) as run:
+            env = dict(item.split("=", 1) for item in args.screen_push_env)
+            with ioc_run(Path(folder), redis_url, Keys(f"scr{suffix}"), **env) as run:
                 figures |= measure_event_to_screen(run, redis_url, city, samples=args.screen_events)
             wipe(client, f"scr{suffix}")
         if args.light_screens > 0:
