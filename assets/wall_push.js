@@ -1,7 +1,8 @@
 /* The wall's push listener (registered in callbacks/wall/tick.py): an EventSource on the push stream whose "change"
    events bump the wall-push store, so the tick runs at once. No data travels on the stream: the tick sends it.
    The page's polling never stops, so a stream that fails costs only speed: it is tried again with a growing delay
-   (up to a minute), quietly. document.documentElement.dataset.wallPush says "open", "connecting" or "off". */
+   (up to a minute), quietly; a "reconnect" event (the stream's age reached) opens a new one at once.
+   document.documentElement.dataset.wallPush says "open", "connecting" or "off". */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   wall_push: {
     listen: function (url) {
@@ -54,6 +55,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
           ring();
         });
         source.addEventListener("end", later);
+        source.addEventListener("reconnect", function () {
+          stop(); // the stream reached its age (or the viewer's workspace moved): a new one at once, maybe elsewhere
+          connect();
+        });
         source.onerror = function () {
           if (source.readyState === EventSource.CLOSED) {
             later(); // refused (signed out, full, push off): the polling goes on, a later try may succeed

@@ -1,8 +1,11 @@
 """`python -m benchmarks` (`make bench`): measured throughput and payload figures, the incident engine, one and two
 aggregators on a local Redis Cluster (benchmarks/scaleout.py), a month of history pruned (benchmarks/retention.py),
-an exercise at ×60 beside the live city (benchmarks/exercise_share.py), then the managers' page over a year of
-incidents (benchmarks/managers.py; `--managers` runs only that, `--incidents 0` skips it), printed in one run so
-ratios are side by side; with --json also one JSON object on the last line."""
+an exercise at ×60 beside the live city (benchmarks/exercise_share.py), a replay of a day of history
+(benchmarks/replay.py), then the managers' page over a year of incidents (benchmarks/managers.py; `--managers` runs
+only that, `--incidents 0` skips it), then the screens on one `ioc run` (benchmarks/screens.py: event to screen in
+headless Chromium with the simulator at x60, and many light screens with push against naive polling;
+`--screens-only` runs only those), printed in one run so ratios are side by side; with --json also one JSON object
+on the last line."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ import json
 import os
 import platform
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from benchmarks import cluster
@@ -20,11 +25,22 @@ from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
 from benchmarks.replay import describe_replay, measure_replay
 from benchmarks.retention import describe_retention, measure_retention
 from benchmarks.scaleout import describe_cluster, measure_cluster
+from benchmarks.screens import (
+    CHROMIUM,
+    describe_event_to_screen,
+    describe_light_screens,
+    ioc_run,
+    measure_event_to_screen,
+    measure_light_screens,
+)
 from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
 from benchmarks.wall_tick import measure_tick_bytes, measure_wall_polls
 from cli.main import configure_logging
 from ioc.aggregator import tune_gc
-from ioc.city import load_city
+from ioc.city import City, load_city
+from ioc.cluster import Client
+from ioc.keys import Keys
+from ioc.namespaces import wipe
 from ioc.settings import load_settings
 from simulators import load_scenario
 from simulators.engine import generate
@@ -108,6 +124,31 @@ def main(argv: list[str] | None = None) -> int:
         default=24.0,
         help="hours of the normal day's history (Tam Kỳ's rate) to replay moments of (default 24; 0 skips it)",
     )
+    parser.add_argument("--screens-only", action="store_true", help="run only the screens on one `ioc run`")
+    parser.add_argument(
+        "--screen-events",
+        type=int,
+        default=60,
+        help="readings timed from XADD to a wall in headless Chromium, simulator at x60 (default 60; 0 skips)",
+    )
+    parser.add_argument(
+        "--light-screens",
+        type=int,
+        default=1000,
+        help="light screens (push stream and a tick per ring) on one `ioc run`, then polling naively (default "
+        "1000; 0 skips)",
+    )
+    parser.add_argument(
+        "--screen-push-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the event-to-screen `ioc run` (e.g. IOC_PUSH_MIN_INTERVAL_MS=0); repeatable",
+    )
+    parser.add_argument("--light-changes", type=int, default=10, help="readings the light screens receive (10)")
+    parser.add_argument("--light-change-every-s", type=float, default=5.0, help="seconds between them (5)")
+    parser.add_argument("--light-threads", type=int, default=32, help="the light screens' ticks in flight at most")
+    parser.add_argument("--light-no-naive", action="store_true", help="light screens with push only (a long run)")
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
@@ -118,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "redis": where,
         }
-        if not args.managers:
+        screens = not args.managers and not args.wall and (args.screen_events > 0 or args.light_screens > 0)
+        if screens:
+            figures |= _measure_screens(args, client, url, city)
+        if not args.managers and not args.screens_only:
             if not args.wall:
                 figures |= measure_throughput(
                     client, city, events=args.events, rounds=args.rounds, batch_size=args.batch_size, seed=args.seed
@@ -131,17 +175,18 @@ def main(argv: list[str] | None = None) -> int:
                 figures |= measure_wall_polls(
                     client, app_settings, city, events, screens=args.screens, rounds=args.poll_rounds
                 )
-        engine = not args.managers and not args.wall and args.alerts > 0
+        others = not args.managers and not args.wall and not args.screens_only
+        engine = others and args.alerts > 0
         if engine:
             figures |= measure_incident_engine(
                 client, city, postgres_url=args.database_url, alerts=args.alerts, rounds=3, batch_size=args.batch_size
             )
-        clustered = not args.managers and not args.wall and args.cluster_events > 0 and cluster.available()
+        clustered = others and args.cluster_events > 0 and cluster.available()
         if clustered:
             figures |= measure_cluster(
                 city, events=args.cluster_events, rounds=args.cluster_rounds, batch_size=args.batch_size, seed=args.seed
             )
-        history = not args.managers and not args.wall and args.history_events_per_day > 0
+        history = others and args.history_events_per_day > 0
         if history:
             figures |= measure_retention(
                 client,
@@ -151,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings=settings.model_copy(update={"incident_alert_retention_days": args.history_alert_rows_days}),
                 seed=args.seed,
             )
-        exercise = not args.managers and not args.wall and args.exercise_minutes > 0
+        exercise = others and args.exercise_minutes > 0
         if exercise:
             figures |= measure_exercise_share(
                 client,
@@ -161,10 +206,10 @@ def main(argv: list[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 seed=args.seed,
             )
-        replayed = not args.managers and not args.wall and args.replay_hours > 0
+        replayed = others and args.replay_hours > 0
         if replayed:
             figures |= measure_replay(client, city, hours=args.replay_hours, seed=args.seed)
-        managers = args.managers or (args.incidents > 0 and not args.wall)
+        managers = args.managers or (args.incidents > 0 and others)
         if managers:
             figures |= measure_managers(
                 city,
@@ -177,9 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     parts: tuple[str, ...] = (
         ("managers",)
         if args.managers
+        else ("screens",)
+        if args.screens_only
         else (
             "wall" if args.wall else "throughput",
             *(("polls",) if args.screens > 0 else ()),
+            *(("screens",) if screens else ()),
             *(("engine",) if engine else ()),
             *(("cluster",) if clustered else ()),
             *(("history",) if history else ()),
@@ -189,6 +237,36 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     return _print(figures, json_line=args.json, parts=parts)
+
+
+def _measure_screens(args: argparse.Namespace, client: Client, redis_url: str, city: City) -> dict[str, Any]:
+    """The screens on one `ioc run` (benchmarks/screens.py): event to screen in Chromium, then the light screens,
+    each in a namespace of its own, wiped after."""
+    figures: dict[str, Any] = {}
+    suffix = os.getpid()
+    with tempfile.TemporaryDirectory(prefix="ioc-bench-screens-") as folder:
+        if args.screen_events > 0 and CHROMIUM.exists():
+            env = dict(item.split("=", 1) for item in args.screen_push_env)
+            with ioc_run(Path(folder), redis_url, Keys(f"scr{suffix}"), **env) as run:
+                figures |= measure_event_to_screen(run, redis_url, city, samples=args.screen_events)
+            wipe(client, f"scr{suffix}")
+        if args.light_screens > 0:
+            streams = str(args.light_screens + 10)  # either worker may be given all of them
+            with ioc_run(
+                Path(folder), redis_url, Keys(f"lit{suffix}"), simulator=False, IOC_PUSH_STREAMS=streams
+            ) as run:
+                figures |= measure_light_screens(
+                    run,
+                    redis_url,
+                    city,
+                    screens=args.light_screens,
+                    changes=args.light_changes,
+                    change_every_s=args.light_change_every_s,
+                    threads=args.light_threads,
+                    naive=not args.light_no_naive,
+                )
+            wipe(client, f"lit{suffix}")
+    return figures
 
 
 def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) -> int:
@@ -207,6 +285,11 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
             f"after {figures['polls_after_per_s']:,} polls/s (shared picture, kept principals; rounds "
             f"{figures['polls_after_per_round']}): x{figures['polls_speedup']}\n"
         )
+    if "screens" in parts:
+        if "screen_event_samples" in figures:
+            out.write("\n".join(describe_event_to_screen(figures)) + "\n")
+        if "light_screens" in figures:
+            out.write("\n".join(describe_light_screens(figures)) + "\n")
     if "engine" in parts:
         for kind in ("sqlite", "postgresql"):
             if (rate := figures.get(f"incident_engine_{kind}_alerts_per_s")) is not None:

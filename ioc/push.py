@@ -11,6 +11,7 @@ asking until Redis answers again.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Final
 log = logging.getLogger(__name__)
 
 IDLE_STOP_S: Final = 5.0  # the reader stops this long after the last stream closed (started again by the next)
+MAX_AGE_JITTER: Final = 0.25  # a stream's lifetime is its maximum age give or take this share, so screens spread out
 
 
 class StampWatch:
@@ -125,3 +127,58 @@ class StreamSlots:
                 self._open -= 1
                 if self._on_change is not None:
                     self._on_change(-1)
+
+
+class RingPacer:
+    """One stream's pace: a ring goes out at once unless the last one went out less than `min_interval_s` ago; then
+    it waits for the rest of that interval, and whatever rang meanwhile goes out as that one ring."""
+
+    def __init__(self, min_interval_s: float) -> None:
+        self.min_interval_s = min_interval_s
+        self._last_sent: float | None = None
+
+    def hold_s(self, now: float) -> float:
+        """How long a ring due now waits (0: at once)."""
+        if self._last_sent is None:
+            return 0.0
+        return max(0.0, self._last_sent + self.min_interval_s - now)
+
+    def sent(self, now: float) -> None:
+        """A ring went out now."""
+        self._last_sent = now
+
+
+def stream_lifetime_s(max_age_s: float, rng: random.Random | None = None) -> float:
+    """How long one stream stays open before the screen is told to reconnect: `max_age_s` give or take
+    MAX_AGE_JITTER, so after a restart the screens leave their worker at different times and spread over all."""
+    spread = (rng or random).uniform(-MAX_AGE_JITTER, MAX_AGE_JITTER)
+    return max_age_s * (1.0 + spread)
+
+
+class StampWatches:
+    """This process's bells, one per namespace a screen watches (live, or a trainee's exercise), at most `size`:
+    a namespace nobody listens to makes room for a new one (its reader has stopped or soon stops by itself)."""
+
+    def __init__(self, make: Callable[[str], StampWatch], size: int = 64) -> None:
+        self._make = make
+        self.size = size
+        self._watches: dict[str, StampWatch] = {}
+        self._lock = threading.Lock()
+
+    def of(self, namespace: str) -> StampWatch:
+        """The bell of this namespace (made on first use)."""
+        with self._lock:
+            watch = self._watches.get(namespace)
+            if watch is None:
+                if len(self._watches) >= self.size:
+                    for name, kept in list(self._watches.items()):
+                        if kept.listeners == 0:
+                            del self._watches[name]
+                watch = self._watches[namespace] = self._make(namespace)
+            return watch
+
+    @property
+    def namespaces(self) -> list[str]:
+        """The namespaces with a bell now."""
+        with self._lock:
+            return list(self._watches)

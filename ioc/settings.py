@@ -99,6 +99,20 @@ class Settings(BaseSettings):
     replay_idle_s: float = Field(
         default=300.0, ge=10, le=86_400, description="A replay no screen showed for this long is removed."
     )
+    push_min_interval_ms: int = Field(
+        default=500,
+        ge=0,
+        le=60_000,
+        description="Least time between two rings of one push stream: a lone change rings at once, faster changes "
+        "are coalesced into one ring at the end of the interval (each ring costs the screen's tick).",
+    )
+    push_max_age_s: float = Field(
+        default=1200.0,
+        ge=10.0,
+        le=86_400.0,
+        description="A push stream is closed after about this long (give or take 25 %) and the screen reconnects at "
+        "once, so streams spread back over the workers after a restart.",
+    )
     max_ahead_s: float = Field(
         default=300.0, ge=0, le=86_400 * 366, description="How far an event time may be ahead of its receive time."
     )

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks import cluster
+from benchmarks.screens import CHROMIUM
 
 
 def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path) -> None:
@@ -49,6 +52,10 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
             "0.5",
             "--exercise-rounds",
             "1",
+            "--screen-events",
+            "0",
+            "--light-screens",
+            "0",
         ],
         cwd=repo_root,
         env=env,
@@ -87,3 +94,51 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     assert figures["replay_events"] > 0 and all(figures["replay_checks"].values()), figures["replay_checks"]
     assert figures["replay_namespace_bytes"] > 0 and "replay of history:" in text
     assert not list(tmp_path.iterdir()), "the benchmark must not touch the data folder (it uses its own Redis)"
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium")
+def test_bench_screens_on_one_ioc_run_print_figures_and_json(tmp_path: Path, repo_root: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
+    env["IOC_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--json",
+            "--screens-only",
+            "--screen-events",
+            "4",
+            "--light-screens",
+            "6",
+            "--light-changes",
+            "2",
+            "--light-change-every-s",
+            "1.5",
+            "--light-threads",
+            "3",
+        ],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    figures = json.loads(lines[-1])
+    assert figures["screen_event_samples"] == 4
+    assert figures["screen_event_seen"] + figures["screen_event_lost"] == 4 and figures["screen_event_seen"] >= 1
+    assert 0 < figures["screen_event_p50_ms"] <= figures["screen_event_p95_ms"] <= figures["screen_event_max_ms"]
+    assert figures["light_screens"] == 6 and figures["light_streams_refused"] == 0
+    for kind in ("push", "naive"):  # every screen received both changes, without an error
+        assert figures[f"light_{kind}_deliveries"] == 12 and figures[f"light_{kind}_missed"] == 0, kind
+        assert figures[f"light_{kind}_tick_errors"] == 0 and figures[f"light_{kind}_p95_ms"] > 0, kind
+    assert figures["light_server_mb_per_screen"] is not None
+    text = "\n".join(lines[:-1])
+    assert "event to screen (Chromium, push, simulator x60): p50" in text
+    assert "light screens on one ioc run: 6 screens" in text and "naive, whole wall per poll" in text
+    assert not list(tmp_path.iterdir()), "the benchmark must not touch the data folder"

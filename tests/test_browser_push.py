@@ -1,6 +1,7 @@
 """Push in a real browser: a wall screen (display token) under `ioc web`, the aggregator feeding embedded Redis. With
 the poll interval at a minute, a reading reaches the screen in seconds: only push explains it. With the push stream
-failing, the screen still updates by polling and shows no warning."""
+failing, the screen still updates by polling and shows no warning. Through a Redis restart (a server of the test's
+own, stopped and started again) the screen, push on and polling at a minute, shows the truth again by push."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,28 +54,27 @@ class Screen:
     refresh_ms: int
 
 
-@pytest.fixture
-def screen(
-    request: pytest.FixtureRequest, embedded_redis: EmbeddedRedis, city: City, tmp_path: Path
-) -> Iterator[Screen]:
-    """`ioc web` (one worker, English, the poll interval of the test's parameter) and the aggregator in a thread."""
-    refresh_ms = int(request.param)
+@contextmanager
+def serving(redis_url: str, city: City, tmp_path: Path, refresh_ms: int, **env_values: str) -> Iterator[Screen]:
+    """`ioc web` (one worker, English, this poll interval, other settings given) on `redis_url` and the aggregator in
+    a thread."""
     keys = Keys(f"w{uuid.uuid4().hex[:10]}")
-    client = connect_url(embedded_redis.url)
+    client = connect_url(redis_url)
     aggregator = Aggregator(client, keys, city, consumer="push-test")
     aggregator.setup()
     stop = threading.Event()
-    thread = threading.Thread(target=aggregator.run_forever, args=(stop,), daemon=True)
+    thread = threading.Thread(target=aggregator.run_forever, args=(stop,), kwargs={"idle_wait_s": 0.05}, daemon=True)
     thread.start()
     data = tmp_path / "data"
     env = server_env(
         data,
-        IOC_REDIS_URL=embedded_redis.url,
+        IOC_REDIS_URL=redis_url,
         IOC_NAMESPACE=keys.namespace,
         IOC_WEB_WORKERS="1",
         IOC_WALL_REFRESH_MS=str(refresh_ms),
         IOC_PUSH_CHECK_MS="100",
         IOC_LANGUAGE="en",
+        **env_values,
     )
     server = WebServer(env, tmp_path / "web.log")
     server.start()
@@ -83,13 +84,22 @@ def screen(
             _, secret = new_display_token(database)
         finally:
             database.close()
-        yield Screen(server, secret, keys, embedded_redis.url, refresh_ms)
+        yield Screen(server, secret, keys, redis_url, refresh_ms)
     finally:
         server.stop()
         stop.set()
         thread.join(timeout=15)
         wipe_namespace(client, keys)
         client.close()
+
+
+@pytest.fixture
+def screen(
+    request: pytest.FixtureRequest, embedded_redis: EmbeddedRedis, city: City, tmp_path: Path
+) -> Iterator[Screen]:
+    """`ioc web` (one worker, English, the poll interval of the test's parameter) and the aggregator in a thread."""
+    with serving(embedded_redis.url, city, tmp_path, int(request.param)) as served:
+        yield served
 
 
 def write_level(screen: Screen, city: City, level_m: float) -> None:
@@ -155,6 +165,70 @@ def test_the_wall_still_updates_by_polling_when_push_fails(screen: Screen, city:
         assert pushes  # push was tried, and failed
         # Nothing alarming: the "lost contact" banner stays hidden while the ticks come back.
         assert page.locator("#wall-stale-client").is_hidden()
+
+
+def test_the_wall_shows_the_truth_again_by_push_after_a_redis_restart(city: City, tmp_path: Path) -> None:
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    redis_server.start()
+    try:
+        with (
+            serving(redis_server.url, city, tmp_path, LONG_POLL_MS) as screen,
+            chromium(tmp_path / "profile", 1600, 900) as context,
+        ):
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(screen.server.url) else r.abort())
+            open_wall(page, screen, city)
+            wait_in_page(page, "document.documentElement.dataset.wallPush === 'open'", timeout_s=15)
+            write_level(screen, city, 1.23)
+            wait_in_page(page, _shows(1.23), timeout_s=10)
+            redis_server.stop()  # SIGTERM: Redis saves its data and exits, as in a restart for maintenance
+            time.sleep(4)  # longer than the stream's re-check of its session (RECHECK_S), which meets the outage
+            redis_server.start()
+            write_level(screen, city, 1.47)
+            # Polling is a minute away: only push (its stream kept, or opened again) brings the new value this soon.
+            wait_in_page(page, _shows(1.47), timeout_s=25)
+            wait_in_page(page, "document.documentElement.dataset.wallPush === 'open'", timeout_s=15)
+            write_level(screen, city, 1.61)
+            wait_in_page(page, _shows(1.61), timeout_s=10)
+            assert page.locator("#wall-stale-client").is_hidden()
+    finally:
+        redis_server.stop()
+
+
+def test_a_stream_at_its_age_is_opened_again_at_once_and_still_rings(city: City, tmp_path: Path) -> None:
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    redis_server.start()
+    opened: list[float] = []
+    try:
+        with (
+            serving(redis_server.url, city, tmp_path, LONG_POLL_MS, IOC_PUSH_MAX_AGE_S="10") as screen,
+            chromium(tmp_path / "profile", 1600, 900) as context,
+        ):
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.on("request", lambda r: opened.append(time.monotonic()) if "/push/wall" in r.url else None)
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(screen.server.url) else r.abort())
+            open_wall(page, screen, city)
+            wait_in_page(page, "document.documentElement.dataset.wallPush === 'open'", timeout_s=15)
+            page.evaluate(WATCH_PUSH_STATES)
+            deadline = time.monotonic() + 20  # the age is 7.5 to 12.5 s
+            while len(opened) < 2 and time.monotonic() < deadline:
+                page.wait_for_timeout(200)
+            assert len(opened) >= 2, "the stream was not opened again after its age"
+            wait_in_page(page, "document.documentElement.dataset.wallPush === 'open'", timeout_s=5)
+            write_level(screen, city, 1.52)
+            wait_in_page(page, _shows(1.52), timeout_s=10)  # the new stream rings (polling is a minute away)
+            # At once: never "off", the mark of a failed stream waiting out its back-off (2 s and more).
+            assert "off" not in page.evaluate("window.__pushStates"), page.evaluate("window.__pushStates")
+    finally:
+        redis_server.stop()
+    assert 7.0 <= opened[1] - opened[0] <= 14.0, opened
+
+
+WATCH_PUSH_STATES = """() => { window.__pushStates = [];
+    new MutationObserver(() => window.__pushStates.push(document.documentElement.dataset.wallPush))
+        .observe(document.documentElement, {attributes: true, attributeFilter: ['data-wall-push']}); }"""
 
 
 def _shows(level: float) -> str:

@@ -1,32 +1,46 @@
 """The wall's push stream under `ioc web` (gunicorn, gthread): guarded by the session, rung by a data change, cut when
-its display token is revoked, bounded per worker; and the process's bell on its own (ioc.push)."""
+its display token is revoked, bounded per worker, paced (a burst coalesced, a lone change at once), asking the screen
+to reconnect at its age; a trainee's stream rung by its exercise's namespace (in process, both databases and both
+Redis); and the process's bells on their own (ioc.push)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import queue
+import random
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 
+from benchmarks.browser import AppHttp, sign_in
 from callbacks.wall.push import RECHECK_S
-from ioc.db import open_database
+from ioc.db import Database, open_database
 from ioc.embedded import EmbeddedRedis
+from ioc.exercises.records import change_status, check_spec, start_exercise
+from ioc.identity.roles import Role
 from ioc.identity.tokens import revoke_display_token
 from ioc.keys import Keys
-from ioc.push import StampWatch, StreamSlots
+from ioc.push import MAX_AGE_JITTER, RingPacer, StampWatch, StampWatches, StreamSlots, stream_lifetime_s
 from ioc.settings import Settings
 from ioc.store import connect_url
 from tests.conftest import wipe_namespace
-from tests.sessions import ACTOR, new_display_token
+from tests.sessions import ACTOR, PASSWORD, new_account, new_display_token
+from tests.test_exercises import base as base  # the fixture: the test's namespace, its exercises' keys removed
 from tests.webserver import WebServer, server_env
 
 PUSH_PATH = "/push/wall"
 STREAMS = 2
+MIN_INTERVAL_MS = 800  # the served app's pace: at most one ring per 0.8 s per stream
+MAX_AGE_S = 10  # the served app's streams' age (the least the setting allows): reconnect after 7.5 to 12.5 s
 
 
 @dataclass
@@ -53,6 +67,8 @@ def served(embedded_redis: EmbeddedRedis, tmp_path_factory: pytest.TempPathFacto
         IOC_WEB_WORKERS="1",
         IOC_PUSH_STREAMS=str(STREAMS),
         IOC_PUSH_CHECK_MS="50",
+        IOC_PUSH_MIN_INTERVAL_MS=str(MIN_INTERVAL_MS),
+        IOC_PUSH_MAX_AGE_S=str(MAX_AGE_S),
     )
     server = WebServer(env, folder / "web.log")
     server.start()
@@ -126,6 +142,12 @@ class Stream:
             yield name
             if name == "end":
                 return
+
+    def timed_events(self, timeout_s: float) -> Iterator[tuple[str, float]]:
+        """Each event's name with when it was read (monotonic), until the stream ends or `timeout_s` passes."""
+        for name in self.events(timeout_s):
+            if name:
+                yield name, time.monotonic()
 
     def body(self) -> bytes:
         """What is left of a plain (non-stream) answer."""
@@ -259,3 +281,160 @@ def test_stream_slots_are_bounded_and_counted() -> None:
     slots.give_back()
     assert slots.open == 1 and slots.take()
     assert sum(counted) == 2
+
+
+def open_stream(pushing: Pushing) -> Stream:
+    """A display screen's open stream, once a slot is free (streams an earlier test hung up give theirs back at their
+    next check, within RECHECK_S)."""
+    cookie = display_cookie(pushing.server.port, pushing.secret)
+    deadline = time.monotonic() + RECHECK_S + 5
+    while True:
+        stream = Stream(pushing.server.port, cookie)
+        if stream.status != 503 or time.monotonic() > deadline:
+            return stream
+        stream.close()
+        time.sleep(0.5)
+
+
+def test_a_burst_of_changes_rings_at_the_pace_and_its_last_change_is_not_lost(
+    pushing: Pushing, embedded_redis: EmbeddedRedis
+) -> None:
+    stream = open_stream(pushing)
+    try:
+        assert stream.status == 200
+        time.sleep(0.3)  # the process's reader has read the version once
+        client = connect_url(embedded_redis.url)
+        lone = time.monotonic()
+        client.hincrby(pushing.keys.stats("traffic"), "version", 1)
+        first = next(stream.timed_events(timeout_s=5))
+        assert first[0] == "change" and first[1] - lone < MIN_INTERVAL_MS / 1000, first[1] - lone  # at once
+        ended: list[float] = []
+
+        def burst() -> None:  # a change every 60 ms for 3 s: 50 versions
+            started = time.monotonic()
+            while time.monotonic() - started < 3.0:
+                client.hincrby(pushing.keys.stats("traffic"), "version", 1)
+                time.sleep(0.06)
+            ended.append(time.monotonic())
+
+        bumping = threading.Thread(target=burst)
+        bumping.start()
+        rings = [at for name, at in stream.timed_events(timeout_s=5.0) if name == "change"]
+        bumping.join()
+        client.close()
+        last_change = ended[0]
+        assert 3 <= len(rings) <= 3.0 / (MIN_INTERVAL_MS / 1000) + 2, rings
+        assert all(b - a >= MIN_INTERVAL_MS / 1000 - 0.05 for a, b in zip([first[1], *rings], rings, strict=False))
+        assert rings[-1] >= last_change - 0.1  # the burst's last change rang (coalesced), none left unsaid
+    finally:
+        stream.close()
+
+
+def test_a_stream_asks_its_screen_to_reconnect_at_its_age(pushing: Pushing) -> None:
+    stream = open_stream(pushing)
+    try:
+        assert stream.status == 200
+        opened = time.monotonic()
+        for name, at in stream.timed_events(timeout_s=MAX_AGE_S * (1 + MAX_AGE_JITTER) + RECHECK_S + 2):
+            if name == "reconnect":
+                assert MAX_AGE_S * (1 - MAX_AGE_JITTER) - 0.5 <= at - opened <= MAX_AGE_S * (1 + MAX_AGE_JITTER) + 1
+                break
+        else:
+            raise AssertionError("no reconnect event")
+    finally:
+        stream.close()
+    again = open_stream(pushing)
+    try:
+        assert again.status == 200  # the screen's new stream is taken
+    finally:
+        again.close()
+
+
+def test_a_pacer_sends_a_lone_ring_at_once_and_holds_one_that_comes_too_soon() -> None:
+    pacer = RingPacer(0.5)
+    assert pacer.hold_s(100.0) == 0.0
+    pacer.sent(100.0)
+    assert pacer.hold_s(100.2) == pytest.approx(0.3)
+    assert pacer.hold_s(100.5) == 0.0 and pacer.hold_s(107.0) == 0.0
+    assert RingPacer(0.0).hold_s(1.0) == 0.0
+
+
+def test_stream_lifetimes_spread_around_the_maximum_age() -> None:
+    rng = random.Random(3)
+    lives = [stream_lifetime_s(1200.0, rng) for _ in range(500)]
+    assert all(1200 * (1 - MAX_AGE_JITTER) <= life <= 1200 * (1 + MAX_AGE_JITTER) for life in lives)
+    assert max(lives) - min(lives) > 1200 * MAX_AGE_JITTER  # spread, not one instant for every screen
+
+
+def test_bells_per_namespace_are_kept_and_idle_ones_make_room() -> None:
+    made: list[str] = []
+
+    def make(namespace: str) -> StampWatch:
+        made.append(namespace)
+        return StampWatch(lambda: None, interval_s=0.05)
+
+    watches = StampWatches(make, size=2)
+    live = watches.of("live")
+    assert watches.of("live") is live and made == ["live"]
+    live.listen()
+    watches.of("ex1")
+    watches.of("ex2")  # full: ex1 (nobody listens) makes room; live, listened to, stays
+    assert sorted(watches.namespaces) == ["ex2", "live"]
+    live.leave()
+
+
+@pytest.fixture
+def trainee_app(db: Database, db_settings: Settings, redis_url: str, base: str, make_app: Any) -> Any:
+    """The app in the test's namespace on the database and Redis under test, the version read every 20 ms, unpaced."""
+    return make_app(
+        database_url=db_settings.database_url,
+        redis_url=redis_url,
+        namespace=base,
+        push_check_ms=20,
+        push_min_interval_ms=0,
+    )
+
+
+def test_a_trainees_stream_rings_for_the_exercise_not_live_and_moves_when_it_stops(
+    trainee_app: Any, db: Database, r: redis.Redis, base: str
+) -> None:
+    trainee = new_account(db, Role.OPERATOR)
+    spec = check_spec(name="push drill", scenario="rush-hour-crash", seed=7, speed=60.0, trainees=(trainee.id,))
+    exercise = start_exercise(db, r, spec, actor="cli:trainer", base=base)
+    http = AppHttp(trainee_app)
+    sign_in(http, trainee.username, PASSWORD)
+    chunks: queue.Queue[bytes] = queue.Queue()
+
+    def read() -> None:
+        """Ask for the stream and read it in one thread, as a web thread serves it (the request's context is this
+        thread's)."""
+        response = http.client.get(PUSH_PATH, buffered=False)
+        chunks.put(f"HTTP {response.status_code}\n".encode())
+        try:
+            for chunk in response.response:
+                chunks.put(chunk if isinstance(chunk, bytes) else chunk.encode())
+        finally:
+            response.close()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert chunks.get(timeout=10) == b"HTTP 200\n"
+        assert b"open" in chunks.get(timeout=5)
+        time.sleep(0.3)  # the bell has read the exercise's version once
+        r.hincrby(Keys(base).stats("traffic"), "version", 1)  # live changes: not this screen's data
+        with pytest.raises(queue.Empty):
+            chunks.get(timeout=1.0)
+        r.hincrby(Keys(exercise.namespace(base)).stats("traffic"), "version", 1)
+        assert b"event: change" in chunks.get(timeout=3)
+        # The exercise stops: the trainee works live again, and its screen is told to reconnect (to live's bell).
+        change_status(db, r, exercise.id, "stop", actor="cli:trainer", base=base)
+        said = b""
+        deadline = time.monotonic() + RECHECK_S + 5
+        while b"event: reconnect" not in said and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                said += chunks.get(timeout=0.5)
+        assert b"event: reconnect\ndata: workspace" in said, said
+    finally:
+        reader.join(timeout=RECHECK_S + 5)  # the stream ended with its "reconnect"
+    assert not reader.is_alive()
