@@ -10,6 +10,7 @@ import callbacks.wall.incidents
 import callbacks.wall.tick  # noqa: F401  (the page's callbacks)
 from callbacks import resources
 from callbacks.auth import register_page
+from callbacks.wall.geometry import geometry_urls
 from callbacks.wall.push import PUSH_PATH
 from ioc.i18n import normalize_lang
 from ioc.identity.roles import Permission
@@ -29,6 +30,7 @@ def page(lang: str | None = None, **_query: object) -> Component:
         refresh_ms=res.settings.wall_refresh_ms,
         tile_url=res.settings.tile_url,
         push_url=push_url,
+        geometry=geometry_urls(),
     )
 
 

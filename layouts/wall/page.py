@@ -4,6 +4,7 @@ the first tick, so the page needs only the city and settings."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from dash import dcc, html
@@ -23,8 +24,17 @@ from layouts.wall.kpis import kpi_strip
 PATH: Final = "/"  # where the wall is served; the kiosk screens open it full screen
 
 
-def layout(city: City, *, lang: str, refresh_ms: int, tile_url: str = "", push_url: str | None = None) -> Component:
-    """The whole wall page in one language, refreshing every `refresh_ms` and whenever `push_url` (if any) rings."""
+def layout(
+    city: City,
+    *,
+    lang: str,
+    refresh_ms: int,
+    tile_url: str = "",
+    push_url: str | None = None,
+    geometry: Mapping[str, str] | None = None,
+) -> Component:
+    """The whole wall page in one language, refreshing every `refresh_ms` and whenever `push_url` (if any) rings; the
+    map's layers fetch their features from the URLs in `geometry` (inline without)."""
     return html.Div(
         id=ids.ROOT,
         className="wall",
@@ -59,7 +69,8 @@ def layout(city: City, *, lang: str, refresh_ms: int, tile_url: str = "", push_u
                         className="wall-left",
                         children=[
                             html.Div(
-                                className="wall-map-wrap", children=[wall_map(city, lang, tile_url), legend(lang)]
+                                className="wall-map-wrap",
+                                children=[*wall_map(city, lang, tile_url, geometry), legend(lang)],
                             ),
                             incidents_panel(lang),
                         ],
