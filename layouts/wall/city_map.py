@@ -39,7 +39,7 @@ JS_NAMESPACE: Final = "wallMap"
 _BAND_RANK: Final = {"unknown": 0, "smooth": 1, "slow": 2, "congested": 3}
 # From this many segments and sensors together a city is big: paths on one canvas instead of an SVG element each, and
 # every sensor layer clustered (water stations too), so the browser draws thousands of features in about a second.
-BIG_CITY_FEATURES: Final = 2_000
+BIG_CITY_FEATURES: Final = 1_000
 
 
 def js(name: str) -> dict[str, str]:
