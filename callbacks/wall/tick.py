@@ -10,6 +10,7 @@ each field of layouts.wall.tick.TickUpdate has its component property in TICK_OU
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -39,7 +40,7 @@ from ioc.snapshot import (
 )
 from layouts.wall import ids
 from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES, ChartQuery
-from layouts.wall.city_map import MapMemory
+from layouts.wall.city_map import MapMemory, MapStates, decode_states, encode_states
 from layouts.wall.tick import ClientState, TickUpdate, WallPicture, build_tick, chart_query
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,32 @@ PICTURE_MAX_AGE_S: Final = 10.0  # a picture is worked out again at least this o
 NAMESPACES_KEPT: Final = 4  # live and the exercises whose trainees watch a wall here
 SERIES_KEPT: Final = 64  # chart series kept per data version (screens at the same minute ask the same question)
 MAPS_KEPT: Final = 32  # map versions (and deltas between them) kept: a screen this many versions behind gets it whole
+MAP_SHARED_S: Final = 120  # how long a map version stays in Redis for the other web processes
+
+
+@dataclass(frozen=True)
+class SharedMaps:
+    """The process's MapMemory, with each new version put in Redis for a while (keys.wall_map) and a version it
+    never saw read from there: a screen whose ticks go to several web processes still gets only what changed."""
+
+    memory: MapMemory
+    client: Client
+    keys: Keys
+
+    def delta(self, held_version: str | None, now: MapStates) -> str:
+        """What a browser holding `held_version` is sent to show `now`."""
+        return self.memory.delta(held_version, now, recall=self._recall, publish=self._publish)
+
+    def _recall(self, version: str) -> MapStates | None:
+        try:
+            raw = self.client.get(self.keys.wall_map(version))
+        except (redis.RedisError, OSError):
+            return None
+        return decode_states(version, raw if isinstance(raw, str) else None)
+
+    def _publish(self, states: MapStates) -> None:
+        with contextlib.suppress(redis.RedisError, OSError):  # else the others send such a screen the whole map once
+            self.client.set(self.keys.wall_map(states.version), encode_states(states), ex=MAP_SHARED_S, nx=True)
 
 
 @dataclass(frozen=True)
@@ -126,7 +153,7 @@ def update_wall(
     data version is worked out once per process (one small read names the version); without, this tick reads the
     snapshot (and new chart minutes) and works out everything for itself."""
     at = time.time() if now is None else now
-    maps = shared.maps if shared is not None else None
+    maps = SharedMaps(shared.maps, client, keys) if shared is not None and shared.maps.size > 0 else None
     language = normalize_lang(lang)
     state = ClientState.from_store(store).of_namespace(keys.namespace)
     query = chart_query(state, at)

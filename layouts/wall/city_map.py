@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import dash_leaflet as dl
 from dash import html
@@ -129,18 +129,37 @@ class MapMemory:
         self._deltas: OrderedDict[tuple[str | None, str], str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def delta(self, held_version: str | None, now: MapStates) -> str:
+    def delta(
+        self,
+        held_version: str | None,
+        now: MapStates,
+        *,
+        recall: Callable[[str], MapStates | None] | None = None,
+        publish: Callable[[MapStates], None] | None = None,
+    ) -> str:
         """What a browser holding `held_version` is sent to show `now` (map_delta, as compact JSON), `now` kept for
-        later screens."""
+        later screens. A version not kept here is asked of `recall` (what other processes `publish`ed: each version
+        new to this process is handed to it once)."""
         if self.size <= 0:
             return _compact(map_delta(None, now))
         with self._lock:
+            new = now.version not in self._states
             self._states[now.version] = now
             self._states.move_to_end(now.version)
             held = self._states.get(held_version) if held_version is not None else None
-            key = (held.version if held is not None else None, now.version)
-            kept = self._deltas.get(key)
             self._trim()
+        if new and publish is not None:
+            publish(now)
+        if held is None and held_version is not None and recall is not None:
+            held = recall(held_version)
+            if held is not None:
+                with self._lock:
+                    self._states[held.version] = held
+                    self._states.move_to_end(now.version)
+                    self._trim()
+        key = (held.version if held is not None else None, now.version)
+        with self._lock:
+            kept = self._deltas.get(key)
         if kept is not None:
             return kept
         made = _compact(map_delta(held, now))
@@ -154,6 +173,34 @@ class MapMemory:
             self._states.popitem(last=False)
         while len(self._deltas) > self.size:
             self._deltas.popitem(last=False)
+
+
+class MapSource(Protocol):
+    """Where a tick gets the map's change for a browser (a MapMemory, with what other processes shared)."""
+
+    def delta(self, held_version: str | None, now: MapStates) -> str:
+        """What a browser holding `held_version` is sent to show `now`."""
+        ...
+
+
+def encode_states(states: MapStates) -> str:
+    """A version of the map's states as stored for other processes."""
+    return _compact({"layers": states.layers, "focus": states.focus})
+
+
+def decode_states(version: str, raw: str | None) -> MapStates | None:
+    """A stored version of the map's states; None when absent or not as written."""
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("layers"), dict):
+        return None
+    layers = data["layers"]
+    if not all(isinstance(v, dict) and all(isinstance(s, str) for s in v.values()) for v in layers.values()):
+        return None
+    focus = data.get("focus")
+    return MapStates(layers=layers, focus=focus if isinstance(focus, str) else None, version=version)
 
 
 def _compact(value: object) -> str:

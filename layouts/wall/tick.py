@@ -28,7 +28,7 @@ from layouts.common import SectionDiff, Shared
 from layouts.wall.alerts import MAX_ALERTS, active_alerts, alert_list
 from layouts.wall.banners import stale_banner, stale_key, takeover_banner, takeover_key
 from layouts.wall.chart import CHART_RECHOOSE_S, ChartQuery, speed_extension, speed_figure
-from layouts.wall.city_map import MapMemory, focus_viewport, map_states, overview_viewport
+from layouts.wall.city_map import MapMemory, MapSource, focus_viewport, map_states, overview_viewport
 from layouts.wall.flood import gauge_class, gauge_views
 from layouts.wall.header import clock_children
 from layouts.wall.kpis import kpi_class, kpi_views
@@ -210,7 +210,7 @@ def build_tick(
     now: float,
     picture: WallPicture | None = None,
     *,
-    maps: MapMemory | None = None,
+    maps: MapSource | None = None,
 ) -> TickUpdate:
     """Everything one tick sends to a browser, given what it already shows; pure, so tests call it directly. With
     `picture`, the shared picture of the snapshot's data version in `lang` (callbacks/wall/tick.py keeps one per
