@@ -230,16 +230,23 @@ window.wallMap = (function () {
     window.dash_clientside.set_props("wall-client", { data: null });
   }
 
-  if (window.MutationObserver) {
-    new MutationObserver(function (records) {
-      for (var i = 0; i < records.length; i++) {
-        var target = records[i].target;
-        if (target && target.id === "wall-map-delta") {
-          apply(target);
-        }
-      }
-    }).observe(document.documentElement, { attributes: true, attributeFilter: ["data-delta"], subtree: true });
+  // Each change the tick sets is applied once: when the element's attribute changes, when the element itself is made
+  // again (a page rendered afresh), and, should either go unnoticed, at the next check of the clock.
+  var lastText = "";
+  function check() {
+    var carrier = document.getElementById("wall-map-delta");
+    var text = carrier ? carrier.getAttribute("data-delta") || "" : "";
+    if (text && text !== lastText) {
+      lastText = text;
+      apply(carrier);
+    }
   }
+  if (window.MutationObserver) {
+    new MutationObserver(check).observe(document.documentElement, {
+      attributes: true, attributeFilter: ["data-delta"], childList: true, subtree: true
+    });
+  }
+  window.setInterval(check, 1000);
 
   function clusterIcon(feature, latlng, index, context) {
     var leaves = index.getLeaves(feature.properties.cluster_id, Infinity);

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from benchmarks import cluster
+from benchmarks.bigcity import describe_big_city, measure_big_city
 from benchmarks.incidents import measure_incident_engine
 from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
 from benchmarks.retention import describe_retention, measure_retention
@@ -49,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("IOC_REDIS_URL"),
         help="Redis to measure (default: IOC_REDIS_URL, else a fresh embedded Redis)",
     )
+    parser.add_argument(
+        "--big-city-sensors",
+        type=int,
+        default=10_000,
+        help="sensors of the generated big city whose wall is measured under `ioc web` and in headless Chromium "
+        "(default 10000; 0 skips it)",
+    )
+    parser.add_argument("--big-city-screens", type=int, default=100, help="screens the big city's updates reach (100)")
+    parser.add_argument("--big-city-rounds", type=int, default=5, help="1 %% updates measured in the big city (5)")
     parser.add_argument("--managers", action="store_true", help="run only the managers' page benchmark")
     parser.add_argument(
         "--incidents",
@@ -114,6 +124,16 @@ def main(argv: list[str] | None = None) -> int:
                 figures |= measure_wall_polls(
                     client, app_settings, city, events, screens=args.screens, rounds=args.poll_rounds
                 )
+        big_city = not args.managers and args.big_city_sensors > 0
+        if big_city:
+            figures |= measure_big_city(
+                client,
+                url,
+                sensors=args.big_city_sensors,
+                rounds=args.big_city_rounds,
+                screens=args.big_city_screens,
+                seed=args.seed,
+            )
         engine = not args.managers and not args.wall and args.alerts > 0
         if engine:
             figures |= measure_incident_engine(
@@ -150,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         else (
             "wall" if args.wall else "throughput",
             *(("polls",) if args.screens > 0 else ()),
+            *(("bigcity",) if big_city else ()),
             *(("engine",) if engine else ()),
             *(("cluster",) if clustered else ()),
             *(("history",) if history else ()),
@@ -175,6 +196,8 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
             f"after {figures['polls_after_per_s']:,} polls/s (shared picture, kept principals; rounds "
             f"{figures['polls_after_per_round']}): x{figures['polls_speedup']}\n"
         )
+    if "bigcity" in parts:
+        out.write("\n".join(describe_big_city(figures)) + "\n")
     if "engine" in parts:
         for kind in ("sqlite", "postgresql"):
             if (rate := figures.get(f"incident_engine_{kind}_alerts_per_s")) is not None:

@@ -185,7 +185,7 @@ class Flipper:
         return chosen
 
 
-def _feed(client: Client, keys: Keys, city: City, aggregator: Aggregator, seed: int) -> float:
+def feed_normal_day(client: Client, keys: Keys, city: City, aggregator: Aggregator, seed: int) -> float:
     """A few simulated minutes of the normal day, aggregated; the last event's time."""
     events = generate(city, load_scenario("normal-day"), seed, BENCH_START)
     batch: list[SimEvent] = []
@@ -215,7 +215,7 @@ def _measure(
     aggregator = Aggregator(client, keys, city, consumer="bench-city")
     aggregator.setup()
     try:
-        last = _feed(client, keys, city, aggregator, seed)
+        last = feed_normal_day(client, keys, city, aggregator, seed)
         flipper = Flipper(client, keys, city, aggregator, last, seed)
         figures: dict[str, Any] = {
             "city_sensors": len(city.sensors),

@@ -43,6 +43,12 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
             "3",
             "--poll-rounds",
             "2",
+            "--big-city-sensors",
+            "300",
+            "--big-city-screens",
+            "3",
+            "--big-city-rounds",
+            "2",
         ],
         cwd=repo_root,
         env=env,
@@ -74,4 +80,11 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     assert trimmed["events"] > 0 and trimmed["alerts"] > 0 and trimmed["deadletter"] > 0
     assert figures["retention_sql_rows_pruned"] > 0 and "kept what must stay:  yes" in text
     assert figures["retention_redis_bytes_after"]["events"] < figures["retention_redis_bytes_before"]["events"]
+    assert figures["city_sensors"] == 300 and figures["city_update_rounds"] == 2
+    assert 0 < figures["city_update_map_bytes"] < figures["city_first_tick_map_bytes"]  # a change, not the whole map
+    assert 0 < figures["city_geometry_gzip_bytes"] < figures["city_geometry_bytes"]
+    assert figures["city_screens"] == 3 and 0 < figures["city_delivery_p50_ms"] <= figures["city_delivery_p95_ms"]
+    if "city_first_render_s" in figures:  # Chromium is here
+        assert 0 < figures["city_first_render_loaded_s"] <= figures["city_first_render_s"]
+    assert "big city, per update:" in text
     assert not list(tmp_path.iterdir()), "the benchmark must not touch the data folder (it uses its own Redis)"
