@@ -1,7 +1,8 @@
 """`python -m benchmarks` (`make bench`): measured throughput and payload figures, the incident engine, one and two
 aggregators on a local Redis Cluster (benchmarks/scaleout.py), a month of history pruned (benchmarks/retention.py),
-then the managers' page over a year of incidents (benchmarks/managers.py; `--managers` runs only that, `--incidents 0`
-skips it), printed in one run so ratios are side by side; with --json also one JSON object on the last line."""
+an exercise at ×60 beside the live city (benchmarks/exercise_share.py), then the managers' page over a year of
+incidents (benchmarks/managers.py; `--managers` runs only that, `--incidents 0` skips it), printed in one run so
+ratios are side by side; with --json also one JSON object on the last line."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from typing import Any
 
 from benchmarks import cluster
 from benchmarks.bigcity import describe_big_city, measure_big_city
+from benchmarks.exercise_share import describe_exercise_share, measure_exercise_share
 from benchmarks.incidents import measure_incident_engine
 from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
+from benchmarks.replay import describe_replay, measure_replay
 from benchmarks.retention import describe_retention, measure_retention
 from benchmarks.scaleout import describe_cluster, measure_cluster
 from benchmarks.throughput import BENCH_START, measure_throughput, redis_for_bench
@@ -101,6 +104,20 @@ def main(argv: list[str] | None = None) -> int:
         help="IOC_INCIDENT_ALERT_RETENTION_DAYS for the pruning (default 30, so a 40-day history shows SQL pruning; "
         "the setting's own default is 90); the other retentions are the settings'",
     )
+    parser.add_argument(
+        "--exercise-minutes",
+        type=float,
+        default=4.0,
+        help="minutes of the live city beside which an exercise plays at ×60 (default 4: the 240 minutes of "
+        "rush-hour-crash; 0 skips that benchmark)",
+    )
+    parser.add_argument("--exercise-rounds", type=int, default=3, help="rounds of the exercise's share (median)")
+    parser.add_argument(
+        "--replay-hours",
+        type=float,
+        default=24.0,
+        help="hours of the normal day's history (Tam Kỳ's rate) to replay moments of (default 24; 0 skips it)",
+    )
     args = parser.parse_args(argv)
     configure_logging("bench")
     settings = load_settings()
@@ -154,6 +171,19 @@ def main(argv: list[str] | None = None) -> int:
                 settings=settings.model_copy(update={"incident_alert_retention_days": args.history_alert_rows_days}),
                 seed=args.seed,
             )
+        exercise = not args.managers and not args.wall and args.exercise_minutes > 0
+        if exercise:
+            figures |= measure_exercise_share(
+                client,
+                city,
+                live_minutes=args.exercise_minutes,
+                rounds=max(args.exercise_rounds, 1),
+                batch_size=args.batch_size,
+                seed=args.seed,
+            )
+        replayed = not args.managers and not args.wall and args.replay_hours > 0
+        if replayed:
+            figures |= measure_replay(client, city, hours=args.replay_hours, seed=args.seed)
         managers = args.managers or (args.incidents > 0 and not args.wall)
         if managers:
             figures |= measure_managers(
@@ -174,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             *(("engine",) if engine else ()),
             *(("cluster",) if clustered else ()),
             *(("history",) if history else ()),
+            *(("exercise",) if exercise else ()),
+            *(("replay",) if replayed else ()),
             *(("managers",) if managers else ()),
         )
     )
@@ -211,6 +243,10 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
         out.write("\n".join(describe_cluster(figures)) + "\n")
     if "history" in parts:
         out.write("\n".join(describe_retention(figures)) + "\n")
+    if "exercise" in parts:
+        out.write("\n".join(describe_exercise_share(figures)) + "\n")
+    if "replay" in parts:
+        out.write("\n".join(describe_replay(figures)) + "\n")
     if "managers" in parts:
         out.write("\n".join(describe(figures)) + "\n")
     if json_line:

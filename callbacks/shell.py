@@ -12,9 +12,9 @@ import dash
 from dash import Input, Output, State, callback
 
 from callbacks import resources
-from callbacks.auth import SIGNED_IN, csrf_token, guarded, principal
+from callbacks.auth import SIGNED_IN, csrf_token, guarded, principal, workspace
 from ioc.errors import DatabaseError
-from ioc.exercises.trainer import trainee_view
+from ioc.exercises.trainer import banner_view
 from ioc.i18n import normalize_lang, t
 from ioc.identity.roles import Permission
 from layouts import shell
@@ -54,14 +54,16 @@ def navigation(pathname: str | None, search: str | None) -> tuple[Any, bool]:
 )
 @guarded(SIGNED_IN)
 def exercise_banner(pathname: str | None, tick: int | None, search: str | None) -> tuple[Any, bool, bool]:
-    """The exercise banner of a trainee (hidden for anyone else); a wall screen never polls for one."""
+    """The exercise banner of a trainee (hidden for anyone else); a wall screen never polls for one. Whether this
+    person trains now is the request's workspace (decided once per request, without SQL while no exercise is
+    active); only a trainee's messages are read from the database."""
     who = principal()
     if who is None or who.kind != "account":
         return [], True, True
     res = resources()
     lang = normalize_lang(shell.query_lang(search), res.settings.language)
     try:
-        view = trainee_view(res.database, res.redis, res.keys.namespace, who.ref)
+        view = banner_view(res.database, workspace())
     except DatabaseError as exc:
         log.warning("exercise banner unavailable: %s", exc)
         raise dash.exceptions.PreventUpdate from None  # what it showed stays

@@ -274,6 +274,31 @@ def cmd_exercise_runner(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replayer(args: argparse.Namespace) -> int:
+    """Build and play the wall's replays of history until SIGINT/SIGTERM (ioc/replay/runner.py)."""
+    from ioc.city import cached_city
+    from ioc.clock import TimeCheck
+    from ioc.replay.runner import ReplayRunner
+    from ioc.store import connect
+
+    settings = resolve_redis(load_settings())
+    stop = threading.Event()
+    stop_on_signals(stop, "finishing the current step, then stopping")
+    client = connect(settings)
+    try:
+        ReplayRunner(
+            client,
+            settings.namespace,
+            cached_city(settings.city_dir),
+            idle_s=settings.replay_idle_s,
+            time_check=TimeCheck(settings.max_ahead_s, settings.max_behind_s),
+            batch_size=settings.batch_size,
+        ).run_forever(stop)
+    finally:
+        client.close()
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Play a scenario into the raw streams, or print its events with --dry-run (no Redis involved)."""
     from ioc.city import cached_city
@@ -456,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("aggregator", cmd_aggregator, "consume the raw streams into derived state (one process per host)")
     add("incidents-engine", cmd_incidents_engine, "open and update incidents from the alerts streams")
     add("exercise-runner", cmd_exercise_runner, "play every running training exercise into its own namespace")
+    add("replayer", cmd_replayer, "build and play the wall's replays of its retained history")
 
     simulate = add("simulate", cmd_simulate, "play a scenario's events into the raw streams")
     simulate.add_argument("scenario", metavar="SCENARIO", help="scenario name (see `ioc scenarios list`)")
@@ -538,7 +564,7 @@ def exit_status(exc: IocError) -> int:
 
 
 # The commands whose processes measure themselves for Prometheus (ioc.metrics); the web's /metrics reads them all.
-MEASURED_COMMANDS: Final = frozenset({"run", "aggregator", "incidents-engine", "exercise-runner", "web"})
+MEASURED_COMMANDS: Final = frozenset({"run", "aggregator", "incidents-engine", "exercise-runner", "replayer", "web"})
 METRICS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client reads it once, when first imported
 
 

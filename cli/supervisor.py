@@ -188,7 +188,15 @@ def stop_leftovers(data_dir: Path) -> list[str]:
             data_dir,
             ", ".join(f"{name} (pid {pid})" for name, pid in left.items()),
         )
-    stop_order = ("web", "simulator", "exercise-runner", "incidents-engine", "aggregator", "redis")  # as a shutdown
+    stop_order = (
+        "web",
+        "simulator",
+        "replayer",
+        "exercise-runner",
+        "incidents-engine",
+        "aggregator",
+        "redis",
+    )  # as a shutdown
     for name in stop_order:
         pid = left.get(name)
         if pid is None:
@@ -312,6 +320,7 @@ class Supervisor:
             Child("aggregator", self._command("aggregator"), env),
             Child("incidents-engine", self._command("incidents-engine"), env),
             Child("exercise-runner", self._command("exercise-runner"), env),
+            Child("replayer", self._command("replayer"), env),
         ]
         if self.scenario is not None:
             argv = self._command("simulate", self.scenario, "--speed", repr(self.speed))

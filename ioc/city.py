@@ -7,9 +7,11 @@ A city is a folder holding `city.json`, `roads.geojson`, `sensors.json` and `bas
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
 
@@ -39,6 +41,29 @@ SENSOR_KINDS: Final[dict[str, Domain]] = {
     "wifi_hotspot": "wifi",
 }
 SEGMENT_TAGS: Final = ("market", "school", "hospital", "bridge", "centre")
+KM_PER_DEG: Final = 111.32
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Straight-line distance, equirectangular: plenty for a city."""
+    dy = (lat2 - lat1) * KM_PER_DEG
+    dx = (lon2 - lon1) * KM_PER_DEG * math.cos(math.radians((lat1 + lat2) / 2))
+    return math.hypot(dx, dy)
+
+
+def distance_to_line_km(lat: float, lon: float, coords: Sequence[tuple[float, float]]) -> float:
+    """How far a point lies from a polyline of (lat, lon) points (km; flat around the point: plenty for a city)."""
+    scale_x = KM_PER_DEG * math.cos(math.radians(lat))
+    points = [((p_lon - lon) * scale_x, (p_lat - lat) * KM_PER_DEG) for p_lat, p_lon in coords]
+    if len(points) == 1:
+        return math.hypot(*points[0])
+    best = math.inf
+    for (ax, ay), (bx, by) in pairwise(points):
+        dx, dy = bx - ax, by - ay
+        length2 = dx * dx + dy * dy
+        share = 0.0 if length2 == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length2))
+        best = min(best, math.hypot(ax + share * dx, ay + share * dy))
+    return best
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ A text (`clean_text`, or the pydantic types made by `text_type`):
 A text that breaks the rule is refused (InvalidInput naming the field and why, never the text itself, which may be
 a password), never silently mended.
 
+A coordinate (`clean_coordinate`, or the pydantic type made by `coordinate_type`) is a finite number (an int or a
+float; not a bool, not a text) within its range: a latitude from -90 to 90, a longitude from -180 to 180.
+
 A record id (`clean_id`) is an int (not a bool, a float or a text) from 1 to 2**31 - 1: the range of the databases'
 INTEGER keys (PostgreSQL's INTEGER is 32-bit), so an id beyond it is refused before it reaches SQL.
 
@@ -23,6 +26,7 @@ SQLite file) is shown escaped by `displayable` ("\\ud800", "\\x00"), never as an
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from typing import Annotated, Any, Final
@@ -127,12 +131,71 @@ def clean_id(value: object, *, field: str) -> int:
     return value
 
 
+LATITUDE: Final = (-90.0, 90.0)
+LONGITUDE: Final = (-180.0, 180.0)
+
+
+def _coordinate_problem(value: object, low: float, high: float) -> str:
+    """Why a value is no coordinate within [low, high] ("" if it is one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number, not {type(value).__name__}"
+    if not math.isfinite(value) or not low <= value <= high:
+        return f"must be a number from {low:g} to {high:g}"
+    return ""
+
+
+def clean_coordinate(value: object, *, field: str, bounds: tuple[float, float]) -> float:
+    """A coordinate as a float (see the module's rule), or InvalidInput naming `field`; `bounds` LATITUDE or
+    LONGITUDE."""
+    problem = _coordinate_problem(value, *bounds)
+    if problem:
+        raise InvalidInput(f"{field}: {problem}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def coordinate_type(bounds: tuple[float, float]) -> Any:
+    """A pydantic type of a coordinate that follows the rule (LATITUDE or LONGITUDE), as a float."""
+
+    def validate(value: object) -> float:
+        problem = _coordinate_problem(value, *bounds)
+        if problem:
+            raise PydanticCustomError("coordinate_rule", "{problem}", {"problem": problem})
+        return float(value)  # type: ignore[arg-type]
+
+    return Annotated[float, BeforeValidator(validate)]
+
+
+def clean_moment(value: object, *, field: str, earliest: float, latest: float) -> int:
+    """A moment a browser chose (epoch seconds, a number: never a bool or a text), within [earliest, latest]; as
+    epoch milliseconds, or InvalidInput naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{field}: must be a number, not {type(value).__name__}")
+    if not math.isfinite(value) or not earliest <= value <= latest:
+        raise InvalidInput(f"{field}: must be a moment from {earliest:.0f} to {latest:.0f}")
+    return int(value * 1000)
+
+
+def clean_choice(value: object, *, field: str, choices: tuple[int, ...]) -> int:
+    """One of a few whole numbers offered (a speed), or InvalidInput naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in choices:
+        raise InvalidInput(f"{field}: must be one of {', '.join(map(str, choices))}")
+    return value
+
+
 def valid_id(value: object) -> int | None:
     """A record id if `value` is one (see clean_id), else None (for callers that treat it as "none chosen")."""
     try:
         return clean_id(value, field="id")
     except InvalidInput:
         return None
+
+
+def id_in_query(value: object) -> int | None:
+    """A record id written in a URL's query (`?id=12`: ASCII digits only, no sign, no space), or None when it is not
+    one (see clean_id for the range)."""
+    if not isinstance(value, str) or not 1 <= len(value) <= 10 or not value.isascii() or not value.isdigit():
+        return None
+    return valid_id(int(value))
 
 
 # ---------------------------------------------------------------- the database's own check, and display

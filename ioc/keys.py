@@ -88,6 +88,22 @@ class Keys:
             name
         ]()
 
+    def checkpoints(self, domain: Domain) -> str:
+        """Stream of the domain's derived state as the aggregator had it, every few minutes (ioc/aggregator/
+        checkpoints.py): each entry's id is the first raw entry the state does not hold yet, so a replay restores the
+        newest one at or before its moment and feeds the raw entries after it (ioc/replay/)."""
+        return f"{self._tag(domain)}:checkpoints"
+
+    def replay(self) -> str:
+        """Hash describing a replay namespace (ioc/replay/): whose it is, what it replays, the moment asked for and the
+        moment built, its speed; it expires with the replay."""
+        return f"{self._tag('meta')}:replay"
+
+    def replays(self) -> str:
+        """Sorted set of a base namespace's replays (their namespaces, scored by the last time a screen showed one),
+        kept in the base's replay home namespace (ioc/replay/registry.py), never in the base's own keys."""
+        return f"{self._tag('meta')}:replays"
+
     def heartbeat(self) -> str:
         """Hash the aggregator refreshes each loop: wall time of the loop and of the last processed event."""
         return f"{self._tag('meta')}:heartbeat"

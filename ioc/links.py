@@ -62,6 +62,6 @@ def with_query(path: object, **query: str) -> str:
     return f"{bare}?{urlencode(query)}" if query else bare
 
 
-def lang_link(path: object, lang: str) -> str:
-    """The link to the same page in another language."""
-    return with_query(path, lang=lang)
+def lang_link(path: object, lang: str, **keep: str) -> str:
+    """The link to the same page in another language (with the query values in `keep`, e.g. the report's `id`)."""
+    return with_query(path, lang=lang, **keep)

@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     push_check_ms: int = Field(
         default=200, ge=20, le=5_000, description="How often each web worker reads the data version for push."
     )
+    replay_checkpoint_min: float = Field(
+        default=10.0,
+        ge=0,
+        le=1_440,
+        description="Minutes between the aggregator's checkpoints of derived state (a replay's starts; 0: none).",
+    )
+    replay_max: int = Field(default=4, ge=1, le=64, description="Replays of the wall's history held at once.")
+    replay_idle_s: float = Field(
+        default=300.0, ge=10, le=86_400, description="A replay no screen showed for this long is removed."
+    )
     max_ahead_s: float = Field(
         default=300.0, ge=0, le=86_400 * 366, description="How far an event time may be ahead of its receive time."
     )

@@ -206,15 +206,16 @@ def grid_locale(lang: str) -> dict[str, str]:
     return {"noRowsToShow": t("common.grid.no_rows", lang), "loadingOoo": t("common.grid.loading", lang)}
 
 
-def language_switch(path: str, lang: str, prefix: str) -> html.Nav:
-    """The VI/EN links of a desk page (`prefix`-lang, `prefix`-lang-link classes), the current one marked."""
+def language_switch(path: str, lang: str, prefix: str, **keep: str) -> html.Nav:
+    """The VI/EN links of a desk page (`prefix`-lang, `prefix`-lang-link classes), the current one marked; `keep`:
+    query values the other language's link keeps (e.g. the exercise a report shows)."""
     return html.Nav(
         className=f"{prefix}-lang",
         title=t("wall.language", lang),
         children=[
             html.A(
                 code.upper(),
-                href=lang_link(path, code),
+                href=lang_link(path, code, **keep),
                 className=f"{prefix}-lang-link{' is-active' if code == lang else ''}",
             )
             for code in LANGS

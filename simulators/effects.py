@@ -19,7 +19,6 @@ flood river does not flicker around a line with the tide.
 from __future__ import annotations
 
 import hashlib
-import math
 import random
 from bisect import bisect_right
 from collections import defaultdict, deque
@@ -28,11 +27,12 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Final, Literal
 
-from ioc.city import City, Segment, Sensor
+from ioc.city import City, Segment, Sensor, distance_km
 from simulators.episodes import (
     AlarmStormEpisode,
     CameraOutageEpisode,
     CrashEpisode,
+    DeviceOutageEpisode,
     Episode,
     FloodEpisode,
     SensorFaultEpisode,
@@ -40,7 +40,6 @@ from simulators.episodes import (
 )
 from simulators.errors import ScenarioError
 
-KM_PER_DEG: Final = 111.32
 _JUNCTION_KM: Final = 0.04  # segment ends closer than this meet at one junction
 _CRASH_ONSET_S: Final = 120.0  # a crash slows its own segment within two minutes
 _DEFAULT_RESPONSE: Final = StationResponse(scale=1.0, lag_min=0.0)
@@ -51,13 +50,6 @@ def stable_seed(*parts: object) -> int:
     """A 64-bit seed from parts, the same in every process (unlike the salted built-in hash())."""
     text = "\x1f".join(str(p) for p in parts)
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Straight-line distance, equirectangular: plenty for a city."""
-    dy = (lat2 - lat1) * KM_PER_DEG
-    dx = (lon2 - lon1) * KM_PER_DEG * math.cos(math.radians((lat1 + lat2) / 2))
-    return math.hypot(dx, dy)
 
 
 class Series:
@@ -300,6 +292,11 @@ class Effects:
                     self.status_notes.append(StatusNote(end, episode.sensor, "online", "đã hiệu chỉnh (recalibrated)"))
             elif isinstance(episode, CameraOutageEpisode):
                 self._camera_outage(episode, city, rng, start, end)
+            elif isinstance(episode, DeviceOutageEpisode):
+                for device in episode.devices:
+                    if city.sensors.get(device) is None:
+                        raise ScenarioError(f"device_outage: unknown device {device!r}")
+                self._outages(sorted(episode.devices), episode, rng, start, end)
             else:
                 self._alarm_storm(episode, city, rng, start, end)
         self.status_notes.sort(key=lambda n: (n.at, n.sensor))
@@ -318,11 +315,22 @@ class Effects:
             )
             count = min(len(pool), max(1, round((e.share or 0.0) * len(pool))))
             chosen = sorted(rng.sample(pool, count))
+        self._outages(chosen, e, rng, start, end)
+
+    def _outages(
+        self,
+        devices: list[str],
+        e: CameraOutageEpisode | DeviceOutageEpisode,
+        rng: random.Random,
+        start: float,
+        end: float,
+    ) -> None:
+        """Plan each device down from about `start` to about `end` (spread over the episode's stagger)."""
         stagger = e.stagger_min * 60.0
         announce: Announce | None = None if e.announce == "none" else e.announce
-        for camera in chosen:
+        for device in devices:
             down, up = start + rng.uniform(0.0, stagger), end + rng.uniform(0.0, stagger)
-            self.outages.append(OutagePlan(camera, down, up, announce, e.detail, e.back_detail))
+            self.outages.append(OutagePlan(device, down, up, announce, e.detail, e.back_detail))
 
     def _alarm_storm(self, e: AlarmStormEpisode, city: City, rng: random.Random, start: float, end: float) -> None:
         pool = sorted(s.id for s in city.sensors.values() if s.kind in e.kinds)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-from ioc.city import City, Segment, Sensor
+from ioc.city import City, Segment, Sensor, distance_km
 from ioc.events import (
     DeviceStatus,
     DeviceStatusChanged,
@@ -33,7 +33,7 @@ from ioc.events import (
     encode_event,
 )
 from ioc.keys import Domain
-from simulators.effects import Effects, StatusNote, distance_km, stable_seed
+from simulators.effects import Effects, StatusNote, stable_seed
 from simulators.scenario import OutageProfile, RainProfile, Scenario, TrafficProfile
 
 logger = logging.getLogger(__name__)

@@ -15,6 +15,8 @@ Kinds (the engine's side is `simulators/effects.py`):
 - `crash`: a road segment nearly blocked, neighbouring segments (sharing an end) slowed by the queue spilling
   back, hop by hop; it clears over `clear_min` after `duration_min`.
 - `camera_outage`: named cameras, or a share of them (of one ward if given), go offline and come back.
+- `device_outage`: named devices of any kind (a camera, a water station, a rain gauge, a hotspot) go dark and come
+  back (what a trainer's device fault on the map plays).
 - `sensor_fault`: one sensor's reading stuck at a value or drifting, optionally announced as a fault.
 - `alarm_storm`: many alerts in a short time: a share of the devices flapping offline and online, and a burst of
   speed violations.
@@ -274,6 +276,26 @@ class CameraOutageEpisode(EpisodeBase):
         return self
 
 
+class DeviceOutageEpisode(EpisodeBase):
+    """Named devices of any kind going dark (a cut cable, a flat battery), then back."""
+
+    kind: Literal["device_outage"]
+    devices: Annotated[list[Id], Field(min_length=1, max_length=100)]
+    announce: Literal["offline", "fault", "none"] = "offline"  # "none": they just go quiet
+    detail: FreeText = Field("mất tín hiệu (signal lost)", max_length=200)
+    back_detail: FreeText = Field("đã có tín hiệu trở lại (signal back)", max_length=200)
+    stagger_min: Num = Field(0.0, ge=0, le=120)  # they drop (and come back) spread over this
+
+    @field_validator("devices")
+    @classmethod
+    def _known_devices(cls, devices: list[str], info: ValidationInfo) -> list[str]:
+        city = city_of(info)
+        if city is not None:
+            for device in devices:
+                _sensor(city, device, SENSOR_KINDS, "devices")
+        return devices
+
+
 class SensorFaultEpisode(EpisodeBase):
     """One sensor reporting wrong values: stuck at one value, or drifting away from the truth."""
 
@@ -334,12 +356,19 @@ class AlarmStormEpisode(EpisodeBase):
 
 
 Episode = Annotated[
-    FloodEpisode | CrashEpisode | CameraOutageEpisode | SensorFaultEpisode | AlarmStormEpisode,
+    FloodEpisode | CrashEpisode | CameraOutageEpisode | DeviceOutageEpisode | SensorFaultEpisode | AlarmStormEpisode,
     Field(discriminator="kind"),
 ]
 EPISODE_KINDS: Final[frozenset[str]] = frozenset(
     model.model_fields["kind"].annotation.__args__[0]  # type: ignore[union-attr]
-    for model in (FloodEpisode, CrashEpisode, CameraOutageEpisode, SensorFaultEpisode, AlarmStormEpisode)
+    for model in (
+        FloodEpisode,
+        CrashEpisode,
+        CameraOutageEpisode,
+        DeviceOutageEpisode,
+        SensorFaultEpisode,
+        AlarmStormEpisode,
+    )
 )
 
 

@@ -17,7 +17,9 @@ until it resumes; a reset deletes that declaration with the rest of the namespac
 which namespaces it plays into (`ioc.namespaces.announce`), so a reset waits until it has let go. A trainer's change
 of speed or jump ahead (`ioc.exercises.records.set_speed`, `jump_ahead`) is followed at the next check: the play is
 stopped and begun again from where it got to (or the position jumped to, the events in between skipped) at the
-exercise's speed.
+exercise's speed. So is an event a trainer placed on the map (`ioc.exercises.map_injects`): the play begins again
+from where it got to with the exercise's map events added to its scenario as episodes (`map_episode`), each from the
+exercise-clock time it was placed at; a restarted runner reads them from the database and plays the same.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ from ioc.clock import declare_simulated, read_timebase
 from ioc.db import Database
 from ioc.errors import DatabaseError, NotFound
 from ioc.exercises.injects import clock_time, keep_results, score_responses_now, send_due
+from ioc.exercises.map_injects import MapEvent, map_events
 from ioc.exercises.msel import Msel
 from ioc.exercises.progress import ScenarioInfo, publish_progress, publish_scenarios
 from ioc.exercises.records import ACTIVE, JUMP_SLACK_S, Exercise, get_exercise, list_exercises, save_position
 from ioc.keys import Keys
 from simulators.engine import as_epoch
+from simulators.episodes import CrashEpisode, DeviceOutageEpisode, Episode, FloodEpisode
 from simulators.errors import ScenarioError
 from simulators.runner import run_simulation
 from simulators.scenario import list_scenarios, load_scenario, merged_scenario
@@ -55,6 +59,40 @@ SAVE_EVERY_S: Final = 2.0
 CATALOGUE_EVERY_S: Final = 60.0
 PUBLISH_EVERY_S: Final = 2.0  # how often an exercise's expected responses are scored for the trainer's page
 CATALOGUE_AFTER_S: Final = 2.0  # the first list waits until the plays are under way (parsing YAML holds the GIL)
+MAP_FLOOD_ABOVE_M: Final = 0.3  # a flood placed on the map peaks this far above its station's BĐ III
+
+
+def map_episode(event: MapEvent, city: City) -> Episode:
+    """The episode a trainer's event on the map plays: a crash with its queue two segments back, a device going dark
+    (silently: the watchdog has to notice), or a flood point (its station through BĐ I, II, III to above III in 45
+    minutes, held, then receding; its segments flooding above BĐ II; only that station rising, no extra rain)."""
+    context = {"city": city}
+    common: dict[str, Any] = {"at_min": event.at_min, "duration_min": event.duration_min, "title": event.kind}
+    if event.kind == "crash":
+        return CrashEpisode.model_validate(
+            {**common, "kind": "crash", "segment": event.segments[0], "spill_hops": 2}, context=context
+        )
+    if event.kind == "device_fault":
+        return DeviceOutageEpisode.model_validate(
+            {**common, "kind": "device_outage", "devices": [event.device], "announce": "none"}, context=context
+        )
+    station = city.sensors[event.station or ""]
+    levels = station.alarm_levels_m or (0.0, 0.0, 0.0)
+    normal = station.normal_level_m if station.normal_level_m is not None else levels[0] - 1.0
+    peak = levels[2] + MAP_FLOOD_ABOVE_M
+    duration = event.duration_min
+    return FloodEpisode.model_validate(
+        {
+            **common,
+            "kind": "flood",
+            "rain_mm_h": [[0, 0], [duration, 0]],
+            "reference": station.id,
+            "hydrograph_m": [[0, normal], [45, peak], [duration * 0.6, peak], [duration, normal]],
+            "stations": {"default": {"scale": 0}},
+            "flooded_roads": [{"segments": list(event.segments), "station": station.id, "at_alarm": 2}],
+        },
+        context=context,
+    )
 
 
 @dataclass
@@ -68,6 +106,7 @@ class _Play:
     thread: threading.Thread | None = None
     failed: BaseException | None = None
     saved_at: float = 0.0
+    events: tuple[MapEvent, ...] = ()  # the trainers' map events it plays with the scenario
 
 
 class ExerciseRunner:
@@ -107,7 +146,9 @@ class ExerciseRunner:
                 del self.plays[exercise_id]
         for exercise in running.values():
             playing = self.plays.get(exercise.id)
-            if playing is not None and self._moved(exercise, playing):
+            if playing is not None and (
+                self._moved(exercise, playing) or map_events(self.db, exercise.id) != playing.events
+            ):
                 self._restart(playing)
                 del self.plays[exercise.id]
                 exercise = get_exercise(self.db, exercise.id)
@@ -135,14 +176,15 @@ class ExerciseRunner:
         return exercise.speed != play.exercise.speed or jumped
 
     def _restart(self, play: _Play) -> None:
-        """Stop playing an exercise to play it again at once from where it is now (its new speed, or the position it
-        jumped to): what came due is sent and the position saved, and its clock is declared again by the new play."""
+        """Stop playing an exercise to play it again at once from where it is now (its new speed, the position it
+        jumped to, or with a new map event): what came due is sent and the position saved, and its clock is declared
+        again by the new play."""
         play.stop.set()
         if play.thread is not None:
             play.thread.join()
         self._send(play)
         self._save(play)
-        log.info("exercise %d: speed or clock changed, playing on from there", play.exercise.id)
+        log.info("exercise %d: speed, clock or map events changed, playing on from there", play.exercise.id)
 
     def _publish(self, exercise: Exercise, position: float, *, every_s: float) -> None:
         """Write the exercise's expected responses as of `position` on its clock, for the trainer's page (at most
@@ -157,8 +199,14 @@ class ExerciseRunner:
         except DatabaseError as exc:
             log.warning("could not score exercise %d (%s); tried again at the next check", exercise.id, exc)
             return
+        names = {} if msel is None else {o.id: (o.name.vi, o.name.en) for o in msel.objectives}
         publish_progress(
-            self.client, Keys(exercise.namespace(self.base)), exercise.id, position, [r.as_json() for r in responses]
+            self.client,
+            Keys(exercise.namespace(self.base)),
+            exercise.id,
+            position,
+            [r.as_json() for r in responses],
+            names,
         )
 
     def catalogue(self) -> None:
@@ -201,7 +249,7 @@ class ExerciseRunner:
         else:
             sim_start = exercise.sim_start
             position = exercise.position if exercise.position is not None else sim_start
-        play = _Play(exercise, sim_start, position)
+        play = _Play(exercise, sim_start, position, events=map_events(self.db, exercise.id))
         play.thread = threading.Thread(target=self._play, args=(play,), name=f"exercise-{exercise.id}", daemon=True)
         self.plays[exercise.id] = play
         self._save(play)
@@ -236,6 +284,7 @@ class ExerciseRunner:
                 maxlen=self.maxlen,
                 stop=play.stop,
                 progress=reached,
+                extra_episodes=[map_episode(event, self.city) for event in play.events],
             )
         except Exception as exc:  # one exercise's failure stops that one only; logged and retried at the next check
             log.exception("exercise %d stopped playing: %s", exercise.id, exc)

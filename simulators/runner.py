@@ -11,7 +11,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from itertools import dropwhile, islice
 from typing import Any, Final, TextIO, TypeVar, cast
@@ -24,6 +25,7 @@ from ioc.clock import declare_replay, declare_simulated, read_timebase
 from ioc.cluster import Client
 from ioc.keys import Keys
 from simulators.engine import SimEvent, as_epoch, generate
+from simulators.episodes import Episode
 from simulators.scenario import load_scenario
 
 logger = logging.getLogger(__name__)
@@ -209,6 +211,7 @@ def run_simulation(
     stop: threading.Event | None = None,
     resume_at: float | None = None,
     progress: Callable[[float], None] | None = None,
+    extra_episodes: Sequence[Episode] = (),
 ) -> int:
     """Append a scenario's events to the raw streams as the simulated clock reaches them; the number written.
 
@@ -223,6 +226,8 @@ def run_simulation(
     if rate is not None and rate <= 0:
         raise ValueError(f"rate must be positive, got {rate}")
     scenario = load_scenario(scenario_name)
+    if extra_episodes:
+        scenario = replace(scenario, episodes=(*scenario.episodes, *extra_episodes))
     stop = stop if stop is not None else threading.Event()
     source = f"simulator {scenario_name}"
     if resume_at is not None:

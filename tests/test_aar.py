@@ -9,9 +9,11 @@ import base64
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -25,7 +27,7 @@ from ioc.audit import AuditRow
 from ioc.city import City
 from ioc.db import Database
 from ioc.errors import NotFound
-from ioc.exercises.exports import _cell, export_bytes, report_tables
+from ioc.exercises.exports import _cell, export_bytes, report_tables, timeline_chart
 from ioc.exercises.injects import keep_results, send_due
 from ioc.exercises.msel import Msel
 from ioc.exercises.records import change_status, save_position
@@ -179,6 +181,33 @@ def test_pdf_export_holds_the_text(r: redis.Redis, db: Database, city: City, bas
     assert "Performed with major challenges" in text and "Missed" in text
 
 
+def test_pdf_export_draws_the_timeline_as_a_chart(
+    r: redis.Redis, db: Database, city: City, base: str, msel: Msel[Any]
+) -> None:
+    exercise = scripted(db, r, city, base, "Đội An Mỹ", msel)
+    report = after_action_report(db, exercise)
+    chart = timeline_chart(report, "en")
+    assert chart is not None and chart.start <= chart.end
+    marks = sum(len(row.marks) for row in chart.rows)
+    bars = sum(len(row.bars) for row in chart.rows)
+    kinds = {e.kind for e in report.events}
+    assert marks == len(report.events) + bars and bars >= 1  # every event, and where each response ended
+    _, content = export_bytes(report, "pdf", lang="en", tz=TZ)
+    first = PdfReader(io.BytesIO(content)).pages[0]
+    text = first.extract_text()
+    assert f"Timeline — Exercise clock ({TZ})" in text
+    for kind in kinds:
+        assert {"inject": "Inject", "alert": "Alert", "incident": "Incident", "action": "Trainee action"}[kind] in text
+    start = chart.start.astimezone(ZoneInfo(TZ))
+    assert start.strftime("%H:%M") in text  # the axis, in local time
+    drawing = first.get_contents().get_data()  # type: ignore[union-attr]
+    assert drawing.count(b" c f") == marks  # each mark a filled circle (four curves, filled)
+    assert drawing.count(b" re f") >= bars  # each response's bar a filled rectangle
+    assert b"0.1725 0.6275 0.1725 rg" in drawing or b"0.8392 0.1529 0.1569 rg" in drawing  # green or red ends
+    # nothing happened: no chart, the PDF still made
+    assert timeline_chart(replace(report, events=(), objectives=()), "en") is None
+
+
 @pytest.fixture
 def app(db: Database, db_settings: Settings, redis_url: str, namespace: str, make_app: Any) -> Iterator[Dash]:
     """An app from the factory on the database and Redis under test."""
@@ -205,8 +234,11 @@ def test_every_callback_of_the_report_page_is_for_trainers_and_managers(
     trainer_account = new_account(db, Role.TRAINER)
     page = BrowserPage(app, PATH, f"?lang=en&id={exercise}", user=(trainer_account.username, PASSWORD))
     assert page.knows(ids.REPORT_SELECT) and page.knows(ids.REPORT_PDF)
+    assert page.props[(ids.REPORT_SELECT, "value")] == exercise  # ?id= chooses it (a text in the URL)
+    links = json.dumps(page.props[(ids.REPORT_LANG_SWITCH, "children")])
+    assert f"/exercises/report?lang=vi&id={exercise}" in links  # the other language keeps it
     found = report_callbacks(page)
-    assert len(found) == 2  # the report, the export
+    assert len(found) == 2  # the report (and its language links), the export
     for dependency in found:
         assert guard_of(app.callback_map[dependency["output"]]["callback"]) == Permission.REVIEW_EXERCISES
     for role in (None, Role.OPERATOR, Role.ADMIN, Role.DISPLAY):

@@ -530,6 +530,17 @@ def test_sign_out_is_a_post_with_the_csrf_token(served: Served) -> None:
     assert logged.actor == operator.username and logged.address == ADDRESS
 
 
+def test_signing_in_over_a_session_ends_it(served: Served) -> None:
+    first = new_account(served.database, Role.MANAGER)
+    second = new_account(served.database, Role.OPERATOR)
+    http = signed_in_as(served, first.username)
+    kept = session_value(http)  # what a tick of the first person's page, still in flight, would set again
+    assert status_with_cookie(f"{served.url}/auth/status", kept) == 200
+    assert post_login(http, second.username, PASSWORD, csrf=login_form(http)).status == 302
+    assert http.request("GET", "/auth/status").json()["name"] == second.username
+    assert status_with_cookie(f"{served.url}/auth/status", kept) == 401  # never the first person again
+
+
 ELSEWHERE = (
     "https://evil.example/",
     "//evil.example/",

@@ -39,6 +39,8 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
             "1",
             "--history-events-per-day",
             "200",
+            "--replay-hours",
+            "0.5",
             "--screens",
             "3",
             "--poll-rounds",
@@ -49,6 +51,10 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
             "3",
             "--big-city-rounds",
             "2",
+            "--exercise-minutes",
+            "0.5",
+            "--exercise-rounds",
+            "1",
         ],
         cwd=repo_root,
         env=env,
@@ -87,4 +93,10 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     if "city_first_render_s" in figures:  # Chromium is here
         assert 0 < figures["city_first_render_loaded_s"] <= figures["city_first_render_s"]
     assert "big city, per update:" in text
+    # an exercise at x60 beside live: 60 times the simulated minutes, every event handled, its share measured
+    assert figures["exercise_events"] > 30 * figures["exercise_live_events"] > 0
+    assert 0.9 < figures["exercise_event_share"] < 1 and figures["exercise_cost_ratio"] > 0
+    assert figures["exercise_both_s"] > 0 and "exercise's share:" in text
+    assert figures["replay_events"] > 0 and all(figures["replay_checks"].values()), figures["replay_checks"]
+    assert figures["replay_namespace_bytes"] > 0 and "replay of history:" in text
     assert not list(tmp_path.iterdir()), "the benchmark must not touch the data folder (it uses its own Redis)"

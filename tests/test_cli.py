@@ -32,12 +32,13 @@ CITY_FILES = tuple(
     f"ioc/cities/tam_ky/{name}" for name in ("city.json", "roads.geojson", "sensors.json", "basemap.geojson")
 )
 # What `ioc run` starts: its run file names each child.
-RUN_CHILDREN = frozenset({"redis", "aggregator", "incidents-engine", "exercise-runner", "simulator", "web"})
+RUN_CHILDREN = frozenset({"redis", "aggregator", "incidents-engine", "exercise-runner", "replayer", "simulator", "web"})
 SUBCOMMANDS = (
     "run",
     "aggregator",
     "incidents-engine",
     "exercise-runner",
+    "replayer",
     "exercises",
     "simulate",
     "scenarios",

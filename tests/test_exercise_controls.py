@@ -32,8 +32,10 @@ from ioc.exercises.records import (
     set_speed,
     trainee_exercise,
 )
+from ioc.exercises.report import after_action_report
 from ioc.keys import Keys
 from simulators.exercises import ExerciseRunner
+from simulators.scenario import load_scenario
 from tests.test_exercises import base as base  # the fixture: the test's namespace, its exercises' keys removed
 from tests.test_exercises import wait_for
 
@@ -81,6 +83,15 @@ def test_create_waits_then_start_speed_and_jump_are_followed_by_the_runner(
         progress = wait_for(lambda: read_progress(r, ns), 10, "the exercise's progress")
         assert progress.exercise_id == exercise.id and progress.responses  # the flood MSEL expects responses
         assert {item["status"] for item in progress.responses} <= {"not_sent", "pending", "missed", "on_time", "late"}
+        # a first run of its scenario (no kept results to borrow names from): the report names the objectives
+        msel = load_scenario("flood-oct-2022").msel
+        assert msel is not None
+        names = {o.id: (o.name.vi, o.name.en) for o in msel.objectives}
+        assert progress.objectives == names
+        report = after_action_report(db, exercise.id, client=r, base=base)
+        assert report.source == "progress" and report.objectives
+        assert {(o.objective, o.name_vi, o.name_en) for o in report.objectives} <= {(k, *v) for k, v in names.items()}
+        assert all(o.name_en != o.objective for o in report.objectives)
 
         set_speed(db, exercise.id, 30, actor="trainer")
         wait_for(lambda: read_timebase(r, ns).speed == 30.0, 10, "the runner at the new speed")

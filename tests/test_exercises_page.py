@@ -15,10 +15,20 @@ from dash import Dash
 from benchmarks.browser import UPDATE_PATH, AppHttp, BrowserPage, Http, HttpReply, sign_in, sign_in_with_token
 from callbacks.exercises import actions
 from ioc import audit
+from ioc.city import load_city
 from ioc.db import Database
 from ioc.errors import InvalidInput
 from ioc.exercises import trainer
-from ioc.exercises.records import get_exercise, list_exercises
+from ioc.exercises.injects import sent_injects
+from ioc.exercises.map_injects import map_events
+from ioc.exercises.records import (
+    check_spec,
+    create_exercise,
+    get_exercise,
+    list_exercises,
+    save_position,
+    start_exercise,
+)
 from ioc.identity.roles import Permission, Role
 from ioc.keys import Keys
 from ioc.settings import Settings
@@ -76,7 +86,7 @@ def test_every_callback_of_the_page_is_the_trainers_only(app: Dash, db: Database
     page = BrowserPage(app, PATH, "?lang=en", user=(trainer_account.username, PASSWORD))
     assert page.knows(ids.CREATE) and page.knows(ids.RESPONSES)
     found = page_callbacks(page)
-    assert len(found) >= 4  # refresh, create, control, inject
+    assert len(found) >= 6  # refresh, create, control, inject, mark the map's point, inject on the map
     for dependency in found:
         callback = app.callback_map[dependency["output"]]["callback"]
         assert guard_of(callback) == Permission.RUN_EXERCISES, dependency["output"]
@@ -161,3 +171,55 @@ def test_the_page_speaks_each_language(lang: str, title: str) -> None:
     page = layout(trainer.Board(), scenarios=[], trainees=[], lang=lang, tz="Asia/Ho_Chi_Minh")
     text = repr(page)
     assert title in text and ("Chưa có bài diễn tập nào." if lang == "vi" else "No exercises yet.") in text
+
+
+def test_a_trainer_injects_on_the_map_and_what_is_wrong_is_refused_in_words(
+    app: Dash, db: Database, redis_url: str, namespace: str
+) -> None:
+    trainer_account = new_account(db, Role.TRAINER)
+    page = BrowserPage(app, PATH, "?lang=en", user=(trainer_account.username, PASSWORD))
+    assert page.knows(ids.MAP) and page.knows(ids.MAP_INJECT) and page.props[(ids.REPORT_LINK, "hidden")]
+    inject = next(d for d in page_callbacks(page) if ids.MAP_INJECT in json.dumps(d["inputs"]))
+    city = load_city()
+    camera = city.sensors_of("traffic_camera")[0]
+
+    def inject_at(click: Any, selected: int | None, kind: str = "device_fault") -> str:
+        page.props[(ids.MAP, "clickData")] = click
+        page.props[(ids.SELECTED, "value")] = selected
+        page.props[(ids.MAP_KIND, "value")] = kind
+        body = page.body(inject, [(ids.MAP_INJECT, "n_clicks")])
+        for item in body["inputs"]:
+            if item["id"] == ids.MAP_INJECT:
+                item["value"] = 1
+        reply = page.http.request("POST", UPDATE_PATH, json_body=body)
+        assert reply.status == 200, reply.body[:300]
+        return json.dumps(reply.json()["response"], ensure_ascii=False)
+
+    at_camera = {"latlng": {"lat": camera.lat, "lng": camera.lon}}
+    client = connect_url(redis_url)
+    try:
+        spec = check_spec(name="map drill", scenario="normal-day", seed=5, speed=60.0)
+        waiting = create_exercise(db, spec, actor="trainer")
+        assert "Select an exercise first" in inject_at(at_camera, None)
+        assert "Click a point on the map first" in inject_at(None, waiting.id)
+        assert "outside the city" in inject_at({"latlng": {"lat": 21.03, "lng": 105.85}}, waiting.id)
+        assert "Not valid" in inject_at({"latlng": {"lat": "15.5", "lng": 108.5}}, waiting.id)
+        assert "Not valid" in inject_at(at_camera, waiting.id, kind="meteor")
+        assert "Not allowed now" in inject_at(at_camera, waiting.id)  # never played: no exercise running
+        running = start_exercise(db, client, spec, actor="trainer", base=namespace)
+        save_position(db, running.id, sim_start=1_780_000_000.0, position=1_780_000_600.0)  # as the runner would
+        done = inject_at(at_camera, running.id)
+        assert "Injected" in done and camera.name in done
+    finally:
+        client.close()
+    [sent] = sent_injects(db, running.id)
+    assert sent.on_map and sent.sender == trainer_account.username and sent.sent_at.timestamp() == 1_780_000_600.0
+    assert [e.device for e in map_events(db, running.id)] == [camera.id] and sent_injects(db, waiting.id) == []
+    (entry,) = audit.entries(db, limit=1, action="exercise.inject")
+    assert entry.actor == trainer_account.username
+    # the refreshed page links the selected exercise's report
+    refresh = next(d for d in page_callbacks(page) if f"{ids.LIST}.children" in d["output"])
+    page.props[(ids.SELECTED, "value")] = running.id
+    reply = post(page, page.http, refresh)
+    link = reply.json()["response"][ids.REPORT_LINK]
+    assert link == {"href": f"/exercises/report?id={running.id}&lang=en", "hidden": False}

@@ -13,13 +13,17 @@ from pydantic import BaseModel, ValidationError
 
 from ioc.errors import InvalidInput
 from ioc.inputs import (
+    LATITUDE,
+    LONGITUDE,
     MAX_ID,
     MAX_NESTING,
     check_storable,
+    clean_coordinate,
     clean_id,
     clean_text,
     displayable,
     displayable_json,
+    id_in_query,
     text_type,
     valid_id,
 )
@@ -89,6 +93,23 @@ def test_an_id_beyond_the_database_integers_or_not_a_number_is_refused(value: An
 
 def test_an_id_in_range_is_kept() -> None:
     assert clean_id(1, field="x") == 1 and valid_id(MAX_ID) == MAX_ID
+
+
+def test_an_id_in_a_query_is_digits_only_and_in_range() -> None:
+    assert id_in_query("12") == 12 and id_in_query(str(MAX_ID)) == MAX_ID
+    for bad in ("", "0", "-1", "+1", " 1", "1.0", "1e3", "١٢", str(MAX_ID + 1), "9" * 11, None, 12, ["1"]):
+        assert id_in_query(bad) is None, bad
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [("15.5", "must be a number, not str"), (True, "not bool"), (float("nan"), "from -90"), (90.5, "from -90")],
+)
+def test_a_coordinate_is_a_finite_number_in_its_range(value: Any, why: str) -> None:
+    with pytest.raises(InvalidInput, match=f"^lat: .*{why}"):
+        clean_coordinate(value, field="lat", bounds=LATITUDE)
+    assert clean_coordinate(15, field="lat", bounds=LATITUDE) == 15.0
+    assert clean_coordinate(-180, field="lon", bounds=LONGITUDE) == -180.0
 
 
 def test_the_database_check_finds_a_bad_text_anywhere_in_a_value() -> None:

@@ -22,19 +22,29 @@ APP_AND_ABOVE = ("webapp", "app_factory", *ENTRY_POINTS, "benchmarks", "tests")
 SIMULATORS = ("simulators",)
 DASH = ("dash", "dash_leaflet", "plotly")
 # The packages built on the core's own modules (ioc/*.py), which never import them.
-CORE_PACKAGES = ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.streams", "ioc.exercises")
+CORE_PACKAGES = (
+    "ioc.identity",
+    "ioc.incidents",
+    "ioc.aggregator",
+    "ioc.reducers",
+    "ioc.streams",
+    "ioc.exercises",
+    "ioc.replay",
+)
 # Source folder, module or glob of modules -> the packages (or dotted modules) it must never import.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "ioc": (*DASH, *SIMULATORS, "layouts", "callbacks", *APP_AND_ABOVE),
     "ioc/*.py": CORE_PACKAGES,
     "ioc/migrations": CORE_PACKAGES,  # the schema comes through ioc.schema
-    "ioc/identity": ("ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.streams", "ioc.exercises"),
-    "ioc/incidents": ("ioc.identity", "ioc.aggregator", "ioc.reducers", "ioc.exercises"),
-    "ioc/streams": ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.exercises"),
-    "ioc/reducers": ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.streams", "ioc.exercises"),
-    "ioc/aggregator": ("ioc.identity", "ioc.incidents", "ioc.exercises"),
+    "ioc/identity": ("ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.streams", "ioc.exercises", "ioc.replay"),
+    "ioc/incidents": ("ioc.identity", "ioc.aggregator", "ioc.reducers", "ioc.exercises", "ioc.replay"),
+    "ioc/streams": ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.reducers", "ioc.exercises", "ioc.replay"),
+    "ioc/reducers": ("ioc.identity", "ioc.incidents", "ioc.aggregator", "ioc.streams", "ioc.exercises", "ioc.replay"),
+    "ioc/aggregator": ("ioc.identity", "ioc.incidents", "ioc.exercises", "ioc.replay"),
     # an exercise's reset removes its incident rows; it knows no consumer and no account
-    "ioc/exercises": ("ioc.identity", "ioc.aggregator", "ioc.reducers", "ioc.streams"),
+    "ioc/exercises": ("ioc.identity", "ioc.aggregator", "ioc.reducers", "ioc.streams", "ioc.replay"),
+    # a replay runs the aggregator's engine on copies of raw entries; it knows no account, incident or exercise
+    "ioc/replay": ("ioc.identity", "ioc.incidents", "ioc.exercises"),
     "simulators": (*DASH, "layouts", "callbacks", *APP_AND_ABOVE),
     "layouts": ("redis", "flask", "ioc.store", "ioc.settings", *SIMULATORS, "callbacks", *APP_AND_ABOVE),
     "callbacks": (*SIMULATORS, *APP_AND_ABOVE),

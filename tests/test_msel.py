@@ -333,11 +333,12 @@ def test_a_restarted_runner_never_sends_an_inject_twice(r: redis.Redis, db: Data
 
     for _ in range(3):
         run_for(0.8)
-    # On a busy machine a runner's start-up can take most of 0.8 s, so the rest is played in longer runs (still
-    # restarted each time) until every inject came or a minute passed.
-    deadline = time.monotonic() + 60
+    # On a busy machine a runner's start-up can take 0.8 s and more, so the rest is played in longer and longer runs
+    # (still restarted each time) until every inject came or three minutes passed.
+    deadline, seconds = time.monotonic() + 180, 2.0
     while len(sent_injects(db, exercise.id)) < 4 and time.monotonic() < deadline:
-        run_for(2.0)
+        run_for(seconds)
+        seconds = min(seconds * 2, 16.0)
     with db.read() as session:
         query = sa.select(ExerciseInjectRow.inject).where(ExerciseInjectRow.exercise_id == exercise.id)
         sent = list(session.scalars(query))

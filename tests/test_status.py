@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -67,11 +68,15 @@ def test_each_kind_of_trouble_is_a_problem(r: redis.Redis, keys: Keys, db: Datab
         r.xadd(keys.events("traffic"), {"n": str(number)})
     r.xgroup_create(keys.events("traffic"), AGGREGATOR_GROUP, id="0")
     troubled = report(r, db, keys)
-    assert troubled["problems"] == ["aggregator behind on traffic: 200 entries", "aggregator: heartbeat 90 s old"]
+    behind, old = troubled["problems"]
+    assert behind == "aggregator behind on traffic: 200 entries"
+    found = re.fullmatch(r"aggregator: heartbeat (\d+) s old", old)  # 90 s, or a little more on a busy machine
+    assert found is not None and 90 <= int(found.group(1)) < 120, old
 
 
 def test_the_command_prints_a_table_or_json_and_exits_1_on_trouble(tmp_path: Path, redis_url: str, keys: Keys) -> None:
-    env = server_env(tmp_path / "data", IOC_REDIS_URL=redis_url, IOC_NAMESPACE=keys.namespace)
+    # Heartbeats count as fresh for 10 minutes here: a loaded machine may take long to start the command.
+    env = server_env(tmp_path / "data", IOC_REDIS_URL=redis_url, IOC_NAMESPACE=keys.namespace, IOC_STALE_AFTER_S="600")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
         fresh = subprocess.run([str(IOC), "status"], env=env, capture_output=True, text=True, timeout=60)

@@ -71,7 +71,11 @@ class SessionServer(Flask):
 
 def start(who: Principal) -> None:
     """Sign `who` in for the current request's browser: a fresh session (and CSRF token), renewed by every request
-    until it idles out (IOC_SESSION_IDLE_MINUTES) or, for a person, reaches IOC_SESSION_MAX_HOURS."""
+    until it idles out (IOC_SESSION_IDLE_MINUTES) or, for a person, reaches IOC_SESSION_MAX_HOURS. A session this
+    browser already had (another person signing in at the same desk) is ended first, as at sign-out: a tick of the
+    previous person's page still in flight would otherwise put that person's cookie back, and the new person would
+    act under the old name."""
+    _mark_ended()
     session.clear()
     session.permanent = True
     # The CSRF token is made here, with the session: made later by whichever request came first, two requests at
@@ -87,17 +91,22 @@ def end() -> None:
     """Sign the current session out: marked ended in Redis (clearing the cookie is not enough, since a request
     still in flight, such as a wall tick, answers after the sign-out with the old cookie and the browser would keep
     it), then cleared."""
-    session_id = session.get(ID_KEY)
-    if isinstance(session_id, str):
-        res = resources()
-        try:
-            res.redis.set(res.keys.ended_session(session_id), "1", ex=int(res.settings.session_idle_minutes * 60) + 60)
-        except (redis.RedisError, OSError) as exc:
-            log.error(
-                "cannot mark a signed-out session in Redis (%s): a copy of its cookie stays valid until idle", exc
-            )
+    _mark_ended()
     logout_user()
     session.clear()
+
+
+def _mark_ended() -> None:
+    """Mark the current session's id ended in Redis, so that no copy of its cookie is let in again (kept a little
+    longer than the cookie could idle)."""
+    session_id = session.get(ID_KEY)
+    if not isinstance(session_id, str):
+        return
+    res = resources()
+    try:
+        res.redis.set(res.keys.ended_session(session_id), "1", ex=int(res.settings.session_idle_minutes * 60) + 60)
+    except (redis.RedisError, OSError) as exc:
+        log.error("cannot mark an ended session in Redis (%s): a copy of its cookie stays valid until idle", exc)
 
 
 def marks() -> tuple[bool, str | None]:

@@ -1,7 +1,8 @@
 """Trainer's page callbacks: refresh what the page shows (an interval, or another exercise selected), create an
-exercise, run a control on the selected one (start, pause, resume, stop, reset, speed, jump ahead) and send its
-trainees a message. Each is guarded (RUN_EXERCISES), hands what the browser posted to the core's forms (the input
-boundary, `ioc.exercises.trainer.parse`) and makes one call into ioc/ as the signed-in trainer; the core audits it."""
+exercise, run a control on the selected one (start, pause, resume, stop, reset, speed, jump ahead), send its
+trainees a message, and mark a point clicked on the map and inject an event there. Each is guarded (RUN_EXERCISES),
+hands what the browser posted to the core's forms (the input boundary, `ioc.exercises.trainer.parse`) and makes
+one call into ioc/ as the signed-in trainer; the core audits it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ioc.identity.roles import Permission, Role
 from ioc.inputs import valid_id
 from layouts.exercises import board, ids
 from layouts.exercises.forms import COMMAND_BUTTONS
+from layouts.exercises.inject_map import clicked_point, point_marker, point_text
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ def _refused(error: IocError, what: str, lang: str) -> Any:
         "responses": Output(ids.RESPONSES, "children"),
         "actions": Output(ids.ACTIONS, "children"),
         "messages": Output(ids.MESSAGES, "children"),
+        "report_href": Output(ids.REPORT_LINK, "href"),
+        "report_hidden": Output(ids.REPORT_LINK, "hidden"),
     },
     inputs={
         "tick": Input(ids.POLL, "n_intervals"),
@@ -105,6 +109,8 @@ def refresh(tick: int | None, selected: Any, lang: str | None) -> dict[str, Any]
         "responses": board.responses_table(data.responses, tz, chosen),
         "actions": board.actions_table(data.actions, tz, chosen),
         "messages": board.messages_table(data.messages, tz, chosen),
+        "report_href": board.report_href(data.selected, chosen),
+        "report_hidden": data.selected is None,
     }
 
 
@@ -234,3 +240,57 @@ def inject(
         return {"message": _refused(error, "inject", chosen), "text": no_update}
     log.info("trainer %s sent exercise %s a message", who.name, selected)
     return {"message": said(True, t("exercises.done.inject", chosen)), "text": ""}
+
+
+@callback(
+    output={"marker": Output(ids.MAP_POINT, "children"), "place": Output(ids.MAP_PLACE, "children")},
+    inputs={"click": Input(ids.MAP, "clickData"), "lang": State(ids.LANG, "data")},
+    prevent_initial_call=True,
+)
+@guarded(PERMISSION)
+def mark_point(click: Any, lang: str | None) -> dict[str, Any]:
+    """Show the point clicked on the map (nothing is injected yet)."""
+    point = clicked_point(click)
+    if point is None:
+        raise PreventUpdate
+    try:
+        lat, lon = trainer.parse(trainer.PointForm, lat=point[0], lon=point[1]).point
+    except InvalidInput:
+        raise PreventUpdate from None
+    return {"marker": [point_marker(lat, lon)], "place": point_text(lat, lon, chosen_lang(lang))}
+
+
+@callback(
+    output={"message": MESSAGE},
+    inputs={
+        "clicks": Input(ids.MAP_INJECT, "n_clicks"),
+        "selected": State(ids.SELECTED, "value"),
+        "kind": State(ids.MAP_KIND, "value"),
+        "click": State(ids.MAP, "clickData"),
+        "lang": State(ids.LANG, "data"),
+    },
+    prevent_initial_call=True,
+)
+@guarded(PERMISSION)
+def inject_on_map(clicks: int | None, selected: Any, kind: Any, click: Any, lang: str | None) -> dict[str, Any]:
+    """Inject the event chosen at the point clicked into the selected exercise."""
+    if not clicks:
+        raise PreventUpdate
+    chosen = chosen_lang(lang)
+    if selected is None:
+        return {"message": said(False, t("exercises.refused.select", chosen))}
+    point = clicked_point(click)
+    if point is None:
+        return {"message": said(False, t("exercises.refused.no_point", chosen))}
+    res, who = resources(), acting_principal()
+    try:
+        form = trainer.parse(trainer.MapInjectForm, exercise=selected, kind=kind, lat=point[0], lon=point[1])
+        sent = trainer.inject_on_map(res.database, res.redis, res.city, form, actor=who.name, base=res.keys.namespace)
+    except (redis.RedisError, OSError) as exc:
+        log.error("trainer %s: map inject failed: %s", who.name, exc)
+        return {"message": said(False, t("exercises.refused.unavailable", chosen))}
+    except IocError as error:
+        return {"message": _refused(error, "map inject", chosen)}
+    log.info("trainer %s injected %s into exercise %s", who.name, sent.inject, selected)
+    text = sent.text_vi if chosen == "vi" else sent.text_en
+    return {"message": said(True, t("exercises.done.map_inject", chosen, what=text))}

@@ -31,7 +31,15 @@ def page(lang: str | None = None, **_query: object) -> Component:
         log.error("trainer's page cannot read the exercises: %s", exc)
         data, scenarios, trainees = Board(), [], []
         message = said(False, t("exercises.refused.unavailable", chosen))
-    return layout(data, scenarios=scenarios, trainees=trainees, lang=chosen, tz=res.city.timezone, message=message)
+    return layout(
+        data,
+        scenarios=scenarios,
+        trainees=trainees,
+        lang=chosen,
+        tz=res.city.timezone,
+        message=message,
+        city=res.city,
+    )
 
 
 register_page(

@@ -25,9 +25,9 @@ from ioc.exercises.report import AfterActionReport, after_action_report, record_
 from ioc.i18n import normalize_lang, t
 from ioc.identity.accounts import list_accounts
 from ioc.identity.roles import Permission
-from ioc.inputs import valid_id
+from ioc.inputs import id_in_query, valid_id
 from layouts.exercises import ids
-from layouts.exercises.report import PATH, body, layout, timeline_figure
+from layouts.exercises.report import PATH, body, lang_switch, layout, timeline_figure
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def read_report(exercise_id: int) -> AfterActionReport:
 
 
 def page(lang: str | None = None, id: str | None = None, **_query: object) -> Component:
-    """The page with the exercises to choose from, `id` chosen (its callback fills the report)."""
+    """The page with the exercises to choose from, `id` (the query's text) chosen (its callback fills the report)."""
     res = resources()
     chosen = normalize_lang(lang, res.settings.language)
     try:
@@ -51,28 +51,37 @@ def page(lang: str | None = None, id: str | None = None, **_query: object) -> Co
     except DatabaseError as exc:
         log.error("report page cannot read the exercises: %s", exc)
         exercises, message = [], said(False, t("aar.unavailable", chosen))
-    return layout(exercises, valid_id(id), lang=chosen, message=message)
+    return layout(exercises, id_in_query(id), lang=chosen, message=message)
 
 
 @callback(
-    output={"body": Output(ids.REPORT_BODY, "children"), "message": Output(ids.REPORT_MESSAGE, "children")},
+    output={
+        "body": Output(ids.REPORT_BODY, "children"),
+        "message": Output(ids.REPORT_MESSAGE, "children"),
+        "lang_switch": Output(ids.REPORT_LANG_SWITCH, "children"),
+    },
     inputs={"selected": Input(ids.REPORT_SELECT, "value"), "lang": State(ids.REPORT_LANG, "data")},
 )
 @guarded(PERMISSION)
 def show(selected: Any, lang: str | None) -> dict[str, Any]:
-    """The report of the exercise chosen (when the page loads too)."""
+    """The report of the exercise chosen (when the page loads too), and the language links keeping it."""
     chosen, tz = chosen_lang(lang), resources().city.timezone
     exercise_id = valid_id(selected)
+    switch = lang_switch(chosen, exercise_id)
     if exercise_id is None:
-        return {"body": body(None, chosen, tz), "message": None}
+        return {"body": body(None, chosen, tz), "message": None, "lang_switch": switch}
     try:
         report = read_report(exercise_id)
     except NotFound:
-        return {"body": body(None, chosen, tz), "message": said(False, t("exercises.refused.not_found", chosen))}
+        return {
+            "body": body(None, chosen, tz),
+            "message": said(False, t("exercises.refused.not_found", chosen)),
+            "lang_switch": lang_switch(chosen, None),
+        }
     except (DatabaseError, redis.RedisError, OSError) as exc:
         log.error("report page cannot read exercise %s: %s", exercise_id, exc)
-        return {"body": dash.no_update, "message": said(False, t("aar.unavailable", chosen))}
-    return {"body": body(report, chosen, tz), "message": None}
+        return {"body": dash.no_update, "message": said(False, t("aar.unavailable", chosen)), "lang_switch": switch}
+    return {"body": body(report, chosen, tz), "message": None, "lang_switch": switch}
 
 
 @callback(

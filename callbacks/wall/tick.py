@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -23,6 +24,7 @@ from dash.exceptions import PreventUpdate
 
 from callbacks import resources
 from callbacks.auth import guarded, workspace
+from callbacks.wall.replay import shown_replay
 from ioc.caches import VersionedCache
 from ioc.city import City
 from ioc.cluster import Client
@@ -71,6 +73,7 @@ TICK_INPUTS: Final = {
     "lang": State(ids.LANG, "data"),
     "store": State(ids.CLIENT, "data"),
     "pushed": Input(ids.PUSH, "data"),  # the push stream rang (assets/wall_push.js): refresh now
+    "replay": Input(ids.REPLAY, "data"),  # the browser's replay (callbacks/wall/replay.py): None is live
 }
 
 
@@ -209,22 +212,28 @@ def wall_pictures() -> WallPictures:
 
 @callback(output=TICK_OUTPUTS, inputs=TICK_INPUTS)
 @guarded(Permission.VIEW_WALL)
-def tick(n_intervals: int | None, lang: str | None, store: object, pushed: int | None = None) -> dict[str, Any]:
+def tick(
+    n_intervals: int | None, lang: str | None, store: object, pushed: int | None = None, replay: object = None
+) -> dict[str, Any]:
     """The wall's refresh (polled, or rung by push): everything that changed since this browser's last tick, by
-    output name."""
+    output name; from the replay this browser shows, if it may (a replay is never stale)."""
     res = resources()
+    stale_after_s = res.settings.stale_after_s
     try:
         keys = workspace().keys
+        replayed = shown_replay(replay) if replay is not None else None
     except DatabaseError as exc:
         log.warning("wall tick cannot tell where its viewer works: %s", exc)
         raise PreventUpdate from None  # what it shows stays; the next tick asks again
+    if replayed is not None:
+        keys, stale_after_s = replayed, math.inf
     update = update_wall(
         res.redis,
         keys,
         res.city,
         lang=lang,
         store=store,
-        stale_after_s=res.settings.stale_after_s,
+        stale_after_s=stale_after_s,
         shared=wall_pictures(),
     )
     return update.outputs()

@@ -38,6 +38,7 @@ import orjson
 import redis
 
 from ioc.aggregator.cache import StateCache
+from ioc.aggregator.checkpoints import read_checkpoint, trim_checkpoints, write_checkpoint
 from ioc.aggregator.commit import LOAD_LUA, MAX_UNPACK, Commit, Committer
 from ioc.aggregator.reader import BatchReader, split_by_bytes, weight
 from ioc.city import City
@@ -105,6 +106,7 @@ class Aggregator(StreamConsumer[Domain]):
         alerts_retention_s: float = 30 * 86_400.0,
         deadletter_retention_s: float = 30 * 86_400.0,
         batch_bytes: int = 4 * 1024 * 1024,
+        checkpoint_every_s: float = 0.0,
     ) -> None:
         super().__init__(
             client,
@@ -133,6 +135,8 @@ class Aggregator(StreamConsumer[Domain]):
         self.alerts_retention_s = alerts_retention_s
         self.deadletter_retention_s = deadletter_retention_s
         self._trimmed_at = 0.0
+        self.checkpoint_every_s = checkpoint_every_s  # 0: no checkpoints (a replay's own aggregator, most tests)
+        self._checkpointed_at = -math.inf
 
     # -- the stream-consumer base's hooks (ioc/streams) ---------------------------------------------------------
 
@@ -178,6 +182,9 @@ class Aggregator(StreamConsumer[Domain]):
     def periodic(self) -> None:
         """The device watchdog, every few seconds; the raw, alerts and dead-letter streams aged out every minute."""
         self.check_devices()
+        if self.checkpoint_every_s > 0 and time.monotonic() - self._checkpointed_at >= self.checkpoint_every_s:
+            self._checkpointed_at = time.monotonic()
+            self.take_checkpoints()
         if time.monotonic() - self._trimmed_at >= TRIM_EVERY_S:
             self._trimmed_at = time.monotonic()
             self.age_out()
@@ -197,9 +204,35 @@ class Aggregator(StreamConsumer[Domain]):
 
     def trim_history(self, now: float | None = None) -> dict[Domain, int]:
         """Trim each raw stream to IOC_STREAM_RETENTION_H of history (by entry time), never past an entry some
-        consumer group has not delivered or acknowledged yet. Returns how many entries went, per domain."""
+        consumer group has not delivered or acknowledged yet, and the checkpoints older than that history (the newest
+        kept). Returns how many raw entries went, per domain."""
         now = time.time() if now is None else now
-        return self._trim("events", now - self.retention_s)
+        removed = self._trim("events", now - self.retention_s)
+        for domain in self.reducers:
+            try:
+                trim_checkpoints(self.client, self.keys, domain, int((now - self.retention_s) * 1000))
+            except redis.ResponseError as exc:  # not a stream: a replay reading it says so
+                log.debug("not trimming the checkpoints of %s: %s", domain, exc)
+        return removed
+
+    def take_checkpoints(self) -> int:
+        """Copy each domain's derived state, as committed, with its stream position into its checkpoints stream
+        (ioc/aggregator/checkpoints.py): the starting points of a replay. A domain with a batch in flight or nothing
+        new since its last checkpoint is left for the next time. Returns how many were written."""
+        self.flush()
+        written = 0
+        for domain, reducer in self.reducers.items():
+            keeps_rollups = type(reducer).rollup_minutes is not Reducer.rollup_minutes
+            rollup = reducer.rollup_key if keeps_rollups else None
+            try:
+                found = read_checkpoint(self.client, self.keys, domain, reducer.state, self.timebase, rollup)
+                if isinstance(found, str):
+                    log.debug("no checkpoint of %s now: %s", domain, found)
+                    continue
+                written += write_checkpoint(self.client, self.keys, found)
+            except redis.ResponseError as exc:  # a key of the wrong type: moved aside by the next batch
+                log.warning("no checkpoint of %s: %s", domain, exc)
+        return written
 
     def _trim(self, kind: StreamKind, cutoff: float) -> dict[Domain, int]:
         """Trim one kind of stream of every domain before `cutoff` (epoch seconds); counted in the metrics."""
@@ -716,6 +749,7 @@ def run_aggregator(settings: Any, stop: threading.Event) -> None:
             alerts_retention_s=settings.alerts_retention_days * 86_400,
             deadletter_retention_s=settings.deadletter_retention_days * 86_400,
             batch_bytes=settings.aggregator_batch_bytes,
+            checkpoint_every_s=settings.replay_checkpoint_min * 60,
         )
 
     consumers = ConsumerSet(

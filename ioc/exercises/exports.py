@@ -2,9 +2,14 @@
 export) and PDF (fpdf2, with a TrueType font that has Vietnamese's letters embedded).
 
 Both are made from the same tables (`report_tables`): the exercise (header), its objectives' ratings, its expected
-responses, its timeline and the comparison with the other exercises of its scenario. Codes (statuses, incident types,
-actions, units, ratings, alert kinds) are the reader's words; times are the city's local time on the exercise's clock
-(the zone named in the column), to the second; a text starting like a formula gets a leading apostrophe in Excel.
+responses, its timeline and the comparison with the other exercises of its scenario. The PDF draws the timeline as a
+chart too (`timeline_chart`, drawn with fpdf2's own lines, rectangles and circles: no browser, no image library),
+as the report page's: a row per kind of event with a mark at each, and a row per expected response with a bar from
+its clock's start to its target and a mark where it was done (green in time, red late or missed).
+
+Codes (statuses, incident types, actions, units, ratings, alert kinds) are the reader's words; times are the city's
+local time on the exercise's clock (the zone named in the column), to the second; a text starting like a formula
+gets a leading apostrophe in Excel.
 
 The PDF font is DejaVu Sans (Debian's `fonts-dejavu-core`, which `.ci/run` installs): looked for in FONT_DIRS;
 missing, the PDF is refused with `PdfFontMissing` naming the package (never a PDF with its letters lost).
@@ -46,6 +51,64 @@ FONT: Final = "DejaVu"
 
 class PdfFontMissing(IocError):
     """No font with Vietnamese's letters to write the PDF with."""
+
+
+Colour = tuple[int, int, int]
+KIND_COLOURS: Final[dict[str, Colour]] = {  # as the report page's chart
+    "inject": (31, 119, 180),
+    "alert": (255, 127, 14),
+    "incident": (214, 39, 40),
+    "action": (44, 160, 44),
+}
+DONE_COLOURS: Final[dict[str, Colour]] = {"on_time": (44, 160, 44), "late": (214, 39, 40), "missed": (214, 39, 40)}
+BAR_COLOUR: Final[Colour] = (190, 190, 190)
+AXIS_COLOUR: Final[Colour] = (110, 110, 110)
+CHART_ROW_MM: Final = 6.0
+CHART_LABEL_MM: Final = 55.0
+CHART_TICKS: Final = 6
+CHART_MAX_ROWS: Final = 40  # the responses beyond these are in the table below
+MARK_RADIUS_MM: Final = 1.1
+
+
+@dataclass(frozen=True)
+class ChartRow:
+    """One row of the timeline chart: its label, its marks (time, colour) and its bars (from, to, colour)."""
+
+    label: str
+    marks: tuple[tuple[datetime, Colour], ...] = ()
+    bars: tuple[tuple[datetime, datetime, Colour], ...] = ()
+
+
+@dataclass(frozen=True)
+class TimelineChart:
+    """The timeline as a chart: its title, the span it shows (the exercise's clock) and its rows."""
+
+    title: str
+    start: datetime
+    end: datetime
+    rows: tuple[ChartRow, ...]
+
+
+def timeline_chart(report: AfterActionReport, lang: str) -> TimelineChart | None:
+    """The report's timeline as a chart (see the module's docstring), or None when nothing happened."""
+    rows: list[ChartRow] = []
+    for kind in KIND_COLOURS:
+        marks = tuple((e.at, KIND_COLOURS[kind]) for e in report.events if e.kind == kind)
+        if marks:
+            rows.append(ChartRow(t(f"aar.kind.{kind}", lang), marks))
+    for r in report.responses[:CHART_MAX_ROWS]:
+        if r.start_at is None or r.due_at is None:
+            continue
+        end = r.done_at if r.done_at is not None else r.due_at
+        colour = DONE_COLOURS.get(r.status, AXIS_COLOUR)
+        rows.append(ChartRow(f"{r.inject} · {r.index + 1}", ((end, colour),), ((r.start_at, r.due_at, BAR_COLOUR),)))
+    moments = [m for row in rows for m, _ in row.marks] + [m for row in rows for a, b, _ in row.bars for m in (a, b)]
+    if not moments:
+        return None
+    start, end = min(moments), max(moments)
+    if report.clock_start is not None and report.clock_start < start:
+        start = report.clock_start
+    return TimelineChart(f"{t('aar.timeline', lang)} — {t('aar.chart.clock', lang)}", start, end, tuple(rows))
 
 
 @dataclass(frozen=True)
@@ -223,8 +286,50 @@ def _text(value: Any, lang: str) -> str:
     return str(value)
 
 
-def pdf_bytes(tables: Sequence[Table], *, title: str, lang: str) -> bytes:
-    """The tables as a landscape A4 PDF, each under its title, in DejaVu Sans (embedded, subset)."""
+def _draw_chart(pdf: Any, chart: TimelineChart, tz: str) -> None:
+    """Draw the timeline chart across the page at the current position (a new page first if it does not fit)."""
+    height = CHART_ROW_MM * (len(chart.rows) + 1) + 10
+    if pdf.get_y() + height > pdf.h - pdf.b_margin:
+        pdf.add_page()
+    pdf.set_font(FONT, "B", 11)
+    pdf.multi_cell(0, 7, f"{chart.title} ({tz})", new_x="LMARGIN", new_y="NEXT")
+    left: float = pdf.l_margin + CHART_LABEL_MM
+    top: float = pdf.get_y() + 2
+    width: float = pdf.epw - CHART_LABEL_MM - 4
+    span = max(1.0, (chart.end - chart.start).total_seconds())
+
+    def x_of(moment: datetime) -> float:
+        return left + width * (moment - chart.start).total_seconds() / span
+
+    bottom = top + CHART_ROW_MM * len(chart.rows)
+    pdf.set_draw_color(*AXIS_COLOUR)
+    pdf.set_line_width(0.2)
+    pdf.set_font(FONT, "", 7)
+    pdf.line(left, bottom, left + width, bottom)
+    for tick in range(CHART_TICKS + 1):
+        moment = chart.start + (chart.end - chart.start) * (tick / CHART_TICKS)
+        x = x_of(moment)
+        pdf.line(x, top, x, bottom + 1)
+        label = _local(moment, tz)
+        pdf.text(x - 4, bottom + 4.5, label.strftime("%H:%M") if label else "")
+    for index, row in enumerate(chart.rows):
+        y = top + CHART_ROW_MM * index + CHART_ROW_MM / 2
+        pdf.set_text_color(0, 0, 0)
+        pdf.text(pdf.l_margin, y + 1, row.label[:48])
+        for begin, finish, colour in row.bars:
+            pdf.set_fill_color(*colour)
+            pdf.rect(x_of(begin), y - 1, max(0.3, x_of(finish) - x_of(begin)), 2, style="F")
+        for moment, colour in row.marks:
+            pdf.set_fill_color(*colour)
+            pdf.ellipse(x_of(moment) - MARK_RADIUS_MM, y - MARK_RADIUS_MM, 2 * MARK_RADIUS_MM, 2 * MARK_RADIUS_MM, "F")
+    pdf.set_y(bottom + 7)
+
+
+def pdf_bytes(
+    tables: Sequence[Table], *, title: str, lang: str, chart: TimelineChart | None = None, tz: str = "UTC"
+) -> bytes:
+    """The tables as a landscape A4 PDF, each under its title, in DejaVu Sans (embedded, subset); the timeline
+    `chart` drawn before the tables when given (times in `tz`)."""
     from fpdf import FPDF  # imported when a PDF is asked for: the library is large and few requests need it
 
     fonts = font_files()
@@ -238,6 +343,9 @@ def pdf_bytes(tables: Sequence[Table], *, title: str, lang: str) -> bytes:
     pdf.add_page()
     pdf.set_font(FONT, "B", 15)
     pdf.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+    if chart is not None:
+        pdf.ln(2)
+        _draw_chart(pdf, chart, tz)
     for table in tables:
         pdf.ln(3)
         pdf.set_font(FONT, "B", 11)
@@ -278,5 +386,5 @@ def export_bytes(
         content = xlsx_bytes(tables)
     else:
         title = f"{t('aar.title', lang)} — #{report.exercise.id} {report.exercise.name}"
-        content = pdf_bytes(tables, title=title, lang=lang)
+        content = pdf_bytes(tables, title=title, lang=lang, chart=timeline_chart(report, lang), tz=tz)
     return export_name(report.exercise.id, chosen, tz=tz, now=now), content

@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 OBJECT_TYPE: Final = "exercise"
 
 
-def _sent(row: ExerciseInjectRow) -> SentInject:
+def sent_of(row: ExerciseInjectRow) -> SentInject:
+    """An inject row as plain data."""
     return SentInject(
         inject=row.inject,
         kind=row.kind,
@@ -57,6 +58,7 @@ def _sent(row: ExerciseInjectRow) -> SentInject:
         recipient=row.recipient,
         text_vi=row.text_vi,
         text_en=row.text_en,
+        on_map=row.episode is not None,
     )
 
 
@@ -71,7 +73,7 @@ def sent_injects(db: Database, exercise_id: int, *, messages_only: bool = False)
     if messages_only:
         query = query.where(ExerciseInjectRow.kind != "episode")
     with db.read() as session:
-        return [_sent(row) for row in session.scalars(query)]
+        return [sent_of(row) for row in session.scalars(query)]
 
 
 def evidence(db: Database, exercise_id: int) -> tuple[list[SentInject], list[Incident], list[TraineeAction]]:
@@ -165,7 +167,7 @@ def send_due(
             _row(exercise_id, inject, now, inject.contingency)
             for inject in due_contingencies(msel, sent, incidents, actions, now)
         ]
-    new = [_sent(row) for row in rows if _insert(db, row)]
+    new = [sent_of(row) for row in rows if _insert(db, row)]
     for item in new:
         log.info("exercise %d: %s %s sent", exercise_id, item.kind, item.inject)
     return new
@@ -195,7 +197,7 @@ def send_by_hand(
     with db.transaction() as session:
         session.add(row)
         session.flush()
-        sent = _sent(row)
+        sent = sent_of(row)
         audit.record(
             session,
             actor=actor,

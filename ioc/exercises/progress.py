@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -32,7 +32,8 @@ class ScenarioInfo(BaseModel):
 
 
 class Progress(BaseModel):
-    """An exercise's expected responses as of `clock` (simulated epoch s), each `ResponseScore.as_json()`."""
+    """An exercise's expected responses as of `clock` (simulated epoch s), each `ResponseScore.as_json()`, and the
+    names of its MSEL's objectives (id -> (vi, en)), so a report names them from an exercise's first run on."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -40,6 +41,7 @@ class Progress(BaseModel):
     clock: float
     responses: tuple[dict[str, Any], ...] = ()
     written_at: float = 0.0  # wall clock
+    objectives: dict[str, tuple[str, str]] = {}
 
 
 def publish_scenarios(client: redis.Redis, keys: Keys, scenarios: Sequence[ScenarioInfo]) -> None:
@@ -61,10 +63,22 @@ def read_scenarios(client: redis.Redis, keys: Keys) -> list[ScenarioInfo]:
 
 
 def publish_progress(
-    client: redis.Redis, keys: Keys, exercise_id: int, clock: float, responses: Sequence[dict[str, Any]]
+    client: redis.Redis,
+    keys: Keys,
+    exercise_id: int,
+    clock: float,
+    responses: Sequence[dict[str, Any]],
+    objectives: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
-    """Write an exercise's expected responses as of its clock (the exercise's own namespace's keys)."""
-    progress = Progress(exercise_id=exercise_id, clock=clock, responses=tuple(responses), written_at=time.time())
+    """Write an exercise's expected responses as of its clock, with its objectives' names (the exercise's own
+    namespace's keys)."""
+    progress = Progress(
+        exercise_id=exercise_id,
+        clock=clock,
+        responses=tuple(responses),
+        written_at=time.time(),
+        objectives=dict(objectives or {}),
+    )
     client.set(keys.exercise_progress(), orjson.dumps(progress.model_dump()))
 
 

@@ -346,7 +346,8 @@ def after_action_report(
         progress = read_progress(client, Keys(exercise.namespace(base)))
         if progress is not None:
             responses = [response_of(r) for r in progress.responses]
-            objectives, source = _objectives_of(responses, objective_names), "progress"
+            named = {**objective_names, **progress.objectives}  # the MSEL's own names, on a first run too
+            objectives, source = _objectives_of(responses, named), "progress"
             clock_end = clock_time(progress.clock)
     return AfterActionReport(
         exercise=exercise,

@@ -57,6 +57,7 @@ class SentInject:
     recipient: str
     text_vi: str
     text_en: str
+    on_map: bool = False  # a trainer placed it on the map (an event, not a message)
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready form (the time ISO 8601 UTC, on the exercise's clock)."""
@@ -69,6 +70,7 @@ class SentInject:
             "to": self.recipient,
             "text_vi": self.text_vi,
             "text_en": self.text_en,
+            "on_map": self.on_map,
         }
 
 

@@ -49,8 +49,10 @@ RATINGS: Final = ("P", "S", "M", "U")
 
 class ExerciseInjectRow(Base):
     """An inject of the exercise's MSEL as it was sent: once per exercise and inject (the unique key makes a
-    restarted runner's second attempt a no-op), at a time on the exercise's clock. Messages (and contingencies)
-    carry who sends them, to whom and their text in both languages; an event inject names its episode in `text_en`."""
+        restarted runner's second attempt a no-op), at a time on the exercise's clock. Messages (and contingencies)
+        carry who sends them, to whom and their text in both languages; an event inject names its episode in `text_en`.
+    An inject a trainer placed on the map (`ioc/exercises/map_injects.py`) carries the event it adds in `episode`
+    (`v0005_map_injects.py`), which the exercise runner plays."""
 
     __tablename__ = "exercise_injects"
 
@@ -64,6 +66,7 @@ class ExerciseInjectRow(Base):
     recipient: Mapped[str] = mapped_column(sa.String(200), default="")
     text_vi: Mapped[str] = mapped_column(sa.Text(), default="")
     text_en: Mapped[str] = mapped_column(sa.Text(), default="")
+    episode: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument, default=None)  # a map inject's event
 
     __table_args__ = (
         sa.UniqueConstraint("exercise_id", "inject"),

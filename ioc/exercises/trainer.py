@@ -2,7 +2,8 @@
 input rule's types, `ioc.inputs`), the commands they run, and what the page shows of an exercise (`Board`): the
 exercises, the one selected with its clock, its expected responses (live from the runner while it is active, the
 kept ratings' details once stopped), its trainees' actions and the messages it sent; and what the banner of a
-trainee (an account assigned to a running or paused exercise) says on every page (`trainee_view`)."""
+trainee (an account assigned to a running or paused exercise) says on every page (`trainee_view`, or `banner_view`
+from the workspace a request decided)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ioc.city import City
 from ioc.db import Database
 from ioc.errors import InvalidInput
 from ioc.exercises.injects import evidence, kept_details, send_by_hand, sent_injects
+from ioc.exercises.map_injects import MapInjectKind, send_map_inject
 from ioc.exercises.progress import read_progress
 from ioc.exercises.records import (
     MAX_SEED,
@@ -35,7 +38,8 @@ from ioc.exercises.records import (
     trainee_exercise,
 )
 from ioc.exercises.scoring import SentInject, TraineeAction
-from ioc.inputs import clean_id, text_type
+from ioc.exercises.workspace import Workspace
+from ioc.inputs import LATITUDE, LONGITUDE, clean_id, coordinate_type, text_type
 from ioc.keys import Keys
 
 PAGE_MAX_SPEED: Final = 60.0  # the page allows x1 to x60 (the command line up to x3600)
@@ -46,9 +50,13 @@ M = TypeVar("M", bound=BaseModel)
 if TYPE_CHECKING:
     Name = str
     Scenario = str
-else:  # texts by the input rule (ioc/inputs.py)
+    Latitude = float
+    Longitude = float
+else:  # texts and coordinates by the input rule (ioc/inputs.py)
     Name = text_type(100)
     Scenario = text_type(64)
+    Latitude = coordinate_type(LATITUDE)
+    Longitude = coordinate_type(LONGITUDE)
 
 
 class _Form(BaseModel):
@@ -110,6 +118,30 @@ class InjectForm(_Form):
     _exercise = field_validator("exercise", mode="before")(lambda v: clean_id(v, field="exercise"))
 
 
+class PointForm(_Form):
+    """A point clicked on the map."""
+
+    lat: Latitude
+    lon: Longitude
+
+    @property
+    def point(self) -> tuple[float, float]:
+        """(lat, lon)."""
+        return self.lat, self.lon
+
+
+class MapInjectForm(_Form):
+    """An event placed on the map of the exercise selected: what happens (a flood point, a crash, a device fault) and
+    the point clicked."""
+
+    exercise: int
+    kind: MapInjectKind
+    lat: Latitude
+    lon: Longitude
+
+    _exercise = field_validator("exercise", mode="before")(lambda v: clean_id(v, field="exercise"))
+
+
 def parse(model: type[M], **values: Any) -> M:
     """The form `model` of the values a browser posted; InvalidInput naming each field at fault (never the value)."""
     try:
@@ -152,10 +184,17 @@ def inject(db: Database, client: redis.Redis, form: InjectForm, *, actor: str, b
     return send_by_hand(db, client, form.exercise, form.message, actor=actor, base=base)
 
 
+def inject_on_map(
+    db: Database, client: redis.Redis, city: City, form: MapInjectForm, *, actor: str, base: str
+) -> SentInject:
+    """Add the event of a point clicked on the map to an exercise (ioc/exercises/map_injects.py)."""
+    return send_map_inject(db, client, city, form.exercise, form.kind, form.lat, form.lon, actor=actor, base=base)
+
+
 @dataclass(frozen=True)
 class Board:
     """What the trainer's page shows: every exercise, and of the one selected its clock, expected responses,
-    trainees' actions and the messages it sent."""
+    trainees' actions and the messages it sent (with the events placed on its map)."""
 
     exercises: Sequence[Exercise] = ()
     selected: Exercise | None = None
@@ -179,7 +218,7 @@ def read_board(db: Database, client: redis.Redis, base: str, selected: int | Non
     elif chosen.status == "stopped":
         responses = kept_details(db, chosen.id)
     sent, _, actions = evidence(db, chosen.id)
-    messages = [s for s in sent if s.kind != "episode"]
+    messages = [s for s in sent if s.kind != "episode" or s.on_map]
     clock = clock_now(client, chosen, base) if chosen.status != "created" else None
     return Board(exercises, chosen, clock, responses, actions, messages)
 
@@ -206,3 +245,13 @@ def trainee_view(
         clock = exercise.position  # the banner must stay: the saved position will do
     sent = sent_injects(db, exercise.id, messages_only=True)
     return TraineeView(exercise, clock, tuple(sent[-messages:]) if messages > 0 else ())
+
+
+def banner_view(db: Database, space: Workspace, *, messages: int = 3) -> TraineeView | None:
+    """The banner of the person whose workspace (`ioc.exercises.workspace`, decided once per request) is an
+    exercise, or None when it is live: the database is asked only for a trainee's messages."""
+    if space.exercise is None:
+        return None
+    clock = None if space.clock is None else space.clock.timestamp()
+    sent = sent_injects(db, space.exercise.id, messages_only=True) if messages > 0 else []
+    return TraineeView(space.exercise, clock, tuple(sent[-messages:]))

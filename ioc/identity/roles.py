@@ -30,12 +30,13 @@ class Permission(StrEnum):
     REVIEW_INCIDENTS = "review_incidents"  # review an operator's handling
     CLOSE_INCIDENTS = "close_incidents"
     EXPORT_REPORTS = "export_reports"
+    REPLAY_HISTORY = "replay_history"  # rebuild the wall at a past moment and play it forward (never a display)
     RUN_EXERCISES = "run_exercises"  # training exercises in their own namespace
     REVIEW_EXERCISES = "review_exercises"  # read and export exercises' after-action reports (not run them)
     MANAGE_ACCOUNTS = "manage_accounts"  # accounts and display tokens
 
 
-_OPERATOR: Final = frozenset({Permission.VIEW_WALL, Permission.HANDLE_INCIDENTS})
+_OPERATOR: Final = frozenset({Permission.VIEW_WALL, Permission.HANDLE_INCIDENTS, Permission.REPLAY_HISTORY})
 
 ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
     Role.OPERATOR: _OPERATOR,
@@ -46,7 +47,9 @@ ROLE_PERMISSIONS: Final[Mapping[Role, frozenset[Permission]]] = {
         Permission.EXPORT_REPORTS,
         Permission.REVIEW_EXERCISES,  # managers review how operators handle incidents: drills included
     },
-    Role.TRAINER: frozenset({Permission.VIEW_WALL, Permission.RUN_EXERCISES, Permission.REVIEW_EXERCISES}),
+    Role.TRAINER: frozenset(
+        {Permission.VIEW_WALL, Permission.RUN_EXERCISES, Permission.REVIEW_EXERCISES, Permission.REPLAY_HISTORY}
+    ),
     Role.ADMIN: frozenset({Permission.VIEW_WALL, Permission.MANAGE_ACCOUNTS}),
     Role.DISPLAY: frozenset({Permission.VIEW_WALL}),
 }

@@ -15,7 +15,11 @@ from ioc.exercises.records import Exercise
 from ioc.exercises.scoring import SentInject, TraineeAction
 from ioc.i18n import t
 from ioc.incidents.texts import label
+from ioc.links import with_query
 from layouts.common import local_datetime
+from layouts.exercises import ids
+
+REPORT_PATH: Final = "/exercises/report"  # the after-action report's page (layouts/exercises/report.py)
 
 STATE_CLASSES: Final = {"on_time": "is-met", "late": "is-failed", "missed": "is-failed", "pending": "is-pending"}
 
@@ -81,6 +85,22 @@ def status_line(exercise: Exercise | None, clock: float | None, tz: str, lang: s
             f" · {status_text(exercise, lang)} · ×{exercise.speed:g} · ",
             t("exercises.clock", lang, clock=_when(clock, tz, lang)),
         ],
+    )
+
+
+def report_href(exercise: Exercise | None, lang: str) -> str:
+    """Where the selected exercise's after-action report is."""
+    return REPORT_PATH if exercise is None else with_query(REPORT_PATH, id=str(exercise.id), lang=lang)
+
+
+def report_link(exercise: Exercise | None, lang: str) -> Component:
+    """The link to the selected exercise's after-action report (hidden while none is selected)."""
+    return html.A(
+        t("exercises.report_link", lang),
+        id=ids.REPORT_LINK,
+        href=report_href(exercise, lang),
+        hidden=exercise is None,
+        className="exercises-report-link",
     )
 
 

@@ -10,6 +10,7 @@ from typing import Final
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from ioc.city import City
 from ioc.exercises.progress import ScenarioInfo
 from ioc.exercises.trainer import Board
 from ioc.i18n import t
@@ -17,6 +18,7 @@ from ioc.identity.accounts import Account
 from layouts.common import language_switch
 from layouts.exercises import board, ids
 from layouts.exercises.forms import controls, create_form, inject_form
+from layouts.exercises.inject_map import inject_map
 
 PATH: Final = "/exercises"
 POLL_MS: Final = 2_000
@@ -38,8 +40,10 @@ def layout(
     lang: str,
     tz: str,
     message: Component | None = None,
+    city: City | None = None,
 ) -> Component:
-    """The trainer's page in one language; `tz` the city's time zone for every time shown."""
+    """The trainer's page in one language; `tz` the city's time zone for every time shown; with the `city`, its map
+    to inject events on."""
     return html.Div(
         id=ids.ROOT,
         className="exercises desk",
@@ -70,11 +74,13 @@ def layout(
                     clearable=False,
                 ),
                 html.Div(board.status_line(data.selected, data.clock, tz, lang), id=ids.STATUS),
+                board.report_link(data.selected, lang),
                 controls(lang),
                 html.H3(t("exercises.inject", lang)),
                 inject_form(lang),
                 wide=True,
             ),
+            *([] if city is None else [panel(t("exercises.map", lang), inject_map(city, lang), wide=True)]),
             panel(
                 t("exercises.responses", lang),
                 html.Div(board.responses_table(data.responses, tz, lang), id=ids.RESPONSES),

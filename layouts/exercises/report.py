@@ -20,9 +20,9 @@ from ioc.exercises.report import EVENT_KINDS, AfterActionReport
 from ioc.i18n import t
 from layouts.common import language_switch
 from layouts.exercises import ids
-from layouts.exercises.board import status_text
+from layouts.exercises.board import REPORT_PATH, status_text
 
-PATH: Final = "/exercises/report"
+PATH: Final = REPORT_PATH
 KIND_COLOURS: Final = {"inject": "#1f77b4", "alert": "#ff7f0e", "incident": "#d62728", "action": "#2ca02c"}
 STATE_COLOURS: Final = {"on_time": "#2ca02c", "late": "#d62728", "missed": "#d62728"}
 MAX_CHART_EVENTS: Final = 2_000
@@ -161,6 +161,11 @@ def section(title: str, *children: Component) -> Component:
     )
 
 
+def lang_switch(lang: str, selected: int | None) -> Component:
+    """The language links, keeping the exercise chosen."""
+    return language_switch(PATH, lang, "aar", **({} if selected is None else {"id": str(selected)}))
+
+
 def layout(
     exercises: Sequence[Exercise], selected: int | None, *, lang: str, message: Component | None = None
 ) -> Component:
@@ -176,7 +181,7 @@ def layout(
                 className="exercises-header",
                 children=[
                     html.H1(t("aar.title", lang), className="exercises-title"),
-                    language_switch(PATH, lang, "aar"),
+                    html.Div(lang_switch(lang, selected), id=ids.REPORT_LANG_SWITCH),
                 ],
             ),
             html.Div(

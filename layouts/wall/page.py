@@ -20,6 +20,7 @@ from layouts.wall.flood import flood_panel
 from layouts.wall.header import header
 from layouts.wall.incidents import incidents_panel
 from layouts.wall.kpis import kpi_strip
+from layouts.wall.replay import replay_bar, replay_store
 
 PATH: Final = "/"  # where the wall is served; the kiosk screens open it full screen
 
@@ -32,9 +33,12 @@ def layout(
     tile_url: str = "",
     push_url: str | None = None,
     geometry: Mapping[str, str] | None = None,
+    replay: bool = False,
+    exercises: list[tuple[int, str]] | None = None,
 ) -> Component:
-    """The whole wall page in one language, refreshing every `refresh_ms` and whenever `push_url` (if any) rings; the
-    map's layers fetch their features from the URLs in `geometry` (inline without)."""
+    """The whole wall page in one language, refreshing every `refresh_ms` and whenever `push_url` (if any) rings;
+    with `replay`, the control that replays its history (for the roles that may; `exercises`, a trainer's choices);
+    the map's layers fetch their features from the URLs in `geometry` (inline without)."""
     return html.Div(
         id=ids.ROOT,
         className="wall",
@@ -47,6 +51,7 @@ def layout(
             dcc.Store(id=ids.ALARM, data=None),
             dcc.Store(id=ids.PUSH, data=None),
             dcc.Store(id=ids.PUSH_URL, data=push_url),
+            replay_store(),
             header(city, lang),
             html.Div(
                 className="wall-banners",
@@ -105,5 +110,6 @@ def layout(
                     ),
                 ],
             ),
+            replay_bar(lang, exercises) if replay else None,
         ],
     )
