@@ -27,6 +27,7 @@ from dash import Dash
 
 from callbacks import Resources, attach, auth, bad_input, metrics, resources_of
 from callbacks.health import health
+from callbacks.wall.geometry import geometry
 from callbacks.wall.push import push
 from ioc.settings import Settings
 from layouts import shell
@@ -81,6 +82,7 @@ def create_app(settings: Settings) -> Dash:
     bad_input.install(app)  # after the gate: without a session, 401 comes first
     app.server.register_blueprint(health)
     app.server.register_blueprint(push)  # the wall's push streams (guarded by the gate and the view)
+    app.server.register_blueprint(geometry)  # the map's geometry files (guarded by the gate and the view)
     metrics.install(app.server)
     for module in (*PAGES, SHELL_CALLBACKS):
         # dash.register_page needs the app to exist; the callbacks (`dash.callback`) wait in Dash's registry until

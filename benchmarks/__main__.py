@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import cluster
+from benchmarks.bigcity import describe_big_city, measure_big_city
 from benchmarks.exercise_share import describe_exercise_share, measure_exercise_share
 from benchmarks.incidents import measure_incident_engine
 from benchmarks.managers import DEFAULT_INCIDENTS, describe, measure_managers
@@ -68,6 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("IOC_REDIS_URL"),
         help="Redis to measure (default: IOC_REDIS_URL, else a fresh embedded Redis)",
     )
+    parser.add_argument(
+        "--big-city-sensors",
+        type=int,
+        default=10_000,
+        help="sensors of the generated big city whose wall is measured under `ioc web` and in headless Chromium "
+        "(default 10000; 0 skips it)",
+    )
+    parser.add_argument("--big-city-screens", type=int, default=100, help="screens the big city's updates reach (100)")
+    parser.add_argument("--big-city-rounds", type=int, default=5, help="1 %% updates measured in the big city (5)")
     parser.add_argument("--managers", action="store_true", help="run only the managers' page benchmark")
     parser.add_argument(
         "--incidents",
@@ -176,6 +186,16 @@ def main(argv: list[str] | None = None) -> int:
                     client, app_settings, city, events, screens=args.screens, rounds=args.poll_rounds
                 )
         others = not args.managers and not args.wall and not args.screens_only
+        big_city = not args.managers and not args.screens_only and args.big_city_sensors > 0
+        if big_city:
+            figures |= measure_big_city(
+                client,
+                url,
+                sensors=args.big_city_sensors,
+                rounds=args.big_city_rounds,
+                screens=args.big_city_screens,
+                seed=args.seed,
+            )
         engine = others and args.alerts > 0
         if engine:
             figures |= measure_incident_engine(
@@ -228,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall" if args.wall else "throughput",
             *(("polls",) if args.screens > 0 else ()),
             *(("screens",) if screens else ()),
+            *(("bigcity",) if big_city else ()),
             *(("engine",) if engine else ()),
             *(("cluster",) if clustered else ()),
             *(("history",) if history else ()),
@@ -290,6 +311,8 @@ def _print(figures: dict[str, Any], *, json_line: bool, parts: tuple[str, ...]) 
             out.write("\n".join(describe_event_to_screen(figures)) + "\n")
         if "light_screens" in figures:
             out.write("\n".join(describe_light_screens(figures)) + "\n")
+    if "bigcity" in parts:
+        out.write("\n".join(describe_big_city(figures)) + "\n")
     if "engine" in parts:
         for kind in ("sqlite", "postgresql"):
             if (rate := figures.get(f"incident_engine_{kind}_alerts_per_s")) is not None:

@@ -12,6 +12,8 @@ or the page's own inline scripts by hash, no framing), nosniff, no referrer, and
   IOC_TILE_URL if one is set (the setting of the resources attached to the app, read at each response).
 - Caching: pages and every Dash response (city data, a new display token's secret) are `no-store`; only the static
   files under /assets/ and Dash's versioned component bundles may be cached.
+  The map's geometry files (callbacks/wall/geometry.py: guarded, their address versioned by their content) may be
+  kept by the browser only (`private`), as they say.
 - Referrer-Policy: no-referrer, since a wall screen's first address carries its display token.
 """
 
@@ -28,9 +30,18 @@ import dash
 from flask import Flask, Response, request
 
 from callbacks import resources_of
+from callbacks.auth.gate import GEOMETRY_PREFIX
 from layouts import shell
 
 STATIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/")
+
+
+def _private_file(path: str, response: Response) -> bool:
+    """A geometry file of the map that says how it may be kept (private, by the browser only)."""
+    kept = response.headers.get("Cache-Control", "")
+    return path.startswith(GEOMETRY_PREFIX) and response.status_code in (200, 304) and kept.startswith("private")
+
+
 HASHES_NOTE: Final = "ioc.csp-hashes"  # the app's inline script hashes in server.extensions, made at its first response
 
 
@@ -102,7 +113,7 @@ def install(app: dash.Dash) -> None:
         headers.setdefault("Referrer-Policy", "no-referrer")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-        if not request.path.startswith(STATIC_PREFIXES):
+        if not request.path.startswith(STATIC_PREFIXES) and not _private_file(request.path, response):
             headers["Cache-Control"] = "no-store"
             headers.pop("Expires", None)
         return response

@@ -112,6 +112,11 @@ class Keys:
         """Hash declaring the namespace's simulated clock (format in ioc/clock.py); absent: real time."""
         return f"{self._tag('meta')}:clock"
 
+    def wall_map(self, version: str) -> str:
+        """String holding one version of the wall map's states (JSON, layouts/wall/city_map.py), for a short while:
+        a web process that never saw the version a screen holds reads it here to send only what changed since."""
+        return f"{self._tag('wall')}:map:{version}"
+
     def quarantined(self, key: str, at_ms: int) -> str:
         """Where a key someone broke (a raw stream holding another type, a damaged state hash) is moved aside: the
         same name and hash slot with a suffix, so its domain flows again and a person can still look at it."""

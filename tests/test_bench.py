@@ -48,6 +48,12 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
             "3",
             "--poll-rounds",
             "2",
+            "--big-city-sensors",
+            "300",
+            "--big-city-screens",
+            "3",
+            "--big-city-rounds",
+            "2",
             "--exercise-minutes",
             "0.5",
             "--exercise-rounds",
@@ -87,6 +93,13 @@ def test_bench_prints_figures_and_json_last_line(tmp_path: Path, repo_root: Path
     assert trimmed["events"] > 0 and trimmed["alerts"] > 0 and trimmed["deadletter"] > 0
     assert figures["retention_sql_rows_pruned"] > 0 and "kept what must stay:  yes" in text
     assert figures["retention_redis_bytes_after"]["events"] < figures["retention_redis_bytes_before"]["events"]
+    assert figures["city_sensors"] == 300 and figures["city_update_rounds"] == 2
+    assert 0 < figures["city_update_map_bytes"] < figures["city_first_tick_map_bytes"]  # a change, not the whole map
+    assert 0 < figures["city_geometry_gzip_bytes"] < figures["city_geometry_bytes"]
+    assert figures["city_screens"] == 3 and 0 < figures["city_delivery_p50_ms"] <= figures["city_delivery_p95_ms"]
+    if "city_first_render_s" in figures:  # Chromium is here
+        assert 0 < figures["city_first_render_loaded_s"] <= figures["city_first_render_s"]
+    assert "big city, per update:" in text
     # an exercise at x60 beside live: 60 times the simulated minutes, every event handled, its share measured
     assert figures["exercise_events"] > 30 * figures["exercise_live_events"] > 0
     assert 0.9 < figures["exercise_event_share"] < 1 and figures["exercise_cost_ratio"] > 0

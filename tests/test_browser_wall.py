@@ -18,6 +18,7 @@ import pytest
 import redis
 from playwright.sync_api import expect
 
+from callbacks.auth.gate import GEOMETRY_PREFIX
 from ioc.aggregator import Aggregator
 from ioc.city import City
 from ioc.db import open_database
@@ -283,7 +284,10 @@ def test_page_reloads_itself_when_its_scripts_failed(web: Web, city: City, tmp_p
         elif request.resource_type == "document":
             documents.append(at)
             route.continue_()
-        elif request.resource_type == "fetch" and "/_dash-" not in request.url and "/auth/status" not in request.url:
+        elif request.resource_type == "fetch" and not any(
+            part in request.url
+            for part in ("/_dash-", "/auth/status", GEOMETRY_PREFIX)  # the map's files too
+        ):
             probes.append(at)
             if len(probes) == 1:
                 route.abort()  # the server seems away: no reload then (it would strand the browser on an error page)

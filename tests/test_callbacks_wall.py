@@ -116,7 +116,7 @@ def test_tick_follows_events_as_they_flow(r, keys, city, aggregator) -> None:
     assert first.stale is None  # fresh data: no banner
     sensors, speed = sent(first.kpi_values[0]), first.kpi_values[1]
     assert int(sensors) > 0 and speed != "—"
-    states = sent(first.segments_hideout)["state"]
+    states = json.loads(sent(first.map_delta))["layers"][ids.SEGMENTS]
     assert states and set(states) <= set(city.segments)
     assert set(states.values()) <= {"congested", "slow", "smooth"}
     figure = sent(first.chart_figure)
@@ -149,7 +149,7 @@ def test_a_bd3_reading_takes_over_the_wall(r, keys, city, aggregator) -> None:
     station = city.sensors["wl-tam-ky"]
     assert update.viewport == {"center": [station.lat, station.lon], "zoom": FOCUS_ZOOM, "transition": "flyTo"}
     assert update.alarm is not no_update
-    assert sent(update.stations_hideout)["state"]["wl-tam-ky"] == "a3"
+    assert json.loads(sent(update.map_delta))["layers"][ids.STATIONS]["wl-tam-ky"] == "a3"
     index = [s.id for s in city.sensors_of("water_station")].index("wl-tam-ky")
     assert update.gauge_classes[index] == "wall-gauge wall-gauge--a3"
     assert update.gauge_badges[index] == "Alarm III"

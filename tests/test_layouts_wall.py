@@ -12,17 +12,19 @@ from typing import Any, TypeVar
 import pytest
 from dash import NoUpdate, no_update
 from dash.development.base_component import Component
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from plotly.utils import PlotlyJSONEncoder
 
 from ioc.city import City
 from ioc.i18n import LANGS
 from ioc.snapshot import Kpis, SegmentState, SpeedSeries, StationState, WallAlert, WallSnapshot
-from layouts.common import content_bounds, segments_geojson, sensors_geojson
+from layouts.common import content_bounds, digest, segments_geojson, sensors_geojson
 from layouts.wall import ids
 from layouts.wall.alerts import MAX_ALERTS, active_alerts, alert_list, alert_value
 from layouts.wall.banners import stale_banner, takeover_banner
 from layouts.wall.chart import CHART_RECHOOSE_S, CHART_WINDOW_MINUTES, ChartQuery, speed_extension, speed_figure
-from layouts.wall.city_map import FOCUS_ZOOM, MAP_LAYERS, hideouts
+from layouts.wall.city_map import FOCUS_ZOOM, MAP_LAYERS, MapMemory, MapStates, map_delta, map_states
 from layouts.wall.flood import flood_panel, gauge_scale, gauge_views
 from layouts.wall.header import clock_children
 from layouts.wall.kpis import KPI_TILES, kpi_strip, kpi_views
@@ -270,7 +272,7 @@ def test_alert_values_for_every_kind() -> None:
 # ---------------------------------------------------------------- map state
 
 
-def test_hideouts_map_ids_to_bands_and_states(city: City) -> None:
+def test_map_states_map_ids_to_bands_and_states(city: City) -> None:
     camera = city.sensors_of("traffic_camera")[0]
     seg_a, seg_b = camera.segments[0], camera.segments[-1]
     snapshot = make_snapshot(
@@ -282,13 +284,67 @@ def test_hideouts_map_ids_to_bands_and_states(city: City) -> None:
         stations={"wl-tam-ky": StationState("wl-tam-ky", 2.9, 3, NOW)},
         health={"spd-01": "offline", "cam-02": "fault"},
     )
-    states = hideouts(snapshot, city, focus="wl-tam-ky")
+    shown = map_states(snapshot, city, focus="wl-tam-ky")
+    states = shown.layers
     assert set(states) == set(MAP_LAYERS)
-    assert states[ids.SEGMENTS]["state"] == {seg_a: "congested", seg_b: "smooth"}  # unknown is left out
-    assert states[ids.CAMERAS]["state"][camera.id] == "congested"  # the worst of the segments it watches
-    assert states[ids.CAMERAS]["state"]["cam-02"] == "fault"
-    assert states[ids.SPEED_CAMERAS]["state"] == {"spd-01": "offline"}
-    assert states[ids.STATIONS] == {"state": {"wl-tam-ky": "a3"}, "focus": "wl-tam-ky"}
+    assert states[ids.SEGMENTS] == {seg_a: "congested", seg_b: "smooth"}  # unknown is left out
+    assert states[ids.CAMERAS][camera.id] == "congested"  # the worst of the segments it watches
+    assert states[ids.CAMERAS]["cam-02"] == "fault"
+    assert states[ids.SPEED_CAMERAS] == {"spd-01": "offline"}
+    assert states[ids.STATIONS] == {"wl-tam-ky": "a3"} and shown.focus == "wl-tam-ky"
+    assert map_states(snapshot, city, focus="no-such-place").focus is None
+    assert map_states(snapshot, city, focus="wl-tam-ky").version == shown.version  # named by content
+    assert map_states(snapshot, city).version != shown.version
+
+
+def apply_delta(held: dict[str, dict[str, str]], delta: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """What assets/wall_map.js's merge does with a change: the map a browser then holds."""
+    merged = {} if delta["base"] is None else {layer: dict(states) for layer, states in held.items()}
+    for layer, changes in delta["layers"].items():
+        states = merged.setdefault(layer, {})
+        for fid, state in changes.items():
+            if state == "unknown":
+                states.pop(fid, None)
+            else:
+                states[fid] = state
+    return {layer: states for layer, states in merged.items() if states}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.dictionaries(st.sampled_from([f"s{i}" for i in range(12)]), st.sampled_from(["a0", "a1", "unknown"])),
+        min_size=1,
+        max_size=8,
+    ),
+    behind=st.lists(st.integers(min_value=0, max_value=7), min_size=1, max_size=8),
+)
+def test_a_delta_from_any_kept_version_gives_the_newest_map(steps: list[dict[str, str]], behind: list[int]) -> None:
+    """Whatever version a screen holds (kept or forgotten), what it is sent turns its map into the newest one."""
+    memory = MapMemory(size=4)
+    versions: list[tuple[MapStates, dict[str, dict[str, str]]]] = []
+    current: dict[str, str] = {}
+    for step in steps:
+        current = {**current, **step}
+        layers = {ids.STATIONS: {k: v for k, v in current.items() if v != "unknown"}}
+        now = MapStates(layers=layers, focus=None, version=digest([layers]))
+        memory.delta(versions[-1][0].version if versions else None, now)  # a screen at the previous version asked
+        versions.append((now, {ids.STATIONS: dict(layers[ids.STATIONS])}))
+        for back in behind:
+            held_states, held_map = versions[max(0, len(versions) - 1 - back)]
+            delta = json.loads(memory.delta(held_states.version, now))
+            assert delta["v"] == now.version
+            assert apply_delta(held_map, delta) == {k: v for k, v in now.layers.items() if v}
+        assert json.loads(memory.delta(None, now))["base"] is None  # nothing held: the whole map
+
+
+def test_a_delta_carries_only_what_changed(city: City) -> None:
+    before = map_states(make_snapshot(health={"spd-01": "offline", "cam-02": "fault"}), city)
+    after = map_states(make_snapshot(health={"spd-01": "offline", "cam-03": "fault"}), city)
+    delta = map_delta(before, after)
+    assert delta["base"] == before.version and delta["v"] == after.version
+    assert delta["layers"] == {ids.CAMERAS: {"cam-02": "unknown", "cam-03": "fault"}}
+    assert json.loads(MapMemory(0).delta(before.version, after))["base"] is None  # nothing kept: the whole map
 
 
 def test_static_geometry_carries_ids_only(city: City) -> None:
@@ -374,7 +430,7 @@ def test_new_critical_alert_takes_over_once_and_leaves_with_it(city: City) -> No
     assert first.viewport == {"center": [15.55633, 108.49], "zoom": FOCUS_ZOOM, "transition": "flyTo"}
     assert sent(first.alarm)["id"] == critical().id
     assert first.takeover is not None and first.takeover is not no_update
-    assert sent(first.stations_hideout)["focus"] == "wl-tam-ky"
+    assert json.loads(sent(first.map_delta))["focus"] == "wl-tam-ky"
     store = ClientState.from_store(first.client)
     again = build_tick(alarm, None, query, city, "en", store, NOW + 2)
     assert again.viewport is no_update and again.alarm is no_update and again.takeover is no_update
@@ -383,7 +439,7 @@ def test_new_critical_alert_takes_over_once_and_leaves_with_it(city: City) -> No
     after = build_tick(calm, None, query, city, "en", store, NOW + 4)
     assert after.takeover is None
     assert sent(after.viewport)["transition"] == "flyToBounds"
-    assert sent(after.stations_hideout)["focus"] is None
+    assert json.loads(sent(after.map_delta))["focus"] is None
 
 
 def test_lost_redis_keeps_the_last_figures_under_the_banner(city: City) -> None:
@@ -391,7 +447,7 @@ def test_lost_redis_keeps_the_last_figures_under_the_banner(city: City) -> None:
     query = ChartQuery(rebuild=True, since_minute=None, segment_ids=None)
     update = build_tick(snapshot, None, query, city, "vi", ClientState({}), NOW)
     assert texts(update.stale) == ["Mất kết nối Redis: số liệu trên màn hình có thể đã cũ"]
-    assert unchanged(update.kpi_values) and update.segments_hideout is no_update
+    assert unchanged(update.kpi_values) and update.map_delta is no_update
     assert update.chart_figure is no_update and update.alarm is no_update
 
 

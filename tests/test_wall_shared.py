@@ -30,6 +30,7 @@ from ioc.snapshot import (
     read_data_stamp,
     read_wall_snapshot,
 )
+from layouts.wall.city_map import MapMemory
 from layouts.wall.tick import ClientState, WallPicture, build_tick, chart_query
 from simulators import generate, load_scenario, write_events
 from tests.conftest import example_count
@@ -48,9 +49,35 @@ def _marked(value: Any) -> Any:
 
 
 def wire(outputs: dict[str, Any]) -> str:
-    """The outputs as JSON, as they would go over the wire (no_update marked)."""
-    plain = {name: _marked(value) for name, value in outputs.items()}
+    """The outputs as JSON, as they would go over the wire (no_update marked), but the map's change: a shared tick
+    sends it from the version the screen holds, its own computation whole (compared by `shown_map` instead)."""
+    plain = {name: _marked(value) for name, value in outputs.items() if name != "map_delta"}
     return json.dumps(plain, cls=PlotlyJSONEncoder, sort_keys=True, ensure_ascii=False)
+
+
+Shown = tuple[str | None, dict[str, dict[str, str]]]  # the map version a screen holds and its states
+
+
+def shown_map(held: Shown, sent: object) -> Shown:
+    """The map a screen shows after a tick sent `sent` (assets/wall_map.js's merge): a whole map replaces what it
+    held, a change is merged into the version it is from (which must be the one held)."""
+    if isinstance(sent, NoUpdate):
+        return held
+    assert isinstance(sent, str)
+    delta = json.loads(sent)
+    if delta["base"] is None:
+        merged: dict[str, dict[str, str]] = {}
+    else:
+        assert delta["base"] == held[0], "a change from a version the screen does not hold"
+        merged = {layer: dict(states) for layer, states in held[1].items()}
+    for layer, changes in delta["layers"].items():
+        states = merged.setdefault(layer, {})
+        for fid, state in changes.items():
+            if state == "unknown":
+                states.pop(fid, None)
+            else:
+                states[fid] = state
+    return delta["v"], {layer: states for layer, states in merged.items() if states}
 
 
 @st.composite
@@ -129,6 +156,9 @@ def test_the_shared_picture_gives_each_screen_what_its_own_computation_gives(cit
     )
     screens: list[Any] = [data.draw(earlier) for _ in range(data.draw(st.integers(1, 4)))]
     langs = [data.draw(st.sampled_from(["vi", "en"])) for _ in screens]
+    maps = MapMemory(data.draw(st.sampled_from([2, 32])))  # the process's map versions (a small memory forgets)
+    shown: list[Shown] = [(None, {}) for _ in screens]
+    own_shown: list[Shown] = [(None, {}) for _ in screens]
     for step in range(data.draw(st.integers(1, 5))):
         snapshot = data.draw(city_states(city))
         if data.draw(st.booleans()):
@@ -141,8 +171,13 @@ def test_the_shared_picture_gives_each_screen_what_its_own_computation_gives(cit
             client = ClientState.from_store(store)
             query = chart_query(client, now)
             own = build_tick(snapshot, None, query, city, langs[index], client, now)
-            shared = build_tick(snapshot, None, query, city, langs[index], client, now, pictures[langs[index]])
+            shared = build_tick(
+                snapshot, None, query, city, langs[index], client, now, pictures[langs[index]], maps=maps
+            )
             assert wire(shared.outputs()) == wire(own.outputs())
+            shown[index] = shown_map(shown[index], shared.map_delta)
+            own_shown[index] = shown_map(own_shown[index], own.map_delta)
+            assert shown[index] == own_shown[index]  # the same map on screen, however it got there
             if shared.client is not no_update:
                 screens[index] = json.loads(json.dumps(shared.client))
 
@@ -153,6 +188,8 @@ def test_the_tick_shares_one_picture_per_data_version(r: redis.Redis, keys: Keys
     shared = WallPictures()
     events = generate(city, load_scenario("normal-day"), 3, START)
     stores: dict[str, Any] = {"a": None, "b": None, "c": None}
+    shown: dict[str, Shown] = {name: (None, {}) for name in stores}
+    own_shown: dict[str, Shown] = {name: (None, {}) for name in stores}
     try:
         for step in range(6):
             batch = [next(events) for _ in range(400)]
@@ -165,6 +202,10 @@ def test_the_tick_shares_one_picture_per_data_version(r: redis.Redis, keys: Keys
                     own = update_wall(r, keys, city, now=now, **kwargs)
                     from_shared = update_wall(r, keys, city, now=now, shared=shared, **kwargs)
                     assert wire(from_shared.outputs()) == wire(own.outputs())
+                    if lang == "vi":
+                        shown[name] = shown_map(shown[name], from_shared.map_delta)
+                        own_shown[name] = shown_map(own_shown[name], own.map_delta)
+                        assert shown[name] == own_shown[name]
                     if lang == "vi" and from_shared.client is not no_update:
                         stores[name] = json.loads(json.dumps(from_shared.client))
             assert len(shared.pictures) == 2  # the newest version, once per language

@@ -45,6 +45,7 @@ PUBLIC_PATHS: Final = frozenset(
 PUBLIC_PREFIXES: Final = ("/assets/", "/_dash-component-suites/")
 DASH_DATA_PREFIX: Final = "/_dash-"  # layout, dependencies and callbacks: city data, so a session is needed
 PUSH_PREFIX: Final = "/push/"  # the wall's push streams (callbacks/wall/push.py): a session is needed
+GEOMETRY_PREFIX: Final = "/city/geometry/"  # the map's geometry files (callbacks/wall/geometry.py): a session too
 PAGE_RULE: Final = "<path:path>"  # Dash's route serving every page address but the root (its index HTML)
 
 
@@ -68,10 +69,10 @@ def gate() -> Response | None:
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
         return None
     who = principal()
-    if path.startswith((DASH_DATA_PREFIX, PUSH_PREFIX)):
+    if path.startswith((DASH_DATA_PREFIX, PUSH_PREFIX, GEOMETRY_PREFIX)):
         if who is None:
             return refusal(401)
-        return None  # the callbacks and streams check their own permission (guarded); the layout is the shell
+        return None  # the callbacks, streams and files check their own permission; the layout is the shell
     needed = page_permission(path) if who is not None else None
     if needed is not None:
         who = principal(needed)  # a page other than the wall: a principal kept by this process is checked again

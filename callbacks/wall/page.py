@@ -11,6 +11,7 @@ import callbacks.wall.replay
 import callbacks.wall.tick  # noqa: F401  (the page's callbacks)
 from callbacks import resources
 from callbacks.auth import principal, register_page
+from callbacks.wall.geometry import geometry_urls
 from callbacks.wall.push import PUSH_PATH
 from ioc.errors import DatabaseError
 from ioc.exercises.records import list_exercises
@@ -33,6 +34,7 @@ def page(lang: str | None = None, **_query: object) -> Component:
         refresh_ms=res.settings.wall_refresh_ms,
         tile_url=res.settings.tile_url,
         push_url=push_url,
+        geometry=geometry_urls(),
         replay=may_replay(),
         exercises=replayable_exercises(),
     )

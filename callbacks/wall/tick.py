@@ -10,6 +10,7 @@ each field of layouts.wall.tick.TickUpdate has its component property in TICK_OU
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -41,6 +42,7 @@ from ioc.snapshot import (
 )
 from layouts.wall import ids
 from layouts.wall.chart import CHART_TOP_N, CHART_WINDOW_MINUTES, ChartQuery
+from layouts.wall.city_map import MapMemory, MapStates, decode_states, encode_states
 from layouts.wall.tick import ClientState, TickUpdate, WallPicture, build_tick, chart_query
 
 log = logging.getLogger(__name__)
@@ -50,12 +52,7 @@ TICK_OUTPUTS: Final[dict[str, Output]] = {
     "kpi_values": Output({"type": ids.KPI_VALUE, "kpi": ALL}, "children"),
     "kpi_subs": Output({"type": ids.KPI_SUB, "kpi": ALL}, "children"),
     "kpi_classes": Output({"type": ids.KPI, "kpi": ALL}, "className"),
-    "segments_hideout": Output(ids.SEGMENTS, "hideout"),
-    "cameras_hideout": Output(ids.CAMERAS, "hideout"),
-    "speed_cameras_hideout": Output(ids.SPEED_CAMERAS, "hideout"),
-    "stations_hideout": Output(ids.STATIONS, "hideout"),
-    "rain_gauges_hideout": Output(ids.RAIN_GAUGES, "hideout"),
-    "hotspots_hideout": Output(ids.HOTSPOTS, "hideout"),
+    "map_delta": Output(ids.MAP_DELTA, "data-delta"),  # read by assets/wall_map.js as it changes
     "chart_figure": Output(ids.CHART, "figure"),
     "chart_extend": Output(ids.CHART, "extendData"),
     "gauge_values": Output({"type": ids.GAUGE_VALUE, "station": ALL}, "children"),
@@ -84,6 +81,33 @@ PICTURES_NOTE: Final = "ioc.wall.pictures"  # the resources' note holding this p
 PICTURE_MAX_AGE_S: Final = 10.0  # a picture is worked out again at least this often (a write no commit versioned)
 NAMESPACES_KEPT: Final = 4  # live and the exercises whose trainees watch a wall here
 SERIES_KEPT: Final = 64  # chart series kept per data version (screens at the same minute ask the same question)
+MAPS_KEPT: Final = 32  # map versions (and deltas between them) kept: a screen this many versions behind gets it whole
+MAP_SHARED_S: Final = 120  # how long a map version stays in Redis for the other web processes
+
+
+@dataclass(frozen=True)
+class SharedMaps:
+    """The process's MapMemory, with each new version put in Redis for a while (keys.wall_map) and a version it
+    never saw read from there: a screen whose ticks go to several web processes still gets only what changed."""
+
+    memory: MapMemory
+    client: Client
+    keys: Keys
+
+    def delta(self, held_version: str | None, now: MapStates) -> str:
+        """What a browser holding `held_version` is sent to show `now`."""
+        return self.memory.delta(held_version, now, recall=self._recall, publish=self._publish)
+
+    def _recall(self, version: str) -> MapStates | None:
+        try:
+            raw = self.client.get(self.keys.wall_map(version))
+        except (redis.RedisError, OSError):
+            return None
+        return decode_states(version, raw if isinstance(raw, str) else None)
+
+    def _publish(self, states: MapStates) -> None:
+        with contextlib.suppress(redis.RedisError, OSError):  # else the others send such a screen the whole map once
+            self.client.set(self.keys.wall_map(states.version), encode_states(states), ex=MAP_SHARED_S, nx=True)
 
 
 @dataclass(frozen=True)
@@ -98,11 +122,12 @@ class WallPictures:
     series: VersionedCache[SpeedSeries | None] = field(
         default_factory=lambda: VersionedCache(max_age_s=PICTURE_MAX_AGE_S, size=SERIES_KEPT)
     )
+    maps: MapMemory = field(default_factory=lambda: MapMemory(MAPS_KEPT))
 
     @classmethod
     def per_screen(cls) -> WallPictures:
-        """Sharing turned off: each tick works out its own picture."""
-        return cls(VersionedCache(max_age_s=0.0, size=0), VersionedCache(max_age_s=0.0, size=0))
+        """Sharing turned off: each tick works out its own picture (and the map whenever it changed)."""
+        return cls(VersionedCache(max_age_s=0.0, size=0), VersionedCache(max_age_s=0.0, size=0), MapMemory(0))
 
     @property
     def sharing(self) -> bool:
@@ -131,6 +156,7 @@ def update_wall(
     data version is worked out once per process (one small read names the version); without, this tick reads the
     snapshot (and new chart minutes) and works out everything for itself."""
     at = time.time() if now is None else now
+    maps = SharedMaps(shared.maps, client, keys) if shared is not None and shared.maps.size > 0 else None
     language = normalize_lang(lang)
     state = ClientState.from_store(store).of_namespace(keys.namespace)
     query = chart_query(state, at)
@@ -138,7 +164,7 @@ def update_wall(
     if shared is None or stamp is None:
         snapshot = read_wall_snapshot(client, keys, city, stale_after_s=stale_after_s, now=at)
         series = _series(client, keys, city, snapshot, query)
-        return build_tick(snapshot, series, query, city, language, state, at)
+        return build_tick(snapshot, series, query, city, language, state, at, maps=maps)
 
     def work_out() -> tuple[WallSnapshot, WallPicture]:
         return read_wall_snapshot(client, keys, city, stale_after_s=stale_after_s, now=at), WallPicture()
@@ -152,7 +178,7 @@ def update_wall(
     series = shared.series.get(
         question, version, lambda: _series(client, keys, city, snapshot, query), keep=lambda kept: kept is not None
     )
-    return build_tick(snapshot, series, query, city, language, state, at, picture)
+    return build_tick(snapshot, series, query, city, language, state, at, picture, maps=maps)
 
 
 def _series(client: Client, keys: Keys, city: City, snapshot: WallSnapshot, query: ChartQuery) -> SpeedSeries | None:

@@ -31,6 +31,7 @@ SPEED_CAMERAS: Final = "wall-speed-cameras"
 STATIONS: Final = "wall-stations"
 RAIN_GAUGES: Final = "wall-rain-gauges"
 HOTSPOTS: Final = "wall-hotspots"
+MAP_DELTA: Final = "wall-map-delta"  # the map's states changed since the browser's version (the tick sets it)
 CHART: Final = "wall-chart"
 FLOOD: Final = "wall-flood"
 ALERTS: Final = "wall-alerts"

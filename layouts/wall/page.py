@@ -4,6 +4,7 @@ the first tick, so the page needs only the city and settings."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from dash import dcc, html
@@ -31,11 +32,13 @@ def layout(
     refresh_ms: int,
     tile_url: str = "",
     push_url: str | None = None,
+    geometry: Mapping[str, str] | None = None,
     replay: bool = False,
     exercises: list[tuple[int, str]] | None = None,
 ) -> Component:
     """The whole wall page in one language, refreshing every `refresh_ms` and whenever `push_url` (if any) rings;
-    with `replay`, the control that replays its history (for the roles that may; `exercises`, a trainer's choices)."""
+    with `replay`, the control that replays its history (for the roles that may; `exercises`, a trainer's choices);
+    the map's layers fetch their features from the URLs in `geometry` (inline without)."""
     return html.Div(
         id=ids.ROOT,
         className="wall",
@@ -71,7 +74,8 @@ def layout(
                         className="wall-left",
                         children=[
                             html.Div(
-                                className="wall-map-wrap", children=[wall_map(city, lang, tile_url), legend(lang)]
+                                className="wall-map-wrap",
+                                children=[*wall_map(city, lang, tile_url, geometry), legend(lang)],
                             ),
                             incidents_panel(lang),
                         ],

@@ -28,7 +28,7 @@ from layouts.common import SectionDiff, Shared
 from layouts.wall.alerts import MAX_ALERTS, active_alerts, alert_list
 from layouts.wall.banners import stale_banner, stale_key, takeover_banner, takeover_key
 from layouts.wall.chart import CHART_RECHOOSE_S, ChartQuery, speed_extension, speed_figure
-from layouts.wall.city_map import MAP_LAYERS, focus_viewport, hideouts, overview_viewport
+from layouts.wall.city_map import MapMemory, MapSource, focus_viewport, map_states, overview_viewport
 from layouts.wall.flood import gauge_class, gauge_views
 from layouts.wall.header import clock_children
 from layouts.wall.kpis import kpi_class, kpi_views
@@ -80,6 +80,7 @@ class StoredClient(BaseModel):
     seen: Texts = ()
     focus: Annotated[StrictStr | None, _or_default(None)] = None
     ns: Annotated[StrictStr | None, _or_default(None)] = None
+    m: Annotated[StrictStr | None, _or_default(None)] = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class ClientState:
     seen: tuple[str, ...] = ()
     focus: str | None = None
     namespace: str | None = None  # the key namespace these were read from (live, or a trainee's exercise)
+    map_version: str | None = None  # the version of the map's states last sent (MapStates.version)
 
     @classmethod
     def from_store(cls, data: object) -> ClientState:
@@ -109,6 +111,7 @@ class ClientState:
             seen=stored.seen,
             focus=stored.focus,
             namespace=stored.ns,
+            map_version=stored.m,
         )
 
     def of_namespace(self, namespace: str) -> ClientState:
@@ -128,6 +131,7 @@ class ClientState:
             "seen": list(self.seen),
             "focus": self.focus,
             "ns": self.namespace,
+            "m": self.map_version,
         }
 
 
@@ -140,7 +144,6 @@ def chart_query(client: ClientState, now: float) -> ChartQuery:
 
 
 Items = list[T] | list[NoUpdate]  # a wildcard (ALL) output: one value per component, or no_update for each
-Hideout = dict[str, Any] | NoUpdate  # a map layer's client-side filter state
 
 
 @dataclass(frozen=True)
@@ -152,12 +155,7 @@ class TickUpdate:
     kpi_values: Items[str]
     kpi_subs: Items[str]
     kpi_classes: Items[str]
-    segments_hideout: Hideout
-    cameras_hideout: Hideout
-    speed_cameras_hideout: Hideout
-    stations_hideout: Hideout
-    rain_gauges_hideout: Hideout
-    hotspots_hideout: Hideout
+    map_delta: str | NoUpdate  # the map's states changed since the browser's version (map_delta), as JSON
     chart_figure: dict[str, Any] | NoUpdate  # a whole Plotly figure
     chart_extend: list[Any] | NoUpdate | None  # extendData: the new points of each trace
     gauge_values: Items[str]
@@ -211,10 +209,14 @@ def build_tick(
     client: ClientState,
     now: float,
     picture: WallPicture | None = None,
+    *,
+    maps: MapSource | None = None,
 ) -> TickUpdate:
     """Everything one tick sends to a browser, given what it already shows; pure, so tests call it directly. With
     `picture`, the shared picture of the snapshot's data version in `lang` (callbacks/wall/tick.py keeps one per
-    process): what does not depend on this browser is taken from there; without, it is worked out for this tick."""
+    process): what does not depend on this browser is taken from there; without, it is worked out for this tick.
+    The map is sent as the change from the version last sent to this browser, when `maps` still has that version;
+    else whole."""
     picture = WallPicture() if picture is None else picture
     redis_down = snapshot.stale and snapshot.stale_reason == "redis"
     diff = SectionDiff(client.versions, salt=lang, hold=redis_down, unless=REDIS_DOWN_SECTIONS, shared=picture.sections)
@@ -239,8 +241,12 @@ def build_tick(
     # Only active ids need remembering: an alert that ends never comes back under the same id.
     seen = client.seen if redis_down else tuple(active_ids)
 
-    layer_states = picture.once(("hideouts", focus), lambda: hideouts(snapshot, city, focus))
-    hideout = {layer: diff.value(layer, layer_states[layer], variant=focus) for layer in MAP_LAYERS}
+    states = picture.once(("map", focus), lambda: map_states(snapshot, city, focus))
+    holds = client.map_version
+    map_version = client.map_version if redis_down else states.version
+    delta: str | NoUpdate = no_update
+    if not redis_down and holds != states.version:
+        delta = (maps if maps is not None else MapMemory(0)).delta(holds, states)
 
     # The chart: a full figure on rebuild, else only the new completed minutes.
     figure: dict[str, Any] | NoUpdate = no_update
@@ -261,7 +267,6 @@ def build_tick(
     gauges = picture.once("gauges", lambda: gauge_views(snapshot, city, lang))
     alerts = picture.once("alerts", lambda: active_alerts(snapshot))
     alerts_key = [[a.id, a.new, a.severity] for a in alerts[:MAX_ALERTS]] + [len(alerts)]
-    segments, cameras, speed_cameras, stations, rain_gauges, hotspots = (hideout[layer] for layer in MAP_LAYERS)
 
     update = TickUpdate(
         clock=diff.changed(
@@ -270,12 +275,7 @@ def build_tick(
         kpi_values=diff.items("kpi-values", [k.value for k in kpis]),
         kpi_subs=diff.items("kpi-subs", [k.sub for k in kpis]),
         kpi_classes=diff.items("kpi-classes", [kpi_class(k) for k in kpis]),
-        segments_hideout=segments,
-        cameras_hideout=cameras,
-        speed_cameras_hideout=speed_cameras,
-        stations_hideout=stations,
-        rain_gauges_hideout=rain_gauges,
-        hotspots_hideout=hotspots,
+        map_delta=delta,
         chart_figure=figure,
         chart_extend=extend,
         gauge_values=diff.items("gauge-values", [g.value for g in gauges]),
@@ -299,6 +299,7 @@ def build_tick(
         seen=seen,
         focus=focus,
         namespace=client.namespace,
+        map_version=map_version,
     )
     client_out = new_client.to_store() if new_client != client else no_update
     return replace(update, client=client_out)
