@@ -133,12 +133,18 @@ class ExerciseRunner:
         self.plays: dict[int, _Play] = {}
         self._msels: dict[str, Msel[Any] | None] = {}
         self._published: dict[int, float] = {}  # exercise id -> when its progress was last written (monotonic)
+        self._was_active: set[int] = set()  # the exercises running or paused at the last check
 
     def check(self) -> None:
         """One look at the exercises table: the active set written, plays started and stopped, positions saved."""
         active = list_exercises(self.db, ACTIVE)
         namespaces.set_active(self.client, self.base, {e.namespace(self.base) for e in active})
         running = {e.id: e for e in active if e.status == "running"}
+        # Stopped while not playing (paused, or started and stopped between two checks): scored here, since no
+        # play ends for it.
+        for exercise_id in self._was_active - {e.id for e in active} - set(self.plays):
+            self._keep_results_of(exercise_id)
+        self._was_active = {e.id for e in active}
         for exercise_id, play in list(self.plays.items()):
             ended = play.thread is not None and not play.thread.is_alive()
             if exercise_id not in running or ended:
@@ -338,6 +344,17 @@ class ExerciseRunner:
             except DatabaseError as exc:
                 log.warning("could not keep exercise %d's results (%s)", play.exercise.id, exc)
         log.info("exercise %d %s", play.exercise.id, "finished its scenario" if finished else f"is {status}")
+
+    def _keep_results_of(self, exercise_id: int) -> None:
+        """Keep the results of an exercise that was stopped where its clock stood (at its saved position)."""
+        try:
+            exercise = get_exercise(self.db, exercise_id)
+            msel = self._msel(exercise)
+            if exercise.status == "stopped" and exercise.position is not None and msel is not None:
+                keep_results(self.db, exercise_id, msel, clock_time(exercise.position), actor="exercise-runner")
+                log.info("exercise %d is stopped", exercise_id)
+        except (DatabaseError, NotFound) as exc:
+            log.warning("could not keep exercise %d's results (%s)", exercise_id, exc)
 
     def _status(self, play: _Play) -> str:
         try:

@@ -344,3 +344,30 @@ def test_a_restarted_runner_never_sends_an_inject_twice(r: redis.Redis, db: Data
         sent = list(session.scalars(query))
     # each once; nobody handled the jam (no incident engine here), so its reminder came too, once
     assert sorted(sent) == ["crash", "crash-call", "queue", "queue-reminder"]
+
+
+def test_an_exercise_stopped_while_not_playing_keeps_its_results(
+    r: redis.Redis, db: Database, city: City, base: str
+) -> None:
+    # Paused (the runner lets go of it), then resumed and stopped before the runner looked again: no play ends for
+    # it, and its results were once never kept (seen in the browser drill on a busy machine).
+    spec = check_spec(name="stopped while paused", scenario="rush-hour-crash", seed=7, speed=60.0)
+    exercise = start_exercise(db, r, spec, actor="t", base=base)
+    runner = ExerciseRunner(r, db, city, base=base, save_every_s=0.1)
+    try:
+        runner.check()  # playing
+        time.sleep(0.3)
+        change_status(db, r, exercise.id, "pause", actor="t", base=base)
+        runner.check()  # let go of, its position saved
+        change_status(db, r, exercise.id, "resume", actor="t", base=base)
+        change_status(db, r, exercise.id, "stop", actor="t", base=base)
+        assert kept_results(db, [exercise.id]) == []
+        runner.check()
+    finally:
+        for play in list(runner.plays.values()):
+            play.stop.set()
+            if play.thread is not None:
+                play.thread.join(30)
+    kept = kept_results(db, [exercise.id])
+    assert sorted({row["objective"] for row in kept}) == ["casualties", "traffic"], kept
+    assert all(row["missed"] == 0 for row in kept), kept  # 18 simulated seconds: nothing was due yet
