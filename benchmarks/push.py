@@ -93,9 +93,9 @@ def _cookie(port: int, secret: str) -> str:
     return "; ".join(v.split(";", 1)[0] for k, v in response.getheaders() if k.lower() == "set-cookie")
 
 
-def _open_stream(port: int, cookie: str) -> socket.socket | None:
-    """An open push stream (its headers read), or None if refused."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+def _open_stream(port: int, cookie: str, timeout_s: float = 10.0) -> socket.socket | None:
+    """An open push stream (its headers read, non-blocking after), or None if refused."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
     sock.sendall(f"GET /push/wall HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode())
     head = b""
     while b"\r\n\r\n" not in head:

@@ -32,7 +32,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from benchmarks.browser import UPDATE_PATH, BrowserPage, UrlHttp
-from benchmarks.push import _cpu_s, _free_port, _rss_mb, _tree
+from benchmarks.push import _cpu_s, _free_port, _open_stream, _rss_mb, _tree
 from ioc.city import City
 from ioc.clock import read_timebase
 from ioc.cluster import Client
@@ -361,23 +361,6 @@ class TickClient:
         connection.close()
 
 
-def _open_stream(port: int, cookie: str) -> socket.socket | None:
-    """A push stream with its headers read (non-blocking after), or None if refused."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.sendall(f"GET /push/wall HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        head += chunk
-    if b" 200 " not in head.split(b"\r\n", 1)[0]:
-        sock.close()
-        return None
-    sock.setblocking(False)
-    return sock
-
-
 def _version_times(client: Client, keys: Keys, stop: threading.Event, seen: list[tuple[float, str]]) -> None:
     """Each new data version with when it was first read (every 5 ms), until `stop`."""
     last = None
@@ -444,7 +427,7 @@ def measure_light_screens(
         figures["light_idle_server_cpu_cores"] = round((process_figures(run.pid)[0] - cpu_base) / 5.0, 2)
         refused = 0
         for screen in crowd:
-            screen.sock = _open_stream(port, ticking.cookie)
+            screen.sock = _open_stream(port, ticking.cookie, timeout_s=30.0)
             refused += screen.sock is None
         time.sleep(2.0)
         for screen in crowd:
