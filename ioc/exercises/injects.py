@@ -47,6 +47,23 @@ log = logging.getLogger(__name__)
 OBJECT_TYPE: Final = "exercise"
 
 
+def record_inject(db: Database, row: ExerciseInjectRow, *, actor: str, details: dict[str, Any]) -> SentInject:
+    """Store an inject a person sent (a message or a map event) with its audit row, in one transaction."""
+    with db.transaction() as session:
+        session.add(row)
+        session.flush()
+        sent = sent_of(row)
+        audit.record(
+            session,
+            actor=actor,
+            action="exercise.inject",
+            object_type=OBJECT_TYPE,
+            object_id=row.exercise_id,
+            after={"inject": row.inject, "at": sent.sent_at.isoformat(), **details},
+        )
+    return sent
+
+
 def sent_of(row: ExerciseInjectRow) -> SentInject:
     """An inject row as plain data."""
     return SentInject(
@@ -194,18 +211,7 @@ def send_by_hand(
         text_vi=message.text,
         text_en=message.text,
     )
-    with db.transaction() as session:
-        session.add(row)
-        session.flush()
-        sent = sent_of(row)
-        audit.record(
-            session,
-            actor=actor,
-            action="exercise.inject",
-            object_type=OBJECT_TYPE,
-            object_id=exercise.id,
-            after={"inject": row.inject, "at": sent.sent_at.isoformat(), **message.model_dump()},
-        )
+    sent = record_inject(db, row, actor=actor, details=message.model_dump())
     log.info("exercise %d: message %s sent by hand by %s", exercise.id, sent.inject, actor)
     return sent
 

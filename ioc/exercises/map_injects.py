@@ -24,11 +24,10 @@ import redis
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 
-from ioc import audit
 from ioc.city import City, distance_km, distance_to_line_km
 from ioc.db import Database
 from ioc.errors import InvalidInput
-from ioc.exercises.injects import OBJECT_TYPE, clock_time, sent_of
+from ioc.exercises.injects import clock_time, record_inject
 from ioc.exercises.records import ACTIVE, ExerciseRefused, clock_now, get_exercise
 from ioc.exercises.scoring import SentInject
 from ioc.exercises.tables import ExerciseInjectRow
@@ -146,18 +145,7 @@ def send_map_inject(
         text_en=event.describe(city, "en"),
         episode=event.model_dump(mode="json"),
     )
-    with db.transaction() as session:
-        session.add(row)
-        session.flush()
-        sent = sent_of(row)
-        audit.record(
-            session,
-            actor=actor,
-            action="exercise.inject",
-            object_type=OBJECT_TYPE,
-            object_id=exercise.id,
-            after={"inject": row.inject, "at": sent.sent_at.isoformat(), "event": event.model_dump(mode="json")},
-        )
+    sent = record_inject(db, row, actor=actor, details={"event": event.model_dump(mode="json")})
     log.info("exercise %d: %s placed on the map by %s at %s", exercise.id, kind, actor, ", ".join(event.targets()))
     return sent
 
